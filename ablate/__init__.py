@@ -1,0 +1,12 @@
+"""ablate: a plugin-based ablation framework for spectrogram Vision-Transformer SER."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from ablate.hookspecs import hookimpl
+
+try:
+    __version__ = version("ablate")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0.0.0+unknown"
+
+__all__ = ["__version__", "hookimpl"]

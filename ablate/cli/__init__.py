@@ -1,0 +1,1 @@
+"""The ``ablate`` command line: one module per subcommand, loaded on demand."""

@@ -1,0 +1,49 @@
+"""``ablate model``: build a model from config overrides; count tokens, params, GFLOPs."""
+
+from __future__ import annotations
+
+import click
+from rich.table import Table
+
+from ablate.cli.output import console, print_json
+from ablate.config import make_config
+from ablate.models.build import build_model, resolve, token_count
+from ablate.models.flops import forward_flops, parameter_count
+
+
+def describe(overrides: tuple[str, ...], num_classes: int = 7) -> dict:
+    """Token count, trainable parameters and counted forward GFLOPs per sample."""
+    config = make_config(dotlist=overrides)
+    n_mels, frames = config.data.n_mels, config.data.frames
+    model = build_model(config.model, n_mels, frames, num_classes)
+    return {
+        "model": resolve(config.model),
+        "input": [1, n_mels, frames],
+        "num_classes": num_classes,
+        "tokens": token_count(model),
+        "params": parameter_count(model),
+        "gflops": forward_flops(model, n_mels, frames) / 1e9,
+    }
+
+
+@click.command(
+    epilog="Example: ablate model model.preset=teacher model.patching=square data.frames=256"
+)
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@click.option("--classes", default=7, show_default=True, help="Number of output classes.")
+@click.argument("overrides", nargs=-1)
+def model(as_json: bool, classes: int, overrides: tuple[str, ...]) -> None:
+    """Build a model from defaults plus KEY=VALUE overrides and describe it."""
+    info = describe(overrides, classes)
+    if as_json:
+        print_json(info)
+        return
+    table = Table(title="model", show_header=False)
+    for key, value in info["model"].items():
+        if value not in (None, {}):
+            table.add_row(f"model.{key}", str(value))
+    table.add_row("input", " x ".join(map(str, info["input"])))
+    table.add_row("tokens", str(info["tokens"]))
+    table.add_row("params", f"{info['params']:,}")
+    table.add_row("GFLOPs / sample", f"{info['gflops']:.3f}")
+    console.print(table)

@@ -1,0 +1,42 @@
+"""``ablate plugins``: every registered component, and any plugin that failed to load."""
+
+from __future__ import annotations
+
+import click
+from rich.markup import escape
+from rich.table import Table
+
+from ablate.cli.output import console, errors, print_json
+from ablate.plugins import get_registry
+
+
+@click.command(epilog="Example: ablate plugins --json")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def plugins(as_json: bool) -> None:
+    """List every registered plugin component with its parameters and source package."""
+    registry = get_registry()
+    rows = [
+        {
+            "kind": c.kind,
+            "name": c.name,
+            "package": c.package,
+            "plugin": c.plugin,
+            "description": c.description,
+            "params": {p.name: {"type": p.type_name, "default": p.default} for p in c.params},
+        }
+        for c in registry.all()
+    ]
+    if as_json:
+        print_json(rows)
+        return
+    table = Table(title="ablate plugins")
+    for column in ("kind", "name", "parameters", "package", "description"):
+        table.add_column(column)
+    for row in rows:
+        params = ", ".join(f"{k}: {v['type']} = {v['default']!r}" for k, v in row["params"].items())
+        table.add_row(
+            row["kind"], row["name"], escape(params), row["package"], escape(row["description"])
+        )
+    console.print(table)
+    for failure in registry.failures:
+        errors.print(f"[red]failed:[/red] {failure}")

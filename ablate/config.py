@@ -1,0 +1,191 @@
+"""Structured configuration: one typed tree for data, protocol, model, training, distillation.
+
+The dotted keys are the public config API (``model.patching``, ``data.n_mels``, ...).
+Configs are built from these defaults, then a YAML file, then ``KEY=VALUE`` dotlist
+overrides; a key that does not exist or a value of the wrong type is a one-line error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from ablate.errors import AblateError
+
+
+@dataclass
+class DataConfig:
+    """Corpus, features and augmentation. Features are ``n_mels`` x ``frames`` log-Mel images."""
+
+    dataset: str = "synthetic"
+    root: str | None = None
+    dataset_args: dict[str, Any] = field(default_factory=dict)
+    #: keep only these labels (after ``label_map``); empty keeps all
+    labels: list[str] = field(default_factory=list)
+    #: rename or merge labels, e.g. {boredom: neutral}
+    label_map: dict[str, str] = field(default_factory=dict)
+    sample_rate: int = 16000
+    n_mels: int = 128
+    frames: int = 128
+    n_fft: int = 1024
+    hop_length: int = 256
+    win_length: int | None = None
+    f_min: float = 0.0
+    f_max: float | None = None
+    #: "pad": speech at the left, zeros at the right, long utterances cropped (the paper's);
+    #: "resize": interpolate the whole utterance to ``frames``.
+    fit: str = "pad"
+    augment: list[str] = field(default_factory=list)
+    augment_args: dict[str, Any] = field(default_factory=dict)
+    #: extra augmented copies of each training utterance (wave-stage augmentations)
+    augment_copies: int = 0
+    cache: bool = True
+    cache_dir: str | None = None
+    workers: int = 2
+    #: turn skipped (empty, corrupt, unparsable) files into an error
+    strict: bool = False
+
+
+@dataclass
+class ProtocolConfig:
+    """How utterances are split into train / validation / test folds."""
+
+    #: loso | speaker_kfold | holdout | random_kfold (speaker-dependent, flagged)
+    split: str = "speaker_kfold"
+    folds: int = 4
+    #: holdout: the speakers that form the test side
+    test_speakers: list[str] = field(default_factory=list)
+    #: share of the training speakers (utterances for random_kfold) kept for validation
+    val_fraction: float = 0.2
+    #: run only the first N folds (0 = all); for quick studies
+    max_folds: int = 0
+    seed: int = 0
+
+
+@dataclass
+class ModelConfig:
+    """The model. ``preset`` fills every field left unset (null)."""
+
+    #: teacher | student | cnn
+    preset: str = "student"
+    patching: str | None = None
+    patching_args: dict[str, Any] = field(default_factory=dict)
+    pos_encoding: str | None = None
+    pos_encoding_args: dict[str, Any] = field(default_factory=dict)
+    stem: str | None = None
+    stem_args: dict[str, Any] = field(default_factory=dict)
+    dim: int | None = None
+    depth: int | None = None
+    heads: int | None = None
+    dim_head: int | None = None
+    mlp_dim: int | None = None
+    dropout: float | None = None
+    emb_dropout: float | None = None
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 10
+    batch_size: int = 32
+    lr: float = 5.0e-4
+    weight_decay: float = 0.05
+    warmup_epochs: int = 1
+    label_smoothing: float = 0.1
+    grad_clip: float = 1.0
+    #: stop when validation UA has not improved for this many epochs (0 = never)
+    patience: int = 0
+    seed: int = 0
+    #: auto | cpu | cuda
+    device: str = "auto"
+    #: bf16 autocast on CUDA
+    amp: bool = True
+    compile: bool = False
+    #: torch CPU threads (0 = torch's default)
+    threads: int = 0
+
+
+@dataclass
+class DistillConfig:
+    """Knowledge distillation: (a) teacher CE, (b) feature matching, (c) CE + alpha * loss."""
+
+    enabled: bool = False
+    loss: str = "feature_l1"
+    loss_args: dict[str, Any] = field(default_factory=dict)
+    alpha: float = 1.0
+    teacher: ModelConfig = field(default_factory=lambda: ModelConfig(preset="teacher"))
+    #: epochs of each stage; 0 skips the stage (a teacher is still trained when needed)
+    teacher_epochs: int = 10
+    feature_epochs: int = 5
+    finetune_epochs: int = 10
+
+
+@dataclass
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    protocol: ProtocolConfig = field(default_factory=ProtocolConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
+
+
+def _one_line(exc: OmegaConfBaseException) -> str:
+    """OmegaConf's message without its multi-line 'full_key/object_type' trailer."""
+    message = str(exc).splitlines()[0]
+    key = getattr(exc, "full_key", None)
+    return f"{key}: {message}" if key and not message.startswith(str(key)) else message
+
+
+def make_config(*sources: Any, dotlist: list[str] | tuple[str, ...] = ()) -> DictConfig:
+    """Defaults, merged with each mapping in ``sources``, then ``KEY=VALUE`` overrides."""
+    config = OmegaConf.structured(Config)
+    try:
+        for source in sources:
+            config = OmegaConf.merge(config, source)
+        for item in dotlist:
+            if "=" not in item:
+                raise AblateError(f"override '{item}': expected KEY=VALUE")
+        config = OmegaConf.merge(config, OmegaConf.from_dotlist(list(dotlist)))
+    except OmegaConfBaseException as exc:
+        raise AblateError(f"config: {_one_line(exc)}") from None
+    return config
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping safely; a syntax error or a non-mapping is a one-line error."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise AblateError(f"{path}: no such file") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise AblateError(f"{path}: invalid YAML{where}: {problem}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise AblateError(f"{path}: expected a YAML mapping at the top level")
+    return data
+
+
+def to_yaml(config: DictConfig) -> str:
+    return OmegaConf.to_yaml(config, resolve=True)
+
+
+def flatten(config: DictConfig | dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{'model.patching': 'vertical', ...}``: every leaf under its dotted key."""
+    tree = OmegaConf.to_container(config, resolve=True) if isinstance(config, DictConfig) else config
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            flat.update(flatten(value, f"{dotted}."))
+        else:
+            flat[dotted] = value
+    return flat

@@ -1,0 +1,74 @@
+"""Hook specifications: ablate's public plugin API.
+
+Every hook receives a ``register`` callback and calls it once per component::
+
+    register(name, factory, description)
+
+``factory`` is a class or function. Its first positional argument is the build context
+of its kind (see below); every further keyword argument with a type hint and a default
+is a *parameter* that configs and studies can set and sweep. ``description`` is one line.
+
+A plugin is a module (or object) that implements one or more of these hooks with
+``@ablate.hookimpl`` and is announced through the ``ablate`` entry-point group.
+"""
+
+import pluggy
+
+PROJECT = "ablate"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def register_patchings(register):
+    """Register patch layouts.
+
+    Factory: ``factory(shape: ModelShape, **params) -> Patching`` (``ablate.models.parts``).
+    A patching cuts a ``(B, C, H, W)`` image into ``(B, N, C * ph * pw)`` tokens.
+    """
+
+
+@hookspec
+def register_pos_encodings(register):
+    """Register positional encodings.
+
+    Factory: ``factory(shape: ModelShape, **params) -> PositionalEncoding``.
+    An encoding may add image channels before patching (``extra_channels`` and
+    ``image``) and/or act on the token sequence, CLS included (``tokens``).
+    """
+
+
+@hookspec
+def register_stems(register):
+    """Register stems: image-to-image modules run before patching.
+
+    Factory: ``factory(shape: ModelShape, **params) -> Stem`` with ``out_channels``.
+    """
+
+
+@hookspec
+def register_distill_losses(register):
+    """Register knowledge-distillation losses.
+
+    Factory: ``factory(shape: DistillShape, **params) -> DistillLoss``, a module called as
+    ``loss(student_feature, teacher_feature, student_logits, teacher_logits)``.
+    """
+
+
+@hookspec
+def register_datasets(register):
+    """Register corpus adapters.
+
+    Factory: ``factory(root: Path | None, **params) -> DatasetAdapter`` whose ``scan()``
+    returns the utterances (path, label, speaker, metadata) and the skipped files.
+    """
+
+
+@hookspec
+def register_augments(register):
+    """Register augmentations, applied to training folds only.
+
+    Factory: ``factory(stage_context: None, **params) -> Augment`` with ``stage`` one of
+    ``"wave"``, ``"feature"``, ``"batch"`` (see ``ablate.data.augment``).
+    """

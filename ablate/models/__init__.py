@@ -1,0 +1,1 @@
+"""Model assembly: the spectrogram ViT built from injected plugin modules, and presets."""

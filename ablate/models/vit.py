@@ -1,0 +1,98 @@
+"""A small pre-norm Vision Transformer assembled from injected modules."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ablate.models.parts import Patching, PositionalEncoding
+
+
+class FeedForward(nn.Sequential):
+    def __init__(self, dim: int, hidden: int, dropout: float):
+        super().__init__(
+            nn.LayerNorm(dim),
+            nn.Linear(dim, hidden),
+            nn.GELU(),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, dim),
+            nn.Dropout(dropout),
+        )
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention through ``scaled_dot_product_attention``."""
+
+    def __init__(self, dim: int, heads: int, dim_head: int, dropout: float):
+        super().__init__()
+        inner = heads * dim_head
+        self.heads, self.dropout = heads, dropout
+        self.norm = nn.LayerNorm(dim)
+        self.to_qkv = nn.Linear(dim, inner * 3, bias=False)
+        self.to_out = nn.Sequential(nn.Linear(inner, dim), nn.Dropout(dropout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, n, _ = x.shape
+        qkv = self.to_qkv(self.norm(x)).reshape(b, n, 3, self.heads, -1).permute(2, 0, 3, 1, 4)
+        p = self.dropout if self.training else 0.0
+        out = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], dropout_p=p)
+        return self.to_out(out.transpose(1, 2).reshape(b, n, -1))
+
+
+class Transformer(nn.Module):
+    def __init__(self, dim: int, depth: int, heads: int, dim_head: int, mlp_dim: int, dropout):
+        super().__init__()
+        self.layers = nn.ModuleList(
+            nn.ModuleList(
+                [Attention(dim, heads, dim_head, dropout), FeedForward(dim, mlp_dim, dropout)]
+            )
+            for _ in range(depth)
+        )
+        self.norm = nn.LayerNorm(dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for attn, ff in self.layers:
+            x = x + attn(x)
+            x = x + ff(x)
+        return self.norm(x)
+
+
+class SpectrogramViT(nn.Module):
+    """stem -> image positions -> patches -> embedding -> CLS -> token positions -> encoder.
+
+    ``forward`` returns ``(logits, pooled_feature)``; the pooled feature (the normalised
+    CLS token) is what knowledge distillation matches.
+    """
+
+    def __init__(
+        self,
+        stem: nn.Module,
+        pos: PositionalEncoding,
+        patching: Patching,
+        patch_dim: int,
+        num_classes: int,
+        dim: int,
+        depth: int,
+        heads: int,
+        dim_head: int,
+        mlp_dim: int,
+        dropout: float = 0.0,
+        emb_dropout: float = 0.0,
+    ):
+        super().__init__()
+        self.stem, self.pos, self.patching = stem, pos, patching
+        self.embed = nn.Sequential(nn.LayerNorm(patch_dim), nn.Linear(patch_dim, dim), nn.LayerNorm(dim))
+        self.cls_token = nn.Parameter(torch.randn(1, 1, dim) * 0.02)
+        self.dropout = nn.Dropout(emb_dropout)
+        self.transformer = Transformer(dim, depth, heads, dim_head, mlp_dim, dropout)
+        self.head = nn.Linear(dim, num_classes)
+        self.feature_dim = dim
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self.pos.image(self.stem(x))
+        tokens = self.embed(self.patching(x))
+        cls = self.cls_token.expand(tokens.shape[0], -1, -1)
+        tokens = self.dropout(self.pos.tokens(torch.cat([cls, tokens], dim=1)))
+        pooled = self.transformer(tokens)[:, 0]
+        return self.head(pooled), pooled

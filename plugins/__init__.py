@@ -1,0 +1,1 @@
+"""ablate's built-in plugins, registered through the same entry points a third party uses."""
