@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import os
+import re
 import typing
 import warnings
 from collections.abc import Callable, Iterable, Mapping
@@ -149,9 +150,18 @@ def _coerce(value: Any, param: Param, where: str) -> Any:
 def _params_of(factory: Callable[..., Any]) -> tuple[Param, ...]:
     """Keyword parameters after the context argument, each with a type hint and default."""
     target = factory.__init__ if inspect.isclass(factory) else factory
-    hints = typing.get_type_hints(target)
-    signature = inspect.signature(target)
+    try:
+        signature = inspect.signature(target)
+        hints = typing.get_type_hints(target)
+    except (TypeError, ValueError, NameError) as exc:
+        raise TypeError(f"cannot read the factory's signature: {exc}") from None
     positional = [p for p in signature.parameters.values() if p.name != "self"]
+    if not positional or positional[0].kind not in (
+        inspect.Parameter.POSITIONAL_ONLY,
+        inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        inspect.Parameter.VAR_POSITIONAL,
+    ):
+        raise TypeError("the factory must take the build context as its first argument")
     params = []
     for p in positional[1:]:
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
@@ -160,6 +170,11 @@ def _params_of(factory: Callable[..., Any]) -> tuple[Param, ...]:
             raise TypeError(f"parameter '{p.name}' needs a type hint and a default")
         params.append(Param(p.name, hints[p.name], p.default))
     return tuple(params)
+
+
+def _normalise(package: str) -> str:
+    """A distribution name compared the way pip does (PEP 503): ``My_Pkg`` == ``my-pkg``."""
+    return re.sub(r"[-_.]+", "-", package).lower()
 
 
 class _Collector:
@@ -176,7 +191,12 @@ class _Collector:
                 f"duplicate {self.kind} '{name}': registered by {existing.package} "
                 f"({existing.plugin}) and by {self.package} ({self.plugin})"
             )
-        params = _params_of(factory)
+        if not isinstance(name, str) or not name:
+            raise AblateError(f"{self.kind} name must be a non-empty string, got {name!r}")
+        try:
+            params = _params_of(factory)
+        except TypeError as exc:
+            raise AblateError(f"{self.kind} '{name}': {exc}") from None
         component = Component(
             self.kind, name, factory, description.strip(), params, self.package, self.plugin
         )
@@ -196,11 +216,13 @@ def _split_env(name: str) -> set[str]:
 
 def _entry_point_plugins(failures: list[PluginFailure]) -> list[tuple[str, str, Any]]:
     """Import every allowed entry point; failures are recorded, not raised."""
-    allow, deny = _split_env("ABLATE_PLUGINS_ALLOW"), _split_env("ABLATE_PLUGINS_DENY")
+    allow = {_normalise(p) for p in _split_env("ABLATE_PLUGINS_ALLOW")}
+    deny = {_normalise(p) for p in _split_env("ABLATE_PLUGINS_DENY")}
     found = []
     for ep in entry_points(group=hookspecs.PROJECT):
         package = ep.dist.name if ep.dist is not None else "unknown"
-        if package in deny or (allow and package not in allow and package != CORE_PACKAGE):
+        key = _normalise(package)
+        if key in deny or (allow and key not in allow and key != CORE_PACKAGE):
             continue
         try:
             found.append((ep.name, package, ep.load()))
@@ -249,10 +271,19 @@ def _register_plugin(
     fail = registry.failures.append
     try:
         manager.register(plugin, name=name)
-    except (pluggy.PluginValidationError, ValueError) as exc:
+    except pluggy.PluginValidationError as exc:
         fail(PluginFailure(name, package, f"invalid hook implementation: {exc}"))
         return
+    except ValueError as exc:  # the same name or module registered twice
+        fail(PluginFailure(name, package, f"not registered: {exc}"))
+        return
     callers = manager.get_hookcallers(plugin) or []
+    if not callers:
+        manager.unregister(plugin)
+        fail(
+            PluginFailure(name, package, "implements no ablate hook (is @ablate.hookimpl missing?)")
+        )
+        return
     unknown = sorted(c.name for c in callers if c.name not in HOOK_TO_KIND)
     if unknown:
         manager.unregister(plugin)

@@ -27,7 +27,9 @@ def plugins(as_json: bool) -> None:
         for c in registry.all()
     ]
     if as_json:
-        print_json(rows)
+        print_json(rows)  # stdout stays pure JSON; failures still go to stderr
+        for failure in registry.failures:
+            errors.print(f"failed: {failure}", markup=False, soft_wrap=True)
         return
     table = Table(title="ablate plugins")
     for column in ("kind", "name", "parameters", "package", "description"):
@@ -39,4 +41,4 @@ def plugins(as_json: bool) -> None:
         )
     console.print(table)
     for failure in registry.failures:
-        errors.print(f"[red]failed:[/red] {failure}")
+        errors.print(f"[red]failed:[/red] {escape(str(failure))}", soft_wrap=True)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import fields
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from ablate.config import ModelConfig
 from ablate.errors import AblateError
 from ablate.models.cnn import ReferenceCNN
 from ablate.models.parts import ModelShape
@@ -22,11 +25,38 @@ PRESETS: dict[str, dict[str, Any]] = {
     "cnn": {},
 }
 _PLUGIN_KEYS = ("patching", "pos_encoding", "stem")
+#: The model fields this module reads (``ablate.config.ModelConfig`` may add more).
+MODEL_KEYS = (
+    "preset",
+    "patching",
+    "patching_args",
+    "pos_encoding",
+    "pos_encoding_args",
+    "stem",
+    "stem_args",
+    "dim",
+    "depth",
+    "heads",
+    "dim_head",
+    "mlp_dim",
+    "dropout",
+    "emb_dropout",
+)
 
 
-def resolve(model: DictConfig | dict[str, Any]) -> dict[str, Any]:
-    """The model config with every unset field filled from its preset."""
-    spec = OmegaConf.to_container(model, resolve=True) if isinstance(model, DictConfig) else dict(model)
+def resolve(model: DictConfig | Mapping[str, Any]) -> dict[str, Any]:
+    """The model config with every unset (missing or null) field filled from its preset.
+
+    A plain mapping may leave fields out; a key that is not a model field is an error.
+    """
+    if isinstance(model, DictConfig):
+        spec = OmegaConf.to_container(model, resolve=True)
+    else:
+        spec = dict(model)
+    known = (*MODEL_KEYS, *(f.name for f in fields(ModelConfig) if f.name not in MODEL_KEYS))
+    unknown = sorted(set(spec) - set(known))
+    if unknown:
+        raise AblateError(f"model.{unknown[0]}: not a model field; known: {', '.join(known)}")
     preset = spec.get("preset")
     if preset not in PRESETS:
         raise AblateError(f"model.preset: unknown preset '{preset}'; known: {', '.join(PRESETS)}")
@@ -34,7 +64,11 @@ def resolve(model: DictConfig | dict[str, Any]) -> dict[str, Any]:
         for key in _PLUGIN_KEYS:
             if spec.get(key) is not None:
                 raise AblateError(f"model.{key}: the cnn preset takes no {key} (it is not a ViT)")
-    return {k: (PRESETS[preset].get(k) if v is None else v) for k, v in spec.items()}
+    resolved = dict.fromkeys(known)
+    resolved.update({f"{key}_args": {} for key in _PLUGIN_KEYS})
+    resolved.update(PRESETS[preset])
+    resolved.update({k: v for k, v in spec.items() if v is not None})
+    return resolved
 
 
 def _part(registry: Registry, spec: dict[str, Any], kind: str, shape: ModelShape):
@@ -54,15 +88,17 @@ def build_model(
     registry: Registry | None = None,
 ) -> nn.Module:
     """Assemble the model for ``n_mels`` x ``frames`` inputs from its config."""
-    registry = registry or get_registry()
+    registry = get_registry() if registry is None else registry
     spec = resolve(model)
     if spec["preset"] == "cnn":
         return ReferenceCNN(num_classes)
     dim = spec["dim"]
     stem = _part(registry, spec, "stem", ModelShape(n_mels, frames, 1, dim))
-    patching = _part(registry, spec, "patching", ModelShape(n_mels, frames, 1, dim))
+    patching = _part(registry, spec, "patching", ModelShape(n_mels, frames, stem.out_channels, dim))
     tokens = patching.num_patches + 1
-    pos = _part(registry, spec, "pos_encoding", ModelShape(n_mels, frames, stem.out_channels, dim, tokens))
+    pos = _part(
+        registry, spec, "pos_encoding", ModelShape(n_mels, frames, stem.out_channels, dim, tokens)
+    )
     channels = stem.out_channels + pos.extra_channels
     return SpectrogramViT(
         stem,

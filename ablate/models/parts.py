@@ -39,11 +39,17 @@ class Stem(nn.Module):
 
 
 class Patching(nn.Module):
-    """Cuts ``(B, C, H, W)`` into ``(B, N, C * ph * pw)`` row-major tokens."""
+    """Cuts ``(B, C, H, W)`` into ``(B, N, C * ph * pw)`` row-major tokens.
+
+    A patch size that does not divide the input is an error unless ``pad`` is true, in
+    which case the image is zero-padded at the bottom and right to whole patches.
+    """
 
     def __init__(self, shape: ModelShape, patch_height: int, patch_width: int, pad: bool):
         super().__init__()
         h, w = shape.height, shape.width
+        if patch_height < 1 or patch_width < 1:
+            raise ValueError(f"patch size must be >= 1, got {patch_height}x{patch_width}")
         if not pad and (h % patch_height or w % patch_width):
             raise ValueError(
                 f"patch {patch_height}x{patch_width} does not divide the {h}x{w} input; "

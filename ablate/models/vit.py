@@ -82,7 +82,9 @@ class SpectrogramViT(nn.Module):
     ):
         super().__init__()
         self.stem, self.pos, self.patching = stem, pos, patching
-        self.embed = nn.Sequential(nn.LayerNorm(patch_dim), nn.Linear(patch_dim, dim), nn.LayerNorm(dim))
+        self.embed = nn.Sequential(
+            nn.LayerNorm(patch_dim), nn.Linear(patch_dim, dim), nn.LayerNorm(dim)
+        )
         self.cls_token = nn.Parameter(torch.randn(1, 1, dim) * 0.02)
         self.dropout = nn.Dropout(emb_dropout)
         self.transformer = Transformer(dim, depth, heads, dim_head, mlp_dim, dropout)
