@@ -1,0 +1,236 @@
+"""A study file: name, base config, search space and Optuna settings, validated up front.
+
+Nothing trains until :func:`load_study` returns: every key, plugin name, plugin parameter,
+type and range in the file (and in the ``KEY=VALUE`` overrides) is checked first, and the
+first problem is a one-line :class:`AblateError` naming the key, the value and what is valid.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from ablate.config import Config, flatten, load_yaml, make_config
+from ablate.errors import AblateError
+from ablate.plugins import Registry, get_registry
+from ablate.studies.ranges import check_ranges
+from ablate.studies.space import (
+    PLUGIN_KEYS,
+    Space,
+    candidates,
+    parse_space,
+    plugin_name,
+)
+
+SECTIONS = [f.name for f in dataclasses.fields(Config)]
+TOP_KEYS = ["name", "description", *SECTIONS, "space", "optuna"]
+SAMPLERS = ("grid", "random", "tpe")
+PRUNERS = ("none", "median", "percentile", "hyperband", "successive_halving")
+METRICS = (
+    "test_uar_mean",
+    "test_war_mean",
+    "test_f1_mean",
+    "val_uar_mean",
+    "val_war_mean",
+)
+#: config keys that change how a study runs, not what it measures: left out of its identity
+OPERATIONAL_KEYS = (
+    "data.workers",
+    "data.cache",
+    "data.cache_dir",
+    "train.device",
+    "train.threads",
+    "train.compile",
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The ``optuna:`` section."""
+
+    sampler: str = "grid"
+    n_trials: int = 0
+    metric: str = "test_uar_mean"
+    direction: str = "maximize"
+    pruner: str = "none"
+    pruner_args: dict[str, Any] = field(default_factory=dict)
+    #: every trial trains once per seed (``train.seed``) and reports the mean
+    seeds: tuple[int, ...] = (0,)
+    sampler_seed: int = 0
+
+
+@dataclass(frozen=True)
+class Study:
+    """A validated study: ``key`` (name + config hash) names its Optuna study and MLflow run."""
+
+    name: str
+    path: Path
+    base: DictConfig
+    space: Space
+    settings: Settings
+    key: str
+    description: str = ""
+
+
+def _unknown(where: str, key: str, valid: Sequence[str]) -> AblateError:
+    close = difflib.get_close_matches(key, list(valid), n=1)
+    hint = f"did you mean '{close[0]}'? " if close else ""
+    prefix = f"{where}: " if where else ""
+    return AblateError(f"{prefix}unknown key '{key}' ({hint}valid: {', '.join(valid)})")
+
+
+def _check_section(data: Any, schema: DictConfig, where: str) -> None:
+    """Unknown keys in a config section, recursively; plugin ``*_args`` are free-form."""
+    if not isinstance(data, Mapping):
+        raise AblateError(f"{where}: expected a mapping, got {data!r}")
+    for key, value in data.items():
+        if str(key) not in schema:
+            raise _unknown(where, str(key), list(schema.keys()))
+        child = schema[str(key)]
+        if isinstance(child, DictConfig) and not str(key).endswith("_args") and value is not None:
+            _check_section(value, child, f"{where}.{key}")
+
+
+def _settings(raw: Any, space: Space) -> Settings:
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        raise AblateError(f"optuna: expected a mapping, got {raw!r}")
+    valid = [f.name for f in dataclasses.fields(Settings)]
+    for key in raw:
+        if key not in valid:
+            raise _unknown("optuna", str(key), valid)
+    values = dict(raw)
+    sampler = values.get("sampler", "grid")
+    if sampler not in SAMPLERS:
+        raise AblateError(
+            f"optuna.sampler: unknown sampler {sampler!r}; known: {', '.join(SAMPLERS)}"
+        )
+    pruner = values.get("pruner", "none") or "none"
+    if pruner not in PRUNERS:
+        raise AblateError(f"optuna.pruner: unknown pruner {pruner!r}; known: {', '.join(PRUNERS)}")
+    metric = values.get("metric", "test_uar_mean")
+    if metric not in METRICS:
+        raise AblateError(f"optuna.metric: unknown metric {metric!r}; known: {', '.join(METRICS)}")
+    direction = values.get("direction", "maximize")
+    if direction not in ("maximize", "minimize"):
+        raise AblateError(f"optuna.direction: {direction!r}; expected maximize or minimize")
+    n_trials = values.get("n_trials")
+    if n_trials is None:
+        if sampler != "grid":
+            raise AblateError(f"optuna.n_trials: required with sampler {sampler}")
+        n_trials = space.grid_size()
+    if not isinstance(n_trials, int) or isinstance(n_trials, bool) or n_trials < 1:
+        raise AblateError(f"optuna.n_trials: expected a positive int, got {n_trials!r}")
+    if sampler == "grid":
+        space.grid()  # a float range has no grid: fail now, not in the first trial
+    seeds = values.get("seeds", [0])
+    seeds = [seeds] if isinstance(seeds, int) and not isinstance(seeds, bool) else seeds
+    if (
+        not isinstance(seeds, list)
+        or not seeds
+        or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)
+    ):
+        raise AblateError(f"optuna.seeds: expected a non-empty list of ints, got {seeds!r}")
+    pruner_args = values.get("pruner_args") or {}
+    if not isinstance(pruner_args, Mapping):
+        raise AblateError(f"optuna.pruner_args: expected a mapping, got {pruner_args!r}")
+    sampler_seed = values.get("sampler_seed", 0)
+    if not isinstance(sampler_seed, int):
+        raise AblateError(f"optuna.sampler_seed: expected an int, got {sampler_seed!r}")
+    return Settings(
+        sampler, n_trials, metric, direction, pruner, dict(pruner_args), tuple(seeds), sampler_seed
+    )
+
+
+def _check_plugins(base: DictConfig, space: Space, registry: Registry) -> None:
+    """Plugin names and ``*_args`` in the base config, against every candidate plugin."""
+    swept = {dim.key: dim for dim in space.dims}
+    for key, kind in PLUGIN_KEYS.items():
+        if key.startswith("distill.teacher.") and not base.distill.enabled:
+            continue
+        name = plugin_name(base, key)
+        if key not in swept and name is not None:
+            try:
+                registry.get(kind, str(name))
+            except AblateError as exc:
+                raise AblateError(f"{key}: {exc}") from None
+        args = OmegaConf.select(base, f"{key}_args")
+        if args:
+            args = OmegaConf.to_container(args, resolve=True)
+            for candidate in candidates(swept, base, key):
+                registry.get(kind, candidate).check_args(args, f"{key}_args")
+    for name in base.data.augment:
+        try:
+            registry.get("augment", str(name))
+        except AblateError as exc:
+            raise AblateError(f"data.augment: {exc}") from None
+
+
+def study_key(name: str, base: DictConfig, raw_space: Any, settings: Settings) -> str:
+    """``name-<hash>``: the same resolved config, space and objective give the same key."""
+    flat = {k: v for k, v in flatten(base).items() if k not in OPERATIONAL_KEYS}
+    objective = {
+        "sampler": settings.sampler,
+        "metric": settings.metric,
+        "direction": settings.direction,
+        "seeds": list(settings.seeds),
+        "sampler_seed": settings.sampler_seed,
+    }
+    blob = json.dumps({"config": flat, "space": raw_space, "optuna": objective}, sort_keys=True)
+    return f"{name}-{hashlib.sha256(blob.encode()).hexdigest()[:10]}"
+
+
+def load_study(
+    path: str | Path, overrides: Sequence[str] = (), registry: Registry | None = None
+) -> Study:
+    """Read and validate a study file; ``overrides`` are ``KEY=VALUE`` for the base config."""
+    path = Path(path)
+    try:
+        return _load(path, overrides, registry or get_registry())
+    except AblateError as exc:
+        raise AblateError(f"{path.name}: {exc}") from None
+
+
+def _load(path: Path, overrides: Sequence[str], registry: Registry) -> Study:
+    data = load_yaml(path)
+    for key in data:
+        if key not in TOP_KEYS:
+            raise _unknown("", str(key), TOP_KEYS)
+    name = data.get("name")
+    if not isinstance(name, str) or not name.strip() or "/" in name:
+        raise AblateError(f"name: expected a study name without '/', got {name!r}")
+    schema = OmegaConf.structured(Config)
+    sections = {key: data[key] for key in SECTIONS if data.get(key) is not None}
+    for key, value in sections.items():
+        _check_section(value, schema[key], key)
+    for item in overrides:
+        tree = OmegaConf.to_container(OmegaConf.from_dotlist([item])) if "=" in item else {}
+        for section, value in tree.items():
+            if section not in SECTIONS:
+                raise _unknown(f"override '{item}'", section, SECTIONS)
+            _check_section(value, schema[section], section)
+    base = make_config(sections, dotlist=list(overrides))
+    check_ranges(base)
+    raw_space = data.get("space")
+    space = parse_space(raw_space, base, registry)
+    _check_plugins(base, space, registry)
+    settings = _settings(data.get("optuna"), space)
+    space_blob = OmegaConf.to_container(OmegaConf.create(raw_space), resolve=True)
+    return Study(
+        name=name,
+        path=path,
+        base=base,
+        space=space,
+        settings=settings,
+        key=study_key(name, base, space_blob, settings),
+        description=str(data.get("description", "")),
+    )
