@@ -126,11 +126,16 @@ class DistillConfig:
 
 @dataclass
 class Config:
+    """The whole tree; its sections are listed in ``CONFIG_SECTIONS``."""
+
     data: DataConfig = field(default_factory=DataConfig)
     protocol: ProtocolConfig = field(default_factory=ProtocolConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     distill: DistillConfig = field(default_factory=DistillConfig)
+
+
+CONFIG_SECTIONS = ("data", "protocol", "model", "train", "distill")
 
 
 def _one_line(exc: OmegaConfBaseException) -> str:
@@ -180,7 +185,9 @@ def to_yaml(config: DictConfig) -> str:
 
 def flatten(config: DictConfig | dict[str, Any], prefix: str = "") -> dict[str, Any]:
     """``{'model.patching': 'vertical', ...}``: every leaf under its dotted key."""
-    tree = OmegaConf.to_container(config, resolve=True) if isinstance(config, DictConfig) else config
+    tree = config
+    if isinstance(config, DictConfig):
+        tree = OmegaConf.to_container(config, resolve=True)
     flat: dict[str, Any] = {}
     for key, value in tree.items():
         dotted = f"{prefix}{key}"

@@ -1,0 +1,122 @@
+"""``ablate train``, ``ablate evaluate``, ``ablate predict``: one model, no sweep."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import numpy as np
+import torch
+from rich.table import Table
+
+from ablate.cli.output import console, print_json
+from ablate.config import CONFIG_SECTIONS, load_yaml, make_config
+from ablate.errors import AblateError
+
+
+def _config_sections(path: Path) -> dict:
+    """The config sections of a config or study file (a study's search space is ignored)."""
+    raw = load_yaml(path)
+    study_keys = {"name", "space", "optuna", "description"}
+    unknown = sorted(set(raw) - set(CONFIG_SECTIONS) - study_keys)
+    if unknown:
+        raise AblateError(
+            f"{path}: unknown key '{unknown[0]}' (valid: {', '.join(CONFIG_SECTIONS)})"
+        )
+    return {k: v for k, v in raw.items() if k in CONFIG_SECTIONS}
+
+
+@click.command(
+    epilog="Example: ablate train studies/pe_vs_coord.yaml model.pos_encoding=coordinate "
+    "--out models/coord"
+)
+@click.argument("config_file", type=click.Path(path_type=Path))
+@click.argument("overrides", nargs=-1)
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Model directory.")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def train(config_file: Path, overrides: tuple[str, ...], out: Path, as_json: bool) -> None:
+    """Train one configuration on the whole corpus (minus its validation speakers) and save it."""
+    from ablate.training.fit_one import train_one
+
+    config = make_config(_config_sections(config_file), dotlist=overrides)
+    saved = train_one(config)
+    saved.save(out)
+    info = {"out": str(out), "labels": saved.label_names, **saved.meta["validation"]}
+    if as_json:
+        print_json(info)
+        return
+    console.print(
+        f"saved model to [bold]{out}[/bold]: validation UA {info['uar']:.3f}, "
+        f"WA {info['war']:.3f} on {info['n']} utterances"
+    )
+
+
+def _evaluate(model_dir: Path, dataset: str, root: str | None) -> dict:
+    from ablate.data.pipeline import load_corpus
+    from ablate.training.metrics import classification_metrics
+    from ablate.training.saved import SavedModel
+
+    saved = SavedModel.load(model_dir)
+    data = make_config(
+        {"data": saved.config.data},
+        dotlist=[f"data.dataset={dataset}", f"data.root={root or 'null'}"],
+    ).data
+    data.dataset_args = {}
+    corpus = load_corpus(data)
+    known = {name: i for i, name in enumerate(saved.label_names)}
+    keep = [i for i, name in enumerate(corpus.label_names) if name in known]
+    if not keep:
+        raise AblateError(
+            f"{dataset} at {root}: none of its labels ({', '.join(corpus.label_names)}) "
+            f"are known to the model ({', '.join(saved.label_names)})"
+        )
+    remap = torch.tensor([known.get(name, -1) for name in corpus.label_names])
+    targets = remap[corpus.labels]
+    mask = targets >= 0
+    probs = saved.probabilities(corpus.features[mask])
+    metrics = classification_metrics(
+        targets[mask].numpy(), probs.argmax(-1).numpy(), saved.label_names
+    )
+    dropped = int((~mask).sum())
+    return {**metrics, "n": int(mask.sum()), "unknown_label_utterances": dropped}
+
+
+@click.command(epilog="Example: ablate evaluate models/coord emodb ~/corpora/emodb --json")
+@click.argument("model_dir", type=click.Path(path_type=Path))
+@click.argument("dataset")
+@click.argument("root", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def evaluate(model_dir: Path, dataset: str, root: str | None, as_json: bool) -> None:
+    """Metrics (UA, WA, macro-F1) of a saved model on a corpus."""
+    result = _evaluate(model_dir, dataset, root)
+    if as_json:
+        print_json(result)
+        return
+    table = Table(title=f"{model_dir} on {dataset}")
+    for column in ("n", "UA", "WA", "macro-F1"):
+        table.add_column(column)
+    table.add_row(str(result["n"]), *(f"{result[k]:.3f}" for k in ("uar", "war", "f1")))
+    console.print(table)
+
+
+@click.command(epilog="Example: ablate predict models/coord 03a01Fa.wav --json")
+@click.argument("model_dir", type=click.Path(path_type=Path))
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def predict(model_dir: Path, files: tuple[Path, ...], as_json: bool) -> None:
+    """Label and class probabilities for each audio file."""
+    from ablate.training.saved import SavedModel
+
+    rows = SavedModel.load(model_dir).predict_files(list(files))
+    if as_json:
+        print_json(rows)
+        return
+    table = Table(title="predictions")
+    table.add_column("file")
+    table.add_column("label")
+    table.add_column("p")
+    for row in rows:
+        table.add_row(
+            row["file"], row["label"], f"{np.max(list(row['probabilities'].values())):.3f}"
+        )
+    console.print(table)

@@ -1,0 +1,1 @@
+"""Training: the epoch loop, metrics, knowledge distillation and one trial over folds."""

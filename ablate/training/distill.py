@@ -1,0 +1,112 @@
+"""Knowledge distillation as in Kim & Lee (2024): teacher CE, feature matching, fine-tuning.
+
+A trained teacher is cached on disk under a key of its model config, training settings,
+data fingerprint and fold split, so every student arm and trial sharing them reuses it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+
+from ablate.models.parts import DistillShape
+from ablate.plugins import Registry
+from ablate.training.engine import LossFn, predict
+
+
+def teacher_key(config: DictConfig, fingerprint: str, fold_indices: dict[str, list[int]]) -> str:
+    """Everything that determines the trained teacher, hashed."""
+    train = OmegaConf.to_container(config.train, resolve=True)
+    train["epochs"] = config.distill.teacher_epochs
+    for operational in ("device", "threads", "compile"):
+        train.pop(operational, None)
+    payload = {
+        "teacher": OmegaConf.to_container(config.distill.teacher, resolve=True),
+        "train": train,
+        "data": {k: v for k, v in OmegaConf.to_container(config.data).items() if k != "workers"},
+        "fingerprint": fingerprint,
+        "split": fold_indices,
+    }
+    text = json.dumps(payload, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def load_teacher(model: nn.Module, cache_dir: Path, key: str) -> bool:
+    """Load cached weights into ``model``; False when there are none yet."""
+    path = cache_dir / f"teacher-{key}.pt"
+    if not path.is_file():
+        return False
+    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return True
+
+
+def save_teacher(model: nn.Module, cache_dir: Path, key: str) -> Path:
+    """Atomically write the teacher's weights (safe with concurrent workers)."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    path = cache_dir / f"teacher-{key}.pt"
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    with tempfile.NamedTemporaryFile(dir=cache_dir, suffix=".tmp", delete=False) as handle:
+        torch.save(state, handle)
+    os.replace(handle.name, path)
+    return path
+
+
+class TeacherTargets:
+    """The teacher's pooled features and logits for a training batch.
+
+    Without batch augmentation the inputs never change, so the targets are computed once;
+    otherwise the frozen teacher runs on each augmented batch.
+    """
+
+    def __init__(self, teacher: nn.Module, train_x: torch.Tensor, fixed: bool, batch_size: int):
+        self.teacher = teacher.eval().requires_grad_(False)
+        self.batch_size = batch_size
+        self.cached = predict(teacher, train_x, batch_size) if fixed else None
+
+    def __call__(self, x: torch.Tensor, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.cached is not None:
+            logits, features = self.cached
+            return features[index], logits[index]
+        logits, features = predict(self.teacher, x, self.batch_size)
+        return features, logits
+
+
+def build_distill_loss(
+    registry: Registry, config: DictConfig, student_dim: int, teacher_dim: int, num_classes: int
+) -> nn.Module:
+    component = registry.get("distill_loss", config.distill.loss)
+    shape = DistillShape(student_dim, teacher_dim, num_classes)
+    args: dict[str, Any] = OmegaConf.to_container(config.distill.loss_args, resolve=True)
+    return component.build(shape, args, "distill.loss_args")
+
+
+def matching_loss(loss: nn.Module, targets: TeacherTargets) -> LossFn:
+    """Stage (b): the student imitates the teacher's pooled feature (or logits)."""
+
+    def fn(x, index, logits, feature, soft_targets):
+        t_feature, t_logits = targets(x, index)
+        return loss(feature.float(), t_feature, logits.float(), t_logits)
+
+    return fn
+
+
+def finetune_loss(
+    loss: nn.Module, targets: TeacherTargets, alpha: float, label_smoothing: float
+) -> LossFn:
+    """Stage (c): cross-entropy plus ``alpha`` times the distillation loss."""
+
+    def fn(x, index, logits, feature, soft_targets):
+        t_feature, t_logits = targets(x, index)
+        ce = F.cross_entropy(logits.float(), soft_targets, label_smoothing=label_smoothing)
+        return ce + alpha * loss(feature.float(), t_feature, logits.float(), t_logits)
+
+    return fn

@@ -1,0 +1,308 @@
+"""One trial: a configuration trained and evaluated on every fold of its protocol."""
+
+from __future__ import annotations
+
+import fcntl
+import random
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from omegaconf import DictConfig
+from torch import nn
+
+from ablate.data.augment import BatchAugmenter, training_set
+from ablate.data.cache import cache_root
+from ablate.data.features import fit_normalizer
+from ablate.data.pipeline import Corpus, load_corpus
+from ablate.data.splits import Fold, make_folds
+from ablate.models.build import build_model
+from ablate.models.flops import forward_flops, parameter_count
+from ablate.plugins import Registry, get_registry
+from ablate.training import distill
+from ablate.training.engine import (
+    Reporter,
+    Split,
+    TrialFailed,
+    cross_entropy,
+    evaluate,
+    fit,
+    resolve_device,
+)
+from ablate.training.metrics import summarise
+
+__all__ = ["FoldResult", "Reporter", "TrialFailed", "TrialResult", "run_trial"]
+
+METRICS = ("uar", "war", "f1")
+
+
+@dataclass
+class FoldResult:
+    fold: int
+    test_speakers: list[str]
+    metrics: dict[str, float]
+    per_class_recall: dict[str, float]
+    confusion: list[list[int]]
+    history: list[dict[str, float]]
+    best_epoch: int
+    seconds: float
+    compute_seconds: float
+    state_dict: dict[str, torch.Tensor] = field(repr=False)
+    #: the teacher's own test metrics when distilling
+    teacher_metrics: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class TrialResult:
+    folds: list[FoldResult]
+    summary: dict[str, float]
+    label_names: list[str]
+    params: int
+    gflops: float
+    speaker_independent: bool
+    fingerprint: str
+    split: list[dict]
+    seconds: float
+    compute_seconds: float
+    skipped: list[tuple[str, str]]
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+@contextmanager
+def _file_lock(path: Path):
+    """An exclusive lock across processes, so concurrent workers train one teacher once."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0]
+
+
+def _to_cpu(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+
+
+class FoldRun:
+    """The tensors, model and bookkeeping of one fold."""
+
+    def __init__(self, config: DictConfig, corpus: Corpus, fold: Fold, registry: Registry):
+        self.config, self.corpus, self.fold, self.registry = config, corpus, fold, registry
+        self.device = resolve_device(config.train.device)
+        seed_everything(config.train.seed * 1_000 + fold.index)
+        train_x, train_y = training_set(corpus, fold, config.data, config.train.seed, registry)
+        self.mean, self.std = fit_normalizer(train_x)
+        self.train = self.split(train_x, train_y)
+        self.val = self.split(corpus.features[fold.val], corpus.labels[fold.val])
+        self.test = self.split(corpus.features[fold.test], corpus.labels[fold.test])
+        self.augmenter = BatchAugmenter(config.data, registry)
+        self.labels = corpus.label_names
+
+    def split(self, x: torch.Tensor, y: torch.Tensor) -> Split:
+        x = ((x - self.mean) / self.std).unsqueeze(1)
+        return Split(x.to(self.device), y.to(self.device))
+
+    def model(self, model_cfg: DictConfig) -> nn.Module:
+        data = self.config.data
+        model = build_model(model_cfg, data.n_mels, data.frames, len(self.labels), self.registry)
+        model = model.to(self.device)
+        return torch.compile(model) if self.config.train.compile else model
+
+    def fit(self, model: nn.Module, **kwargs):
+        return fit(
+            model,
+            self.train,
+            self.val,
+            self.labels,
+            self.config.train,
+            fold=self.fold.index,
+            augmenter=self.augmenter,
+            **kwargs,
+        )
+
+    def test_metrics(self, model: nn.Module) -> dict:
+        cfg = self.config.train
+        return evaluate(model, self.test, self.labels, cfg.batch_size * 2, cfg.amp)
+
+
+def _teacher(run: FoldRun, reporter: Reporter | None, cache_dir: Path) -> tuple[nn.Module, float]:
+    """The fold's teacher: loaded from the cache, or trained once and cached."""
+    config = run.config
+    teacher = run.model(config.distill.teacher)
+    split = {k: getattr(run.fold, k).tolist() for k in ("train", "val")}
+    key = distill.teacher_key(config, run.corpus.fingerprint, split)
+    with _file_lock(cache_dir / f"teacher-{key}.lock"):
+        if distill.load_teacher(teacher, cache_dir, key):
+            return teacher.to(run.device), 0.0
+        outcome = run.fit(
+            teacher,
+            epochs=config.distill.teacher_epochs,
+            loss_fn=cross_entropy(config.train.label_smoothing),
+            stage="teacher",
+            reporter=reporter,
+        )
+        distill.save_teacher(teacher, cache_dir, key)
+    return teacher, outcome.compute_seconds
+
+
+def train_fold(
+    run: FoldRun, reporter: Reporter | None, teacher_cache: Path
+) -> tuple[nn.Module, list, int, float, dict]:
+    """Train the fold's model: (model, history, best epoch, compute seconds, teacher metrics)."""
+    config = run.config
+    model = run.model(config.model)
+    ce = cross_entropy(config.train.label_smoothing)
+    if not config.distill.enabled:
+        outcome = run.fit(
+            model, epochs=config.train.epochs, loss_fn=ce, stage="train", reporter=reporter
+        )
+        return model, outcome.history, outcome.best_epoch, outcome.compute_seconds, {}
+
+    teacher, compute = _teacher(run, reporter, teacher_cache)
+    teacher_metrics = {}
+    if len(run.test):
+        teacher_metrics = {m: run.test_metrics(teacher)[m] for m in METRICS}
+    loss = distill.build_distill_loss(
+        run.registry, config, model.feature_dim, teacher.feature_dim, len(run.labels)
+    ).to(run.device)
+    targets = distill.TeacherTargets(
+        teacher, run.train.x, not run.augmenter.active, config.train.batch_size * 2
+    )
+    extra = list(loss.parameters())
+    history = []
+    if loss.active and config.distill.feature_epochs > 0:
+        outcome = run.fit(
+            model,
+            epochs=config.distill.feature_epochs,
+            loss_fn=distill.matching_loss(loss, targets),
+            stage="feature",
+            reporter=reporter,
+            extra_params=extra,
+            select=False,
+        )
+        history += outcome.history
+        compute += outcome.compute_seconds
+    finetune = (
+        distill.finetune_loss(loss, targets, config.distill.alpha, config.train.label_smoothing)
+        if loss.active
+        else ce
+    )
+    outcome = run.fit(
+        model,
+        epochs=config.distill.finetune_epochs,
+        loss_fn=finetune,
+        stage="finetune",
+        reporter=reporter,
+        extra_params=extra,
+    )
+    history += outcome.history
+    compute += outcome.compute_seconds
+    return model, history, outcome.best_epoch, compute, teacher_metrics
+
+
+def run_fold(
+    config: DictConfig,
+    corpus: Corpus,
+    fold: Fold,
+    registry: Registry,
+    reporter: Reporter | None,
+    teacher_cache: Path,
+) -> FoldResult:
+    started = time.perf_counter()
+    run = FoldRun(config, corpus, fold, registry)
+    try:
+        model, history, best_epoch, compute, teacher_metrics = train_fold(
+            run, reporter, teacher_cache
+        )
+    except (torch.OutOfMemoryError, MemoryError) as exc:
+        raise TrialFailed(f"out of memory in fold {fold.index}: {_first_line(exc)}") from None
+    except RuntimeError as exc:
+        if "can't allocate memory" not in str(exc):
+            raise
+        raise TrialFailed(f"out of memory in fold {fold.index}: {_first_line(exc)}") from None
+    metrics = run.test_metrics(model)
+    return FoldResult(
+        fold=fold.index,
+        test_speakers=list(fold.test_speakers),
+        metrics={m: metrics[m] for m in METRICS},
+        per_class_recall=metrics["per_class_recall"],
+        confusion=metrics["confusion"],
+        history=history,
+        best_epoch=best_epoch,
+        seconds=time.perf_counter() - started,
+        compute_seconds=compute,
+        state_dict=_to_cpu(model),
+        teacher_metrics=teacher_metrics,
+    )
+
+
+def _summary(results: list[FoldResult]) -> dict[str, float]:
+    summary = {}
+    for metric in METRICS:
+        for stat, value in summarise([r.metrics[metric] for r in results]).items():
+            summary[f"test_{metric}_{stat}"] = value
+        if results[0].teacher_metrics:
+            teacher = summarise([r.teacher_metrics[metric] for r in results])
+            summary[f"teacher_test_{metric}_mean"] = teacher["mean"]
+    return summary
+
+
+def run_trial(
+    config: DictConfig,
+    *,
+    corpus: Corpus | None = None,
+    reporter: Reporter | None = None,
+    teacher_cache: Path | None = None,
+) -> TrialResult:
+    """Train and test ``config`` on every fold; metrics are summarised across folds."""
+    started = time.perf_counter()
+    registry = get_registry()
+    if config.train.threads:
+        torch.set_num_threads(config.train.threads)
+    corpus = corpus if corpus is not None else load_corpus(config.data, registry)
+    folds = make_folds(corpus, config.protocol)
+    data = config.data
+    probe = build_model(config.model, data.n_mels, data.frames, len(corpus.label_names), registry)
+    teacher_cache = teacher_cache or cache_root(data) / "teachers"
+    results = []
+    for fold in folds:
+        result = run_fold(config, corpus, fold, registry, reporter, teacher_cache)
+        results.append(result)
+        if reporter is not None:
+            reporter.fold_done(result)
+    return TrialResult(
+        folds=results,
+        summary=_summary(results),
+        label_names=list(corpus.label_names),
+        params=parameter_count(probe),
+        gflops=forward_flops(probe, data.n_mels, data.frames) / 1e9,
+        speaker_independent=all(f.speaker_independent for f in folds),
+        fingerprint=corpus.fingerprint,
+        split=[
+            {
+                "fold": f.index,
+                "test_speakers": list(f.test_speakers),
+                "val_speakers": list(f.val_speakers),
+                "train": len(f.train),
+                "val": len(f.val),
+                "test": len(f.test),
+            }
+            for f in folds
+        ],
+        seconds=time.perf_counter() - started,
+        compute_seconds=sum(r.compute_seconds for r in results),
+        skipped=list(corpus.skipped),
+    )
