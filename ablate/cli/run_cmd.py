@@ -1,0 +1,127 @@
+"""``ablate run``: run or resume a study (an Optuna sweep tracked in MLflow)."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from ablate.cli.output import console
+from ablate.errors import AblateError
+
+DEFAULT_TRACKING = "sqlite:///mlflow.db"
+
+
+def _writable(run_dir: Path) -> None:
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / ".write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        raise AblateError(f"run dir {run_dir}: not writable ({exc.strerror or exc})") from None
+
+
+def _ranked(rows: list[dict], metric: str) -> Table:
+    table = Table(title="trials, best first")
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    for column in columns:
+        table.add_column(metric if column == "value" else column)
+    for row in rows:
+        cells = []
+        for column in columns:
+            value = row.get(column)
+            cells.append(
+                f"{value:.4f}" if isinstance(value, float) else "" if value is None else str(value)
+            )
+        table.add_row(*cells)
+    return table
+
+
+@click.command(
+    epilog="Example: ablate run studies/pe_vs_coord.yaml train.epochs=5 --workers 2\n\n"
+    "Running the same command again resumes the study; a changed config starts a new one.",
+)
+@click.argument("study_file", type=click.Path(dir_okay=False))
+@click.argument("overrides", nargs=-1)
+@click.option(
+    "--storage",
+    help="Optuna storage URL (sqlite:///..., postgresql://..., "
+    "journal:///path); default: sqlite in the run dir.",
+)
+@click.option(
+    "--tracking-uri", default=DEFAULT_TRACKING, show_default=True, help="MLflow tracking URI."
+)
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Worker processes on the same storage.",
+)
+@click.option(
+    "--run-dir",
+    type=click.Path(file_okay=False),
+    help="Optuna storage, teacher cache and worker logs; default runs/<study name>.",
+)
+@click.option("--n-trials", type=click.IntRange(1), help="Override optuna.n_trials.")
+@click.option("--worker", is_flag=True, hidden=True)
+def run(
+    study_file: str,
+    overrides: tuple[str, ...],
+    storage: str | None,
+    tracking_uri: str,
+    workers: int,
+    run_dir: str | None,
+    n_trials: int | None,
+    worker: bool,
+) -> None:
+    """Run (or resume) the study in STUDY_FILE with KEY=VALUE overrides of its base config."""
+    from ablate.studies.progress import StudyProgress
+    from ablate.studies.runner import RunOptions, run_study, run_worker
+    from ablate.studies.spec import load_study
+    from ablate.studies.storage import default_url
+
+    study = load_study(study_file, overrides)
+    directory = Path(run_dir or Path("runs") / study.name)
+    _writable(directory)
+    options = RunOptions(
+        run_dir=directory,
+        storage=storage or default_url(directory),
+        tracking_uri=tracking_uri,
+        n_trials=n_trials or study.settings.n_trials,
+        workers=workers,
+    )
+    options.argv = [
+        "run", study_file, *overrides, "--storage", options.storage,
+        "--tracking-uri", tracking_uri, "--run-dir", str(directory),
+        "--n-trials", str(options.n_trials),
+    ]  # fmt: skip
+    if worker:
+        run_worker(study, options)
+        return
+    console.print(
+        f"study [bold]{study.key}[/]: {options.n_trials} trials, "
+        f"{study.settings.sampler} sampler, metric {study.settings.metric}"
+    )
+    progress = StudyProgress(console, study.key, options.n_trials, 0, study.settings.metric)
+    rows, interrupted = run_study(study, options, progress)
+    if rows:
+        console.print(_ranked(rows, study.settings.metric))
+    resume = ["ablate", "run", study_file, *overrides]
+    if storage:
+        resume += ["--storage", storage]
+    if tracking_uri != DEFAULT_TRACKING:
+        resume += ["--tracking-uri", tracking_uri]
+    console.print(f"Optuna storage: {options.storage}  (study {study.key})")
+    console.print(
+        f"MLflow store:   {tracking_uri}  (experiment {study.name}); "
+        f"view with: mlflow ui --backend-store-uri {tracking_uri}"
+    )
+    console.print(f"resume with:    {shlex.join(resume)}", soft_wrap=True)
+    if interrupted:
+        console.print("interrupted: finished trials are kept; the command above resumes.")
+        sys.exit(130)

@@ -1,0 +1,95 @@
+"""Study progress for a person: rich live bars on a terminal, plain log lines otherwise."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None or not math.isfinite(value) else f"{value:.4f}"
+
+
+class StudyProgress:
+    """Trials done / total, best so far and ETA; the running trial's fold, epoch, loss, val UA."""
+
+    def __init__(self, console: Console, name: str, total: int, done: int, metric: str):
+        self.console, self.name, self.total, self.metric = console, name, total, metric
+        self.live = console.is_terminal
+        self.best: float | None = None
+        self.started = time.monotonic()
+        self.done_at_start = done
+        self.bars: Progress | None = None
+        if self.live:
+            self.bars = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                console=console,
+            )
+            self.study_task = self.bars.add_task(self._study_text(), total=total, completed=done)
+            self.trial_task = self.bars.add_task("waiting for a trial", total=None)
+            self.bars.start()
+        else:
+            self._line(f"study {name}: {done}/{total} trials done")
+
+    def _line(self, text: str) -> None:
+        print(text, flush=True)
+
+    def _study_text(self) -> str:
+        return f"{self.name}  best {self.metric} {_fmt(self.best)}"
+
+    def _eta(self, done: int) -> str:
+        ran = done - self.done_at_start
+        if ran <= 0 or done >= self.total:
+            return "-"
+        seconds = (time.monotonic() - self.started) / ran * (self.total - done)
+        return time.strftime("%H:%M:%S", time.gmtime(seconds))
+
+    def trial_start(self, number: int, chosen: dict[str, Any]) -> None:
+        text = ", ".join(f"{k}={v}" for k, v in chosen.items())
+        if self.bars:
+            self.bars.update(self.trial_task, description=f"trial {number}: {text}")
+        else:
+            self._line(f"trial {number} started: {text}")
+
+    def epoch(self, number: int, fold: int, stage: str, epoch: int, metrics: dict) -> None:
+        text = (
+            f"trial {number} fold {fold} {stage} epoch {epoch}: "
+            f"loss {_fmt(metrics.get('train_loss'))} val UA {_fmt(metrics.get('val_uar'))}"
+        )
+        if self.bars:
+            self.bars.update(self.trial_task, description=text)
+        else:
+            self._line(text)
+
+    def update(self, done: int, best: float | None) -> None:
+        """New totals (from this process or read back from the shared storage)."""
+        self.best = best
+        if self.bars:
+            self.bars.update(self.study_task, completed=done, description=self._study_text())
+
+    def trial_end(self, number: int, state: str, value: float | None, done: int, best) -> None:
+        self.update(done, best)
+        if not self.bars:
+            self._line(
+                f"trial {number} {state.lower()}: {self.metric} {_fmt(value)} | "
+                f"{done}/{self.total} done, best {_fmt(best)}, ETA {self._eta(done)}"
+            )
+
+    def stop(self) -> None:
+        if self.bars:
+            self.bars.stop()

@@ -1,0 +1,161 @@
+"""MLflow bookkeeping: one parent run per study, one nested child run per trial.
+
+Everything goes through :class:`mlflow.MlflowClient` with explicit run ids (no global
+active run), so several worker processes can share one store. SQLite "database is locked"
+errors are retried.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ablate.errors import AblateError
+from ablate.tracking.provenance import provenance_tags
+
+T = TypeVar("T")
+STUDY_KEY_TAG = "ablate.study_key"
+PARENT_TAG = "mlflow.parentRunId"
+MAX_PARAM = 6000
+MAX_TAG = 5000
+
+
+def _retry(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``call`` retried while SQLite reports a lock held by another worker."""
+    for attempt in range(30):
+        try:
+            return call(*args, **kwargs)
+        except Exception as exc:
+            if "locked" not in str(exc).lower() or attempt == 29:
+                raise
+            time.sleep(min(0.1 * 2**attempt, 2.0))
+    raise AssertionError("unreachable")
+
+
+def _text(value: Any, limit: int) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class Store:
+    """A tracking store at ``uri``; a bad or unreachable URI is a one-line error."""
+
+    def __init__(self, uri: str):
+        from mlflow import MlflowClient
+
+        self.uri = uri
+        self.client = MlflowClient(tracking_uri=uri)
+        try:
+            _retry(self.client.search_experiments, max_results=1)
+        except Exception as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise AblateError(f"tracking store {uri}: {first}") from None
+
+    def experiment_id(self, name: str) -> str:
+        """The experiment ``name``, created on first use (race-safe across workers)."""
+        for _ in range(3):
+            found = _retry(self.client.get_experiment_by_name, name)
+            if found is not None:
+                return found.experiment_id
+            try:
+                return _retry(self.client.create_experiment, name)
+            except Exception:  # another worker created it first
+                continue
+        raise AblateError(f"tracking store {self.uri}: cannot create experiment '{name}'")
+
+    def find_parent(self, experiment_id: str, key: str) -> str | None:
+        runs = _retry(
+            self.client.search_runs,
+            [experiment_id],
+            filter_string=f"tags.`{STUDY_KEY_TAG}` = '{key}'",
+            order_by=["attributes.start_time ASC"],
+        )
+        parents = [r for r in runs if PARENT_TAG not in r.data.tags]
+        return parents[0].info.run_id if parents else None
+
+    def open_parent(self, experiment_id: str, key: str, tags: Mapping[str, str]) -> str:
+        """The study's parent run, found again by its key tag or created; marked RUNNING."""
+        run_id = self.find_parent(experiment_id, key)
+        if run_id is None:
+            all_tags = {**provenance_tags(), **tags, STUDY_KEY_TAG: key, "mlflow.runName": key}
+            run_id = _retry(self.client.create_run, experiment_id, tags=all_tags).info.run_id
+        else:
+            _retry(self.client.update_run, run_id, status="RUNNING")
+        return run_id
+
+    def start_child(
+        self, experiment_id: str, parent_id: str, name: str, tags: Mapping[str, str]
+    ) -> str:
+        all_tags = {**provenance_tags(), **tags, PARENT_TAG: parent_id, "mlflow.runName": name}
+        all_tags = {k: _text(v, MAX_TAG) for k, v in all_tags.items()}
+        return _retry(self.client.create_run, experiment_id, tags=all_tags).info.run_id
+
+    def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
+        from mlflow.entities import Param
+
+        items = [Param(k, _text(v, MAX_PARAM)) for k, v in sorted(params.items())]
+        for start in range(0, len(items), 100):
+            _retry(self.client.log_batch, run_id, params=items[start : start + 100])
+
+    def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int = 0) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        items = [
+            Metric(k, float(v), now, step)
+            for k, v in metrics.items()
+            if isinstance(v, int | float) and math.isfinite(v)
+        ]
+        for start in range(0, len(items), 500):
+            _retry(self.client.log_batch, run_id, metrics=items[start : start + 500])
+
+    def set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
+        from mlflow.entities import RunTag
+
+        items = [RunTag(k, _text(v, MAX_TAG)) for k, v in tags.items()]
+        _retry(self.client.log_batch, run_id, tags=items)
+
+    def log_files(self, run_id: str, files: Mapping[str, bytes | str], path: str | None = None):
+        """Write ``{name: content}`` to a temporary folder and upload it as artifacts."""
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, content in files.items():
+                target = Path(tmp) / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if isinstance(content, str):
+                    target.write_text(content)
+                else:
+                    target.write_bytes(content)
+            _retry(self.client.log_artifacts, run_id, tmp, path)
+
+    def log_dir(self, run_id: str, directory: Path, path: str | None = None) -> None:
+        _retry(self.client.log_artifacts, run_id, str(directory), path)
+
+    def end(self, run_id: str, status: str, reason: str | None = None) -> None:
+        """FINISHED, FAILED or KILLED; a reason goes to the ``ablate.fail_reason`` tag."""
+        tags = {"ablate.status": status.lower()}
+        if reason:
+            tags["ablate.fail_reason"] = reason
+        self.set_tags(run_id, tags)
+        _retry(self.client.set_terminated, run_id, status=status)
+
+    def children(self, parent_id: str, experiment_id: str) -> list[Any]:
+        return _retry(
+            self.client.search_runs,
+            [experiment_id],
+            filter_string=f"tags.`{PARENT_TAG}` = '{parent_id}'",
+            max_results=50000,
+        )
+
+    def parents(self, experiment_ids: Sequence[str]) -> list[Any]:
+        runs = _retry(
+            self.client.search_runs,
+            list(experiment_ids),
+            filter_string=f"tags.`{STUDY_KEY_TAG}` != ''",
+            order_by=["attributes.start_time DESC"],
+        )
+        return [r for r in runs if PARENT_TAG not in r.data.tags]

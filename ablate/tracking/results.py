@@ -1,0 +1,103 @@
+"""What a finished trial leaves in its MLflow child run: metrics, tags and artifacts."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from omegaconf import DictConfig
+
+from ablate.config import to_yaml
+from ablate.tracking.mlflow_store import Store
+from ablate.tracking.plots import confusion_png, curves_png
+
+#: ``(seed, result)`` pairs: a trial trains once per seed
+SeedResults = list[tuple[int, Any]]
+FOLD_METRIC = "seed{seed}/fold{fold}/test_{name}"
+
+
+def _best_val(history: list[dict[str, float]]) -> dict[str, float]:
+    """Validation UA/WA at the best epoch of the last stage (what model selection saw)."""
+    if not history:
+        return {}
+    stage = history[-1].get("stage")
+    rows = [h for h in history if h.get("stage") == stage and "val_uar" in h]
+    if not rows:
+        return {}
+    best = max(rows, key=lambda h: h["val_uar"])
+    return {"val_uar": best["val_uar"], "val_war": best.get("val_war", float("nan"))}
+
+
+def aggregate(results: SeedResults) -> dict[str, float]:
+    """The trial's metrics: each summary value averaged over seeds, plus validation scores."""
+    metrics: dict[str, float] = {}
+    for key in results[0][1].summary:
+        metrics[key] = statistics.fmean(r.summary[key] for _, r in results)
+    for name in ("val_uar", "val_war"):
+        values = [_best_val(f.history).get(name) for _, r in results for f in r.folds]
+        values = [v for v in values if v is not None]
+        if values:
+            metrics[f"{name}_mean"] = statistics.fmean(values)
+    first = results[0][1]
+    metrics["params"] = float(first.params)
+    metrics["gflops"] = float(first.gflops)
+    metrics["seconds"] = sum(r.seconds for _, r in results)
+    metrics["compute_seconds"] = sum(r.compute_seconds for _, r in results)
+    return metrics
+
+
+def fold_metrics(results: SeedResults) -> dict[str, float]:
+    """Per-fold test metrics, keyed so ``ablate compare`` can pair arms over seeds and folds."""
+    return {
+        FOLD_METRIC.format(seed=seed, fold=fold.fold, name=name): value
+        for seed, result in results
+        for fold in result.folds
+        for name, value in fold.metrics.items()
+    }
+
+
+def log_result(store: Store, run_id: str, config: DictConfig, results: SeedResults) -> dict:
+    """Log metrics, tags and artifacts of a finished trial; returns its metrics."""
+    first = results[0][1]
+    metrics = aggregate(results)
+    store.log_metrics(run_id, {**metrics, **fold_metrics(results)})
+    store.set_tags(
+        run_id,
+        {
+            "ablate.fingerprint": first.fingerprint,
+            "ablate.speaker_independent": str(first.speaker_independent).lower(),
+            "ablate.split": json.dumps(first.split, default=str),
+            "ablate.label_names": json.dumps(first.label_names),
+        },
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        (out / "config.yaml").write_text(to_yaml(config))
+        confusion = np.sum([f.confusion for _, r in results for f in r.folds], axis=0)
+        confusion_png(confusion.tolist(), first.label_names, out / "confusion.png")
+        histories = {f"s{seed} f{f.fold}": f.history for seed, r in results for f in r.folds}
+        curves_png(histories, out / "learning_curves.png")
+        torch.save(first.folds[0].state_dict, out / "model_fold0.pt")
+        folds = [
+            {
+                "seed": seed,
+                "fold": f.fold,
+                "test_speakers": f.test_speakers,
+                "metrics": f.metrics,
+                "per_class_recall": f.per_class_recall,
+                "confusion": f.confusion,
+                "best_epoch": f.best_epoch,
+            }
+            for seed, r in results
+            for f in r.folds
+        ]
+        (out / "folds.json").write_text(json.dumps(folds, indent=1, default=str))
+        if first.skipped:
+            (out / "skipped.txt").write_text("".join(f"{p}\t{why}\n" for p, why in first.skipped))
+        store.log_dir(run_id, out)
+    return metrics
