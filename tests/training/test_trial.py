@@ -1,0 +1,69 @@
+"""A real trial on the tiny synthetic corpus: reproducibility, failure, distillation."""
+
+from __future__ import annotations
+
+import pytest
+
+from ablate.training.trial import TrialFailed, run_trial
+from tests.training.conftest import tiny_config
+
+
+class Recorder:
+    def __init__(self):
+        self.epochs, self.folds = [], []
+
+    def epoch(self, fold, stage, epoch, metrics):
+        self.epochs.append((fold, stage, epoch))
+
+    def fold_done(self, result):
+        self.folds.append(result.fold)
+
+
+def test_same_seed_gives_identical_metrics_on_cpu(tiny_corpus):
+    config = tiny_config("protocol.max_folds=1")
+    first = run_trial(config, corpus=tiny_corpus)
+    second = run_trial(config, corpus=tiny_corpus)
+    assert first.summary == second.summary
+
+    def timeless(history):
+        return [{k: v for k, v in row.items() if k != "seconds"} for row in history]
+
+    assert timeless(first.folds[0].history) == timeless(second.folds[0].history)
+
+
+def test_trial_reports_every_fold_and_summarises(tiny_corpus):
+    recorder = Recorder()
+    result = run_trial(tiny_config(), corpus=tiny_corpus, reporter=recorder)
+    assert recorder.folds == [0, 1]
+    assert [e for e in recorder.epochs if e[0] == 0] == [(0, "train", 1), (0, "train", 2)]
+    assert result.speaker_independent
+    for fold, split in zip(result.folds, result.split, strict=True):
+        assert set(fold.test_speakers) == set(split["test_speakers"])
+        assert 0.0 <= fold.metrics["uar"] <= 1.0
+        assert sum(map(sum, fold.confusion)) == split["test"]
+    assert result.summary["test_uar_mean"] == pytest.approx(
+        sum(f.metrics["uar"] for f in result.folds) / 2
+    )
+    assert result.params > 0 and result.gflops > 0
+    assert 0 < result.compute_seconds < result.seconds
+
+
+def test_non_finite_loss_fails_the_trial_with_a_reason(tiny_corpus):
+    with pytest.raises(TrialFailed, match="non-finite loss"):
+        run_trial(tiny_config("train.lr=1e30", "train.grad_clip=0"), corpus=tiny_corpus)
+
+
+def test_distillation_trains_one_teacher_and_reuses_it(tiny_corpus, tmp_path):
+    runs = []
+    for loss in ("feature_l1", "logit_kl", "none"):
+        recorder = Recorder()
+        config = tiny_config("distill.enabled=true", f"distill.loss={loss}", "protocol.max_folds=1")
+        result = run_trial(config, corpus=tiny_corpus, reporter=recorder, teacher_cache=tmp_path)
+        runs.append((loss, [stage for _, stage, _ in recorder.epochs], result))
+    stages = {loss: s for loss, s, _ in runs}
+    assert stages["feature_l1"] == ["teacher", "feature", "finetune"]
+    assert stages["logit_kl"] == ["feature", "finetune"]
+    assert stages["none"] == ["finetune"]
+    assert len(list(tmp_path.glob("teacher-*.pt"))) == 1
+    teacher_uas = {r.summary["teacher_test_uar_mean"] for _, _, r in runs}
+    assert len(teacher_uas) == 1, "every arm must see the same cached teacher"
