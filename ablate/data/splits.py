@@ -171,7 +171,11 @@ def describe(folds: Sequence[Fold]) -> str:
     """One line per fold: sizes and held-out speakers (for logs)."""
     return "\n".join(
         f"fold {f.index}: train {len(f.train)}, val {len(f.val)}, test {len(f.test)}"
-        + (f", test speakers {' '.join(f.test_speakers)}" if f.speaker_independent else ", speaker-dependent")
+        + (
+            f", test speakers {' '.join(f.test_speakers)}"
+            if f.speaker_independent
+            else ", speaker-dependent"
+        )
         for f in folds
     )
 

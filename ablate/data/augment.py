@@ -1,0 +1,106 @@
+"""Applying augmentations to training folds only.
+
+Stages: ``wave`` augments make extra copies of each training utterance before feature
+extraction (``data.augment_copies`` per utterance, cached like features); ``feature`` and
+``batch`` augments act on normalised mini-batches inside the training loop. Validation
+and test indices are never passed to any augment.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from ablate.data.cache import file_hash, key_of
+from ablate.data.features import FeatureExtractor
+from ablate.data.pipeline import Corpus, Job, extract
+from ablate.data.splits import Fold
+from ablate.errors import AblateError
+from ablate.plugins import Registry, get_registry
+
+STAGES = ("wave", "feature", "batch")
+
+
+def augment_args(data: DictConfig, name: str) -> dict[str, Any]:
+    """The parameters set for augment ``name`` under ``data.augment_args.<name>``."""
+    args = (data.augment_args or {}).get(name) or {}
+    if isinstance(args, DictConfig):
+        args = OmegaConf.to_container(args, resolve=True)
+    if not isinstance(args, dict):
+        raise AblateError(f"data.augment_args.{name}: expected a mapping, got {args!r}")
+    return args
+
+
+def build_augments(data: DictConfig, stage: str, registry: Registry | None = None) -> list:
+    """The augments of ``data.augment`` in ``stage``, built with their validated arguments."""
+    registry = registry or get_registry()
+    built = []
+    for name in data.augment or []:
+        augment = registry.get("augment", name).build(
+            None, augment_args(data, name), where=f"data.augment_args.{name}"
+        )
+        if getattr(augment, "stage", None) not in STAGES:
+            raise AblateError(f"augment '{name}': stage must be one of {', '.join(STAGES)}")
+        if augment.stage == stage:
+            built.append(augment)
+    return built
+
+
+def training_set(
+    corpus: Corpus, fold: Fold, data: DictConfig, seed: int, registry: Registry | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Features and labels of ``fold.train`` plus ``data.augment_copies`` wave-augmented
+    copies of each (re-decoded, augmented, extracted; cached by content, augment config,
+    copy index and seed)."""
+    features, labels = corpus.features[fold.train], corpus.labels[fold.train]
+    registry = registry or get_registry()
+    wave = [name for name in data.augment or [] if _stage(name, data, registry) == "wave"]
+    copies = int(data.augment_copies)
+    if not wave or copies <= 0:
+        return features, labels
+    spec = tuple((name, tuple(sorted(augment_args(data, name).items()))) for name in wave)
+    settings = FeatureExtractor(data).settings()
+    jobs = []
+    for copy in range(1, copies + 1):
+        for index in fold.train:
+            utterance = corpus.utterances[index]
+            digest = corpus.hashes[index] if corpus.hashes else file_hash(utterance.path)
+            job_seed = int(key_of("seed", seed, digest, copy)[:8], 16)
+            key = key_of("augmented", digest, settings, spec, copy, seed)
+            jobs.append(Job(str(utterance.path), key, spec, job_seed))
+    outputs = extract(jobs, data, description="augmented copies")
+    failed = [job.path for job, output in zip(jobs, outputs) if isinstance(output, str)]
+    if failed:
+        raise AblateError(f"augmentation: {failed[0]} could not be decoded again")
+    extra = torch.stack(outputs)
+    return torch.cat([features, extra]), torch.cat([labels, labels.repeat(copies)])
+
+
+def _stage(name: str, data: DictConfig, registry: Registry) -> str:
+    component = registry.get("augment", name)
+    return component.build(None, augment_args(data, name), f"data.augment_args.{name}").stage
+
+
+class BatchAugmenter:
+    """The ``feature`` then ``batch`` stage augments of ``data.augment``, for training
+    mini-batches only; the identity when none is chosen."""
+
+    def __init__(self, data: DictConfig, registry: Registry | None = None):
+        self.feature = build_augments(data, "feature", registry)
+        self.batch = build_augments(data, "batch", registry)
+
+    @property
+    def active(self) -> bool:
+        """Whether any augment is applied (otherwise calls return their input)."""
+        return bool(self.feature or self.batch)
+
+    def __call__(
+        self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        for augment in self.feature:
+            x = augment(x, generator)
+        for augment in self.batch:
+            x, y = augment(x, y, generator)
+        return x, y

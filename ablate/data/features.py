@@ -1,0 +1,153 @@
+"""Audio decoding and fixed-size log-Mel features, the model's 128 x T input images.
+
+Padding decision (``data.fit="pad"``): speech stays at the left and the image is padded
+at the right with the log floor, the value digital silence produces; that is exactly
+zero-padding the *signal*, so padding never adds an artificial edge to the image.
+Long utterances are cropped. ``data.fit="resize"`` instead interpolates the whole
+utterance to ``frames`` (bilinear), keeping all of it at the cost of a variable time scale.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+import torch
+import torch.nn.functional as F
+import torchaudio
+from omegaconf import DictConfig
+
+from ablate.errors import AblateError
+
+#: Floor added before the log; also the value of padded frames.
+LOG_FLOOR = 1e-6
+#: Peak amplitude at or below which a file counts as silent.
+SILENCE = 1e-4
+#: Bumped whenever the extraction code changes what it outputs (invalidates the cache).
+FEATURE_VERSION = 1
+FITS = ("pad", "resize")
+_LFS_MAGIC = b"version https://git-lfs"
+_AUDIO_MAGIC = (b"RIFF", b"RIFX", b"RF64", b"FORM", b"fLaC", b"OggS", b"ID3", b".snd")
+
+
+class AudioError(AblateError):
+    """A file that cannot be used as audio; ``reason`` is a short, countable tag."""
+
+    def __init__(self, reason: str, path: str | Path = ""):
+        super().__init__(f"{path}: {reason}" if path else reason)
+        self.reason = reason
+
+
+def load_audio(path: str | Path) -> tuple[torch.Tensor, int]:
+    """Decode ``path`` to a mono float32 waveform and its sample rate.
+
+    Raises :class:`AudioError` with reason ``empty``, ``lfs-pointer``, ``not-audio``,
+    ``corrupt``, ``bad-sample-rate``, ``zero-length``, ``non-finite`` or ``silent``.
+    """
+    path = Path(path)
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(64)
+    except OSError as exc:
+        raise AudioError("unreadable", path) from exc
+    if not head:
+        raise AudioError("empty", path)
+    if head.startswith(_LFS_MAGIC):
+        raise AudioError("lfs-pointer", path)
+    try:
+        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except Exception as exc:
+        reason = "corrupt" if head.startswith(_AUDIO_MAGIC) else "not-audio"
+        raise AudioError(reason, path) from exc
+    if rate <= 0:
+        raise AudioError("bad-sample-rate", path)
+    if data.shape[0] == 0:
+        raise AudioError("zero-length", path)
+    wave = torch.from_numpy(np.ascontiguousarray(data.mean(axis=1)))
+    if not torch.isfinite(wave).all():
+        raise AudioError("non-finite", path)
+    if wave.abs().max() <= SILENCE:
+        raise AudioError("silent", path)
+    return wave, int(rate)
+
+
+class FeatureExtractor:
+    """Waveform -> ``(n_mels, frames)`` float32 log-Mel image, from the data config."""
+
+    def __init__(self, data: DictConfig):
+        if data.fit not in FITS:
+            raise AblateError(f"data.fit: expected one of {', '.join(FITS)}, got {data.fit!r}")
+        self.sample_rate = int(data.sample_rate)
+        self.frames = int(data.frames)
+        self.fit = str(data.fit)
+        self._settings = {
+            "version": FEATURE_VERSION,
+            "sample_rate": self.sample_rate,
+            "n_mels": int(data.n_mels),
+            "frames": self.frames,
+            "n_fft": int(data.n_fft),
+            "hop_length": int(data.hop_length),
+            "win_length": None if data.win_length is None else int(data.win_length),
+            "f_min": float(data.f_min),
+            "f_max": None if data.f_max is None else float(data.f_max),
+            "fit": self.fit,
+            "log_floor": LOG_FLOOR,
+        }
+        try:
+            self.mel = torchaudio.transforms.MelSpectrogram(
+                sample_rate=self.sample_rate,
+                n_fft=self._settings["n_fft"],
+                win_length=self._settings["win_length"],
+                hop_length=self._settings["hop_length"],
+                f_min=self._settings["f_min"],
+                f_max=self._settings["f_max"],
+                n_mels=self._settings["n_mels"],
+                power=2.0,
+            )
+        except (ValueError, AssertionError) as exc:
+            raise AblateError(f"data: invalid Mel settings: {exc}") from None
+
+    def settings(self) -> dict[str, Any]:
+        """Everything that determines the output: the cache key and a saved model's input."""
+        return dict(self._settings)
+
+    def resample(self, wave: torch.Tensor, sample_rate: int) -> torch.Tensor:
+        """``wave`` at the target rate (unchanged when it is already there)."""
+        if sample_rate == self.sample_rate:
+            return wave
+        return torchaudio.functional.resample(wave, sample_rate, self.sample_rate)
+
+    def __call__(self, wave: torch.Tensor, sample_rate: int) -> torch.Tensor:
+        wave = self.resample(wave.float(), sample_rate)
+        with torch.no_grad():
+            image = torch.log(self.mel(wave) + LOG_FLOOR)
+        return self._fit(image).contiguous()
+
+    def _fit(self, image: torch.Tensor) -> torch.Tensor:
+        width = image.shape[-1]
+        if self.fit == "resize":
+            if width == self.frames:
+                return image
+            resized = F.interpolate(
+                image[None, None], size=(image.shape[0], self.frames), mode="bilinear"
+            )
+            return resized[0, 0]
+        if width >= self.frames:
+            return image[:, : self.frames]
+        return F.pad(image, (0, self.frames - width), value=float(np.log(LOG_FLOOR)))
+
+
+def fit_normalizer(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-Mel-bin mean and std, each ``(n_mels, 1)``, of ``(N, n_mels, frames)`` features.
+
+    Call it on the training fold only, so no test statistics leak into the model input.
+    """
+    if features.ndim != 3 or features.shape[0] == 0:
+        raise AblateError(
+            f"fit_normalizer: expected (N>0, n_mels, frames), got {tuple(features.shape)}"
+        )
+    mean = features.mean(dim=(0, 2))[:, None]
+    std = features.std(dim=(0, 2))[:, None].clamp_min(1e-5)
+    return mean, std

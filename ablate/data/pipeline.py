@@ -1,0 +1,241 @@
+"""From a data config to a :class:`Corpus`: scan, relabel, decode, extract, cache.
+
+Extraction runs in ``data.workers`` processes (one torch thread each) with a rich
+progress bar; every feature goes through the on-disk cache, so a second trial or study
+over the same audio and settings never recomputes it. Files that cannot be decoded join
+the adapter's skipped list; one warning counts them by reason; ``data.strict`` makes any
+skip an error instead.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import sys
+import warnings
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from ablate.data.cache import FeatureCache, cache_root, file_hash, key_of
+from ablate.data.corpus import ScanResult, Utterance, count_reasons
+from ablate.data.features import AudioError, FeatureExtractor, load_audio
+from ablate.errors import AblateError
+from ablate.plugins import Registry, get_registry
+
+#: Below this many misses per worker, a process pool costs more than it saves.
+MIN_JOBS_PER_WORKER = 8
+
+
+@dataclass
+class Corpus:
+    """Features, labels and speakers of every usable utterance, plus what was skipped."""
+
+    features: torch.Tensor
+    labels: torch.Tensor
+    label_names: list[str]
+    speakers: list[str]
+    utterances: list[Utterance]
+    skipped: list[tuple[str, str]]
+    fingerprint: str
+    #: sha256 of each utterance's audio file (keys of the feature and augmentation caches)
+    hashes: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.utterances)
+
+    def skipped_counts(self) -> dict[str, int]:
+        """``{reason: count}`` of the skipped files."""
+        return count_reasons(self.skipped)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One feature to produce: decode ``path``, apply the wave augments, extract."""
+
+    path: str
+    key: str
+    augments: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
+    seed: int = 0
+
+
+def scan(data: DictConfig, registry: Registry | None = None) -> ScanResult:
+    """Run the adapter named by ``data.dataset`` on ``data.root``."""
+    registry = registry or get_registry()
+    component = registry.get("dataset", data.dataset)
+    root = Path(data.root).expanduser() if data.root else None
+    args = OmegaConf.to_container(data.dataset_args, resolve=True) or {}
+    adapter = component.build(root, args, where="data.dataset_args")
+    return adapter.scan()
+
+
+def select_labels(utterances: list[Utterance], data: DictConfig) -> list[Utterance]:
+    """Apply ``data.label_map`` (rename/merge), then keep only ``data.labels`` if set."""
+    mapping = dict(data.label_map or {})
+    relabelled = [
+        Utterance(u.path, mapping.get(u.label, u.label), u.speaker, u.meta) for u in utterances
+    ]
+    wanted = list(data.labels or [])
+    if not wanted:
+        return relabelled
+    present = {u.label for u in relabelled}
+    missing = [label for label in wanted if label not in present]
+    if missing:
+        raise AblateError(
+            f"data.labels: {', '.join(missing)} not in the corpus; "
+            f"its labels (after data.label_map): {', '.join(sorted(present))}"
+        )
+    return [u for u in relabelled if u.label in wanted]
+
+
+def load_corpus(
+    data: DictConfig, registry: Registry | None = None, progress: bool = True
+) -> Corpus:
+    """Scan, relabel, decode and extract (cached, in parallel) the corpus of ``data``."""
+    registry = registry or get_registry()
+    result = scan(data, registry)
+    utterances = select_labels(result.utterances, data)
+    skipped = list(result.skipped)
+    settings = FeatureExtractor(data).settings()
+    hashes = [file_hash(u.path) for u in utterances]
+    jobs = [Job(str(u.path), key_of("logmel", h, settings)) for u, h in zip(utterances, hashes)]
+    outputs = extract(jobs, data, progress, f"features ({data.dataset})")
+
+    kept, features, kept_hashes = [], [], []
+    for utterance, digest, output in zip(utterances, hashes, outputs):
+        if isinstance(output, str):
+            skipped.append((str(utterance.path), output))
+        else:
+            kept.append(utterance)
+            features.append(output)
+            kept_hashes.append(digest)
+    report_skipped(skipped, data)
+    if not kept:
+        raise AblateError(f"dataset '{data.dataset}': every file was skipped ({_summary(skipped)})")
+
+    label_names = sorted({u.label for u in kept})
+    index = {name: i for i, name in enumerate(label_names)}
+    labels = torch.tensor([index[u.label] for u in kept], dtype=torch.int64)
+    speakers = [u.speaker for u in kept]
+    return Corpus(
+        features=torch.stack(features),
+        labels=labels,
+        label_names=label_names,
+        speakers=speakers,
+        utterances=kept,
+        skipped=skipped,
+        fingerprint=key_of(kept_hashes, [u.label for u in kept], speakers, settings),
+        hashes=kept_hashes,
+    )
+
+
+def _summary(skipped: list[tuple[str, str]]) -> str:
+    return ", ".join(f"{n} {reason}" for reason, n in count_reasons(skipped).items())
+
+
+def report_skipped(skipped: list[tuple[str, str]], data: DictConfig) -> None:
+    """One warning counting the skips by reason, or an error under ``data.strict``."""
+    if not skipped:
+        return
+    path, reason = skipped[0]
+    message = f"skipped {len(skipped)} files ({_summary(skipped)}); first: {path} ({reason})"
+    if data.strict:
+        raise AblateError(f"data.strict: {message}")
+    warnings.warn(message, stacklevel=3)
+
+
+# --- parallel, cached extraction -------------------------------------------------------
+
+_worker: dict[str, Any] = {}
+
+
+def _init_worker(data: dict, single_thread: bool = True) -> None:
+    """Build the extractor once per process; pool workers use one torch thread each."""
+    if single_thread:
+        torch.set_num_threads(1)
+    _worker.clear()
+    _worker["data"] = OmegaConf.create(data)
+    _worker["extractor"] = FeatureExtractor(_worker["data"])
+    _worker["augments"] = {}
+
+
+def _augments_for(spec: tuple) -> list:
+    built = _worker["augments"].get(spec)
+    if built is None:
+        registry = get_registry()
+        built = [
+            registry.get("augment", name).build(None, dict(args), where=f"data.augment_args.{name}")
+            for name, args in spec
+        ]
+        _worker["augments"][spec] = built
+    return built
+
+
+def _run(job: Job) -> torch.Tensor | str:
+    """The feature of one job, or the skip reason of its file."""
+    extractor: FeatureExtractor = _worker["extractor"]
+    try:
+        wave, rate = load_audio(job.path)
+    except AudioError as exc:
+        return exc.reason
+    if job.augments:
+        wave = extractor.resample(wave, rate)
+        rate = extractor.sample_rate
+        generator = torch.Generator().manual_seed(job.seed)
+        for augment in _augments_for(job.augments):
+            wave = augment(wave, rate, generator)
+    return extractor(wave, rate)
+
+
+def _progress(enabled: bool) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        disable=not (enabled and sys.stdout.isatty()),
+        transient=True,
+    )
+
+
+def extract(
+    jobs: Sequence[Job], data: DictConfig, progress: bool = True, description: str = "features"
+) -> list[torch.Tensor | str]:
+    """Run ``jobs`` through the cache and the worker pool; a feature or a skip reason each."""
+    cache = FeatureCache(cache_root(data), enabled=bool(data.cache))
+    outputs: list[torch.Tensor | str | None] = [cache.get(job.key) for job in jobs]
+    missing = [i for i, output in enumerate(outputs) if output is None]
+    container = OmegaConf.to_container(data, resolve=True)
+    workers = max(1, min(int(data.workers), len(missing) // MIN_JOBS_PER_WORKER))
+    with _progress(progress) as bar:
+        task = bar.add_task(description, total=len(jobs), completed=len(jobs) - len(missing))
+        todo = [jobs[i] for i in missing]
+        if workers == 1:
+            _init_worker(container, single_thread=False)
+            results = map(_run, todo)
+        else:
+            pool = ProcessPoolExecutor(
+                workers, _context(), initializer=_init_worker, initargs=(container,)
+            )
+            results = pool.map(_run, todo, chunksize=4)
+        try:
+            for i, output in zip(missing, results):
+                if not isinstance(output, str):
+                    cache.put(jobs[i].key, output)
+                outputs[i] = output
+                bar.advance(task)
+        finally:
+            if workers > 1:
+                pool.shutdown(cancel_futures=True)
+    return outputs
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    """fork where available (cheap start; workers use one thread, as torch's DataLoader)."""
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
