@@ -180,7 +180,10 @@ RAVDESS_INTENSITY = {"01": "normal", "02": "strong"}
 
 class Ravdess(Adapter):
     name = "ravdess"
-    layout = "ROOT/Actor_01/03-01-06-01-02-01-01.wav (modality-channel-emotion-intensity-statement-repetition-actor)"
+    layout = (
+        "ROOT/Actor_01/03-01-06-01-02-01-01.wav "
+        "(modality-channel-emotion-intensity-statement-repetition-actor)"
+    )
     pattern = re.compile(r"^(\d\d)-(0[12])-(0[1-8])-(0[12])-(\d\d)-(\d\d)-(\d\d)$")
 
     def __init__(self, root: Path | None, channel: str = "all"):

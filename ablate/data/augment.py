@@ -71,7 +71,9 @@ def training_set(
             key = key_of("augmented", digest, settings, spec, copy, seed)
             jobs.append(Job(str(utterance.path), key, spec, job_seed))
     outputs = extract(jobs, data, description="augmented copies")
-    failed = [job.path for job, output in zip(jobs, outputs) if isinstance(output, str)]
+    failed = [
+        job.path for job, output in zip(jobs, outputs, strict=True) if isinstance(output, str)
+    ]
     if failed:
         raise AblateError(f"augmentation: {failed[0]} could not be decoded again")
     extra = torch.stack(outputs)

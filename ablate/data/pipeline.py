@@ -103,11 +103,14 @@ def load_corpus(
     skipped = list(result.skipped)
     settings = FeatureExtractor(data).settings()
     hashes = [file_hash(u.path) for u in utterances]
-    jobs = [Job(str(u.path), key_of("logmel", h, settings)) for u, h in zip(utterances, hashes)]
+    jobs = [
+        Job(str(u.path), key_of("logmel", h, settings))
+        for u, h in zip(utterances, hashes, strict=True)
+    ]
     outputs = extract(jobs, data, progress, f"features ({data.dataset})")
 
     kept, features, kept_hashes = [], [], []
-    for utterance, digest, output in zip(utterances, hashes, outputs):
+    for utterance, digest, output in zip(utterances, hashes, outputs, strict=True):
         if isinstance(output, str):
             skipped.append((str(utterance.path), output))
         else:
@@ -224,7 +227,7 @@ def extract(
             )
             results = pool.map(_run, todo, chunksize=4)
         try:
-            for i, output in zip(missing, results):
+            for i, output in zip(missing, results, strict=True):
                 if not isinstance(output, str):
                     cache.put(jobs[i].key, output)
                 outputs[i] = output
