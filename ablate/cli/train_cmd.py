@@ -61,7 +61,8 @@ def _evaluate(model_dir: Path, dataset: str, root: str | None) -> dict:
         {"data": saved.config.data},
         dotlist=[f"data.dataset={dataset}", f"data.root={root or 'null'}"],
     ).data
-    data.dataset_args = {}
+    if dataset != saved.config.data.dataset:
+        data.dataset_args = {}
     corpus = load_corpus(data)
     known = {name: i for i, name in enumerate(saved.label_names)}
     keep = [i for i, name in enumerate(corpus.label_names) if name in known]
