@@ -1,0 +1,104 @@
+"""``ablate data``: summarise a corpus as its adapter sees it (after decoding)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import click
+import soundfile as sf
+from rich.table import Table
+
+from ablate.cli.output import console, print_json
+from ablate.config import make_config
+from ablate.data.cache import clear_cache as remove_cache
+
+
+def summarise(dataset: str, root: str | None, overrides: tuple[str, ...]) -> dict:
+    """Utterances, speakers, labels (overall and per speaker), durations, rates, skips."""
+    from ablate.data.pipeline import load_corpus
+
+    dotlist = [f"data.dataset={dataset}", *([f"data.root={root}"] if root else []), *overrides]
+    config = make_config(dotlist=dotlist)
+    corpus = load_corpus(config.data)
+    infos = [sf.info(str(u.path)) for u in corpus.utterances]
+    durations = [info.frames / info.samplerate for info in infos]
+    per_speaker: dict[str, Counter] = {}
+    for utterance in corpus.utterances:
+        per_speaker.setdefault(utterance.speaker, Counter())[utterance.label] += 1
+    return {
+        "dataset": dataset,
+        "root": root,
+        "utterances": len(corpus),
+        "speakers": sorted(per_speaker),
+        "labels": dict(sorted(Counter(u.label for u in corpus.utterances).items())),
+        "labels_per_speaker": {s: dict(sorted(c.items())) for s, c in sorted(per_speaker.items())},
+        "durations": {
+            "min": min(durations),
+            "mean": sum(durations) / len(durations),
+            "max": max(durations),
+            "total": sum(durations),
+        },
+        "sample_rates": dict(sorted(Counter(info.samplerate for info in infos).items())),
+        "skipped": corpus.skipped_counts(),
+        "skipped_files": [list(item) for item in corpus.skipped],
+        "fingerprint": corpus.fingerprint,
+    }
+
+
+def _render(info: dict) -> None:
+    where = f" at {info['root']}" if info["root"] else ""
+    durations = info["durations"]
+    console.print(
+        f"[bold]{info['dataset']}[/]{where}: {info['utterances']} utterances, "
+        f"{len(info['speakers'])} speakers, {len(info['labels'])} labels; "
+        f"duration {durations['min']:.2f}-{durations['max']:.2f} s "
+        f"(mean {durations['mean']:.2f}, total {durations['total'] / 60:.1f} min); "
+        f"sample rates {', '.join(f'{r} Hz ({n})' for r, n in info['sample_rates'].items())}"
+    )
+    labels = list(info["labels"])
+    table = Table(title="utterances per speaker and label")
+    table.add_column("speaker")
+    for label in labels:
+        table.add_column(label, justify="right")
+    table.add_column("total", justify="right")
+    for speaker, counts in info["labels_per_speaker"].items():
+        cells = [str(counts.get(label, 0)) for label in labels]
+        table.add_row(speaker, *cells, str(sum(counts.values())))
+    table.add_row("total", *map(str, info["labels"].values()), str(info["utterances"]))
+    console.print(table)
+    if info["skipped"]:
+        skipped = Table(title="skipped files")
+        skipped.add_column("reason")
+        skipped.add_column("files", justify="right")
+        for reason, count in info["skipped"].items():
+            skipped.add_row(reason, str(count))
+        console.print(skipped)
+
+
+def split_root(args: tuple[str, ...]) -> tuple[str | None, tuple[str, ...]]:
+    """The optional ROOT (first argument unless it is a KEY=VALUE override) and the rest."""
+    if args and ("=" not in args[0] or Path(args[0]).exists()):
+        return args[0], args[1:]
+    return None, args
+
+
+@click.command(
+    epilog="Examples: ablate data synthetic | ablate data emodb ../shared/data/emodb --json"
+)
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@click.option("--clear-cache", is_flag=True, help="Delete the feature cache before loading.")
+@click.argument("dataset")
+@click.argument("args", nargs=-1)
+def data(dataset: str, args: tuple[str, ...], as_json: bool, clear_cache: bool) -> None:
+    """Summarise DATASET [ROOT] [KEY=VALUE ...] as its adapter sees it."""
+    root, overrides = split_root(args)
+    if clear_cache:
+        removed = remove_cache(make_config(dotlist=overrides).data)
+        if not as_json:
+            console.print(f"cleared cache {removed}")
+    info = summarise(dataset, root, overrides)
+    if as_json:
+        print_json(info)
+    else:
+        _render(info)
