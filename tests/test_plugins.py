@@ -1,0 +1,310 @@
+"""The plugin manager and registry: loading, environment switches and every failure mode."""
+
+from __future__ import annotations
+
+import textwrap
+import types
+
+import pytest
+
+from ablate import hookimpl
+from ablate.errors import AblateError
+from ablate.plugins import KINDS, Param, get_registry, load_registry
+
+ENV = (
+    "ABLATE_DISABLE_PLUGIN_AUTOLOAD",
+    "ABLATE_PLUGINS",
+    "ABLATE_PLUGINS_ALLOW",
+    "ABLATE_PLUGINS_DENY",
+)
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch):
+    for name in ENV:
+        monkeypatch.delenv(name, raising=False)
+
+
+def make_plugin(name: str, **hooks) -> types.ModuleType:
+    """A plugin module whose hooks are ``hook_name=callable(register)``."""
+    module = types.ModuleType(name)
+    for hook_name, function in hooks.items():
+        function.__name__ = hook_name
+        setattr(module, hook_name, hookimpl(function))
+    return module
+
+
+def patch_factory(shape, size: int = 4, pad: bool = False):
+    return ("patching", shape, size, pad)
+
+
+def stem_factory(shape, depth: int = 2):
+    return ("stem", shape, depth)
+
+
+def good_plugin(name="good"):
+    return make_plugin(
+        name,
+        register_patchings=lambda register: register("zigzag", patch_factory, "  Zig zag  "),
+        register_stems=lambda register: register("tiny", stem_factory, "A tiny stem"),
+    )
+
+
+def load(*plugins, autoload=False):
+    """Load the given ``(name, module)`` pairs; each one's package is ``pkg-<name>``."""
+    return load_registry([(m.__name__, f"pkg-{m.__name__}", m) for m in plugins], autoload=autoload)
+
+
+def messages(registry) -> list[str]:
+    return [str(failure) for failure in registry.failures]
+
+
+# --- registration -----------------------------------------------------------------------
+
+
+def test_components_carry_name_description_params_and_package():
+    registry = load(good_plugin())
+    assert registry.failures == []
+    component = registry.get("patching", "zigzag")
+    assert (component.kind, component.name, component.description) == (
+        "patching",
+        "zigzag",
+        "Zig zag",
+    )
+    assert component.package == "pkg-good"
+    assert component.plugin == "good"
+    assert component.params == (Param("size", int, 4), Param("pad", bool, False))
+    assert component.defaults() == {"size": 4, "pad": False}
+    assert component.build("ctx", {"size": 8}) == ("patching", "ctx", 8, False)
+    assert registry.names("stem") == ["tiny"]
+    assert [c.name for c in registry.all()] == ["zigzag", "tiny"]
+
+
+def test_class_factories_expose_their_init_parameters():
+    class Encoding:
+        def __init__(self, shape, base: float = 2.0, name: str = "x"):
+            self.shape, self.base, self.name = shape, base, name
+
+    plugin = make_plugin(
+        "cls", register_pos_encodings=lambda register: register("enc", Encoding, "d")
+    )
+    component = load(plugin).get("pos_encoding", "enc")
+    assert [(p.name, p.type_name, p.default) for p in component.params] == [
+        ("base", "float", 2.0),
+        ("name", "str", "x"),
+    ]
+    built = component.build("shape", {"base": 3})  # an int widens to float
+    assert built.base == 3.0 and isinstance(built.base, float)
+
+
+def test_builtins_arrive_through_entry_points_from_the_ablate_distribution():
+    registry = load_registry()
+    for kind in ("patching", "pos_encoding", "stem", "distill_loss"):
+        components = [c for c in registry.all() if c.kind == kind]
+        assert components, kind
+        assert {c.package for c in components} == {"ablate"}
+        assert {c.plugin for c in components} == {kind}
+    mine = ("patching", "pos_encoding", "stem", "distill_loss")
+    assert [f for f in registry.failures if f.package == "ablate" and f.plugin in mine] == []
+
+
+def test_get_registry_is_loaded_once():
+    assert get_registry() is get_registry()
+
+
+# --- errors -----------------------------------------------------------------------------
+
+
+def test_unknown_name_is_one_line_listing_the_known_names():
+    registry = load(good_plugin())
+    with pytest.raises(AblateError) as info:
+        registry.get("patching", "spiral")
+    assert str(info.value) == "unknown patching 'spiral'; known: zigzag"
+    with pytest.raises(AblateError, match="unknown distill_loss 'kd'; known: none registered"):
+        registry.get("distill_loss", "kd")
+
+
+def test_unknown_kind():
+    with pytest.raises(AblateError, match="unknown plugin kind 'tokenizer'; known: patching"):
+        load().names("tokenizer")
+
+
+def test_duplicate_name_names_both_sources_and_others_keep_working():
+    first = good_plugin("first")
+    second = make_plugin(
+        "second",
+        register_stems=lambda register: register("other", stem_factory, "d"),
+        register_patchings=lambda register: register("zigzag", patch_factory, "again"),
+    )
+    third = make_plugin(
+        "third", register_stems=lambda register: register("third_stem", stem_factory, "d")
+    )
+    with pytest.warns(UserWarning, match="duplicate patching 'zigzag'"):
+        registry = load(first, second, third)
+    assert messages(registry) == [
+        "plugin 'second' (pkg-second): duplicate patching 'zigzag': registered by "
+        "pkg-first (first) and by pkg-second (second)"
+    ]
+    assert registry.get("patching", "zigzag").package == "pkg-first"
+    # the failed plugin is rolled back entirely; the others are untouched
+    assert registry.names("stem") == ["third_stem", "tiny"]
+
+
+def test_a_plugin_that_fails_to_import_is_reported_by_name(tmp_path, monkeypatch):
+    (tmp_path / "broken_plugin.py").write_text("raise RuntimeError('boom at import')\n")
+    (tmp_path / "fine_plugin.py").write_text(
+        textwrap.dedent(
+            """
+            from ablate import hookimpl
+
+            def factory(shape, size: int = 2):
+                return size
+
+            @hookimpl
+            def register_patchings(register):
+                register("fine", factory, "A fine patching")
+            """
+        )
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("ABLATE_PLUGINS", "broken_plugin, fine_plugin, no_such_module")
+    with pytest.warns(UserWarning) as warned:
+        registry = load_registry(autoload=False)
+    assert len(warned) == 2
+    assert registry.names("patching") == ["fine"]
+    assert sorted(f.plugin for f in registry.failures) == ["broken_plugin", "no_such_module"]
+    broken = next(f for f in registry.failures if f.plugin == "broken_plugin")
+    assert "failed to import" in broken.reason and "boom at import" in broken.reason
+
+
+def test_misspelled_hook_is_reported():
+    typo = make_plugin("typo", register_patching=lambda register: register("x", patch_factory, "d"))
+    with pytest.warns(UserWarning):
+        registry = load(typo, good_plugin())
+    (message,) = messages(registry)
+    assert message.startswith("plugin 'typo' (pkg-typo): unknown hook register_patching;")
+    assert "register_patchings" in message
+    assert registry.names("patching") == ["zigzag"]
+
+
+def test_a_module_without_hooks_is_reported():
+    with pytest.warns(UserWarning):
+        registry = load(types.ModuleType("empty"))
+    assert messages(registry) == [
+        "plugin 'empty' (pkg-empty): implements no ablate hook (is @ablate.hookimpl missing?)"
+    ]
+
+
+def test_a_hook_with_the_wrong_argument_is_reported():
+    wrong = make_plugin("wrong", register_stems=lambda reg: None)
+    with pytest.warns(UserWarning):
+        registry = load(wrong)
+    assert "invalid hook implementation" in messages(registry)[0]
+
+
+@pytest.mark.parametrize(
+    ("factory", "problem"),
+    [
+        (lambda shape, size=3: size, "parameter 'size' needs a type hint and a default"),
+        (lambda shape, size: size, "parameter 'size' needs a type hint and a default"),
+        (lambda *, size=3: size, "the factory must take the build context as its first argument"),
+    ],
+    ids=["no-hint", "no-default", "no-context"],
+)
+def test_a_bad_factory_signature_is_reported(factory, problem):
+    bad = make_plugin("bad", register_stems=lambda register: register("s", factory, "d"))
+    with pytest.warns(UserWarning):
+        registry = load(bad)
+    assert messages(registry) == [f"plugin 'bad' (pkg-bad): stem 's': {problem}"]
+    assert registry.names("stem") == []
+
+
+def test_a_hook_that_raises_is_reported_and_rolled_back():
+    def hook(register):
+        register("early", stem_factory, "d")
+        raise KeyError("late")
+
+    with pytest.warns(UserWarning):
+        registry = load(make_plugin("raiser", register_stems=hook), good_plugin())
+    assert messages(registry) == ["plugin 'raiser' (pkg-raiser): hook raised KeyError('late')"]
+    assert registry.names("stem") == ["tiny"]
+
+
+def test_registering_the_same_module_twice_is_reported():
+    plugin = good_plugin()
+    with pytest.warns(UserWarning):
+        registry = load_registry([("a", "p", plugin), ("b", "p", plugin)], autoload=False)
+    assert len(registry.failures) == 1
+    assert "not registered" in registry.failures[0].reason
+    assert registry.names("patching") == ["zigzag"]
+
+
+# --- environment switches ---------------------------------------------------------------
+
+
+def test_autoload_can_be_disabled(monkeypatch):
+    monkeypatch.setenv("ABLATE_DISABLE_PLUGIN_AUTOLOAD", "1")
+    registry = load_registry()
+    assert all(registry.names(kind) == [] for kind in KINDS)
+    monkeypatch.setenv("ABLATE_DISABLE_PLUGIN_AUTOLOAD", "0")
+    assert "vertical" in load_registry().names("patching")
+
+
+def test_explicit_modules_load_without_entry_points(tmp_path, monkeypatch):
+    (tmp_path / "explicit_plugin.py").write_text(
+        "from ablate import hookimpl\n\n"
+        "def f(shape, k: int = 1):\n    return k\n\n"
+        "@hookimpl\ndef register_stems(register):\n    register('explicit', f, 'E')\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("ABLATE_DISABLE_PLUGIN_AUTOLOAD", "1")
+    monkeypatch.setenv("ABLATE_PLUGINS", "explicit_plugin")
+    registry = load_registry()
+    assert registry.names("stem") == ["explicit"]
+    assert registry.get("stem", "explicit").package == "explicit_plugin"
+    assert registry.names("patching") == []
+
+
+@pytest.fixture
+def third_party(tmp_path, monkeypatch):
+    """A real installed distribution ``Third_Party`` announcing an ``ablate`` entry point."""
+    (tmp_path / "third_party_plugin.py").write_text(
+        "from ablate import hookimpl\n\n"
+        "def f(shape, n: int = 1):\n    return n\n\n"
+        "@hookimpl\ndef register_patchings(register):\n"
+        "    register('third', f, 'From a third party')\n"
+        "    register('vertical', f, 'Tries to take a built-in name')\n"
+    )
+    dist = tmp_path / "Third_Party-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: Third_Party\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[ablate]\nthird = third_party_plugin\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return tmp_path
+
+
+def test_third_party_entry_point_cannot_take_a_builtin_name(third_party):
+    with pytest.warns(UserWarning, match="duplicate patching 'vertical'"):
+        registry = load_registry()
+    failure = next(f for f in registry.failures if f.plugin == "third")
+    assert failure.package == "Third_Party"
+    assert "registered by ablate (patching) and by Third_Party (third)" in failure.reason
+    assert registry.get("patching", "vertical").package == "ablate"
+    assert "third" not in registry.names("patching")  # the whole plugin is skipped
+
+
+@pytest.mark.filterwarnings("ignore:plugin 'third'")
+def test_allow_and_deny_lists_filter_by_distribution(third_party, monkeypatch):
+    def third_party_loaded() -> bool:
+        return any(f.plugin == "third" for f in load_registry().failures)
+
+    assert third_party_loaded()
+    monkeypatch.setenv("ABLATE_PLUGINS_DENY", "third-party")  # names compare as pip does
+    assert not third_party_loaded()
+    monkeypatch.delenv("ABLATE_PLUGINS_DENY")
+    monkeypatch.setenv("ABLATE_PLUGINS_ALLOW", "someone-else")
+    registry = load_registry()
+    assert not any(f.plugin == "third" for f in registry.failures)
+    assert "vertical" in registry.names("patching")  # the core is always allowed
+    monkeypatch.setenv("ABLATE_PLUGINS_ALLOW", "THIRD.PARTY")
+    assert third_party_loaded()
