@@ -85,11 +85,11 @@ def _test_groups(split, speakers, labels, protocol, rng) -> list[list[str]]:
 
 
 def _speaker_name(value, unique: list[str]) -> str:
-    """A configured speaker as the corpus spells it (YAML reads ``03`` as the int 3)."""
+    """A configured speaker as the corpus spells it (YAML reads ``03`` as the number 3)."""
     text = str(value)
-    if text in unique or not isinstance(value, int):
+    if text in unique or not text.isdigit():
         return text
-    return next((u for u in unique if u.isdigit() and int(u) == value), text)
+    return next((u for u in unique if u.isdigit() and int(u) == int(text)), text)
 
 
 def _need(have: int, need: int, what: str, why: str) -> None:
