@@ -197,7 +197,7 @@ def load_study(
     try:
         return _load(path, overrides, registry or get_registry())
     except AblateError as exc:
-        raise AblateError(f"{path.name}: {exc}") from None
+        raise AblateError(f"{path.name}: {str(exc).removeprefix(f'{path}: ')}") from None
 
 
 def _load(path: Path, overrides: Sequence[str], registry: Registry) -> Study:

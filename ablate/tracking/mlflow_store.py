@@ -26,12 +26,13 @@ MAX_TAG = 5000
 
 
 def _retry(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """``call`` retried while SQLite reports a lock held by another worker."""
+    """``call`` retried while another worker holds a SQLite lock or migrates the schema."""
     for attempt in range(30):
         try:
             return call(*args, **kwargs)
         except Exception as exc:
-            if "locked" not in str(exc).lower() or attempt == 29:
+            message = str(exc).lower()
+            if not ("locked" in message or "migration" in message) or attempt == 29:
                 raise
             time.sleep(min(0.1 * 2**attempt, 2.0))
     raise AssertionError("unreachable")

@@ -1,0 +1,82 @@
+"""A malformed study file fails in validation, before any training, with a one-line error."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from ablate.errors import AblateError
+from ablate.studies.spec import load_study
+
+GOOD = """\
+name: tiny
+model: {patching: vertical}
+space:
+  model.pos_encoding: {choice: [coordinate, none]}
+"""
+
+CASES = [
+    ("modle: {}\n" + GOOD, "unknown key 'modle' (did you mean 'model'?"),
+    (
+        GOOD.replace("coordinate,", "cordinate,"),
+        "space.model.pos_encoding: unknown pos_encoding 'cordinate'; known: coordinate, learned",
+    ),
+    (GOOD.replace("model.pos_encoding", "model.pos_encodin"), "unknown key 'pos_encodin' in model"),
+    (
+        GOOD + "  model.patching_args.size: {choice: [8]}\n",
+        "space.model.patching_args.size: no candidate patching has a parameter 'size'",
+    ),
+    (
+        GOOD.replace("{patching: vertical}", "{patching: vertical, patching_args: {size: 8}}"),
+        "model.patching_args.size: patching 'vertical' has no parameter 'size'",
+    ),
+    (
+        GOOD.replace("{patching: vertical}", "{patching: vertcal}"),
+        "model.patching: unknown patching",
+    ),
+    ("name: tiny\nspace: {}\n", "space: empty search space"),
+    (GOOD + "train: {epochs: -3}\n", "train.epochs: -3 is out of range"),
+    (GOOD + "train: {epochs: many}\n", "train.epochs"),
+    (GOOD + "space2: 1\n", "unknown key 'space2'"),
+    (GOOD + "  train.lr: {float: [1.0e-4, 1.0e-3]}\n", "a float range has no grid"),
+    (GOOD + "optuna: {sampler: bayes}\n", "optuna.sampler: unknown sampler 'bayes'"),
+    (GOOD + "optuna: {sampler: tpe}\n", "optuna.n_trials: required with sampler tpe"),
+    (GOOD + "  model.depth: {int: [0, 2]}\n", "model.depth: 0 is out of range"),
+    ("name: tiny\nspace: [a\n", "invalid YAML at line 3, column 1"),
+]
+
+
+@pytest.mark.parametrize(("text", "message"), CASES, ids=[m[:30] for _, m in CASES])
+def test_bad_study_fails_before_training(tmp_path, text, message):
+    path = tmp_path / "study.yaml"
+    path.write_text(textwrap.dedent(text))
+    with pytest.raises(AblateError) as info:
+        load_study(path)
+    assert message in str(info.value)
+    assert "\n" not in str(info.value)
+    assert str(info.value).startswith("study.yaml: ")
+
+
+def test_plugin_param_is_conditional_and_identity_ignores_operational_keys(tmp_path):
+    path = tmp_path / "study.yaml"
+    path.write_text(
+        GOOD.replace(
+            "model.pos_encoding: {choice: [coordinate, none]}",
+            "model.patching: {choice: [vertical, square]}\n"
+            "  model.patching_args.size: {choice: [8, 16]}",
+        )
+    )
+    study = load_study(path)
+    size = study.space.dims[-1]
+    assert size.active_for == {"square"}
+    assert study.settings.n_trials == 4
+    assert load_study(path, ["data.workers=7"]).key == study.key
+    assert load_study(path, ["train.epochs=3"]).key != study.key
+
+
+def test_shipped_studies_validate():
+    from pathlib import Path
+
+    for path in sorted(Path(__file__).parents[2].joinpath("studies").glob("*.yaml")):
+        load_study(path)
