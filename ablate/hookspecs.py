@@ -9,7 +9,9 @@ of its kind (see below); every further keyword argument with a type hint and a d
 is a *parameter* that configs and studies can set and sweep. ``description`` is one line.
 
 A plugin is a module (or object) that implements one or more of these hooks with
-``@ablate.hookimpl`` and is announced through the ``ablate`` entry-point group.
+``@ablate.hookimpl`` and is announced through the ``ablate`` entry-point group. These
+names and signatures are the public API; ``docs/plugins.md`` describes each of them (a
+test keeps the two in step) and how a plugin is written, tested and published.
 """
 
 import pluggy
