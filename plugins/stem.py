@@ -1,5 +1,7 @@
 """Stems: identity, the paper's six-block conv stem, and a residual variant of it."""
 
+import itertools
+
 import torch
 from torch import nn
 
@@ -29,9 +31,11 @@ class ConvStem(Stem):
         super().__init__()
         if blocks < 1:
             raise ValueError(f"blocks must be >= 1, got {blocks}")
+        if width <= 0:
+            raise ValueError(f"width must be > 0, got {width}")
         channels = [shape.channels, *_hidden_widths(width, blocks - 1), shape.channels]
         layers = []
-        for c_in, c_out in zip(channels[:-1], channels[1:], strict=True):
+        for c_in, c_out in itertools.pairwise(channels):
             layers += [nn.Conv2d(c_in, c_out, 3, 1, 1), nn.InstanceNorm2d(c_out), nn.GELU()]
         self.net = nn.Sequential(*layers)
         self.out_channels = shape.channels

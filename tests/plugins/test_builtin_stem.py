@@ -57,9 +57,11 @@ def test_conv_stem_width_and_depth(args, channels):
     assert conv_channels(stem("conv", **args)) == channels
 
 
-def test_invalid_block_count():
+def test_invalid_block_count_and_width():
     with pytest.raises(ValueError, match="blocks must be >= 1"):
         stem("conv", blocks=0)
+    with pytest.raises(ValueError, match="width must be > 0"):
+        stem("conv", width=0.0)
 
 
 def test_int_width_is_accepted_and_strings_are_not():
