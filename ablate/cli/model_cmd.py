@@ -33,7 +33,15 @@ def describe(overrides: tuple[str, ...], num_classes: int = 7) -> dict:
 @click.option("--classes", default=7, show_default=True, help="Number of output classes.")
 @click.argument("overrides", nargs=-1)
 def model(as_json: bool, classes: int, overrides: tuple[str, ...]) -> None:
-    """Build a model from defaults plus KEY=VALUE overrides and describe it."""
+    """Build a model from defaults plus KEY=VALUE overrides and describe it.
+
+    \b
+    Keys: model.preset (teacher, student, cnn), model.patching, model.pos_encoding,
+    model.stem, each with model.<kind>_args.<param> (see `ablate plugins`),
+    model.dim, model.depth, model.heads, model.dim_head, model.mlp_dim, model.dropout,
+    model.emb_dropout (unset ones come from the preset), data.n_mels, data.frames.
+    GFLOPs are counted per sample with torch.utils.flop_counter.
+    """
     info = describe(overrides, classes)
     if as_json:
         print_json(info)
