@@ -43,6 +43,18 @@ def _text(value: Any, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def absolute_uri(uri: str) -> str:
+    """A relative ``sqlite:///file.db`` resolved against the working directory now.
+
+    MLflow caches one store per URI string for the life of the process, so a relative
+    URI would keep pointing at the first directory it was used from.
+    """
+    prefix = "sqlite:///"
+    if uri.startswith(prefix) and not uri.startswith(prefix + "/"):
+        return prefix + str(Path(uri.removeprefix(prefix)).resolve())
+    return uri
+
+
 class Store:
     """A tracking store at ``uri``; a bad or unreachable URI is a one-line error."""
 
@@ -50,7 +62,7 @@ class Store:
         from mlflow import MlflowClient
 
         self.uri = uri
-        self.client = MlflowClient(tracking_uri=uri)
+        self.client = MlflowClient(tracking_uri=absolute_uri(uri))
         try:
             _retry(self.client.search_experiments, max_results=1)
         except Exception as exc:
