@@ -17,8 +17,10 @@ def _cell(value: object) -> str:
     return str(value)
 
 
-@click.command(epilog="Example: ablate compare pe_vs_coord --format markdown --plot arms.png")
-@click.argument("study")
+@click.command(
+    epilog="Example: ablate compare pe_vs_coord reference_cnn --format markdown --plot arms.png"
+)
+@click.argument("studies", nargs=-1, required=True)
 @click.option("--tracking-uri", default="sqlite:///mlflow.db", show_default=True)
 @click.option(
     "--format",
@@ -34,14 +36,19 @@ def _cell(value: object) -> str:
     show_default=True,
 )
 @click.option("--plot", type=click.Path(dir_okay=False), help="Save a PNG of the metric per arm.")
-def compare(study: str, tracking_uri: str, fmt: str, metric: str, plot: str | None) -> None:
-    """Rank the arms of STUDY (a study key or experiment name): mean +- std over folds and
-    seeds, difference to the best arm, paired t-test over folds (alpha 0.05)."""
+def compare(
+    studies: tuple[str, ...], tracking_uri: str, fmt: str, metric: str, plot: str | None
+) -> None:
+    """Rank the arms of one or more STUDIES (study keys or experiment names): mean +- std
+    over folds and seeds, difference to the best arm, paired t-test over folds (alpha 0.05).
+
+    Several studies on the same data and protocol merge into one table, e.g. a reference
+    CNN study beside the ViT arms."""
     from ablate.studies.runner import table_csv, table_markdown
     from ablate.tracking.compare import arms, rows
     from ablate.tracking.mlflow_store import STUDY_KEY_TAG, Store
 
-    parent, ranked = arms(Store(tracking_uri), study, metric)
+    parent, ranked = arms(Store(tracking_uri), list(studies), metric)
     table = rows(ranked, metric)
     if plot:
         from ablate.tracking.plots import arms_png

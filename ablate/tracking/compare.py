@@ -21,10 +21,17 @@ ALPHA = 0.05
 FOLD_KEY = re.compile(r"^seed(\d+)/fold(\d+)/test_(\w+)$")
 
 
+METRICS = ("uar", "war", "f1")
+
+
 @dataclass
 class Arm:
+    """One combination of swept values; ``values`` holds the ranking metric per
+    (seed, fold), ``others`` every reported metric the same way."""
+
     name: str
     values: dict[tuple[int, int], float] = field(default_factory=dict)
+    others: dict[str, dict[tuple[int, int], float]] = field(default_factory=dict)
     params: float = math.nan
     gflops: float = math.nan
     seconds: float = math.nan
@@ -39,6 +46,23 @@ class Arm:
     @property
     def std(self) -> float:
         return statistics.stdev(self.values.values()) if len(self.values) > 1 else 0.0
+
+    @property
+    def ci95(self) -> float:
+        """Half-width of the 95% t-interval of the mean over (seed, fold) values."""
+        from scipy import stats
+
+        n = len(self.values)
+        if n < 2:
+            return math.nan
+        return float(stats.t.ppf(0.975, n - 1) * self.std / math.sqrt(n))
+
+    def summary(self, metric: str) -> tuple[float, float]:
+        """Mean and std of ``metric`` (uar, war, f1) over (seed, fold)."""
+        values = list(self.others.get(metric, {}).values())
+        if not values:
+            return math.nan, math.nan
+        return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
     @property
     def significant(self) -> bool:
@@ -62,33 +86,44 @@ def find_parent(store: Store, target: str) -> Any:
     )
 
 
-def arms(store: Store, target: str, metric: str = "test_uar") -> tuple[Any, list[Arm]]:
-    """The study's parent run and its arms, best first."""
+def arms(store: Store, targets: str | list[str], metric: str = "test_uar") -> tuple[Any, list[Arm]]:
+    """The first study's parent run and the arms of every study in ``targets``, best
+    first. With several studies (e.g. a reference arm run as its own study on the same
+    data and protocol), each arm's name starts with its study's name."""
     name = metric.removeprefix("test_")
-    parent = find_parent(store, target)
+    targets = [targets] if isinstance(targets, str) else list(targets)
+    parents = [find_parent(store, target) for target in targets]
     grouped: dict[str, Arm] = {}
-    samples: dict[str, dict[tuple[int, int], list[float]]] = {}
-    for run in store.children(parent.info.run_id, parent.info.experiment_id):
-        if run.info.status != "FINISHED":
-            continue
-        label = run.data.tags.get("ablate.swept", run.info.run_name)
-        arm = grouped.setdefault(label, Arm(_arm_name(label)))
-        arm.runs += 1
-        for key, value in run.data.metrics.items():
-            match = FOLD_KEY.match(key)
-            if match and match.group(3) == name:
-                pair = (int(match.group(1)), int(match.group(2)))
-                samples.setdefault(label, {}).setdefault(pair, []).append(value)
-        for attr in ("params", "gflops", "seconds"):
-            if attr in run.data.metrics:
-                setattr(arm, attr, run.data.metrics[attr])
+    samples: dict[str, dict[str, dict[tuple[int, int], list[float]]]] = {}
+    for parent in parents:
+        prefix = f"{parent.data.tags.get('ablate.study', parent.info.run_name)}: "
+        for run in store.children(parent.info.run_id, parent.info.experiment_id):
+            if run.info.status != "FINISHED":
+                continue
+            swept = run.data.tags.get("ablate.swept", run.info.run_name)
+            label = prefix + swept if len(parents) > 1 else swept
+            arm = grouped.setdefault(
+                label, Arm((prefix if len(parents) > 1 else "") + _arm_name(swept))
+            )
+            arm.runs += 1
+            for key, value in run.data.metrics.items():
+                match = FOLD_KEY.match(key)
+                if match and match.group(3) in METRICS:
+                    pair = (int(match.group(1)), int(match.group(2)))
+                    per_metric = samples.setdefault(label, {}).setdefault(match.group(3), {})
+                    per_metric.setdefault(pair, []).append(value)
+            for attr in ("params", "gflops", "seconds"):
+                if attr in run.data.metrics:
+                    setattr(arm, attr, run.data.metrics[attr])
     for label, arm in grouped.items():
-        arm.values = {k: statistics.fmean(v) for k, v in samples.get(label, {}).items()}
+        for metric_name, pairs in samples.get(label, {}).items():
+            arm.others[metric_name] = {k: statistics.fmean(v) for k, v in pairs.items()}
+        arm.values = arm.others.get(name, {})
     ranked = sorted((a for a in grouped.values() if a.values), key=lambda a: -a.mean)
     if not ranked:
-        raise AblateError(f"study '{target}': no finished trial logged metric '{metric}'")
+        raise AblateError(f"study '{', '.join(targets)}': no finished trial logged '{metric}'")
     _test_against_best(ranked)
-    return parent, ranked
+    return parents[0], ranked
 
 
 def _arm_name(label: str) -> str:
@@ -118,15 +153,22 @@ def _test_against_best(ranked: list[Arm]) -> None:
 
 
 def rows(ranked: list[Arm], metric: str) -> list[dict[str, Any]]:
-    """Plain rows for a table, CSV or markdown."""
+    """Plain rows for a table, CSV or markdown: the ranking metric with its 95% CI, then
+    UA, WA and macro-F1 as mean +- std, cost, and the paired test against the best arm."""
     out = []
     for rank, arm in enumerate(ranked, 1):
-        out.append(
+        row: dict[str, Any] = {
+            "rank": rank,
+            "arm": arm.name,
+            f"{metric}_mean": arm.mean,
+            f"{metric}_std": arm.std,
+            f"{metric}_ci95": arm.ci95,
+        }
+        for other in METRICS:
+            mean, std = arm.summary(other)
+            row[f"test_{other}"] = "" if math.isnan(mean) else f"{mean:.3f} ± {std:.3f}"
+        row.update(
             {
-                "rank": rank,
-                "arm": arm.name,
-                f"{metric}_mean": arm.mean,
-                f"{metric}_std": arm.std,
                 "n": len(arm.values),
                 "diff_to_best": arm.diff,
                 "p_value": arm.p_value,
@@ -136,4 +178,5 @@ def rows(ranked: list[Arm], metric: str) -> list[dict[str, Any]]:
                 "train_seconds": arm.seconds,
             }
         )
+        out.append(row)
     return out
