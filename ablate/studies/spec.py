@@ -212,18 +212,24 @@ def _load(path: Path, overrides: Sequence[str], registry: Registry) -> Study:
     sections = {key: data[key] for key in SECTIONS if data.get(key) is not None}
     for key, value in sections.items():
         _check_section(value, schema[key], key)
+    optuna_overrides = [item for item in overrides if item.startswith("optuna.")]
+    overrides = [item for item in overrides if not item.startswith("optuna.")]
     for item in overrides:
         tree = OmegaConf.to_container(OmegaConf.from_dotlist([item])) if "=" in item else {}
         for section, value in tree.items():
             if section not in SECTIONS:
-                raise _unknown(f"override '{item}'", section, SECTIONS)
+                raise _unknown(f"override '{item}'", section, (*SECTIONS, "optuna"))
             _check_section(value, schema[section], section)
     base = make_config(sections, dotlist=list(overrides))
     check_ranges(base)
     raw_space = data.get("space")
     space = parse_space(raw_space, base, registry)
     _check_plugins(base, space, registry)
-    settings = _settings(data.get("optuna"), space)
+    optuna_tree = OmegaConf.merge(
+        OmegaConf.create({"optuna": data.get("optuna") or {}}),
+        OmegaConf.from_dotlist(optuna_overrides),
+    )
+    settings = _settings(OmegaConf.to_container(optuna_tree)["optuna"], space)
     space_blob = OmegaConf.to_container(OmegaConf.create(raw_space), resolve=True)
     return Study(
         name=name,

@@ -1,0 +1,21 @@
+"""``optuna.*`` overrides on the command line change the sweep settings and the identity."""
+
+import pytest
+
+from ablate.errors import AblateError
+from ablate.studies.spec import load_study
+
+STUDY = "studies/pe_vs_coord.yaml"
+
+
+def test_optuna_override_sets_seeds_and_makes_a_new_study():
+    plain = load_study(STUDY)
+    seeded = load_study(STUDY, ["optuna.seeds=[0,1,2]"])
+    assert seeded.settings.seeds == (0, 1, 2)
+    assert plain.settings.seeds == (0,)
+    assert seeded.key != plain.key
+
+
+def test_optuna_override_typo_is_one_line():
+    with pytest.raises(AblateError, match=r"optuna.sampler: unknown sampler 'grd'; known: grid"):
+        load_study(STUDY, ["optuna.sampler=grd"])
