@@ -65,6 +65,9 @@ class ProtocolConfig:
     #: run only the first N folds (0 = all); for quick studies
     max_folds: int = 0
     seed: int = 0
+    #: LEAKY, for demonstration only: augment every utterance before splitting, as the
+    #: random-split papers do; trials are flagged speaker-dependent and leaky
+    augment_before_split: bool = False
 
 
 @dataclass

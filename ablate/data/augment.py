@@ -8,8 +8,10 @@ and test indices are never passed to any augment.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
+import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
@@ -106,3 +108,33 @@ class BatchAugmenter:
         for augment in self.batch:
             x, y = augment(x, y, generator)
         return x, y
+
+
+def augment_before_split(
+    corpus: Corpus, data: DictConfig, seed: int, registry: Registry | None = None
+) -> Corpus:
+    """The corpus plus ``data.augment_copies`` augmented copies of EVERY utterance, made
+    before any split: the protocol of papers that report random splits of augmented data.
+
+    Copies of one recording then land on both sides of a random split, so test scores are
+    inflated. ablate never does this unless ``protocol.augment_before_split`` asks for it,
+    to show the leak beside an honest protocol; such trials are tagged as leaky.
+    """
+    everything = np.arange(len(corpus))
+    whole = Fold(0, everything, everything[:0], everything[:0], False, [], [])
+    features, labels = training_set(corpus, whole, data, seed, registry)
+    copies = len(labels) // len(corpus)
+    if copies < 2:
+        raise AblateError(
+            "protocol.augment_before_split: needs data.augment with a wave augment "
+            "and data.augment_copies >= 1"
+        )
+    return replace(
+        corpus,
+        features=features,
+        labels=labels,
+        speakers=corpus.speakers * copies,
+        utterances=corpus.utterances * copies,
+        hashes=corpus.hashes * copies,
+        fingerprint=key_of(corpus.fingerprint, "augmented-before-split", copies, seed),
+    )

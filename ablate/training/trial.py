@@ -11,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from ablate.data.augment import BatchAugmenter, training_set
+from ablate.data.augment import BatchAugmenter, augment_before_split, training_set
 from ablate.data.cache import cache_root
 from ablate.data.features import fit_normalizer
 from ablate.data.pipeline import Corpus, load_corpus
@@ -213,6 +213,19 @@ def train_fold(
     return model, history, outcome.best_epoch, compute, teacher_metrics
 
 
+@contextmanager
+def out_of_memory_fails(where: str):
+    """A failed allocation (CUDA or host) inside the block becomes :class:`TrialFailed`."""
+    try:
+        yield
+    except (torch.OutOfMemoryError, MemoryError) as exc:
+        raise TrialFailed(f"out of memory in {where}: {_first_line(exc)}") from None
+    except RuntimeError as exc:
+        if "can't allocate memory" not in str(exc):
+            raise
+        raise TrialFailed(f"out of memory in {where}: {_first_line(exc)}") from None
+
+
 def run_fold(
     config: DictConfig,
     corpus: Corpus,
@@ -223,16 +236,10 @@ def run_fold(
 ) -> FoldResult:
     started = time.perf_counter()
     run = FoldRun(config, corpus, fold, registry)
-    try:
+    with out_of_memory_fails(f"fold {fold.index}"):
         model, history, best_epoch, compute, teacher_metrics = train_fold(
             run, reporter, teacher_cache
         )
-    except (torch.OutOfMemoryError, MemoryError) as exc:
-        raise TrialFailed(f"out of memory in fold {fold.index}: {_first_line(exc)}") from None
-    except RuntimeError as exc:
-        if "can't allocate memory" not in str(exc):
-            raise
-        raise TrialFailed(f"out of memory in fold {fold.index}: {_first_line(exc)}") from None
     metrics = run.test_metrics(model)
     return FoldResult(
         fold=fold.index,
@@ -273,9 +280,16 @@ def run_trial(
     if config.train.threads:
         torch.set_num_threads(config.train.threads)
     corpus = corpus if corpus is not None else load_corpus(config.data, registry)
+    leaky = config.protocol.augment_before_split
+    if leaky:
+        corpus = augment_before_split(corpus, config.data, config.train.seed, registry)
+        config = OmegaConf.merge(config, {"data": {"augment_copies": 0}})
     folds = make_folds(corpus, config.protocol)
     data = config.data
-    probe = build_model(config.model, data.n_mels, data.frames, len(corpus.label_names), registry)
+    with out_of_memory_fails("building the model"):
+        probe = build_model(
+            config.model, data.n_mels, data.frames, len(corpus.label_names), registry
+        )
     teacher_cache = teacher_cache or cache_root(data) / "teachers"
     results = []
     for fold in folds:
@@ -289,7 +303,7 @@ def run_trial(
         label_names=list(corpus.label_names),
         params=parameter_count(probe),
         gflops=forward_flops(probe, data.n_mels, data.frames) / 1e9,
-        speaker_independent=all(f.speaker_independent for f in folds),
+        speaker_independent=not leaky and all(f.speaker_independent for f in folds),
         fingerprint=corpus.fingerprint,
         split=[
             {

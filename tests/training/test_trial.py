@@ -67,3 +67,32 @@ def test_distillation_trains_one_teacher_and_reuses_it(tiny_corpus, tmp_path):
     assert len(list(tmp_path.glob("teacher-*.pt"))) == 1
     teacher_uas = {r.summary["teacher_test_uar_mean"] for _, _, r in runs}
     assert len(teacher_uas) == 1, "every arm must see the same cached teacher"
+
+
+def test_augment_before_split_leaks_copies_across_the_split(tiny_corpus):
+    from ablate.data.augment import augment_before_split
+    from ablate.data.splits import make_folds
+
+    config = tiny_config(
+        "data.augment=[noise]",
+        "data.augment_copies=1",
+        "protocol.split=random_kfold",
+        "protocol.augment_before_split=true",
+    )
+    expanded = augment_before_split(tiny_corpus, config.data, seed=0)
+    assert len(expanded) == 2 * len(tiny_corpus)
+    fold = make_folds(expanded, config.protocol)[0]
+    train_sources = {expanded.hashes[i] for i in fold.train}
+    assert any(expanded.hashes[i] in train_sources for i in fold.test), "the leak it demonstrates"
+
+    result = run_trial(config, corpus=tiny_corpus)
+    assert not result.speaker_independent
+    assert sum(s["train"] + s["val"] + s["test"] for s in result.split[:1]) == len(expanded)
+
+
+def test_augment_before_split_needs_wave_augments(tiny_corpus):
+    from ablate.errors import AblateError
+
+    config = tiny_config("protocol.split=random_kfold", "protocol.augment_before_split=true")
+    with pytest.raises(AblateError, match=r"augment_before_split: needs data\.augment"):
+        run_trial(config, corpus=tiny_corpus)
