@@ -49,6 +49,9 @@ class DataConfig:
     workers: int = 2
     #: turn skipped (empty, corrupt, unparsable) files into an error
     strict: bool = False
+    #: skip (reason ``too-long``) files longer than this, read from the header before
+    #: decoding, so a stray 10-hour recording cannot exhaust memory; 0 = no limit
+    max_seconds: float = 60.0
 
 
 @dataclass

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -15,14 +18,36 @@ from ablate.errors import AblateError
 DEFAULT_TRACKING = "sqlite:///mlflow.db"
 
 
-def _writable(run_dir: Path) -> None:
+#: bytes written (and synced) to the run dir before anything starts: a full disk fails here
+PROBE_BYTES = 1 << 20
+
+
+def _writable(run_dir: Path, what: str = "run dir") -> None:
+    """A one-line error now, not mid-study, when ``run_dir`` is unwritable or its disk full."""
+    probe = run_dir / ".write-test"
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
-        probe = run_dir / ".write-test"
-        probe.write_text("ok")
-        probe.unlink()
+        with probe.open("wb") as handle:
+            handle.write(b"\0" * PROBE_BYTES)
+            handle.flush()
+            os.fsync(handle.fileno())
     except OSError as exc:
-        raise AblateError(f"run dir {run_dir}: not writable ({exc.strerror or exc})") from None
+        state = "disk full" if exc.errno == errno.ENOSPC else "not writable"
+        raise AblateError(f"{what} {run_dir}: {state} ({exc.strerror or exc})") from None
+    finally:
+        with contextlib.suppress(OSError):
+            probe.unlink()
+
+
+def _check_tracking(uri: str) -> None:
+    """A tracking server must answer; a local sqlite store needs a writable folder."""
+    from ablate.tracking.mlflow_store import absolute_uri, probe
+
+    probe(uri)
+    prefix = "sqlite:///"
+    if uri.startswith(prefix):
+        path = Path(absolute_uri(uri).removeprefix(prefix).split("?")[0])
+        _writable(path.parent, "tracking store folder")
 
 
 def _ranked(rows: list[dict], metric: str) -> Table:
@@ -87,6 +112,7 @@ def run(
 
     study = load_study(study_file, overrides)
     directory = Path(run_dir or Path("runs") / study.name)
+    _check_tracking(tracking_uri)
     _writable(directory)
     options = RunOptions(
         run_dir=directory,
@@ -103,23 +129,34 @@ def run(
     if worker:
         run_worker(study, options)
         return
-    console.print(
-        f"study [bold]{study.key}[/]: {options.n_trials} trials, "
-        f"{study.settings.sampler} sampler, metric {study.settings.metric}"
-    )
-    progress = StudyProgress(console, study.key, options.n_trials, 0, study.settings.metric)
-    rows, interrupted = run_study(study, options, progress)
-    if rows:
-        console.print(_ranked(rows, study.settings.metric))
     resume = ["ablate", "run", study_file, *overrides]
     if storage:
         resume += ["--storage", storage]
     if tracking_uri != DEFAULT_TRACKING:
         resume += ["--tracking-uri", tracking_uri]
-    console.print(f"Optuna storage: {options.storage}  (study {study.key})")
+    if run_dir:
+        resume += ["--run-dir", run_dir]
+    if n_trials:
+        resume += ["--n-trials", str(n_trials)]
+    if workers > 1:
+        resume += ["--workers", str(workers)]
+    console.print(
+        f"study [bold]{study.key}[/]: {options.n_trials} trials, "
+        f"{study.settings.sampler} sampler, metric {study.settings.metric}"
+    )
+    progress = StudyProgress(console, study.key, options.n_trials, 0, study.settings.metric)
+    try:
+        rows, interrupted = run_study(study, options, progress)
+    except KeyboardInterrupt:  # before the first trial (opening the stores, loading data)
+        progress.stop()
+        rows, interrupted = [], True
+    if rows:
+        console.print(_ranked(rows, study.settings.metric))
+    console.print(f"Optuna storage: {options.storage}  (study {study.key})", soft_wrap=True)
     console.print(
         f"MLflow store:   {tracking_uri}  (experiment {study.name}); "
-        f"view with: mlflow ui --backend-store-uri {tracking_uri}"
+        f"view with: ablate ui --tracking-uri {tracking_uri}",
+        soft_wrap=True,
     )
     console.print(f"resume with:    {shlex.join(resume)}", soft_wrap=True)
     if interrupted:

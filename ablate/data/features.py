@@ -40,11 +40,19 @@ class AudioError(AblateError):
         self.reason = reason
 
 
-def load_audio(path: str | Path) -> tuple[torch.Tensor, int]:
+def _wav_rate(head: bytes) -> int | None:
+    """The sample rate in a canonical WAV header (``fmt `` chunk first), else None."""
+    if head[:4] != b"RIFF" or head[8:16] != b"WAVEfmt " or len(head) < 28:
+        return None
+    return int.from_bytes(head[24:28], "little")
+
+
+def load_audio(path: str | Path, max_seconds: float | None = None) -> tuple[torch.Tensor, int]:
     """Decode ``path`` to a mono float32 waveform and its sample rate.
 
     Raises :class:`AudioError` with reason ``empty``, ``lfs-pointer``, ``not-audio``,
-    ``corrupt``, ``bad-sample-rate``, ``zero-length``, ``non-finite`` or ``silent``.
+    ``corrupt``, ``bad-sample-rate``, ``too-long`` (over ``max_seconds``, judged from the
+    header before decoding), ``zero-length``, ``non-finite`` or ``silent``.
     """
     path = Path(path)
     try:
@@ -57,9 +65,18 @@ def load_audio(path: str | Path) -> tuple[torch.Tensor, int]:
     if head.startswith(_LFS_MAGIC):
         raise AudioError("lfs-pointer", path)
     try:
+        info = sf.info(str(path))
+        if info.samplerate <= 0:
+            raise AudioError("bad-sample-rate", path)
+        if max_seconds and info.frames > max_seconds * info.samplerate:
+            raise AudioError("too-long", path)
         data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except AudioError:
+        raise
     except Exception as exc:
         reason = "corrupt" if head.startswith(_AUDIO_MAGIC) else "not-audio"
+        if _wav_rate(head) == 0:  # libsndfile refuses the header without saying why
+            reason = "bad-sample-rate"
         raise AudioError(reason, path) from exc
     if rate <= 0:
         raise AudioError("bad-sample-rate", path)

@@ -182,7 +182,7 @@ def _run(job: Job) -> torch.Tensor | str:
     """The feature of one job, or the skip reason of its file."""
     extractor: FeatureExtractor = _worker["extractor"]
     try:
-        wave, rate = load_audio(job.path)
+        wave, rate = load_audio(job.path, _worker["data"].get("max_seconds"))
     except AudioError as exc:
         return exc.reason
     if job.augments:

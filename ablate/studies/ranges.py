@@ -25,6 +25,7 @@ RANGES: dict[str, tuple[float, float, bool]] = {
     "data.n_mels": (1, math.inf, True),
     "data.frames": (1, math.inf, True),
     "data.sample_rate": (1, math.inf, True),
+    "data.max_seconds": (0, math.inf, True),
     "protocol.folds": (2, math.inf, True),
     "protocol.max_folds": (0, math.inf, True),
     "protocol.val_fraction": (0, 1, True),

@@ -40,4 +40,6 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
         )
     except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "DB access module" in first and url.startswith("postgresql"):
+            first += " (pip install 'ablate[postgres]')"
         raise AblateError(f"optuna storage {url}: {first}") from None

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import math
+import socket
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from ablate.errors import AblateError
 from ablate.tracking.provenance import provenance_tags
@@ -55,12 +57,39 @@ def absolute_uri(uri: str) -> str:
     return uri
 
 
+#: seconds a new parent run waits before checking whether another process made one too
+PARENT_SETTLE_S = 1.0
+#: seconds to wait for a remote tracking server to accept a connection
+CONNECT_TIMEOUT_S = 5.0
+
+
+def probe(uri: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
+    """Fail fast (one line) when an http(s) tracking server does not accept connections.
+
+    MLflow itself retries a refused connection with exponential back-off for minutes.
+    """
+    parts = urlsplit(uri)
+    if parts.scheme not in ("http", "https"):
+        return
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parts.hostname or "localhost", port), timeout=timeout):
+            pass
+    except OSError as exc:
+        why = exc.strerror or str(exc) or type(exc).__name__
+        raise AblateError(
+            f"tracking store {uri}: cannot connect to {parts.hostname}:{port} ({why}); "
+            "is the MLflow server running?"
+        ) from None
+
+
 class Store:
     """A tracking store at ``uri``; a bad or unreachable URI is a one-line error."""
 
     def __init__(self, uri: str):
         from mlflow import MlflowClient
 
+        probe(uri)
         self.uri = uri
         self.client = MlflowClient(tracking_uri=absolute_uri(uri))
         try:
@@ -81,22 +110,34 @@ class Store:
                 continue
         raise AblateError(f"tracking store {self.uri}: cannot create experiment '{name}'")
 
-    def find_parent(self, experiment_id: str, key: str) -> str | None:
+    def _parents_of(self, experiment_id: str, key: str) -> list[Any]:
         runs = _retry(
             self.client.search_runs,
             [experiment_id],
             filter_string=f"tags.`{STUDY_KEY_TAG}` = '{key}'",
-            order_by=["attributes.start_time ASC"],
         )
         parents = [r for r in runs if PARENT_TAG not in r.data.tags]
+        # every process sorts the same way, so concurrent starters agree on one parent
+        return sorted(parents, key=lambda r: (r.info.start_time, r.info.run_id))
+
+    def find_parent(self, experiment_id: str, key: str) -> str | None:
+        parents = self._parents_of(experiment_id, key)
         return parents[0].info.run_id if parents else None
 
     def open_parent(self, experiment_id: str, key: str, tags: Mapping[str, str]) -> str:
-        """The study's parent run, found again by its key tag or created; marked RUNNING."""
+        """The study's parent run, found again by its key tag or created; marked RUNNING.
+
+        Processes that start the same study at the same moment (workers on several
+        machines) may each create one; they all keep the earliest and delete their own.
+        """
         run_id = self.find_parent(experiment_id, key)
         if run_id is None:
             all_tags = {**provenance_tags(), **tags, STUDY_KEY_TAG: key, "mlflow.runName": key}
-            run_id = _retry(self.client.create_run, experiment_id, tags=all_tags).info.run_id
+            mine = _retry(self.client.create_run, experiment_id, tags=all_tags).info.run_id
+            time.sleep(PARENT_SETTLE_S)  # let a concurrent starter's run become visible
+            run_id = self.find_parent(experiment_id, key) or mine
+            if run_id != mine:
+                _retry(self.client.delete_run, mine)
         else:
             _retry(self.client.update_run, run_id, status="RUNNING")
         return run_id

@@ -81,7 +81,7 @@ class SavedModel:
         extractor = FeatureExtractor(self.config.data)
         rows = []
         for path in paths:
-            wave, rate = load_audio(path)
+            wave, rate = load_audio(path, self.config.data.get("max_seconds"))
             probs = self.probabilities(extractor(wave, rate)[None])[0]
             rows.append(
                 {

@@ -3,61 +3,17 @@
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
-import time
 
 import optuna
 import pytest
-from mlflow import MlflowClient
-
-from ablate.cli.main import main
-
-TINY = [
-    "train.epochs=1", "model.dim=32", "model.depth=1", "model.heads=2", "model.dim_head=16",
-    "model.mlp_dim=32", "data.n_mels=32", "data.frames=32", "protocol.max_folds=1",
-]  # fmt: skip
-STUDY = """\
-name: tiny
-model: {{patching: vertical}}
-space:
-  model.pos_encoding: {{choice: [coordinate, none]}}
-{extra}
-optuna: {{sampler: grid}}
-"""
-
-
-def _study(tmp_path, extra=""):
-    path = tmp_path / "study.yaml"
-    path.write_text(STUDY.format(extra=extra))
-    return path
-
-
-def _cli(args):
-    try:
-        main([str(a) for a in args])
-    except SystemExit as exc:
-        assert exc.code in (0, None), exc.code
-
-
-def _trials(tmp_path):
-    storage = f"sqlite:///{tmp_path / 'runs' / 'tiny' / 'optuna.db'}"
-    (summary,) = optuna.get_all_study_summaries(storage)
-    return optuna.load_study(study_name=summary.study_name, storage=storage).get_trials()
-
-
-def _children(tmp_path):
-    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    runs = client.search_runs([client.get_experiment_by_name("tiny").experiment_id])
-    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
-    return client, parents, [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+from study_helpers import TINY, _children, _cli, _study, _trials, fresh_mlflow
 
 
 @pytest.fixture(scope="module")
-def swept(tmp_path_factory):
+def swept(tmp_path_factory, mlflow_template):
     """One grid study: 2 positional encodings x (a sane lr, a diverging lr)."""
     tmp = tmp_path_factory.mktemp("sweep")
+    fresh_mlflow(mlflow_template, tmp)
     old = os.getcwd()
     os.chdir(tmp)
     try:
@@ -108,47 +64,3 @@ def test_compare_markdown_csv_and_plot(swept, capsys):
     assert (swept / "arms.png").stat().st_size > 0
     _cli(["compare", "tiny", "--format", "csv", "--metric", "test_f1"])
     assert capsys.readouterr().out.startswith("rank,arm,test_f1_mean,test_f1_std")
-
-
-def _ablate(args, cwd, **kwargs):
-    entry = "from ablate.cli.main import main; main()"
-    return subprocess.Popen([sys.executable, "-c", entry, *map(str, args)], cwd=cwd, **kwargs)
-
-
-def test_killed_study_resumes_without_rerunning_finished_trials(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    study = _study(tmp_path, "  train.seed: {choice: [0, 1]}")
-    proc = _ablate(["run", study, *TINY], tmp_path, stdout=subprocess.DEVNULL)
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:
-        try:
-            if any(t.state.name == "COMPLETE" for t in _trials(tmp_path)):
-                break
-        except Exception:  # storage or study not created yet
-            pass
-        time.sleep(0.5)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    before = {t.number for t in _trials(tmp_path) if t.state.name == "COMPLETE"}
-    assert before
-    _cli(["run", study, *TINY])
-    trials = _trials(tmp_path)
-    complete = [t for t in trials if t.state.name == "COMPLETE"]
-    assert len(complete) == 4
-    assert before <= {t.number for t in complete}
-    assert len({tuple(sorted(t.params.items())) for t in complete}) == 4
-    _, parents, children = _children(tmp_path)
-    assert len(parents) == 1
-    assert sum(c.info.status == "FINISHED" for c in children) == 4
-    assert all(c.info.status != "RUNNING" for c in children)
-
-
-def test_two_workers_run_exactly_the_budget(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    study = _study(tmp_path, "  train.seed: {choice: [0, 1]}")
-    _cli(["run", study, *TINY, "--workers", 2, "--n-trials", 3])
-    trials = _trials(tmp_path)
-    counted = [t for t in trials if t.state.name in ("COMPLETE", "PRUNED")]
-    assert len(counted) == 3
-    _, _, children = _children(tmp_path)
-    assert sum(c.info.status == "FINISHED" for c in children) == 3

@@ -1,0 +1,132 @@
+"""``ablate ui``: the MLflow UI (and the Optuna dashboard, if installed) on the study stores.
+
+Binds to 127.0.0.1 unless ``--host`` says otherwise: a tracking store holds configs, git
+commits and model weights, which should not be served to the network by accident.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import click
+
+from ablate.errors import AblateError
+
+DEFAULT_HOST = "127.0.0.1"
+#: seconds to wait for the MLflow server to answer before giving up
+START_TIMEOUT_S = 120.0
+
+
+def _server_command(tracking_uri: str, host: str, port: int) -> list[str]:
+    from ablate.tracking.mlflow_store import absolute_uri
+
+    return [
+        sys.executable, "-m", "mlflow", "server",
+        "--backend-store-uri", absolute_uri(tracking_uri),
+        "--host", host, "--port", str(port), "--workers", "1",
+    ]  # fmt: skip
+
+
+def _dashboard_command(storage: str, host: str, port: int) -> list[str] | None:
+    """optuna-dashboard on ``storage`` when the package is installed, else None."""
+    if importlib.util.find_spec("optuna_dashboard") is None:
+        return None
+    return [
+        sys.executable, "-m", "optuna_dashboard", storage,
+        "--host", host, "--port", str(port),
+    ]  # fmt: skip
+
+
+def _default_storage() -> str | None:
+    """The study storage when exactly one ``runs/*/optuna.db`` exists here."""
+    found = sorted(Path("runs").glob("*/optuna.db"))
+    return f"sqlite:///{found[0].resolve()}" if len(found) == 1 else None
+
+
+def _start(argv: list[str]) -> subprocess.Popen:
+    # a session of its own: the server's workers are stopped with it, as one group
+    return subprocess.Popen(argv, start_new_session=True)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def _wait_ready(url: str, proc: subprocess.Popen, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AblateError(f"the MLflow server exited with {proc.returncode} (see above)")
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise AblateError(f"the MLflow server did not answer at {url} within {timeout:.0f} s")
+
+
+def _browser_host(host: str) -> str:
+    return "127.0.0.1" if host in ("0.0.0.0", "") else f"[{host}]" if ":" in host else host
+
+
+@click.command(
+    epilog="Example: ablate ui --port 5000 --tracking-uri sqlite:///mlflow.db\n\n"
+    "Then open the printed URL; Ctrl-C stops the servers. Use --host 0.0.0.0 only on a "
+    "trusted network: the store holds configs, commits and model weights.",
+)
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
+@click.option(
+    "--host",
+    default=DEFAULT_HOST,
+    show_default=True,
+    help="Interface to bind; 127.0.0.1 keeps the UI on this machine.",
+)
+@click.option("--tracking-uri", default="sqlite:///mlflow.db", show_default=True)
+@click.option(
+    "--storage",
+    help="Optuna storage for optuna-dashboard (if installed); default: the only "
+    "runs/*/optuna.db here. It listens on --port + 1.",
+)
+def ui(port: int, host: str, tracking_uri: str, storage: str | None) -> None:
+    """Start the MLflow UI on the tracking store and print its URL; run until Ctrl-C."""
+    from ablate.tracking.mlflow_store import Store
+
+    Store(tracking_uri)  # a missing or unreachable store is a one-line error now
+    url = f"http://{_browser_host(host)}:{port}"
+    procs = [_start(_server_command(tracking_uri, host, port))]
+    try:
+        _wait_ready(url, procs[0], START_TIMEOUT_S)
+        click.echo(f"MLflow UI: {url}  (tracking store {tracking_uri})")
+        storage = storage or _default_storage()
+        dashboard = _dashboard_command(storage, host, port + 1) if storage else None
+        if dashboard:
+            procs.append(_start(dashboard))
+            click.echo(f"Optuna dashboard: http://{_browser_host(host)}:{port + 1}  ({storage})")
+        click.echo("Ctrl-C stops.", nl=True)
+        while procs[0].poll() is None:
+            time.sleep(0.5)
+        raise AblateError(f"the MLflow server exited with {procs[0].returncode}")
+    except KeyboardInterrupt:
+        click.echo("stopped")
+    finally:
+        for proc in procs:
+            _stop(proc)

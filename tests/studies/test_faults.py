@@ -1,0 +1,226 @@
+"""Faults, for real: a killed or interrupted study process, a full or unwritable disk, an
+unreachable tracking server, a trial that runs out of memory. Real processes, real Optuna
+storage, a real MLflow store."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import resource
+import shlex
+import signal
+import subprocess
+import time
+
+import pytest
+from study_helpers import (
+    SEEDS,
+    TINY,
+    _ablate,
+    _children,
+    _cli,
+    _study,
+    _trials,
+    free_port,
+    running_after_complete,
+    wait_for,
+)
+
+from ablate.cli.main import main
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def _interrupted_trial(tmp_path):
+    """The one trial that was training when the process stopped: (number, mlflow run id)."""
+    (trial,) = [t for t in _trials(tmp_path) if t.state.name == "RUNNING"]
+    return trial.number, trial.user_attrs["mlflow_run_id"]
+
+
+def _check_resumed(tmp_path, killed: int, killed_run: str, finished_before: set[int], n: int):
+    trials = _trials(tmp_path)
+    complete = [t for t in trials if t.state.name == "COMPLETE"]
+    assert len(complete) == n, [(t.number, t.state.name) for t in trials]
+    assert finished_before <= {t.number for t in complete}  # nothing finished was lost
+    assert len({tuple(sorted(t.params.items())) for t in complete}) == n  # no arm twice
+    (victim,) = [t for t in trials if t.number == killed]
+    assert victim.state.name == "FAIL" and not victim.user_attrs.get("counted")
+    retries = [t for t in trials if t.user_attrs.get("retry_of") == killed]
+    assert [t.state.name for t in retries] == ["COMPLETE"]
+    assert retries[0].params == victim.params
+    client, parents, children = _children(tmp_path)
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    assert all(c.info.status != "RUNNING" for c in children)
+    assert sum(c.info.status == "FINISHED" for c in children) == n
+    run = client.get_run(killed_run)
+    assert run.info.status == "KILLED"
+    return run
+
+
+def test_sigkill_mid_trial_then_the_same_command_finishes_the_study(workdir):
+    study = _study(workdir, SEEDS)
+    args = ["run", study, *TINY]
+    proc = _ablate(args, workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: running_after_complete(workdir), 240, "a second trial", proc)
+        killed, killed_run = _interrupted_trial(workdir)
+        finished = {t.number for t in _trials(workdir) if t.state.name == "COMPLETE"}
+        proc.send_signal(signal.SIGKILL)  # no handler, no cleanup: like a lost machine
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    assert _trials(workdir)[killed].state.name == "RUNNING"  # left behind by the dead process
+    _cli(args)  # the same command
+    run = _check_resumed(workdir, killed, killed_run, finished, n=4)
+    assert "stopped before the trial finished" in run.data.tags["ablate.fail_reason"]
+
+
+def test_ctrl_c_marks_the_trial_prints_how_to_resume_and_exits_130(workdir):
+    study = _study(workdir, SEEDS)
+    proc = _ablate(
+        ["run", study, *TINY, "--n-trials", 3],
+        workdir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(lambda: running_after_complete(workdir), 240, "a second trial", proc)
+        finished = {t.number for t in _trials(workdir) if t.state.name == "COMPLETE"}
+        proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 130, err[-2000:]
+    # the interrupted trial is marked at once, in Optuna and in MLflow
+    trials = _trials(workdir)
+    (stopped,) = [t for t in trials if t.state.name == "FAIL"]
+    assert not [t for t in trials if t.state.name == "RUNNING"]
+    client, _, _ = _children(workdir)
+    run = client.get_run(stopped.user_attrs["mlflow_run_id"])
+    assert run.info.status == "KILLED"
+    assert "KeyboardInterrupt" in run.data.tags["ablate.fail_reason"]
+    (line,) = [x for x in out.splitlines() if x.startswith("resume with:")]
+    resume = shlex.split(line.removeprefix("resume with:"))
+    assert resume == ["ablate", "run", str(study), *TINY, "--n-trials", "3"]
+    assert "interrupted: finished trials are kept" in out
+    # output to a pipe is plain lines: no ANSI escapes, no carriage-return progress bars
+    assert not ANSI.search(out) and "\r" not in out
+    assert "trial 0 started: model.pos_encoding=" in out
+    assert re.search(r"^trial \d+ complete: test_uar_mean [\d.]+ \| 1/3 done", out, re.M)
+
+    _cli(resume[1:])  # the printed command finishes the study
+    _check_resumed(workdir, stopped.number, run.info.run_id, finished, n=3)
+
+
+@contextlib.contextmanager
+def _address_space_limit(extra_bytes: int):
+    """Cap this process's address space at its current size plus ``extra_bytes``, so a
+    huge allocation fails the same way on any machine (whatever its overcommit policy)."""
+    with open("/proc/self/status") as status:
+        size = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmSize"))
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    resource.setrlimit(resource.RLIMIT_AS, (size + extra_bytes, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+def test_a_trial_out_of_memory_fails_with_the_reason_and_the_study_goes_on(workdir):
+    # the second arm asks for a 32 x 4e9 float matrix: a genuine 512 GB allocation
+    study = workdir / "oom.yaml"
+    study.write_text(
+        "name: tiny\nmodel: {patching: vertical}\n"
+        "space:\n  model.mlp_dim: {choice: [32, 4000000000]}\noptuna: {sampler: grid}\n"
+    )
+    with _address_space_limit(8 << 30):
+        _cli(["run", study, *TINY])
+    trials = {t.params["model.mlp_dim"]: t for t in _trials(workdir)}
+    assert trials[32].state.name == "COMPLETE"
+    huge = trials[4000000000]
+    assert huge.state.name == "FAIL" and huge.user_attrs["counted"]
+    reason = huge.user_attrs["fail_reason"]
+    assert reason.startswith("out of memory in building the model: ")
+    assert "can't allocate memory" in reason
+    _, parents, children = _children(workdir)
+    (failed,) = [c for c in children if c.info.status == "FAILED"]
+    assert failed.data.tags["ablate.fail_reason"] == reason
+    assert parents[0].info.status == "FINISHED"  # the budget (2 verdicts) is used up
+
+
+# -- problems found before any training ----------------------------------------------------
+
+
+def _one_line_error(args, capsys) -> str:
+    started = time.monotonic()
+    with pytest.raises(SystemExit) as caught:
+        main([str(a) for a in args])
+    assert caught.value.code == 2
+    assert time.monotonic() - started < 30
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    return err
+
+
+def test_a_run_dir_under_a_regular_file_is_one_line_before_training(workdir, capsys):
+    (workdir / "file").write_text("not a folder")
+    target = workdir / "file" / "sub"
+    err = _one_line_error(["run", _study(workdir), *TINY, "--run-dir", target], capsys)
+    assert err == f"error: run dir {target}: not writable (Not a directory)"
+    assert not (workdir / "runs").exists()
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 256 KiB tmpfs, filled up; skipped where mounting is not allowed."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)], capture_output=True
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs to fill up: {done.stderr.decode().strip()}")
+    try:
+        (mount / "runs").mkdir()
+        with contextlib.suppress(OSError), open(mount / "filler", "wb") as handle:
+            while True:
+                handle.write(b"\0" * 4096)
+                handle.flush()
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_full_disk_is_one_line_before_training(workdir, tiny_disk, capsys):
+    run_dir = tiny_disk / "runs" / "tiny"
+    err = _one_line_error(["run", _study(workdir), *TINY, "--run-dir", run_dir], capsys)
+    assert err == f"error: run dir {run_dir}: disk full (No space left on device)"
+
+
+def test_a_read_only_disk_is_one_line_before_training(workdir, tiny_disk, capsys):
+    subprocess.run(["mount", "-o", "remount,ro", str(tiny_disk)], check=True)
+    run_dir = tiny_disk / "runs" / "tiny"
+    err = _one_line_error(["run", _study(workdir), *TINY, "--run-dir", run_dir], capsys)
+    assert err == f"error: run dir {run_dir}: not writable (Read-only file system)"
+
+
+def test_an_unreachable_tracking_server_is_one_line_before_training(workdir, capsys):
+    uri = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    err = _one_line_error(["run", _study(workdir), *TINY, "--tracking-uri", uri], capsys)
+    port = uri.rsplit(":", 1)[1]
+    assert err == (
+        f"error: tracking store {uri}: cannot connect to 127.0.0.1:{port} "
+        "(Connection refused); is the MLflow server running?"
+    )
+    assert not (workdir / "runs" / "tiny" / "optuna.db").exists()
+
+
+def test_an_unreachable_optuna_storage_is_one_line(workdir, capsys):
+    url = f"postgresql://ablate@127.0.0.1:{free_port()}/ablate"
+    pytest.importorskip("psycopg", reason="psycopg (the `postgres` extra) is not installed")
+    err = _one_line_error(["run", _study(workdir), *TINY, "--storage", url], capsys)
+    assert err.startswith(f"error: optuna storage {url}: (psycopg.OperationalError)")
+    assert "Connection refused" in err

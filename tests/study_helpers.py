@@ -1,0 +1,139 @@
+"""Shared by the study, tracking and CLI tests: tiny studies run for real.
+
+Real Optuna storages, a real MLflow sqlite store and real ``ablate`` processes; only the
+model and data are shrunk (TINY) so that a trial takes seconds on one CPU thread.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import optuna
+import pytest
+from mlflow import MlflowClient
+
+from ablate.cli.main import main
+
+TINY = [
+    "train.epochs=1", "model.dim=32", "model.depth=1", "model.heads=2", "model.dim_head=16",
+    "model.mlp_dim=32", "data.n_mels=32", "data.frames=32", "protocol.max_folds=1",
+    "train.threads=1",
+]  # fmt: skip
+STUDY = """\
+name: tiny
+model: {{patching: vertical}}
+space:
+  model.pos_encoding: {{choice: [coordinate, none]}}
+{extra}
+optuna: {{sampler: grid}}
+"""
+#: a second swept key: a grid of 4 distinct arms
+SEEDS = "  train.seed: {choice: [0, 1]}"
+ENTRY = "from ablate.cli.main import main; main()"
+
+
+def _study(tmp_path: Path, extra: str = "") -> Path:
+    path = tmp_path / "study.yaml"
+    path.write_text(STUDY.format(extra=extra))
+    return path
+
+
+def _cli(args) -> None:
+    try:
+        main([str(a) for a in args])
+    except SystemExit as exc:
+        assert exc.code in (0, None), exc.code
+
+
+def _storage(tmp_path: Path, storage=None):
+    """The default sqlite storage of study 'tiny' under ``tmp_path``, or ``storage``."""
+    if storage is None:
+        return f"sqlite:///{tmp_path / 'runs' / 'tiny' / 'optuna.db'}"
+    if isinstance(storage, str) and storage.startswith("journal://"):
+        from optuna.storages.journal import JournalFileBackend
+
+        backend = JournalFileBackend(storage.removeprefix("journal://"))
+        return optuna.storages.JournalStorage(backend)
+    return storage
+
+
+def _trials(tmp_path: Path, storage=None) -> list[optuna.trial.FrozenTrial]:
+    storage = _storage(tmp_path, storage)
+    (summary,) = optuna.get_all_study_summaries(storage)
+    return optuna.load_study(study_name=summary.study_name, storage=storage).get_trials()
+
+
+def _children(tmp_path: Path):
+    """(client, parent runs, child runs) of experiment 'tiny' in ``tmp_path/mlflow.db``."""
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("tiny").experiment_id])
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    return client, parents, [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+
+
+def _ablate(args, cwd, **kwargs) -> subprocess.Popen:
+    """``ablate ARGS`` as a real process."""
+    return subprocess.Popen([sys.executable, "-c", ENTRY, *map(str, args)], cwd=cwd, **kwargs)
+
+
+def wait_for(check: Callable[[], bool], timeout: float, what: str, proc=None) -> None:
+    """Poll ``check`` (exceptions count as not yet) until true; fail after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"process exited ({proc.returncode}) while waiting for {what}")
+        try:
+            if check():
+                return
+        except Exception:  # storage or study not created yet
+            pass
+        time.sleep(0.3)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def running_after_complete(tmp_path: Path, storage=None) -> bool:
+    """A trial has finished and another is training (its MLflow run already open)."""
+    trials = _trials(tmp_path, storage)
+    return any(t.state.name == "COMPLETE" for t in trials) and any(
+        t.state.name == "RUNNING" and "mlflow_run_id" in t.user_attrs for t in trials
+    )
+
+
+def fresh_mlflow(template: Path, tmp_path: Path) -> None:
+    """Copy an empty, migrated MLflow sqlite store to ``tmp_path/mlflow.db``.
+
+    Creating the schema takes ~10 s on a busy machine; it is created once per session.
+    """
+    shutil.copy(template, tmp_path / "mlflow.db")
+
+
+def make_template(directory: Path) -> Path:
+    path = directory / "mlflow.db"
+    MlflowClient(f"sqlite:///{path}").search_experiments()
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def mlflow_template(tmp_path_factory):
+    """An empty, migrated MLflow sqlite store, created once per test session."""
+    return make_template(tmp_path_factory.mktemp("mlflow-template"))
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch, mlflow_template):
+    """``tmp_path`` as the working directory, with an empty MLflow store in it."""
+    monkeypatch.chdir(tmp_path)
+    fresh_mlflow(mlflow_template, tmp_path)
+    return tmp_path
