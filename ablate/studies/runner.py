@@ -320,12 +320,16 @@ class Session:
             plots.mkdir()
             optuna_pngs(self.optuna, plots)
             self.store.log_dir(self.parent_id, out, "study")
+        done, running, best = self.tally()  # again: other processes may have finished
         metrics = {"trials_done": done}
         if best is not None:
             metrics[f"best_{self.study.settings.metric}"] = best
         self.store.log_metrics(self.parent_id, metrics)
-        finished = done >= self.options.n_trials and not interrupted
-        self.store.end(self.parent_id, "FINISHED" if finished else "KILLED")
+        if done >= self.options.n_trials:
+            self.store.end(self.parent_id, "FINISHED")
+        elif interrupted or not running:
+            self.store.end(self.parent_id, "KILLED")
+        # else: another process (machine) is still training; the last one to finish ends it
         return rows
 
 
@@ -341,7 +345,7 @@ def _columns(rows: list[dict[str, Any]]) -> list[str]:
 
 def _cell(value: Any) -> str:
     if isinstance(value, float):
-        return f"{value:.4f}"
+        return "" if math.isnan(value) else f"{value:.4f}"
     return "" if value is None else str(value)
 
 

@@ -173,7 +173,7 @@ def rows(ranked: list[Arm], metric: str) -> list[dict[str, Any]]:
                 "diff_to_best": arm.diff,
                 "p_value": arm.p_value,
                 "significant": "yes" if arm.significant else ("-" if rank == 1 else "no"),
-                "params": arm.params,
+                "params": arm.params if math.isnan(arm.params) else int(arm.params),
                 "gflops": arm.gflops,
                 "train_seconds": arm.seconds,
             }
