@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Reproduce the README's results: the shipped studies on real EmoDB, one MLflow store.
 #
-#   studies/evidence.sh EMODB_ROOT PROFILE [TIME_LIMIT_S]
+#   studies/evidence.sh EMODB_ROOT PROFILE [TIME_LIMIT_S] [PHASE]
 #
 # PROFILE gpu: the paper's 128x128 features and model sizes (student dim 256, depth 3,
 #   heads 5; teacher depth 6 with the conv stem), leave-one-speaker-out (8 folds), 20
 #   epochs per stage, seed 0; pe_vs_coord, presets and distillation run at once, one
 #   worker process per trial, on one GPU; plus the leak demonstration (pe_vs_coord on
-#   random 8-fold splits of a corpus augmented before splitting).
+#   random 8-fold splits of a corpus augmented before splitting); then patch_shape.
 # PROFILE cpu: reduced for a 2-core CPU: 64x64 features (hop 512 keeps the 2 s), dim 64
 #   students, speaker 4-fold, 15 epochs, seed 0.
 # Every trial lands in ./mlflow.db; the tables come from `ablate compare`.
@@ -15,6 +15,7 @@ set -euo pipefail
 root=$1
 profile=$2
 limit=${3:-100000}
+phase=${4:-all}  # gpu only: main (four studies at once), patch (patch_shape), all
 ablate=(python3 -m ablate)
 
 case "$profile" in
@@ -41,18 +42,24 @@ esac
 run() { timeout --signal=INT "$limit" "${ablate[@]}" run "$@" || true; }
 
 if [ "$profile" = gpu ]; then
-  run studies/pe_vs_coord.yaml "${common[@]}" "${vit[@]}" --workers 4 > pe_vs_coord.log 2>&1 &
-  run studies/presets.yaml "${common[@]}" --workers 3 > presets.log 2>&1 &
-  run studies/distillation.yaml "${common[@]}" "${vit[@]}" "${teacher[@]}" --workers 5 \
-    > distillation.log 2>&1 &
-  run studies/pe_vs_coord.yaml "${common[@]}" "${vit[@]}" protocol.split=random_kfold \
-    protocol.folds=8 data.augment=[noise,time_shift] data.augment_copies=2 \
-    protocol.augment_before_split=true --run-dir runs/leak --workers 4 > leak.log 2>&1 &
-  wait
+  if [ "$phase" != patch ]; then
+    run studies/pe_vs_coord.yaml "${common[@]}" "${vit[@]}" --workers 4 > pe_vs_coord.log 2>&1 &
+    run studies/presets.yaml "${common[@]}" --workers 3 > presets.log 2>&1 &
+    run studies/distillation.yaml "${common[@]}" "${vit[@]}" "${teacher[@]}" --workers 5 \
+      > distillation.log 2>&1 &
+    run studies/pe_vs_coord.yaml "${common[@]}" "${vit[@]}" protocol.split=random_kfold \
+      protocol.folds=8 data.augment=[noise,time_shift] data.augment_copies=2 \
+      protocol.augment_before_split=true --run-dir runs/leak --workers 4 > leak.log 2>&1 &
+    wait
+  fi
+  if [ "$phase" != main ]; then
+    run studies/patch_shape.yaml "${common[@]}" "${vit[@]}" --workers 12 > patch_shape.log 2>&1
+  fi
 else
   run studies/pe_vs_coord.yaml "${common[@]}" "${vit[@]}"
   run studies/presets.yaml "${common[@]}" "${vit[@]}"
   run studies/distillation.yaml "${common[@]}" "${vit[@]}" "${teacher[@]}"
+  run studies/patch_shape.yaml "${common[@]}" "${vit[@]}"
   run studies/pe_vs_coord.yaml "${common[@]}" "${vit[@]}" protocol.split=random_kfold \
     protocol.folds=4 data.augment=[noise,time_shift] data.augment_copies=2 \
     protocol.augment_before_split=true
