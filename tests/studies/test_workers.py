@@ -3,30 +3,8 @@ test_postgres.py). The budget holds exactly and every counted trial has one MLfl
 
 from __future__ import annotations
 
-from collections import Counter
-
 import pytest
-from study_helpers import SEEDS, TINY, _children, _cli, _study, _trials
-
-
-def check_budget_and_tracking(tmp_path, storage, n_trials: int) -> None:
-    """Exactly ``n_trials`` verdicts; one finished MLflow child per counted trial, no
-    duplicates, none left RUNNING; trials over budget were discarded untrained."""
-    trials = _trials(tmp_path, storage)
-    counted = [t for t in trials if t.state.name in ("COMPLETE", "PRUNED")]
-    assert len(counted) == n_trials, [(t.number, t.state.name) for t in trials]
-    assert len({tuple(sorted(t.params.items())) for t in counted}) == n_trials
-    tracked = [t for t in trials if "mlflow_run_id" in t.user_attrs]
-    assert not [t for t in tracked if t.user_attrs.get("discarded")]
-    _, parents, children = _children(tmp_path)
-    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
-    numbers = Counter(c.data.tags["ablate.trial"] for c in children)
-    assert max(numbers.values()) == 1  # every trial tracked once
-    assert len(children) == len(tracked)
-    assert {c.info.run_id for c in children} == {t.user_attrs["mlflow_run_id"] for t in tracked}
-    finished = {c.data.tags["ablate.trial"] for c in children if c.info.status == "FINISHED"}
-    assert finished == {str(t.number) for t in counted}
-    assert all(c.info.status != "RUNNING" for c in children)
+from study_helpers import SEEDS, TINY, _cli, _study, check_budget_and_tracking
 
 
 def _worker_logs(tmp_path) -> list[str]:
