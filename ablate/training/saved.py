@@ -13,6 +13,7 @@ as code, so a model directory from a stranger cannot run anything on load.
 from __future__ import annotations
 
 import json
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,8 +61,16 @@ class SavedModel:
         meta = json.loads((directory / "meta.json").read_text())
         try:
             payload = torch.load(directory / "model.pt", map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as exc:  # weights_only refused a non-tensor object
+            found = [line for line in str(exc).splitlines() if "GLOBAL" in line]
+            detail = f" ({found[0].strip().rstrip('.')})" if found else ""
+            raise AblateError(
+                f"{directory / 'model.pt'}: refused to load: it holds Python objects, not only "
+                f"tensors{detail}; nothing in it was run"
+            ) from None
         except Exception as exc:
-            raise AblateError(f"{directory / 'model.pt'}: cannot load weights ({exc})") from None
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise AblateError(f"{directory / 'model.pt'}: cannot load weights ({first})") from None
         labels = meta["label_names"]
         data = config.data
         model = build_model(config.model, data.n_mels, data.frames, len(labels))
