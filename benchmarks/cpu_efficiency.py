@@ -36,12 +36,17 @@ SHAPES = {
 STUDENT = dict(dim=256, depth=3, heads=5, dim_head=64, mlp_dim=512, dropout=0.1, emb_dropout=0.1)
 
 
-def models(shape: str):
+def models(shape: str, dropout: float | None = None):
     from vit_pytorch import ViT
 
     args, patch = SHAPES[shape]
+    drop = {} if dropout is None else {"dropout": dropout, "emb_dropout": dropout}
+    dims = STUDENT | drop  # the student preset's own dims, checked equal below
     ours = build_model(
-        {"preset": "student", "patching": shape, "patching_args": args}, SIZE, SIZE, CLASSES
+        {"preset": "student", "patching": shape, "patching_args": args, **drop},
+        SIZE,
+        SIZE,
+        CLASSES,
     )
     theirs = ViT(
         image_size=(SIZE, SIZE),
@@ -49,12 +54,12 @@ def models(shape: str):
         num_classes=CLASSES,
         channels=1,
         pool="cls",
-        **STUDENT,
+        **dims,
     )
     return {"ours": ours, "vit-pytorch": theirs}
 
 
-def measure(threads: int, shapes: list[str], reps: int) -> list[dict]:
+def measure(threads: int, shapes: list[str], reps: int, dropout: float | None) -> list[dict]:
     torch.set_num_threads(threads)
     cpu = torch.device("cpu")
     torch.manual_seed(0)
@@ -62,7 +67,7 @@ def measure(threads: int, shapes: list[str], reps: int) -> list[dict]:
     peaks = [matmul_peak(cpu)]
     rows = []
     for shape in shapes:
-        built = models(shape)
+        built = models(shape, dropout)
         flops = {name: 3 * BATCH * forward_flops(m, SIZE, SIZE) for name, m in built.items()}
         load_before = load()
         times = time_interleaved({n: train_step(m, x, y) for n, m in built.items()}, cpu, reps)
@@ -73,6 +78,7 @@ def measure(threads: int, shapes: list[str], reps: int) -> list[dict]:
                     "threads": threads,
                     "patch": shape,
                     "model": name,
+                    "dropout": STUDENT["dropout"] if dropout is None else dropout,
                     **summary(seconds),
                     "train_flops_per_step": flops[name],
                     "load_1min": f"{load_before}->{load()}",
@@ -99,10 +105,17 @@ def main() -> None:
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--patch", nargs="+", choices=list(SHAPES), default=list(SHAPES))
     parser.add_argument("--reps", type=int, default=8, help="timed steps per model")
+    parser.add_argument(
+        "--dropout", type=float, help="override both models' dropout (default: the student's 0.1)"
+    )
     parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
     args = parser.parse_args()
-    rows = [r for t in args.threads for r in measure(t, args.patch, args.reps)]
-    table = Table(title="CPU training, batch 32, 128x128, student dims (best of --reps steps)")
+    rows = [r for t in args.threads for r in measure(t, args.patch, args.reps, args.dropout)]
+    drop = STUDENT["dropout"] if args.dropout is None else args.dropout
+    table = Table(
+        title=f"CPU training, batch 32, 128x128, student dims, dropout {drop} "
+        f"(best of {args.reps} steps, interleaved)"
+    )
     columns = ("threads", "patch", "model", "samples/s best", "samples/s median", "GFLOP/s")
     for column in (*columns, "matmul peak", "% of peak", "ours/vit-pt", "load"):
         table.add_column(column, justify="right")
@@ -120,7 +133,7 @@ def main() -> None:
             f"{ratio:.2f}" if ratio else "",
             row["load_1min"],
         )
-    Console().print(table)
+    Console(width=170).print(table)
     ours = [r["speed_vs_vit_pytorch"] for r in rows if "speed_vs_vit_pytorch" in r]
     Console().print(
         f"ours / vit-pytorch samples/s: geometric mean {statistics.geometric_mean(ours):.2f}"
