@@ -19,4 +19,16 @@ compare() { python3 -m ablate compare "$@" --tracking-uri "$uri" --format markdo
   echo "### The leak: random 8-fold splits of a corpus augmented before splitting"
   compare pe_vs_coord-3dc61054b4 --plot leak.png
 } > tables.md
-echo "wrote $(pwd)/tables.md and the PNG figures"
+# The README shows the same tables between its results markers.
+python3 - <<'PY'
+import re
+from pathlib import Path
+
+readme = Path("../../README.md")
+tables = Path("tables.md").read_text().replace("### ", "#### ")
+block = f"<!-- results:start -->\n{tables}<!-- results:end -->"
+text = re.sub(r"<!-- results:start -->.*<!-- results:end -->", lambda _: block,
+              readme.read_text(), flags=re.S)
+readme.write_text(text)
+PY
+echo "wrote $(pwd)/tables.md, the PNG figures and the README's results block"
