@@ -84,6 +84,10 @@ def _wait_ready(url: str, proc: subprocess.Popen, timeout: float) -> None:
     raise AblateError(f"the MLflow server did not answer at {url} within {timeout:.0f} s")
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def _browser_host(host: str) -> str:
     return "127.0.0.1" if host in ("0.0.0.0", "") else f"[{host}]" if ":" in host else host
 
@@ -111,6 +115,9 @@ def ui(port: int, host: str, tracking_uri: str, storage: str | None) -> None:
     from ablate.tracking.mlflow_store import Store
 
     Store(tracking_uri)  # a missing or unreachable store is a one-line error now
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the servers too
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # started in the background
+        signal.signal(signal.SIGINT, _interrupt)
     url = f"http://{_browser_host(host)}:{port}"
     procs = [_start(_server_command(tracking_uri, host, port))]
     try:

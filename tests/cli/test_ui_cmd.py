@@ -1,0 +1,183 @@
+"""`ablate ui` as a person uses it: after a tiny study, start it on a free loopback port, open
+the pages in headless Chromium and look for the study's runs and their pos_encoding param.
+The MLflow REST API served by the same server is checked too. Bounded waits; the servers
+are always stopped."""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import json
+import os
+import queue
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+import urllib.request
+
+import pytest
+from study_helpers import TINY, _ablate, _children, _cli, _study, free_port, fresh_mlflow
+
+BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+
+
+def _browser() -> str | None:
+    return next((found for name in BROWSERS if (found := shutil.which(name))), None)
+
+
+def _lines(proc: subprocess.Popen) -> queue.Queue:
+    """The process's stdout lines, read by a thread (so waits can be bounded)."""
+    lines: queue.Queue = queue.Queue()
+
+    def pump():
+        for line in proc.stdout:
+            lines.put(line)
+
+    threading.Thread(target=pump, daemon=True).start()
+    return lines
+
+
+def _wait_line(lines: queue.Queue, prefix: str, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            line = lines.get(timeout=0.5)
+        except queue.Empty:
+            continue
+        if line.startswith(prefix):
+            return line.strip()
+    raise AssertionError(f"no line starting with {prefix!r} within {timeout:.0f} s")
+
+
+def _listening(port: int) -> set[str]:
+    """Local addresses listening on ``port`` (from /proc/net/tcp and tcp6)."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as rows:
+            for row in list(rows)[1:]:
+                local, state = row.split()[1], row.split()[3]
+                address, hex_port = local.rsplit(":", 1)
+                if state == "0A" and int(hex_port, 16) == port:
+                    found.add(address)
+    return found
+
+
+def _kill_servers_on(port: int) -> None:
+    """Fallback cleanup: the mlflow server processes this test started for ``port``."""
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        with contextlib.suppress(OSError):
+            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                argv = cmdline.read().split(b"\0")
+            if b"mlflow" in b" ".join(argv) and str(port).encode() in argv:
+                os.kill(int(pid), signal.SIGKILL)
+
+
+def _api(url: str, path: str, body: dict | None = None) -> dict:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(
+        url + path, data=data, headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def _dump_text(browser: str, url: str, profile) -> str:
+    """The visible text of ``url`` once its JavaScript has rendered (headless Chromium)."""
+    argv = [
+        browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--no-first-run", f"--user-data-dir={profile}", "--virtual-time-budget=30000",
+        "--dump-dom", url,
+    ]  # fmt: skip
+    dom = subprocess.run(argv, capture_output=True, text=True, timeout=120).stdout
+    dom = re.sub(r"<(style|script)\b.*?</\1>", " ", dom, flags=re.S)
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", dom)).split())
+
+
+@pytest.fixture(scope="module")
+def ui(tmp_path_factory, mlflow_template):
+    """A one-trial study, then `ablate ui` on a free port; stopped with Ctrl-C at the end."""
+    tmp = tmp_path_factory.mktemp("ui")
+    fresh_mlflow(mlflow_template, tmp)
+    old = os.getcwd()
+    os.chdir(tmp)
+    try:
+        _cli(["run", _study(tmp), *TINY, "--n-trials", 1])
+    finally:
+        os.chdir(old)
+    _, parents, children = _children(tmp)
+    port = free_port()
+    proc = _ablate(
+        ["ui", "--port", port, "--tracking-uri", "sqlite:///mlflow.db"],
+        tmp,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    state = {"tmp": tmp, "port": port, "parent": parents[0], "child": children[0]}
+    try:
+        state["line"] = _wait_line(_lines(proc), "MLflow UI:", 180)
+        yield state
+    finally:
+        proc.send_signal(signal.SIGINT)  # Ctrl-C
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        _kill_servers_on(port)
+    assert proc.returncode == 0
+    with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=2):
+        pass  # the server stopped with it
+
+
+def test_ui_prints_its_url_listens_on_loopback_and_serves_the_study(ui):
+    url = f"http://127.0.0.1:{ui['port']}"
+    assert ui["line"] == f"MLflow UI: {url}  (tracking store sqlite:///mlflow.db)"
+    assert _listening(ui["port"]) == {"0100007F"}  # 127.0.0.1 only, not every interface
+    # the REST API behind the UI pages has the study's runs and their swept param
+    experiment = _api(url, "/api/2.0/mlflow/experiments/get-by-name?experiment_name=tiny")
+    experiment_id = experiment["experiment"]["experiment_id"]
+    runs = _api(url, "/api/2.0/mlflow/runs/search", {"experiment_ids": [experiment_id]})
+    names = {r["info"]["run_name"] for r in runs["runs"]}
+    assert names == {ui["parent"].info.run_name, ui["child"].info.run_name}
+    params = {p["key"]: p["value"] for r in runs["runs"] for p in r["data"].get("params", [])}
+    assert params["model.pos_encoding"] == ui["child"].data.params["model.pos_encoding"]
+
+
+@pytest.mark.slow  # ~60 s: two page loads in headless Chromium
+def test_a_browser_shows_the_study_runs_and_their_pos_encoding(ui):
+    browser = _browser()
+    if browser is None:
+        pytest.skip("no headless browser installed (apt-get install chromium)")
+    url = f"http://127.0.0.1:{ui['port']}"
+    parent, child = ui["parent"], ui["child"]
+    experiment_id = parent.info.experiment_id
+    profile = ui["tmp"] / "chromium-profile"
+    page = _dump_text(browser, f"{url}/#/experiments/{experiment_id}/runs", profile)
+    assert "tiny Training runs" in page and "2 matching runs" in page
+    assert parent.info.run_name in page  # the study's parent run, in the runs table
+    page = _dump_text(
+        browser, f"{url}/#/experiments/{experiment_id}/runs/{child.info.run_id}", profile
+    )
+    value = child.data.params["model.pos_encoding"]
+    assert f"model.pos_encoding {value} model.pos_encoding_args" in page
+    assert f"Parent run {parent.info.run_name}" in page and child.info.run_name in page
+
+
+def test_ui_binds_to_loopback_unless_told_otherwise():
+    from click.testing import CliRunner
+
+    from ablate.cli.ui_cmd import DEFAULT_HOST, _server_command
+    from ablate.cli.ui_cmd import ui as ui_command
+
+    assert DEFAULT_HOST == "127.0.0.1"
+    host = next(p for p in ui_command.params if p.name == "host")
+    assert host.default == "127.0.0.1"
+    argv = _server_command("sqlite:///mlflow.db", "127.0.0.1", 5000)
+    assert argv[argv.index("--host") + 1] == "127.0.0.1"
+    text = " ".join(CliRunner().invoke(ui_command, ["--help"]).output.split())
+    assert "Use --host 0.0.0.0 only on a trusted network" in text
