@@ -36,9 +36,17 @@ def autocast(device: torch.device, bf16: bool):
 
 
 def matmul_peak(
-    device: torch.device, dtype: torch.dtype = torch.float32, n: int = 2048, reps: int = 5
+    device: torch.device,
+    dtype: torch.dtype = torch.float32,
+    n: int = 2048,
+    reps: int = 5,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> float:
-    """FLOP/s of an ``n x n`` by ``n x n`` matmul: the best of ``reps`` after a warm-up."""
+    """FLOP/s of an ``n x n`` by ``n x n`` matmul: the best of ``reps`` after a warm-up.
+
+    ``clock=time.process_time`` counts the CPU time this process got (single-threaded
+    runs only: with more threads it sums them), which other processes' load barely moves.
+    """
     a = torch.randn(n, n, device=device, dtype=dtype)
     b = torch.randn(n, n, device=device, dtype=dtype)
     inner = 1 if device.type == "cpu" else 20  # one CUDA matmul is too short to time alone
@@ -47,11 +55,11 @@ def matmul_peak(
     sync(device)
     best = float("inf")
     for _ in range(reps):
-        start = time.perf_counter()
+        start = clock()
         for _ in range(inner):
             a @ b
         sync(device)
-        best = min(best, (time.perf_counter() - start) / inner)
+        best = min(best, (clock() - start) / inner)
     return 2 * n**3 / best
 
 
@@ -87,9 +95,16 @@ def infer_step(model: nn.Module, x: torch.Tensor, bf16: bool = False) -> Callabl
 
 
 def time_interleaved(
-    steps: dict[str, Callable], device: torch.device, reps: int, warmup: int = 2
+    steps: dict[str, Callable],
+    device: torch.device,
+    reps: int,
+    warmup: int = 2,
+    cpu: dict[str, list[float]] | None = None,
 ) -> dict[str, list[float]]:
-    """Seconds per call of each step, run in turn (A, B, A, B, ...) so load drift hits all."""
+    """Seconds per call of each step, run in turn (A, B, A, B, ...) so load drift hits all.
+
+    Given a dict ``cpu``, also fills it with each call's process CPU seconds.
+    """
     for _ in range(warmup):
         for step in steps.values():
             step()
@@ -98,10 +113,12 @@ def time_interleaved(
     for _ in range(reps):
         for name, step in steps.items():
             sync(device)
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             step()
             sync(device)
             times[name].append(time.perf_counter() - start)
+            if cpu is not None:
+                cpu.setdefault(name, []).append(time.process_time() - start_cpu)
     return times
 
 

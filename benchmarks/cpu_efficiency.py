@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import time
 from pathlib import Path
 
 import torch
@@ -65,13 +66,18 @@ def measure(threads: int, shapes: list[str], reps: int, dropout: float | None) -
     torch.manual_seed(0)
     x, y = torch.randn(BATCH, 1, SIZE, SIZE), torch.randint(0, CLASSES, (BATCH,))
     peaks = [matmul_peak(cpu)]
+    cpu_peaks = [matmul_peak(cpu, clock=time.process_time)] if threads == 1 else []
     rows = []
     for shape in shapes:
         built = models(shape, dropout)
         flops = {name: 3 * BATCH * forward_flops(m, SIZE, SIZE) for name, m in built.items()}
         load_before = load()
-        times = time_interleaved({n: train_step(m, x, y) for n, m in built.items()}, cpu, reps)
+        cpu_times: dict[str, list[float]] = {}
+        steps = {n: train_step(m, x, y) for n, m in built.items()}
+        times = time_interleaved(steps, cpu, reps, cpu=cpu_times)
         peaks.append(matmul_peak(cpu))
+        if threads == 1:
+            cpu_peaks.append(matmul_peak(cpu, clock=time.process_time))
         for name, seconds in times.items():
             rows.append(
                 {
@@ -80,6 +86,7 @@ def measure(threads: int, shapes: list[str], reps: int, dropout: float | None) -
                     "model": name,
                     "dropout": STUDENT["dropout"] if dropout is None else dropout,
                     **summary(seconds),
+                    "best_cpu_s": min(cpu_times[name]),
                     "train_flops_per_step": flops[name],
                     "load_1min": f"{load_before}->{load()}",
                 }
@@ -92,6 +99,10 @@ def measure(threads: int, shapes: list[str], reps: int, dropout: float | None) -
         row["matmul_peak_gflop_per_s"] = peak / 1e9
         row["matmul_peaks_seen_gflop_per_s"] = [round(p / 1e9, 1) for p in peaks]
         row["fraction_of_peak"] = row["gflop_per_s"] * 1e9 / peak
+        if cpu_peaks:  # one thread: the same ratio in process CPU time, immune to load
+            row["fraction_of_peak_cpu_time"] = (
+                row["train_flops_per_step"] / row["best_cpu_s"] / max(cpu_peaks)
+            )
     for shape in shapes:
         pair = {r["model"]: r for r in rows if r["patch"] == shape}
         pair["ours"]["speed_vs_vit_pytorch"] = (
@@ -117,7 +128,8 @@ def main() -> None:
         f"(best of {args.reps} steps, interleaved)"
     )
     columns = ("threads", "patch", "model", "samples/s best", "samples/s median", "GFLOP/s")
-    for column in (*columns, "matmul peak", "% of peak", "ours/vit-pt", "load"):
+    more = ("matmul peak", "% of peak", "% (CPU time)", "ours/vit-pt", "load")
+    for column in (*columns, *more):
         table.add_column(column, justify="right")
     for row in rows:
         ratio = row.get("speed_vs_vit_pytorch")
@@ -130,6 +142,9 @@ def main() -> None:
             f"{row['gflop_per_s']:.1f}",
             f"{row['matmul_peak_gflop_per_s']:.1f}",
             f"{100 * row['fraction_of_peak']:.0f}%",
+            f"{100 * cpu_share:.0f}%"
+            if (cpu_share := row.get("fraction_of_peak_cpu_time"))
+            else "",
             f"{ratio:.2f}" if ratio else "",
             row["load_1min"],
         )

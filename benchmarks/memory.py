@@ -37,7 +37,7 @@ SETTINGS = [
     "model.heads=5",
     "model.dim_head=64",
     "model.mlp_dim=512",
-    "train.epochs=2",
+    "train.epochs=1",
 ]
 GIB = 1024**3
 

@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import types
 from collections import defaultdict
 from pathlib import Path
 
@@ -84,12 +85,10 @@ def trial_breakdown(overrides: list[str]) -> dict:
         setattr(module, name, _timed(spent, label, getattr(module, name)))
     init = trial.FoldRun.__init__
     trial.FoldRun.__init__ = _timed(spent, "fold set-up (augment, normalise)", init)
-    deepcopy = engine.copy.deepcopy
-
-    class _Copy:  # engine calls copy.deepcopy(model.state_dict()) on each best epoch
-        deepcopy = staticmethod(_timed(spent, "best-weights deepcopy", deepcopy))
-
-    engine.copy = _Copy
+    # engine calls copy.deepcopy(model.state_dict()) on each new best epoch
+    engine.copy = types.SimpleNamespace(
+        deepcopy=_timed(spent, "best-weights deepcopy", engine.copy.deepcopy)
+    )
     try:
         result = trial.run_trial(config, corpus=corpus)
     finally:

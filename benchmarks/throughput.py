@@ -131,7 +131,7 @@ def main() -> None:
     precision = "bf16 autocast" if cuda else "float32"
     table = Table(
         title=f"{name}, {precision}; batch 32 training, batch 1 inference, 128x128 "
-        f"(best of {train_reps} / {infer_reps}); matmul peak {peak / 1e12:.2f} TFLOP/s"
+        f"(best of {train_reps} / {infer_reps}); matmul peak {peak / 1e9:,.0f} GFLOP/s"
     )
     columns = ("arm", "params", "GFLOPs/utt", "train samples/s", "(median)", "train MFU")
     for column in (*columns, "infer ms/utt", "(median)", "infer MFU", "load"):
