@@ -13,6 +13,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 import optuna
@@ -94,15 +95,20 @@ def wait_for(check: Callable[[], bool], timeout: float, what: str, proc=None) ->
                 return
         except Exception:  # storage or study not created yet
             pass
-        time.sleep(0.3)
+        time.sleep(0.1)
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
-def running_after_complete(tmp_path: Path, storage=None) -> bool:
-    """A trial has finished and another is training (its MLflow run already open)."""
+def running_after_complete(tmp_path: Path, storage=None, fresh: float = 1.5) -> bool:
+    """A trial has finished and another has just started training (its MLflow run open,
+    started less than ``fresh`` s ago, so a signal sent now lands inside that trial)."""
     trials = _trials(tmp_path, storage)
+    now = datetime.now()
     return any(t.state.name == "COMPLETE" for t in trials) and any(
-        t.state.name == "RUNNING" and "mlflow_run_id" in t.user_attrs for t in trials
+        t.state.name == "RUNNING"
+        and "mlflow_run_id" in t.user_attrs
+        and (now - t.datetime_start).total_seconds() < fresh
+        for t in trials
     )
 
 

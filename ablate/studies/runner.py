@@ -167,6 +167,7 @@ class Session:
                 # another process may have reaped it first
                 with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
                     self.storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+        self._end_orphan_runs()
         trials = self.optuna.get_trials(deepcopy=False)
         retried = {t.user_attrs.get("retry_of") for t in trials}
         for trial in trials:
@@ -182,6 +183,26 @@ class Session:
             if run_id and self.store.client.get_run(run_id).info.status == "RUNNING":
                 self.store.end(run_id, "KILLED", "the worker stopped before the trial finished")
             self.optuna.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
+
+    def _end_orphan_runs(self) -> None:
+        """End RUNNING trial runs whose Optuna trial failed without ending them (a process
+        died or was interrupted between opening the run and entering the trial).
+
+        Runs are read before trials: a trial's process ends its run before Optuna records
+        the verdict, so a FAIL trial whose run is still RUNNING has no one left to end it.
+        """
+        runs = self.store.running_children(self.parent_id, self.experiment_id)
+        if not runs:
+            return
+        states = {t.number: t.state for t in self.optuna.get_trials(deepcopy=False)}
+        for run in runs:
+            number = run.data.tags.get("ablate.trial")
+            if number is None or states.get(int(number)) != TrialState.FAIL:
+                continue
+            if self.store.client.get_run(run.info.run_id).info.status == "RUNNING":
+                self.store.end(
+                    run.info.run_id, "KILLED", "the worker stopped before the trial finished"
+                )
 
     def corpus(self, data: DictConfig) -> Any:
         """The corpus for a data config, loaded once per process."""
@@ -224,12 +245,12 @@ class Session:
         run_id = self.store.start_child(
             self.experiment_id, self.parent_id, f"trial-{trial.number}", tags
         )
-        trial.set_user_attr("mlflow_run_id", run_id)
-        self.store.log_params(run_id, flatten(config))
-        if self.progress:
-            self.progress.trial_start(trial.number, chosen)
-        reporter = _Reporter(self, trial, run_id)
-        try:
+        try:  # from here on, however the trial ends, its MLflow run is ended with it
+            trial.set_user_attr("mlflow_run_id", run_id)
+            self.store.log_params(run_id, flatten(config))
+            if self.progress:
+                self.progress.trial_start(trial.number, chosen)
+            reporter = _Reporter(self, trial, run_id)
             results = []
             for seed in self.study.settings.seeds:
                 seeded = config.copy()

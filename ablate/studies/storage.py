@@ -6,6 +6,8 @@ after the grace period; SQLite gets a long lock timeout for several worker proce
 
 from __future__ import annotations
 
+import random
+import time
 from pathlib import Path
 
 import optuna
@@ -14,6 +16,26 @@ from ablate.errors import AblateError
 
 HEARTBEAT_S = 20
 GRACE_S = 90
+
+
+#: what a database says when another process created the same schema a moment earlier
+_SCHEMA_RACE = ("already exists", "duplicate key", "uniqueviolation", "integrityerror")
+
+
+def _rdb(url: str, kwargs: dict, attempts: int = 6) -> optuna.storages.RDBStorage:
+    """An RDB storage; retried while processes that start together (several machines on
+    an empty database) race to create Optuna's tables."""
+    for attempt in range(attempts):
+        try:
+            return optuna.storages.RDBStorage(
+                url, engine_kwargs=kwargs, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S
+            )
+        except Exception as exc:
+            text = f"{type(exc).__name__} {exc}".lower()
+            if attempt == attempts - 1 or not any(word in text for word in _SCHEMA_RACE):
+                raise
+            time.sleep(0.5 + random.random())
+    raise AssertionError("unreachable")
 
 
 def default_url(run_dir: Path) -> str:
@@ -35,9 +57,7 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
                 parents=True, exist_ok=True
             )
             kwargs = {"connect_args": {"timeout": 60}}
-        return optuna.storages.RDBStorage(
-            url, engine_kwargs=kwargs, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S
-        )
+        return _rdb(url, kwargs)
     except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if "DB access module" in first and url.startswith("postgresql"):

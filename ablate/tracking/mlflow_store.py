@@ -205,6 +205,14 @@ class Store:
             max_results=50000,
         )
 
+    def running_children(self, parent_id: str, experiment_id: str) -> list[Any]:
+        return _retry(
+            self.client.search_runs,
+            [experiment_id],
+            filter_string=f"tags.`{PARENT_TAG}` = '{parent_id}' and attributes.status = 'RUNNING'",
+            max_results=50000,
+        )
+
     def parents(self, experiment_ids: Sequence[str]) -> list[Any]:
         runs = _retry(
             self.client.search_runs,

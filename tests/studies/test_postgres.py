@@ -57,6 +57,7 @@ def postgres():
             f"host=127.0.0.1 port={port} user=ablate dbname=postgres", autocommit=True
         ) as conn:
             conn.execute("CREATE DATABASE optuna")
+            conn.execute("CREATE DATABASE race")
         yield f"postgresql://ablate@127.0.0.1:{port}/optuna"
     except subprocess.CalledProcessError as exc:
         pytest.fail(f"{exc.cmd[len(as_user)]}: {exc.stderr.decode()[-500:]}")
@@ -86,3 +87,16 @@ def test_two_machines_on_one_postgres_storage_keep_the_budget(workdir, postgres)
     assert [proc.returncode for proc, _ in machines] == [0, 0], logs
     assert all("started:" in log for log in logs)  # both machines trained
     check_budget_and_tracking(workdir, postgres, 3)
+
+
+def test_processes_starting_together_on_an_empty_database_all_open_it(postgres):
+    """Four processes on an empty database with Optuna alone: 3 of 4 raised UniqueViolation
+    while creating its tables (found by the two-machine test). Threads race the same way."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ablate.studies.storage import open_storage
+
+    url = postgres.rsplit("/", 1)[0] + "/race"
+    with ThreadPoolExecutor(4) as pool:
+        storages = list(pool.map(lambda _: open_storage(url), range(4)))
+    assert all(s.get_all_studies() == [] for s in storages)

@@ -56,8 +56,8 @@ def test_diverging_trial_is_recorded_as_failed_and_the_study_goes_on(swept):
     assert len(bad) == len(failed) and all(c.data.tags["ablate.fail_reason"] for c in bad)
 
 
-def test_compare_markdown_csv_and_plot(swept, capsys):
-    os.chdir(swept)
+def test_compare_markdown_csv_and_plot(swept, capsys, monkeypatch):
+    monkeypatch.chdir(swept)  # restored afterwards: later tests use paths relative to the repo
     _cli(["compare", "tiny", "--format", "markdown", "--plot", swept / "arms.png"])
     markdown = capsys.readouterr().out
     assert "| rank | arm | test_uar_mean |" in markdown and "pos_encoding=" in markdown
