@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import multiprocessing
 import sys
+import threading
 import warnings
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -154,7 +155,25 @@ def report_skipped(skipped: list[tuple[str, str]], data: DictConfig) -> None:
 
 # --- parallel, cached extraction -------------------------------------------------------
 
-_worker: dict[str, Any] = {}
+
+class _WorkerState(threading.local):
+    """The extractor and augments of this worker: per thread, since the in-process path
+    can run in several threads at once (each with its own data config)."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, Any] = {}
+
+    def __getitem__(self, key: str) -> Any:
+        return self.items[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.items[key] = value
+
+    def clear(self) -> None:
+        self.items.clear()
+
+
+_worker = _WorkerState()
 
 
 def _init_worker(data: dict) -> None:
