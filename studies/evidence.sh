@@ -20,7 +20,7 @@ ablate=(python3 -m ablate)
 
 case "$profile" in
 gpu)
-  common=(data.dataset=emodb "data.root=$root" data.n_mels=128 data.frames=128
+  common=(data.dataset=emodb "data.root=$root" data.n_mels=128 data.frames=128 data.hop_length=256
     protocol.split=loso protocol.max_folds=0 train.epochs=20 train.lr=5.0e-4)
   vit=(model.dim=256 model.depth=3 model.heads=5 model.dim_head=64 model.mlp_dim=512)
   teacher=(distill.teacher.dim=256 distill.teacher.depth=6 distill.teacher.heads=5
