@@ -7,7 +7,8 @@
 #   heads 5; teacher depth 6 with the conv stem), leave-one-speaker-out (8 folds), 20
 #   epochs per stage, seed 0; pe_vs_coord, presets and distillation run at once, one
 #   worker process per trial, on one GPU; plus the leak demonstration (pe_vs_coord on
-#   random 8-fold splits of a corpus augmented before splitting); then patch_shape.
+#   random 8-fold splits of a corpus augmented before splitting); then patch_shape; then
+#   pe_vs_coord again with seeds 0, 1 and 2.
 # PROFILE cpu: reduced for a 2-core CPU: 64x64 features (hop 512 keeps the 2 s), dim 64
 #   students, speaker 4-fold, 15 epochs, seed 0.
 # Every trial lands in ./mlflow.db; the tables come from `ablate compare`.
@@ -15,7 +16,7 @@ set -euo pipefail
 root=$1
 profile=$2
 limit=${3:-100000}
-phase=${4:-all}  # gpu only: main (four studies at once), patch (patch_shape), all
+phase=${4:-all}  # gpu only: main (four studies at once), patch, seeds, all
 ablate=(python3 -m ablate)
 
 case "$profile" in
@@ -42,7 +43,7 @@ esac
 run() { timeout --signal=INT "$limit" "${ablate[@]}" run "$@" || true; }
 
 if [ "$profile" = gpu ]; then
-  if [ "$phase" != patch ]; then
+  if [ "$phase" = main ] || [ "$phase" = all ]; then
     run studies/pe_vs_coord.yaml "${common[@]}" "${vit[@]}" --workers 4 > pe_vs_coord.log 2>&1 &
     run studies/presets.yaml "${common[@]}" --workers 3 > presets.log 2>&1 &
     run studies/distillation.yaml "${common[@]}" "${vit[@]}" "${teacher[@]}" --workers 5 \
@@ -52,8 +53,12 @@ if [ "$profile" = gpu ]; then
       protocol.augment_before_split=true --run-dir runs/leak --workers 4 > leak.log 2>&1 &
     wait
   fi
-  if [ "$phase" != main ]; then
+  if [ "$phase" = patch ] || [ "$phase" = all ]; then
     run studies/patch_shape.yaml "${common[@]}" "${vit[@]}" --workers 12 > patch_shape.log 2>&1
+  fi
+  if [ "$phase" = seeds ] || [ "$phase" = all ]; then
+    run studies/pe_vs_coord.yaml "${common[@]}" "${vit[@]}" "optuna.seeds=[0,1,2]" --workers 4 \
+      > seeds.log 2>&1
   fi
 else
   run studies/pe_vs_coord.yaml "${common[@]}" "${vit[@]}"

@@ -7,8 +7,11 @@ cd "$(dirname "$0")"
 uri=${1:-sqlite:///emodb-h200.db}
 compare() { python3 -m ablate compare "$@" --tracking-uri "$uri" --format markdown; }
 {
-  echo "### Positional encoding (vertical patches), leave-one-speaker-out"
-  compare pe_vs_coord-f062b2b5ff presets-ffcf6905e6 --plot pe_vs_coord.png
+  echo "### Positional encoding (vertical patches), leave-one-speaker-out, 3 seeds"
+  compare pe_vs_coord-630e2cfed6 presets-ffcf6905e6 --plot pe_vs_coord.png
+  echo
+  echo "### The encodings against the best encoding, paired over 24 (seed, fold) pairs"
+  compare pe_vs_coord-630e2cfed6
   echo
   echo "### Patch shape x positional encoding, leave-one-speaker-out"
   compare patch_shape-a731e92086 presets-ffcf6905e6 --plot patch_shape.png
