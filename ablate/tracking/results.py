@@ -73,6 +73,7 @@ def log_result(store: Store, run_id: str, config: DictConfig, results: SeedResul
             "ablate.speaker_independent": str(first.speaker_independent).lower(),
             "ablate.split": json.dumps(first.split, default=str),
             "ablate.label_names": json.dumps(first.label_names),
+            "ablate.notes": "; ".join(first.notes) or "none",
         },
     )
     with tempfile.TemporaryDirectory() as tmp:

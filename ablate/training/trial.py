@@ -53,6 +53,7 @@ class FoldResult:
     state_dict: dict[str, torch.Tensor] = field(repr=False)
     #: the teacher's own test metrics when distilling
     teacher_metrics: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -68,6 +69,8 @@ class TrialResult:
     seconds: float
     compute_seconds: float
     skipped: list[tuple[str, str]]
+    #: what a component did beyond its name, e.g. a learned feature projection
+    notes: list[str] = field(default_factory=list)
 
 
 def seed_everything(seed: int) -> None:
@@ -110,6 +113,7 @@ class FoldRun:
         self.test = self.split(corpus.features[fold.test], corpus.labels[fold.test])
         self.augmenter = BatchAugmenter(config.data, registry)
         self.labels = corpus.label_names
+        self.notes: list[str] = []
 
     def split(self, x: torch.Tensor, y: torch.Tensor) -> Split:
         x = ((x - self.mean) / self.std).unsqueeze(1)
@@ -182,6 +186,8 @@ def train_fold(
         teacher, run.train.x, not run.augmenter.active, config.train.batch_size * 2
     )
     extra = list(loss.parameters())
+    if loss.note:
+        run.notes.append(f"distill_loss {config.distill.loss}: {loss.note}")
     history = []
     if loss.active and config.distill.feature_epochs > 0:
         outcome = run.fit(
@@ -253,6 +259,7 @@ def run_fold(
         compute_seconds=compute,
         state_dict=_to_cpu(model),
         teacher_metrics=teacher_metrics,
+        notes=run.notes,
     )
 
 
@@ -319,4 +326,5 @@ def run_trial(
         seconds=time.perf_counter() - started,
         compute_seconds=sum(r.compute_seconds for r in results),
         skipped=list(corpus.skipped),
+        notes=sorted({note for r in results for note in r.notes}),
     )

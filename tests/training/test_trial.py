@@ -96,3 +96,14 @@ def test_augment_before_split_needs_wave_augments(tiny_corpus):
     config = tiny_config("protocol.split=random_kfold", "protocol.augment_before_split=true")
     with pytest.raises(AblateError, match=r"augment_before_split: needs data\.augment"):
         run_trial(config, corpus=tiny_corpus)
+
+
+def test_a_learned_projection_is_said_in_the_result(tiny_corpus, tmp_path):
+    config = tiny_config("distill.enabled=true", "distill.teacher.dim=48", "protocol.max_folds=1")
+    result = run_trial(config, corpus=tiny_corpus, teacher_cache=tmp_path)
+    assert result.notes == [
+        "distill_loss feature_l1: learned projection 32 -> 48 maps the student feature "
+        "onto the teacher's"
+    ]
+    plain = run_trial(tiny_config("protocol.max_folds=1"), corpus=tiny_corpus)
+    assert plain.notes == []
