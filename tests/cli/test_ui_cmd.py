@@ -103,12 +103,8 @@ def ui(tmp_path_factory, mlflow_template):
     """A one-trial study, then `ablate ui` on a free port; stopped with Ctrl-C at the end."""
     tmp = tmp_path_factory.mktemp("ui")
     fresh_mlflow(mlflow_template, tmp)
-    old = os.getcwd()
-    os.chdir(tmp)
-    try:
+    with contextlib.chdir(tmp):
         _cli(["run", _study(tmp), *TINY, "--n-trials", 1])
-    finally:
-        os.chdir(old)
     _, parents, children = _children(tmp)
     port = free_port()
     proc = _ablate(

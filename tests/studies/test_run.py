@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import contextlib
 
 import optuna
 import pytest
@@ -14,12 +14,8 @@ def swept(tmp_path_factory, mlflow_template):
     """One grid study: 2 positional encodings x (a sane lr, a diverging lr)."""
     tmp = tmp_path_factory.mktemp("sweep")
     fresh_mlflow(mlflow_template, tmp)
-    old = os.getcwd()
-    os.chdir(tmp)
-    try:
+    with contextlib.chdir(tmp):
         _cli(["run", _study(tmp, "  train.lr: {choice: [1.0e-3, 1.0e+30]}"), *TINY])
-    finally:
-        os.chdir(old)
     return tmp
 
 
