@@ -108,6 +108,7 @@ class _Reporter:
         self.step = 0
 
     def epoch(self, fold: int, stage: str, epoch: int, metrics: dict[str, float]) -> None:
+        check_stop()
         prefix = f"seed{self.seed}/fold{fold}/{stage}/"
         values = {prefix + k: v for k, v in metrics.items() if k not in ("epoch", "stage")}
         self.session.store.log_metrics(self.run_id, values, step=epoch)
@@ -291,6 +292,7 @@ class Session:
     def work(self) -> None:
         """Run trials until the budget is used up (counting other workers' trials)."""
         while True:
+            check_stop()
             self.reap()
             done, running, _ = self.tally()
             if done + running >= self.options.n_trials:
@@ -389,15 +391,34 @@ def table_csv(rows: list[dict[str, Any]]) -> str:
     return buffer.getvalue()
 
 
+#: the stop signal received, kept so a stop can be raised again (see ``check_stop``)
+_STOP: dict[str, int | None] = {"signal": None}
+
+
 def _interrupt(signum: int, frame: Any) -> None:
+    _STOP["signal"] = signum
     raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _catch_stops() -> None:
+    """Ctrl-C and SIGTERM stop the run; remember them, starting from none."""
+    _STOP["signal"] = None
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
+
+
+def check_stop() -> None:
+    """Raise the stop again if one came: Python prints and drops a KeyboardInterrupt that
+    lands inside a finalizer or weakref callback, which would lose the user's Ctrl-C."""
+    if _STOP["signal"] is not None:
+        raise KeyboardInterrupt(f"signal {_STOP['signal']}")
 
 
 def run_study(study: Study, options: RunOptions, progress: StudyProgress) -> tuple[list, bool]:
     """Run (or resume) the study here or in worker processes; (rows, interrupted)."""
     session = Session(study, options, progress)
     session.corpus(study.base.data)  # data problems surface before any training
-    signal.signal(signal.SIGTERM, _interrupt)
+    _catch_stops()
     interrupted = False
     try:
         if options.workers <= 1:
@@ -413,7 +434,7 @@ def run_study(study: Study, options: RunOptions, progress: StudyProgress) -> tup
 
 def run_worker(study: Study, options: RunOptions) -> None:
     """A worker process started by ``--workers``: trials only, plain log lines."""
-    signal.signal(signal.SIGTERM, _interrupt)
+    _catch_stops()
     session = Session(study, options)
     session.progress = StudyProgress(
         _plain_console(), study.key, options.n_trials, session.tally()[0], study.settings.metric
