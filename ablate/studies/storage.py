@@ -12,7 +12,7 @@ from pathlib import Path
 
 import optuna
 
-from ablate.errors import AblateError
+from ablate.errors import AblateError, first_line
 
 HEARTBEAT_S = 20
 GRACE_S = 90
@@ -59,7 +59,7 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
             kwargs = {"connect_args": {"timeout": 60}}
         return _rdb(url, kwargs)
     except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc)
         if "DB access module" in first and url.startswith("postgresql"):
             first += " (pip install 'ablate[postgres]')"
         raise AblateError(f"optuna storage {url}: {first}") from None

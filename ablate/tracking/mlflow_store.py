@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from ablate.errors import AblateError
+from ablate.errors import AblateError, first_line
 from ablate.tracking.provenance import provenance_tags
 
 T = TypeVar("T")
@@ -95,8 +95,7 @@ class Store:
         try:
             _retry(self.client.search_experiments, max_results=1)
         except Exception as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise AblateError(f"tracking store {uri}: {first}") from None
+            raise AblateError(f"tracking store {uri}: {first_line(exc)}") from None
 
     def experiment_id(self, name: str) -> str:
         """The experiment ``name``, created on first use (race-safe across workers)."""

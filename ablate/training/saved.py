@@ -24,7 +24,7 @@ from torch import nn
 
 from ablate.config import make_config, to_yaml
 from ablate.data.features import FeatureExtractor, load_audio
-from ablate.errors import AblateError
+from ablate.errors import AblateError, first_line
 from ablate.models.build import build_model
 from ablate.training.engine import predict
 
@@ -69,8 +69,9 @@ class SavedModel:
                 f"tensors{detail}; nothing in it was run"
             ) from None
         except Exception as exc:
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise AblateError(f"{directory / 'model.pt'}: cannot load weights ({first})") from None
+            raise AblateError(
+                f"{directory / 'model.pt'}: cannot load weights ({first_line(exc)})"
+            ) from None
         labels = meta["label_names"]
         data = config.data
         model = build_model(config.model, data.n_mels, data.frames, len(labels))

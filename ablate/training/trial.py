@@ -19,6 +19,7 @@ from ablate.data.cache import cache_root
 from ablate.data.features import fit_normalizer
 from ablate.data.pipeline import Corpus, load_corpus
 from ablate.data.splits import Fold, make_folds
+from ablate.errors import first_line
 from ablate.models.build import build_model
 from ablate.models.flops import forward_flops, parameter_count
 from ablate.plugins import Registry, get_registry
@@ -89,10 +90,6 @@ def _file_lock(path: Path):
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).splitlines() or [type(exc).__name__])[0]
 
 
 def _to_cpu(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -225,11 +222,11 @@ def out_of_memory_fails(where: str):
     try:
         yield
     except (torch.OutOfMemoryError, MemoryError) as exc:
-        raise TrialFailed(f"out of memory in {where}: {_first_line(exc)}") from None
+        raise TrialFailed(f"out of memory in {where}: {first_line(exc)}") from None
     except RuntimeError as exc:
         if "can't allocate memory" not in str(exc):
             raise
-        raise TrialFailed(f"out of memory in {where}: {_first_line(exc)}") from None
+        raise TrialFailed(f"out of memory in {where}: {first_line(exc)}") from None
 
 
 def run_fold(
