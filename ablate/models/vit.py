@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ablate.models.dropout import Dropout, dropout
 from ablate.models.parts import Patching, PositionalEncoding
 
 
@@ -15,9 +16,9 @@ class FeedForward(nn.Sequential):
             nn.LayerNorm(dim),
             nn.Linear(dim, hidden),
             nn.GELU(),
-            nn.Dropout(dropout),
+            Dropout(dropout),
             nn.Linear(hidden, dim),
-            nn.Dropout(dropout),
+            Dropout(dropout),
         )
 
 
@@ -31,7 +32,7 @@ class Attention(nn.Module):
         self.heads, self.dropout = heads, dropout
         self.norm = nn.LayerNorm(dim)
         self.to_qkv = nn.Linear(dim, inner * 3, bias=False)
-        self.to_out = nn.Sequential(nn.Linear(inner, dim), nn.Dropout(dropout))
+        self.to_out = nn.Sequential(nn.Linear(inner, dim), Dropout(dropout))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, n, _ = x.shape
@@ -45,7 +46,7 @@ class Attention(nn.Module):
             # On the CPU, SDPA has no fused kernel with dropout and its fallback is slower
             # than these four ops (about 2% of a training step); CUDA keeps its fused one.
             weights = (q @ k.transpose(-2, -1)) * q.shape[-1] ** -0.5
-            out = F.dropout(weights.softmax(-1), self.dropout) @ v
+            out = dropout(weights.softmax(-1), self.dropout) @ v
         else:
             out = F.scaled_dot_product_attention(q, k, v)
         return self.to_out(out.transpose(1, 2).reshape(b, n, -1))
@@ -97,7 +98,7 @@ class SpectrogramViT(nn.Module):
             nn.LayerNorm(patch_dim), nn.Linear(patch_dim, dim), nn.LayerNorm(dim)
         )
         self.cls_token = nn.Parameter(torch.randn(1, 1, dim) * 0.02)
-        self.dropout = nn.Dropout(emb_dropout)
+        self.dropout = Dropout(emb_dropout)
         self.transformer = Transformer(dim, depth, heads, dim_head, mlp_dim, dropout)
         self.head = nn.Linear(dim, num_classes)
         self.feature_dim = dim
