@@ -18,7 +18,9 @@ from ablate.errors import AblateError
 from ablate.tracking.mlflow_store import STUDY_KEY_TAG, Store
 
 ALPHA = 0.05
-FOLD_KEY = re.compile(r"^seed(\d+)/fold(\d+)/test_(\w+)$")
+FOLD_KEY = re.compile(r"^seed(\d+)/fold(\d+)/(teacher_)?test_(\w+)$")
+#: the arm of a distillation study's teacher, read from every trial's teacher scores
+TEACHER = "teacher"
 
 
 METRICS = ("uar", "war", "f1")
@@ -106,15 +108,21 @@ def arms(store: Store, targets: str | list[str], metric: str = "test_uar") -> tu
                 label, Arm((prefix if len(parents) > 1 else "") + _arm_name(swept))
             )
             arm.runs += 1
+            teacher_label = prefix + TEACHER
             for key, value in run.data.metrics.items():
                 match = FOLD_KEY.match(key)
-                if match and match.group(3) in METRICS:
+                if match and match.group(4) in METRICS:
                     pair = (int(match.group(1)), int(match.group(2)))
-                    per_metric = samples.setdefault(label, {}).setdefault(match.group(3), {})
+                    target = teacher_label if match.group(3) else label
+                    per_metric = samples.setdefault(target, {}).setdefault(match.group(4), {})
                     per_metric.setdefault(pair, []).append(value)
-            for attr in ("params", "gflops", "seconds"):
-                if attr in run.data.metrics:
-                    setattr(arm, attr, run.data.metrics[attr])
+            _costs(arm, run.data.metrics, "")
+            if "teacher_params" in run.data.metrics:
+                teacher = grouped.setdefault(
+                    teacher_label, Arm((prefix if len(parents) > 1 else "") + TEACHER)
+                )
+                teacher.runs += 1
+                _costs(teacher, run.data.metrics, "teacher_")
     for label, arm in grouped.items():
         for metric_name, pairs in samples.get(label, {}).items():
             arm.others[metric_name] = {k: statistics.fmean(v) for k, v in pairs.items()}
@@ -124,6 +132,12 @@ def arms(store: Store, targets: str | list[str], metric: str = "test_uar") -> tu
         raise AblateError(f"study '{', '.join(targets)}': no finished trial logged '{metric}'")
     _test_against_best(ranked)
     return parents[0], ranked
+
+
+def _costs(arm: Arm, metrics: dict[str, float], prefix: str) -> None:
+    for attr in ("params", "gflops", "seconds"):
+        if prefix + attr in metrics:
+            setattr(arm, attr, metrics[prefix + attr])
 
 
 def _arm_name(label: str) -> str:

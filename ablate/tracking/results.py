@@ -19,6 +19,8 @@ from ablate.tracking.plots import confusion_png, curves_png
 #: ``(seed, result)`` pairs: a trial trains once per seed
 SeedResults = list[tuple[int, Any]]
 FOLD_METRIC = "seed{seed}/fold{fold}/test_{name}"
+#: the distillation teacher's own score on the same fold
+TEACHER_FOLD_METRIC = "seed{seed}/fold{fold}/teacher_test_{name}"
 
 
 def _best_val(history: list[dict[str, float]]) -> dict[str, float]:
@@ -48,17 +50,26 @@ def aggregate(results: SeedResults) -> dict[str, float]:
     metrics["gflops"] = float(first.gflops)
     metrics["seconds"] = sum(r.seconds for _, r in results)
     metrics["compute_seconds"] = sum(r.compute_seconds for _, r in results)
+    if first.teacher_params:
+        metrics["teacher_params"] = float(first.teacher_params)
+        metrics["teacher_gflops"] = float(first.teacher_gflops)
+        metrics["teacher_seconds"] = sum(f.teacher_seconds for _, r in results for f in r.folds)
     return metrics
 
 
 def fold_metrics(results: SeedResults) -> dict[str, float]:
-    """Per-fold test metrics, keyed so ``ablate compare`` can pair arms over seeds and folds."""
-    return {
-        FOLD_METRIC.format(seed=seed, fold=fold.fold, name=name): value
-        for seed, result in results
-        for fold in result.folds
-        for name, value in fold.metrics.items()
-    }
+    """Per-fold test metrics (and the teacher's), keyed so ``ablate compare`` can pair arms
+    over seeds and folds."""
+    metrics = {}
+    for seed, result in results:
+        for fold in result.folds:
+            for template, values in (
+                (FOLD_METRIC, fold.metrics),
+                (TEACHER_FOLD_METRIC, fold.teacher_metrics),
+            ):
+                for name, value in values.items():
+                    metrics[template.format(seed=seed, fold=fold.fold, name=name)] = value
+    return metrics
 
 
 def log_result(store: Store, run_id: str, config: DictConfig, results: SeedResults) -> dict:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -40,23 +41,33 @@ def teacher_key(config: DictConfig, fingerprint: str, fold_indices: dict[str, li
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
-def load_teacher(model: nn.Module, cache_dir: Path, key: str) -> bool:
-    """Load cached weights into ``model``; False when there are none yet."""
+def load_teacher(model: nn.Module, cache_dir: Path, key: str) -> float | None:
+    """Load cached weights into ``model`` and return the seconds its training took (NaN
+    where a cache predates that record); None when there are no weights yet."""
     path = cache_dir / f"teacher-{key}.pt"
     if not path.is_file():
-        return False
+        return None
     model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-    return True
+    record = path.with_suffix(".json")
+    if not record.is_file():
+        return math.nan
+    return float(json.loads(record.read_text())["compute_seconds"])
 
 
-def save_teacher(model: nn.Module, cache_dir: Path, key: str) -> Path:
-    """Atomically write the teacher's weights (safe with concurrent workers)."""
+def save_teacher(model: nn.Module, cache_dir: Path, key: str, compute_seconds: float) -> Path:
+    """Atomically write the teacher's weights and its training time (safe with concurrent
+    workers): the time is written first, so weights never appear without it."""
     cache_dir.mkdir(parents=True, exist_ok=True)
     path = cache_dir / f"teacher-{key}.pt"
+    record = json.dumps({"compute_seconds": compute_seconds}).encode()
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    with tempfile.NamedTemporaryFile(dir=cache_dir, suffix=".tmp", delete=False) as handle:
-        torch.save(state, handle)
-    os.replace(handle.name, path)
+    for target, write in (
+        (path.with_suffix(".json"), lambda handle: handle.write(record)),
+        (path, lambda handle: torch.save(state, handle)),
+    ):
+        with tempfile.NamedTemporaryFile(dir=cache_dir, suffix=".tmp", delete=False) as handle:
+            write(handle)
+        os.replace(handle.name, target)
     return path
 
 

@@ -54,6 +54,8 @@ class FoldResult:
     state_dict: dict[str, torch.Tensor] = field(repr=False)
     #: the teacher's own test metrics when distilling
     teacher_metrics: dict[str, float] = field(default_factory=dict)
+    #: the seconds the teacher's training took, wherever and whenever it was trained
+    teacher_seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
 
 
@@ -72,6 +74,9 @@ class TrialResult:
     skipped: list[tuple[str, str]]
     #: what a component did beyond its name, e.g. a learned feature projection
     notes: list[str] = field(default_factory=list)
+    #: the distillation teacher's size (0 without distillation)
+    teacher_params: int = 0
+    teacher_gflops: float = 0.0
 
 
 def seed_everything(seed: int) -> None:
@@ -139,15 +144,19 @@ class FoldRun:
         return evaluate(model, self.test, self.labels, cfg.batch_size * 2, cfg.amp)
 
 
-def _teacher(run: FoldRun, reporter: Reporter | None, cache_dir: Path) -> tuple[nn.Module, float]:
-    """The fold's teacher: loaded from the cache, or trained once and cached."""
+def _teacher(
+    run: FoldRun, reporter: Reporter | None, cache_dir: Path
+) -> tuple[nn.Module, float, bool]:
+    """The fold's teacher, loaded from the cache or trained once and cached; the seconds
+    its training took (also when another trial or worker trained it); trained here?"""
     config = run.config
     teacher = run.model(config.distill.teacher)
     split = {k: getattr(run.fold, k).tolist() for k in ("train", "val")}
     key = distill.teacher_key(config, run.corpus.fingerprint, split)
     with _file_lock(cache_dir / f"teacher-{key}.lock"):
-        if distill.load_teacher(teacher, cache_dir, key):
-            return teacher.to(run.device), 0.0
+        seconds = distill.load_teacher(teacher, cache_dir, key)
+        if seconds is not None:
+            return teacher.to(run.device), seconds, False
         outcome = run.fit(
             teacher,
             epochs=config.distill.teacher_epochs,
@@ -155,14 +164,26 @@ def _teacher(run: FoldRun, reporter: Reporter | None, cache_dir: Path) -> tuple[
             stage="teacher",
             reporter=reporter,
         )
-        distill.save_teacher(teacher, cache_dir, key)
-    return teacher, outcome.compute_seconds
+        distill.save_teacher(teacher, cache_dir, key, outcome.compute_seconds)
+    return teacher, outcome.compute_seconds, True
 
 
-def train_fold(
-    run: FoldRun, reporter: Reporter | None, teacher_cache: Path
-) -> tuple[nn.Module, list, int, float, dict]:
-    """Train the fold's model: (model, history, best epoch, compute seconds, teacher metrics)."""
+@dataclass
+class Trained:
+    """What training one fold produced (the teacher fields only when distilling)."""
+
+    model: nn.Module
+    history: list[dict[str, float]]
+    best_epoch: int
+    compute_seconds: float
+    teacher_metrics: dict[str, float] = field(default_factory=dict)
+    teacher_seconds: float = 0.0
+
+
+def train_fold(run: FoldRun, reporter: Reporter | None, teacher_cache: Path) -> Trained:
+    """Train the fold's model; with distillation, train or load its teacher first.
+
+    A teacher loaded from the cache adds nothing to this fold's compute seconds."""
     config = run.config
     model = run.model(config.model)
     ce = cross_entropy(config.train.label_smoothing)
@@ -170,9 +191,10 @@ def train_fold(
         outcome = run.fit(
             model, epochs=config.train.epochs, loss_fn=ce, stage="train", reporter=reporter
         )
-        return model, outcome.history, outcome.best_epoch, outcome.compute_seconds, {}
+        return Trained(model, outcome.history, outcome.best_epoch, outcome.compute_seconds)
 
-    teacher, compute = _teacher(run, reporter, teacher_cache)
+    teacher, teacher_seconds, trained_here = _teacher(run, reporter, teacher_cache)
+    compute = teacher_seconds if trained_here else 0.0
     teacher_metrics = {}
     if len(run.test):
         teacher_metrics = {m: run.test_metrics(teacher)[m] for m in METRICS}
@@ -213,7 +235,7 @@ def train_fold(
     )
     history += outcome.history
     compute += outcome.compute_seconds
-    return model, history, outcome.best_epoch, compute, teacher_metrics
+    return Trained(model, history, outcome.best_epoch, compute, teacher_metrics, teacher_seconds)
 
 
 @contextmanager
@@ -240,22 +262,21 @@ def run_fold(
     started = time.perf_counter()
     run = FoldRun(config, corpus, fold, registry)
     with out_of_memory_fails(f"fold {fold.index}"):
-        model, history, best_epoch, compute, teacher_metrics = train_fold(
-            run, reporter, teacher_cache
-        )
-    metrics = run.test_metrics(model)
+        trained = train_fold(run, reporter, teacher_cache)
+    metrics = run.test_metrics(trained.model)
     return FoldResult(
         fold=fold.index,
         test_speakers=list(fold.test_speakers),
         metrics={m: metrics[m] for m in METRICS},
         per_class_recall=metrics["per_class_recall"],
         confusion=metrics["confusion"],
-        history=history,
-        best_epoch=best_epoch,
+        history=trained.history,
+        best_epoch=trained.best_epoch,
         seconds=time.perf_counter() - started,
-        compute_seconds=compute,
-        state_dict=_to_cpu(model),
-        teacher_metrics=teacher_metrics,
+        compute_seconds=trained.compute_seconds,
+        state_dict=_to_cpu(trained.model),
+        teacher_metrics=trained.teacher_metrics,
+        teacher_seconds=trained.teacher_seconds,
         notes=run.notes,
     )
 
@@ -290,9 +311,13 @@ def run_trial(
         config = OmegaConf.merge(config, {"data": {"augment_copies": 0}})
     folds = make_folds(corpus, config.protocol)
     data = config.data
+    n_classes = len(corpus.label_names)
     with out_of_memory_fails("building the model"):
-        probe = build_model(
-            config.model, data.n_mels, data.frames, len(corpus.label_names), registry
+        probe = build_model(config.model, data.n_mels, data.frames, n_classes, registry)
+        teacher = (
+            build_model(config.distill.teacher, data.n_mels, data.frames, n_classes, registry)
+            if config.distill.enabled
+            else None
         )
     teacher_cache = teacher_cache or cache_root(data) / "teachers"
     results = []
@@ -324,4 +349,6 @@ def run_trial(
         compute_seconds=sum(r.compute_seconds for r in results),
         skipped=list(corpus.skipped),
         notes=sorted({note for r in results for note in r.notes}),
+        teacher_params=parameter_count(teacher) if teacher else 0,
+        teacher_gflops=forward_flops(teacher, data.n_mels, data.frames) / 1e9 if teacher else 0.0,
     )

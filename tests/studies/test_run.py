@@ -60,3 +60,30 @@ def test_compare_markdown_csv_and_plot(swept, capsys, monkeypatch):
     assert (swept / "arms.png").stat().st_size > 0
     _cli(["compare", "tiny", "--format", "csv", "--metric", "test_f1"])
     assert capsys.readouterr().out.startswith("rank,arm,test_f1_mean,test_f1_std")
+
+
+def test_compare_shows_the_distillation_teacher_as_its_own_arm(tmp_path, mlflow_template):
+    fresh_mlflow(mlflow_template, tmp_path)
+    study = tmp_path / "distill.yaml"
+    study.write_text(
+        "name: tiny_distill\n"
+        "distill: {enabled: true, teacher_epochs: 1, feature_epochs: 1, finetune_epochs: 1}\n"
+        "space:\n  distill.loss: {choice: [feature_l1, none]}\n"
+        "optuna: {sampler: grid}\n"
+    )
+    teacher = ["distill.teacher.dim=48", "distill.teacher.depth=1", "distill.teacher.heads=2",
+               "distill.teacher.dim_head=16", "distill.teacher.mlp_dim=32",
+               "distill.teacher.stem_args.width=0.25"]  # fmt: skip
+    with contextlib.chdir(tmp_path):
+        _cli(["run", study, *TINY, *teacher])
+        from ablate.tracking.compare import arms
+        from ablate.tracking.mlflow_store import Store
+
+        _, ranked = arms(Store("sqlite:///mlflow.db"), "tiny_distill")
+    by_name = {arm.name: arm for arm in ranked}
+    assert set(by_name) == {"loss=feature_l1", "loss=none", "teacher"}
+    teacher_arm, student = by_name["teacher"], by_name["loss=none"]
+    assert teacher_arm.runs == 2 and len(teacher_arm.values) == 1  # one (seed, fold), one teacher
+    assert set(teacher_arm.others) == {"uar", "war", "f1"}
+    assert teacher_arm.params != student.params and teacher_arm.gflops > student.gflops
+    assert teacher_arm.seconds > 0

@@ -67,6 +67,12 @@ def test_distillation_trains_one_teacher_and_reuses_it(tiny_corpus, tmp_path):
     assert len(list(tmp_path.glob("teacher-*.pt"))) == 1
     teacher_uas = {r.summary["teacher_test_uar_mean"] for _, _, r in runs}
     assert len(teacher_uas) == 1, "every arm must see the same cached teacher"
+    folds = [r.folds[0] for _, _, r in runs]
+    assert folds[0].teacher_seconds > 0
+    assert {f.teacher_seconds for f in folds} == {folds[0].teacher_seconds}, "from the cache"
+    assert folds[0].compute_seconds > folds[0].teacher_seconds, "trained in the first arm"
+    assert set(folds[0].teacher_metrics) == {"uar", "war", "f1"}
+    assert runs[0][2].teacher_params > 0 and runs[0][2].teacher_gflops > runs[0][2].gflops
 
 
 def test_augment_before_split_leaks_copies_across_the_split(tiny_corpus):
