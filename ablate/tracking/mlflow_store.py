@@ -7,17 +7,20 @@ errors are retried.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import socket
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from ablate.errors import AblateError, first_line
+from ablate.locks import file_lock
 from ablate.tracking.provenance import provenance_tags
 
 T = TypeVar("T")
@@ -57,6 +60,16 @@ def absolute_uri(uri: str) -> str:
     return uri
 
 
+def _schema_lock(uri: str) -> AbstractContextManager[None]:
+    """For a SQLite store, a machine-wide lock around opening it: MLflow creates and
+    migrates the schema on first open, and two processes doing that at once fail
+    ("duplicate column name"). Other stores need none."""
+    if not uri.startswith("sqlite:///"):
+        return nullcontext()
+    digest = hashlib.sha256(uri.encode()).hexdigest()[:16]
+    return file_lock(Path(tempfile.gettempdir()) / f"ablate-mlflow-{digest}.lock")
+
+
 #: seconds a new parent run waits before checking whether another process made one too
 PARENT_SETTLE_S = 1.0
 #: seconds to wait for a remote tracking server to accept a connection
@@ -91,9 +104,10 @@ class Store:
 
         probe(uri)
         self.uri = uri
-        self.client = MlflowClient(tracking_uri=absolute_uri(uri))
         try:
-            _retry(self.client.search_experiments, max_results=1)
+            with _schema_lock(absolute_uri(uri)):
+                self.client = MlflowClient(tracking_uri=absolute_uri(uri))
+                _retry(self.client.search_experiments, max_results=1)
         except Exception as exc:
             raise AblateError(f"tracking store {uri}: {first_line(exc)}") from None
 

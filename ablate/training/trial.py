@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import random
 import time
 from contextlib import contextmanager
@@ -20,6 +19,7 @@ from ablate.data.features import fit_normalizer
 from ablate.data.pipeline import Corpus, load_corpus
 from ablate.data.splits import Fold, make_folds
 from ablate.errors import first_line
+from ablate.locks import file_lock
 from ablate.models.build import build_model
 from ablate.models.flops import forward_flops, parameter_count
 from ablate.plugins import Registry, get_registry
@@ -85,18 +85,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-@contextmanager
-def _file_lock(path: Path):
-    """An exclusive lock across processes, so concurrent workers train one teacher once."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def _to_cpu(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
 
@@ -153,7 +141,7 @@ def _teacher(
     teacher = run.model(config.distill.teacher)
     split = {k: getattr(run.fold, k).tolist() for k in ("train", "val")}
     key = distill.teacher_key(config, run.corpus.fingerprint, split)
-    with _file_lock(cache_dir / f"teacher-{key}.lock"):
+    with file_lock(cache_dir / f"teacher-{key}.lock"):
         seconds = distill.load_teacher(teacher, cache_dir, key)
         if seconds is not None:
             return teacher.to(run.device), seconds, False

@@ -31,3 +31,24 @@ def test_two_workers_share_one_sqlite_storage_and_respect_the_budget(workdir):
 @pytest.mark.parametrize(("kind", "workers"), [("sqlite", 3), ("journal", 2), ("journal", 3)])
 def test_workers_share_one_storage_and_respect_the_budget_more(workdir, kind, workers):
     _run_workers(workdir, kind, workers)
+
+
+def test_processes_opening_a_new_sqlite_store_at_once_all_succeed(tmp_path):
+    """MLflow creates and migrates a SQLite schema on first open; two studies started at
+    the same moment on a fresh store used to fail with "duplicate column name"."""
+    import subprocess
+    import sys
+    import time
+
+    start = time.time() + 3  # every process imports mlflow first, then opens together
+    code = (
+        "import sys, time; from ablate.tracking.mlflow_store import Store; "
+        f"time.sleep(max(0, {start} - time.time())); Store(sys.argv[1])"
+    )
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, uri], stderr=subprocess.PIPE, text=True)
+        for _ in range(3)
+    ]
+    errors = [p.communicate()[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], [e.strip()[-300:] for e in errors]
