@@ -8,7 +8,10 @@
 #   epochs per stage, seed 0; pe_vs_coord, presets and distillation run at once, one
 #   worker process per trial, on one GPU; plus the leak demonstration (pe_vs_coord on
 #   random 8-fold splits of a corpus augmented before splitting); then patch_shape; then
-#   pe_vs_coord again with seeds 0, 1 and 2.
+#   pe_vs_coord again with seeds 0, 1 and 2. The paper's settings, every study with three
+#   seeds (about 4 x the GPU time of the default; did not fit the 15 minutes borrowed):
+#     EPOCHS=50 SEEDS=0,1,2 studies/evidence.sh EMODB_ROOT gpu
+#   (feature matching runs EPOCHS / 2 epochs, the other stages EPOCHS).
 # PROFILE cpu: reduced for a 2-core CPU: 64x64 features (hop 512 keeps the 2 s), dim 64
 #   students, a dim 128 depth 4 teacher with the conv stem at quarter width, speaker
 #   4-fold, 15 epochs, seeds 0, 1 and 2 (the leak demonstration seed 0); the reference
@@ -22,15 +25,18 @@ profile=$2
 limit=${3:-100000}
 phase=${4:-all}  # gpu only: main (four studies at once), patch, seeds, all
 ablate=(python3 -m ablate)
+epochs=${EPOCHS:-20}  # gpu only: epochs per stage (the paper: 50)
+seeds=${SEEDS:-0}     # gpu only: the seeds of every study but the seeds phase
 
 case "$profile" in
 gpu)
   common=(data.dataset=emodb "data.root=$root" data.n_mels=128 data.frames=128 data.hop_length=256
-    protocol.split=loso protocol.max_folds=0 train.epochs=20 train.lr=5.0e-4)
+    protocol.split=loso protocol.max_folds=0 "train.epochs=$epochs" train.lr=5.0e-4
+    "optuna.seeds=[$seeds]")
   vit=(model.dim=256 model.depth=3 model.heads=5 model.dim_head=64 model.mlp_dim=512)
   teacher=(distill.teacher.dim=256 distill.teacher.depth=6 distill.teacher.heads=5
-    distill.teacher.dim_head=64 distill.teacher.mlp_dim=512 distill.teacher_epochs=20
-    distill.feature_epochs=10 distill.finetune_epochs=20)
+    distill.teacher.dim_head=64 distill.teacher.mlp_dim=512 "distill.teacher_epochs=$epochs"
+    "distill.feature_epochs=$((epochs / 2))" "distill.finetune_epochs=$epochs")
   ;;
 cpu)
   common=(data.dataset=emodb "data.root=$root" data.n_mels=64 data.frames=64
