@@ -56,6 +56,8 @@ class FoldResult:
     teacher_metrics: dict[str, float] = field(default_factory=dict)
     #: the seconds the teacher's training took, wherever and whenever it was trained
     teacher_seconds: float = 0.0
+    #: wall time this fold spent getting its teacher, left out of ``seconds``
+    teacher_wall_seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
 
 
@@ -69,6 +71,7 @@ class TrialResult:
     speaker_independent: bool
     fingerprint: str
     split: list[dict]
+    #: wall time, less the time spent getting distillation teachers (``teacher_seconds``)
     seconds: float
     compute_seconds: float
     skipped: list[tuple[str, str]]
@@ -132,11 +135,9 @@ class FoldRun:
         return evaluate(model, self.test, self.labels, cfg.batch_size * 2, cfg.amp)
 
 
-def _teacher(
-    run: FoldRun, reporter: Reporter | None, cache_dir: Path
-) -> tuple[nn.Module, float, bool]:
-    """The fold's teacher, loaded from the cache or trained once and cached; the seconds
-    its training took (also when another trial or worker trained it); trained here?"""
+def _teacher(run: FoldRun, reporter: Reporter | None, cache_dir: Path) -> tuple[nn.Module, float]:
+    """The fold's teacher, loaded from the cache or trained once and cached, and the
+    seconds its training took (also when another trial or worker trained it)."""
     config = run.config
     teacher = run.model(config.distill.teacher)
     split = {k: getattr(run.fold, k).tolist() for k in ("train", "val")}
@@ -144,7 +145,7 @@ def _teacher(
     with file_lock(cache_dir / f"teacher-{key}.lock"):
         seconds = distill.load_teacher(teacher, cache_dir, key)
         if seconds is not None:
-            return teacher.to(run.device), seconds, False
+            return teacher.to(run.device), seconds
         outcome = run.fit(
             teacher,
             epochs=config.distill.teacher_epochs,
@@ -153,7 +154,7 @@ def _teacher(
             reporter=reporter,
         )
         distill.save_teacher(teacher, cache_dir, key, outcome.compute_seconds)
-    return teacher, outcome.compute_seconds, True
+    return teacher, outcome.compute_seconds
 
 
 @dataclass
@@ -166,12 +167,15 @@ class Trained:
     compute_seconds: float
     teacher_metrics: dict[str, float] = field(default_factory=dict)
     teacher_seconds: float = 0.0
+    #: wall time spent getting the teacher (training it, or waiting for another worker)
+    teacher_wall_seconds: float = 0.0
 
 
 def train_fold(run: FoldRun, reporter: Reporter | None, teacher_cache: Path) -> Trained:
     """Train the fold's model; with distillation, train or load its teacher first.
 
-    A teacher loaded from the cache adds nothing to this fold's compute seconds."""
+    The teacher's training counts as the teacher's time, never as the student's: each
+    arm's cost is the same whether its trial trained the shared teacher or loaded it."""
     config = run.config
     model = run.model(config.model)
     ce = cross_entropy(config.train.label_smoothing)
@@ -181,8 +185,10 @@ def train_fold(run: FoldRun, reporter: Reporter | None, teacher_cache: Path) -> 
         )
         return Trained(model, outcome.history, outcome.best_epoch, outcome.compute_seconds)
 
-    teacher, teacher_seconds, trained_here = _teacher(run, reporter, teacher_cache)
-    compute = teacher_seconds if trained_here else 0.0
+    started = time.perf_counter()
+    teacher, teacher_seconds = _teacher(run, reporter, teacher_cache)
+    teacher_wall = time.perf_counter() - started
+    compute = 0.0
     teacher_metrics = {}
     if len(run.test):
         teacher_metrics = {m: run.test_metrics(teacher)[m] for m in METRICS}
@@ -223,7 +229,9 @@ def train_fold(run: FoldRun, reporter: Reporter | None, teacher_cache: Path) -> 
     )
     history += outcome.history
     compute += outcome.compute_seconds
-    return Trained(model, history, outcome.best_epoch, compute, teacher_metrics, teacher_seconds)
+    return Trained(
+        model, history, outcome.best_epoch, compute, teacher_metrics, teacher_seconds, teacher_wall
+    )
 
 
 @contextmanager
@@ -260,11 +268,12 @@ def run_fold(
         confusion=metrics["confusion"],
         history=trained.history,
         best_epoch=trained.best_epoch,
-        seconds=time.perf_counter() - started,
+        seconds=time.perf_counter() - started - trained.teacher_wall_seconds,
         compute_seconds=trained.compute_seconds,
         state_dict=_to_cpu(trained.model),
         teacher_metrics=trained.teacher_metrics,
         teacher_seconds=trained.teacher_seconds,
+        teacher_wall_seconds=trained.teacher_wall_seconds,
         notes=run.notes,
     )
 
@@ -333,7 +342,7 @@ def run_trial(
             }
             for f in folds
         ],
-        seconds=time.perf_counter() - started,
+        seconds=time.perf_counter() - started - sum(r.teacher_wall_seconds for r in results),
         compute_seconds=sum(r.compute_seconds for r in results),
         skipped=list(corpus.skipped),
         notes=sorted({note for r in results for note in r.notes}),

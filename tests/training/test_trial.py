@@ -70,7 +70,8 @@ def test_distillation_trains_one_teacher_and_reuses_it(tiny_corpus, tmp_path):
     folds = [r.folds[0] for _, _, r in runs]
     assert folds[0].teacher_seconds > 0
     assert {f.teacher_seconds for f in folds} == {folds[0].teacher_seconds}, "from the cache"
-    assert folds[0].compute_seconds > folds[0].teacher_seconds, "trained in the first arm"
+    assert folds[0].teacher_wall_seconds >= folds[0].teacher_seconds, "trained in the first arm"
+    assert all(0 < f.compute_seconds < f.seconds for f in folds), "the student's own time"
     assert set(folds[0].teacher_metrics) == {"uar", "war", "f1"}
     assert runs[0][2].teacher_params > 0 and runs[0][2].teacher_gflops > runs[0][2].gflops
 
