@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,6 +89,17 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+@contextmanager
+def rng_preserved(device: torch.device) -> Iterator[None]:
+    """Run the block without moving the global random streams (Python, NumPy, torch)."""
+    python, numpy = random.getstate(), np.random.get_state()
+    devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        yield
+    random.setstate(python)
+    np.random.set_state(numpy)
+
+
 def _to_cpu(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
 
@@ -98,7 +110,8 @@ class FoldRun:
     def __init__(self, config: DictConfig, corpus: Corpus, fold: Fold, registry: Registry):
         self.config, self.corpus, self.fold, self.registry = config, corpus, fold, registry
         self.device = resolve_device(config.train.device)
-        seed_everything(config.train.seed * 1_000 + fold.index)
+        self.seed = config.train.seed * 1_000 + fold.index
+        seed_everything(self.seed)
         train_x, train_y = training_set(corpus, fold, config.data, config.train.seed, registry)
         self.mean, self.std = fit_normalizer(train_x)
         self.train = self.split(train_x, train_y)
@@ -139,6 +152,7 @@ def _teacher(run: FoldRun, reporter: Reporter | None, cache_dir: Path) -> tuple[
     """The fold's teacher, loaded from the cache or trained once and cached, and the
     seconds its training took (also when another trial or worker trained it)."""
     config = run.config
+    seed_everything(run.seed)  # the teacher depends on its cache key only
     teacher = run.model(config.distill.teacher)
     split = {k: getattr(run.fold, k).tolist() for k in ("train", "val")}
     key = distill.teacher_key(config, run.corpus.fingerprint, split)
@@ -174,20 +188,23 @@ class Trained:
 def train_fold(run: FoldRun, reporter: Reporter | None, teacher_cache: Path) -> Trained:
     """Train the fold's model; with distillation, train or load its teacher first.
 
-    The teacher's training counts as the teacher's time, never as the student's: each
-    arm's cost is the same whether its trial trained the shared teacher or loaded it."""
+    The teacher's training counts as the teacher's time, never as the student's, and it
+    leaves the random streams where they were: each arm's cost and metrics are the same
+    whether its trial trained the shared teacher or loaded it."""
     config = run.config
-    model = run.model(config.model)
     ce = cross_entropy(config.train.label_smoothing)
     if not config.distill.enabled:
+        model = run.model(config.model)
         outcome = run.fit(
             model, epochs=config.train.epochs, loss_fn=ce, stage="train", reporter=reporter
         )
         return Trained(model, outcome.history, outcome.best_epoch, outcome.compute_seconds)
 
     started = time.perf_counter()
-    teacher, teacher_seconds = _teacher(run, reporter, teacher_cache)
+    with rng_preserved(run.device):
+        teacher, teacher_seconds = _teacher(run, reporter, teacher_cache)
     teacher_wall = time.perf_counter() - started
+    model = run.model(config.model)
     compute = 0.0
     teacher_metrics = {}
     if len(run.test):

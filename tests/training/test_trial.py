@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from ablate.training.trial import TrialFailed, run_trial
 from tests.training.conftest import tiny_config
@@ -74,6 +75,30 @@ def test_distillation_trains_one_teacher_and_reuses_it(tiny_corpus, tmp_path):
     assert all(0 < f.compute_seconds < f.seconds for f in folds), "the student's own time"
     assert set(folds[0].teacher_metrics) == {"uar", "war", "f1"}
     assert runs[0][2].teacher_params > 0 and runs[0][2].teacher_gflops > runs[0][2].gflops
+
+
+def test_distilled_student_is_the_same_whether_its_teacher_was_trained_or_cached(
+    tiny_corpus, tmp_path
+):
+    config = tiny_config(
+        "distill.enabled=true",
+        "distill.loss=feature_l1",
+        "protocol.max_folds=1",
+        "model.dropout=0.1",
+    )
+    cold = run_trial(config, corpus=tiny_corpus, teacher_cache=tmp_path)
+    warm = run_trial(config, corpus=tiny_corpus, teacher_cache=tmp_path)
+    assert cold.folds[0].metrics == warm.folds[0].metrics
+    for name, weight in cold.folds[0].state_dict.items():
+        assert torch.equal(weight, warm.folds[0].state_dict[name]), name
+    assert cold.folds[0].teacher_metrics == warm.folds[0].teacher_metrics
+    wider = tiny_config(
+        "distill.enabled=true", "distill.loss=none", "protocol.max_folds=1", "model.dim=48"
+    )
+    other = run_trial(wider, corpus=tiny_corpus, teacher_cache=tmp_path / "other")
+    assert other.folds[0].teacher_metrics == cold.folds[0].teacher_metrics, (
+        "the teacher must not depend on the student it is trained beside"
+    )
 
 
 def test_augment_before_split_leaks_copies_across_the_split(tiny_corpus):
