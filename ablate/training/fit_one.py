@@ -18,15 +18,16 @@ def train_one(config) -> SavedModel:
     corpus = load_corpus(config.data, registry)
     fold = training_fold(corpus, config.protocol)
     run = FoldRun(config, corpus, fold, registry)
-    model, history, best_epoch, _, _ = train_fold(run, None, cache_root(config.data) / "teachers")
+    trained = train_fold(run, None, cache_root(config.data) / "teachers")
+    model = trained.model
     cfg = config.train
     metrics = evaluate(model, run.val, run.labels, cfg.batch_size * 2, cfg.amp)
     meta = {
         "ablate_version": __version__,
         "label_names": list(corpus.label_names),
         "val_speakers": fold.val_speakers,
-        "best_epoch": best_epoch,
-        "history": history,
+        "best_epoch": trained.best_epoch,
+        "history": trained.history,
         "fingerprint": corpus.fingerprint,
         "validation": {
             "uar": metrics["uar"],
