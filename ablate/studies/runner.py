@@ -192,7 +192,7 @@ class Session:
         Runs are read before trials: a trial's process ends its run before Optuna records
         the verdict, so a FAIL trial whose run is still RUNNING has no one left to end it.
         """
-        runs = self.store.running_children(self.parent_id, self.experiment_id)
+        runs = self.store.children(self.parent_id, self.experiment_id, "RUNNING")
         if not runs:
             return
         states = {t.number: t.state for t in self.optuna.get_trials(deepcopy=False)}

@@ -210,20 +210,13 @@ class Store:
         self.set_tags(run_id, tags)
         _retry(self.client.set_terminated, run_id, status=status)
 
-    def children(self, parent_id: str, experiment_id: str) -> list[Any]:
+    def children(self, parent_id: str, experiment_id: str, status: str | None = None) -> list[Any]:
+        """The trial runs of a study's parent run; only those in ``status`` if given."""
+        query = f"tags.`{PARENT_TAG}` = '{parent_id}'"
+        if status is not None:
+            query += f" and attributes.status = '{status}'"
         return _retry(
-            self.client.search_runs,
-            [experiment_id],
-            filter_string=f"tags.`{PARENT_TAG}` = '{parent_id}'",
-            max_results=50000,
-        )
-
-    def running_children(self, parent_id: str, experiment_id: str) -> list[Any]:
-        return _retry(
-            self.client.search_runs,
-            [experiment_id],
-            filter_string=f"tags.`{PARENT_TAG}` = '{parent_id}' and attributes.status = 'RUNNING'",
-            max_results=50000,
+            self.client.search_runs, [experiment_id], filter_string=query, max_results=50000
         )
 
     def parents(self, experiment_ids: Sequence[str]) -> list[Any]:
