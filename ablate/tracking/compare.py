@@ -99,16 +99,15 @@ def arms(store: Store, targets: str | list[str], metric: str = "test_uar") -> tu
     samples: dict[str, dict[str, dict[tuple[int, int], list[float]]]] = {}
     for parent in parents:
         prefix = f"{parent.data.tags.get('ablate.study', parent.info.run_name)}: "
+        shown = prefix if len(parents) > 1 else ""  # arm names carry their study when merged
+        teacher_label = prefix + TEACHER
         for run in store.children(parent.info.run_id, parent.info.experiment_id):
             if run.info.status != "FINISHED":
                 continue
             swept = run.data.tags.get("ablate.swept", run.info.run_name)
-            label = prefix + swept if len(parents) > 1 else swept
-            arm = grouped.setdefault(
-                label, Arm((prefix if len(parents) > 1 else "") + _arm_name(swept))
-            )
+            label = shown + swept
+            arm = grouped.setdefault(label, Arm(shown + _arm_name(swept)))
             arm.runs += 1
-            teacher_label = prefix + TEACHER
             for key, value in run.data.metrics.items():
                 match = FOLD_KEY.match(key)
                 if match and match.group(4) in METRICS:
@@ -118,9 +117,7 @@ def arms(store: Store, targets: str | list[str], metric: str = "test_uar") -> tu
                     per_metric.setdefault(pair, []).append(value)
             _costs(arm, run.data.metrics, "")
             if "teacher_params" in run.data.metrics:
-                teacher = grouped.setdefault(
-                    teacher_label, Arm((prefix if len(parents) > 1 else "") + TEACHER)
-                )
+                teacher = grouped.setdefault(teacher_label, Arm(shown + TEACHER))
                 teacher.runs += 1
                 _costs(teacher, run.data.metrics, "teacher_")
     for label, arm in grouped.items():
