@@ -18,10 +18,15 @@ from torch import nn
 _LEVELS = 1 << 16
 
 
-def dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
-    """Zero each element with probability ``p`` (to 1/65536) and scale the rest to keep the mean."""
+def _checked(p: float) -> float:
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout probability must be in [0, 1], got {p}")
+    return p
+
+
+def dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
+    """Zero each element with probability ``p`` (to 1/65536) and scale the rest to keep the mean."""
+    _checked(p)
     if not training or p == 0.0 or x.device.type != "cpu":
         return F.dropout(x, p, training)
     dropped = round(p * _LEVELS)
@@ -39,9 +44,7 @@ class Dropout(nn.Module):
 
     def __init__(self, p: float = 0.5):
         super().__init__()
-        if not 0.0 <= p <= 1.0:
-            raise ValueError(f"dropout probability must be in [0, 1], got {p}")
-        self.p = p
+        self.p = _checked(p)  # at construction, as nn.Dropout does
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return dropout(x, self.p, self.training)
