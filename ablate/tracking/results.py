@@ -50,6 +50,7 @@ def aggregate(results: SeedResults) -> dict[str, float]:
     metrics["gflops"] = float(first.gflops)
     metrics["seconds"] = sum(r.seconds for _, r in results)
     metrics["compute_seconds"] = sum(r.compute_seconds for _, r in results)
+    metrics["eval_seconds"] = sum(r.eval_seconds for _, r in results)
     if first.teacher_params:
         metrics["teacher_params"] = float(first.teacher_params)
         metrics["teacher_gflops"] = float(first.teacher_gflops)

@@ -62,7 +62,10 @@ class Split:
 class FitOutcome:
     history: list[dict[str, float]] = field(default_factory=list)
     best_epoch: int = 0
+    #: training steps: forward, loss, backward, clipping, optimiser and schedule steps
     compute_seconds: float = 0.0
+    #: validation after each epoch: forward passes and metrics
+    eval_seconds: float = 0.0
 
 
 def resolve_device(name: str) -> torch.device:
@@ -193,7 +196,9 @@ def fit(
             total_loss += loss.item() * len(index)
             seen += len(index)
 
+        tick = time.perf_counter()
         val_metrics = evaluate(model, val, label_names, cfg.batch_size * 2, cfg.amp)
+        outcome.eval_seconds += time.perf_counter() - tick
         record = {
             "epoch": epoch,
             "train_loss": total_loss / max(1, seen),

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -39,6 +40,7 @@ from ablate.training.metrics import summarise
 __all__ = ["FoldResult", "Reporter", "TrialFailed", "TrialResult", "run_trial"]
 
 METRICS = ("uar", "war", "f1")
+T = TypeVar("T")
 
 
 @dataclass
@@ -52,6 +54,8 @@ class FoldResult:
     best_epoch: int
     seconds: float
     compute_seconds: float
+    #: forward passes outside the training steps: validation, test, teacher targets
+    eval_seconds: float
     state_dict: dict[str, torch.Tensor] = field(repr=False)
     #: the teacher's own test metrics when distilling
     teacher_metrics: dict[str, float] = field(default_factory=dict)
@@ -75,6 +79,7 @@ class TrialResult:
     #: wall time, less the time spent getting distillation teachers (``teacher_seconds``)
     seconds: float
     compute_seconds: float
+    eval_seconds: float
     skipped: list[tuple[str, str]]
     #: what a component did beyond its name, e.g. a learned feature projection
     notes: list[str] = field(default_factory=list)
@@ -98,6 +103,13 @@ def rng_preserved(device: torch.device) -> Iterator[None]:
         yield
     random.setstate(python)
     np.random.set_state(numpy)
+
+
+def _timed(fn: Callable[..., T], *args) -> tuple[T, float]:
+    """``fn(*args)`` and the seconds it took."""
+    started = time.perf_counter()
+    value = fn(*args)
+    return value, time.perf_counter() - started
 
 
 def _to_cpu(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -179,6 +191,7 @@ class Trained:
     history: list[dict[str, float]]
     best_epoch: int
     compute_seconds: float
+    eval_seconds: float
     teacher_metrics: dict[str, float] = field(default_factory=dict)
     teacher_seconds: float = 0.0
     #: wall time spent getting the teacher (training it, or waiting for another worker)
@@ -198,23 +211,35 @@ def train_fold(run: FoldRun, reporter: Reporter | None, teacher_cache: Path) -> 
         outcome = run.fit(
             model, epochs=config.train.epochs, loss_fn=ce, stage="train", reporter=reporter
         )
-        return Trained(model, outcome.history, outcome.best_epoch, outcome.compute_seconds)
+        return Trained(
+            model,
+            outcome.history,
+            outcome.best_epoch,
+            outcome.compute_seconds,
+            outcome.eval_seconds,
+        )
 
     started = time.perf_counter()
     with rng_preserved(run.device):
         teacher, teacher_seconds = _teacher(run, reporter, teacher_cache)
     teacher_wall = time.perf_counter() - started
     model = run.model(config.model)
-    compute = 0.0
+    compute = evaluating = 0.0
     teacher_metrics = {}
     if len(run.test):
-        teacher_metrics = {m: run.test_metrics(teacher)[m] for m in METRICS}
+        metrics, evaluating = _timed(run.test_metrics, teacher)
+        teacher_metrics = {m: metrics[m] for m in METRICS}
     loss = distill.build_distill_loss(
         run.registry, config, model.feature_dim, teacher.feature_dim, len(run.labels)
     ).to(run.device)
-    targets = distill.TeacherTargets(
-        teacher, run.train.x, not run.augmenter.active, config.train.batch_size * 2
+    targets, seconds = _timed(
+        distill.TeacherTargets,
+        teacher,
+        run.train.x,
+        not run.augmenter.active,
+        config.train.batch_size * 2,
     )
+    evaluating += seconds
     extra = list(loss.parameters())
     if loss.note:
         run.notes.append(f"distill_loss {config.distill.loss}: {loss.note}")
@@ -231,6 +256,7 @@ def train_fold(run: FoldRun, reporter: Reporter | None, teacher_cache: Path) -> 
         )
         history += outcome.history
         compute += outcome.compute_seconds
+        evaluating += outcome.eval_seconds
     finetune = (
         distill.finetune_loss(loss, targets, config.distill.alpha, config.train.label_smoothing)
         if loss.active
@@ -246,8 +272,16 @@ def train_fold(run: FoldRun, reporter: Reporter | None, teacher_cache: Path) -> 
     )
     history += outcome.history
     compute += outcome.compute_seconds
+    evaluating += outcome.eval_seconds
     return Trained(
-        model, history, outcome.best_epoch, compute, teacher_metrics, teacher_seconds, teacher_wall
+        model,
+        history,
+        outcome.best_epoch,
+        compute,
+        evaluating,
+        teacher_metrics,
+        teacher_seconds,
+        teacher_wall,
     )
 
 
@@ -276,7 +310,7 @@ def run_fold(
     run = FoldRun(config, corpus, fold, registry)
     with out_of_memory_fails(f"fold {fold.index}"):
         trained = train_fold(run, reporter, teacher_cache)
-    metrics = run.test_metrics(trained.model)
+    metrics, testing = _timed(run.test_metrics, trained.model)
     return FoldResult(
         fold=fold.index,
         test_speakers=list(fold.test_speakers),
@@ -287,6 +321,7 @@ def run_fold(
         best_epoch=trained.best_epoch,
         seconds=time.perf_counter() - started - trained.teacher_wall_seconds,
         compute_seconds=trained.compute_seconds,
+        eval_seconds=trained.eval_seconds + testing,
         state_dict=_to_cpu(trained.model),
         teacher_metrics=trained.teacher_metrics,
         teacher_seconds=trained.teacher_seconds,
@@ -361,6 +396,7 @@ def run_trial(
         ],
         seconds=time.perf_counter() - started - sum(r.teacher_wall_seconds for r in results),
         compute_seconds=sum(r.compute_seconds for r in results),
+        eval_seconds=sum(r.eval_seconds for r in results),
         skipped=list(corpus.skipped),
         notes=sorted({note for r in results for note in r.notes}),
         teacher_params=parameter_count(teacher) if teacher else 0,

@@ -33,6 +33,8 @@ def test_sweep_tracks_parent_and_nested_runs(swept):
     assert run.data.params["model.patching"] == "vertical"
     for key in ("test_uar_mean", "test_uar_std", "test_war_mean", "test_f1_mean", "params"):
         assert key in run.data.metrics
+    timing = {k: run.data.metrics[k] for k in ("seconds", "compute_seconds", "eval_seconds")}
+    assert 0 < timing["compute_seconds"] + timing["eval_seconds"] < timing["seconds"]
     assert any(k.startswith("seed0/fold0/test_uar") for k in run.data.metrics)
     for tag in ("ablate.git_commit", "ablate.version.torch", "ablate.fingerprint", "ablate.split"):
         assert run.data.tags[tag]

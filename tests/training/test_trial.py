@@ -46,7 +46,9 @@ def test_trial_reports_every_fold_and_summarises(tiny_corpus):
         sum(f.metrics["uar"] for f in result.folds) / 2
     )
     assert result.params > 0 and result.gflops > 0
-    assert 0 < result.compute_seconds < result.seconds
+    assert result.compute_seconds > 0 and result.eval_seconds > 0
+    assert result.compute_seconds + result.eval_seconds < result.seconds
+    assert result.eval_seconds == pytest.approx(sum(f.eval_seconds for f in result.folds))
 
 
 def test_non_finite_loss_fails_the_trial_with_a_reason(tiny_corpus):
@@ -73,6 +75,7 @@ def test_distillation_trains_one_teacher_and_reuses_it(tiny_corpus, tmp_path):
     assert {f.teacher_seconds for f in folds} == {folds[0].teacher_seconds}, "from the cache"
     assert folds[0].teacher_wall_seconds >= folds[0].teacher_seconds, "trained in the first arm"
     assert all(0 < f.compute_seconds < f.seconds for f in folds), "the student's own time"
+    assert all(0 < f.eval_seconds < f.seconds - f.compute_seconds for f in folds)
     assert set(folds[0].teacher_metrics) == {"uar", "war", "f1"}
     assert runs[0][2].teacher_params > 0 and runs[0][2].teacher_gflops > runs[0][2].gflops
 
