@@ -155,8 +155,6 @@ def _check_plugins(base: DictConfig, space: Space, registry: Registry) -> None:
     """Plugin names and ``*_args`` in the base config, against every candidate plugin."""
     swept = {dim.key: dim for dim in space.dims}
     for key, kind in PLUGIN_KEYS.items():
-        if key.startswith("distill.teacher.") and not base.distill.enabled:
-            continue
         name = plugin_name(base, key)
         if key not in swept and name is not None:
             try:

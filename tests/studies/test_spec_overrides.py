@@ -19,3 +19,11 @@ def test_optuna_override_sets_seeds_and_makes_a_new_study():
 def test_optuna_override_typo_is_one_line():
     with pytest.raises(AblateError, match=r"optuna.sampler: unknown sampler 'grd'; known: grid"):
         load_study(STUDY, ["optuna.sampler=grd"])
+
+
+def test_teacher_typo_is_caught_while_distillation_is_off():
+    """It would change the study key, quietly starting a new study, so it must fail."""
+    with pytest.raises(
+        AblateError, match=r"distill.teacher.stem_args.widht: stem 'conv' has no parameter"
+    ):
+        load_study(STUDY, ["distill.teacher.stem_args.widht=0.5"])
