@@ -158,7 +158,11 @@ def run(
         f"view with: ablate ui --tracking-uri {tracking_uri}",
         soft_wrap=True,
     )
-    console.print(f"resume with:    {shlex.join(resume)}", soft_wrap=True)
     if interrupted:
+        console.print(f"resume with:    {shlex.join(resume)}", soft_wrap=True)
         console.print("interrupted: finished trials are kept; the command above resumes.")
         sys.exit(130)
+    compare = ["ablate", "compare", study.key]
+    if tracking_uri != DEFAULT_TRACKING:
+        compare += ["--tracking-uri", tracking_uri]
+    console.print(f"compare with:   {shlex.join(compare)}", soft_wrap=True)

@@ -76,7 +76,7 @@ def test_sigkill_mid_trial_then_the_same_command_finishes_the_study(workdir):
     assert "stopped before the trial finished" in run.data.tags["ablate.fail_reason"]
 
 
-def test_ctrl_c_marks_the_trial_prints_how_to_resume_and_exits_130(workdir):
+def test_ctrl_c_marks_the_trial_prints_how_to_resume_and_exits_130(workdir, capsys):
     study = _study(workdir, SEEDS)
     proc = _ablate(
         ["run", study, *TINY, "--n-trials", 3],
@@ -113,6 +113,9 @@ def test_ctrl_c_marks_the_trial_prints_how_to_resume_and_exits_130(workdir):
 
     _cli(resume[1:])  # the printed command finishes the study
     _check_resumed(workdir, stopped.number, run.info.run_id, finished, n=3)
+    out = capsys.readouterr().out
+    assert "resume with:" not in out, "a finished study has nothing to resume"
+    assert re.search(r"^compare with: +ablate compare tiny-[0-9a-f]{10}$", out, re.M)
 
 
 @contextlib.contextmanager
