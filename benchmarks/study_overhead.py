@@ -1,17 +1,26 @@
-"""Study overhead: the share of wall time not spent in training forward/backward/step.
+"""Study overhead: the share of a trial's wall time not spent in the model's forward/backward.
+
+A trial's wall time splits into the training steps (``compute_seconds``: forward, loss,
+backward, clipping, optimiser and schedule steps), the forward passes outside them
+(``eval_seconds``: validation after each epoch, test evaluation, a distillation teacher's
+targets) and the rest, which is the framework's overhead: batching, augmentation, fold
+set-up, model building, Optuna, MLflow logging and plots. Both times are recorded by the
+engine and logged with every trial.
 
 Two measurements on the synthetic corpus:
 
-1. One trial in process (``run_trial``): ``TrialResult.seconds`` against
-   ``compute_seconds`` (the engine's timed forward + backward + optimiser steps), with the
-   rest broken down by wrapping the trial's helpers with timers: corpus loading, fold
-   set-up, per-epoch validation, best-weights copies, test evaluation, FLOP counting.
+1. One trial in process (``run_trial``), after a one-epoch warm-up trial (the first
+   forward passes in a process set up torch's kernels and thread pool), with the rest
+   broken down by wrapping the trial's helpers with timers.
 2. A whole ``ablate run`` of a study (a subprocess, with its own Optuna storage and MLflow
    store in a temporary directory): each trial's Optuna duration (datetime_start to
-   datetime_complete, which includes MLflow logging and plots) against the
-   ``compute_seconds`` the trial logged, and the process's wall time against both.
+   datetime_complete, which includes MLflow logging and plots) against the times the
+   trial logged, and the process's wall time against both.
 
-Target: overhead under 10% of a trial's wall time.
+Target: overhead (time in neither training steps nor forward passes) under 10% of a
+trial's wall time. Also printed: the share outside the training steps alone, and how fast
+the evaluation forward passes run (FLOP/s of ``predict`` on 64 utterances at its batch
+size, against a float32 matmul's, both at the trial's thread count).
 
 Usage: python benchmarks/study_overhead.py [--study studies/pe_vs_coord.yaml]
        [--set KEY=VALUE ...] [--skip-run] [--json PATH]
@@ -30,6 +39,7 @@ import types
 from collections import defaultdict
 from pathlib import Path
 
+from common import matmul_peak
 from rich.console import Console
 from rich.table import Table
 
@@ -47,6 +57,8 @@ TRIAL = [
     "train.epochs=4",
     "train.batch_size=32",
 ]
+#: the times every trial logs to MLflow
+TIMES = ("seconds", "compute_seconds", "eval_seconds")
 
 
 def _timed(table: dict, key: str, fn):
@@ -62,19 +74,19 @@ def _timed(table: dict, key: str, fn):
 
 
 def trial_breakdown(overrides: list[str]) -> dict:
-    """Run one trial in process with timers around its non-training parts."""
+    """Run one trial in process with timers around its framework parts."""
     from ablate.config import make_config
     from ablate.data.pipeline import load_corpus
     from ablate.training import engine, trial
 
     config = make_config(dotlist=overrides)
-    spent: dict[str, float] = defaultdict(float)
     start = time.perf_counter()
     corpus = load_corpus(config.data, progress=False)
-    spent["corpus load (before the trial)"] = time.perf_counter() - start
+    loading = time.perf_counter() - start
+    warm = make_config(dotlist=[*overrides, "train.epochs=1", "protocol.max_folds=1"])
+    warm_up = trial.run_trial(warm, corpus=corpus).seconds
+    spent: dict[str, float] = defaultdict(float)
     patches = {
-        (engine, "evaluate"): "validation each epoch",
-        (trial, "evaluate"): "test evaluation",
         (trial, "forward_flops"): "FLOP count",
         (trial, "_to_cpu"): "fold weights to CPU",
         (trial, "make_folds"): "fold split",
@@ -96,21 +108,54 @@ def trial_breakdown(overrides: list[str]) -> dict:
             setattr(module, name, fn)
         trial.FoldRun.__init__ = init
         engine.copy = sys.modules["copy"]
-    # test evaluation calls engine.evaluate through trial.evaluate: count it once
-    spent["validation each epoch"] -= spent["test evaluation"]
-    other = (
-        result.seconds
-        - result.compute_seconds
-        - sum(v for k, v in spent.items() if k != "corpus load (before the trial)")
-    )
-    spent["other (batching, augment, loss.item, schedule, build)"] = other
+    measured = result.compute_seconds + result.eval_seconds + sum(spent.values())
+    spent["other (batch gather, augment, loss.item, model build)"] = result.seconds - measured
     return {
         "config": overrides,
+        "corpus_load_seconds": loading,
+        "warm_up_trial_seconds": warm_up,
         "trial_seconds": result.seconds,
         "compute_seconds": result.compute_seconds,
-        "overhead_share": 1 - result.compute_seconds / result.seconds,
+        "eval_seconds": result.eval_seconds,
+        "overhead_share": overhead(result.seconds, result.compute_seconds, result.eval_seconds),
+        "outside_training_steps_share": overhead(result.seconds, result.compute_seconds),
         "breakdown_seconds": dict(spent),
     }
+
+
+def evaluation_efficiency(overrides: list[str], n: int = 64, reps: int = 5) -> dict:
+    """GFLOP/s of the evaluation forward passes, and that share of the matmul peak."""
+    import torch
+
+    from ablate.config import make_config
+    from ablate.models.build import build_model
+    from ablate.models.flops import forward_flops
+    from ablate.training.engine import predict
+
+    config = make_config(dotlist=overrides)
+    data, batch = config.data, config.train.batch_size * 2  # as engine.evaluate
+    model = build_model(config.model, data.n_mels, data.frames, 7)
+    x = torch.randn(n, 1, data.n_mels, data.frames)
+    predict(model, x, batch)
+    best = float("inf")
+    for _ in range(reps):
+        start = time.perf_counter()
+        predict(model, x, batch)
+        best = min(best, time.perf_counter() - start)
+    achieved = forward_flops(model, data.n_mels, data.frames) * n / best
+    peak = matmul_peak(torch.device("cpu"))
+    return {
+        "threads": torch.get_num_threads(),
+        "utterances_per_second": n / best,
+        "gflops_per_second": achieved / 1e9,
+        "matmul_peak_gflops_per_second": peak / 1e9,
+        "share_of_peak": achieved / peak,
+    }
+
+
+def overhead(wall: float, *model_seconds: float) -> float:
+    """The share of ``wall`` not spent in ``model_seconds``."""
+    return 1 - sum(model_seconds) / wall
 
 
 def study_run(study: Path, overrides: list[str], n_trials: int | None) -> dict:
@@ -152,21 +197,77 @@ def study_run(study: Path, overrides: list[str], n_trials: int | None) -> dict:
                         "trial": t.number,
                         "state": t.state.name,
                         "optuna_seconds": (t.datetime_complete - t.datetime_start).total_seconds(),
-                        "trial_seconds": metrics.get("seconds"),
-                        "compute_seconds": metrics.get("compute_seconds"),
+                        **{key: metrics.get(key) for key in TIMES},
                     }
                 )
-    optuna_total = sum(t["optuna_seconds"] for t in trials)
-    compute_total = sum(t["compute_seconds"] or 0.0 for t in trials)
+    total = {key: sum(t[key] or 0.0 for t in trials) for key in ("optuna_seconds", *TIMES)}
+    model = total["compute_seconds"], total["eval_seconds"]
     return {
         "command": " ".join(["ablate", "run", str(study.relative_to(ROOT)), *overrides]),
         "process_wall_seconds": wall,
         "trials": trials,
-        "trials_optuna_seconds": optuna_total,
-        "trials_compute_seconds": compute_total,
-        "overhead_share_per_trial": 1 - compute_total / optuna_total if optuna_total else None,
-        "overhead_share_whole_run": 1 - compute_total / wall,
+        "totals": total,
+        "overhead_share_per_trial": overhead(total["optuna_seconds"], *model),
+        "outside_training_steps_share_per_trial": overhead(total["optuna_seconds"], model[0]),
+        "overhead_share_whole_run": overhead(wall, *model),
     }
+
+
+def _percent(share: float) -> str:
+    return f"{100 * share:.1f}%"
+
+
+def print_trial(console: Console, t: dict) -> None:
+    table = Table(title=f"One trial in process: {' '.join(t['config'])}")
+    table.add_column("where the wall time went")
+    table.add_column("seconds", justify="right")
+    table.add_column("share of trial", justify="right")
+    rows = {
+        "training steps (forward, backward, optimiser)": t["compute_seconds"],
+        "forward passes: validation each epoch, test": t["eval_seconds"],
+        **dict(sorted(t["breakdown_seconds"].items(), key=lambda kv: -kv[1])),
+    }
+    for key, seconds in rows.items():
+        table.add_row(key, f"{seconds:.2f}", _percent(seconds / t["trial_seconds"]))
+    table.add_row(
+        "[b]trial total / overhead[/b]",
+        f"{t['trial_seconds']:.1f}",
+        f"[b]{_percent(t['overhead_share'])}[/b]",
+    )
+    console.print(table)
+    console.print(
+        f"outside the training steps: {_percent(t['outside_training_steps_share'])}; "
+        f"before the trial: corpus load {t['corpus_load_seconds']:.1f} s, "
+        f"one-epoch warm-up trial {t['warm_up_trial_seconds']:.1f} s"
+    )
+
+
+def print_run(console: Console, r: dict) -> None:
+    table = Table(title=r["command"])
+    columns = ("trial", "state", "optuna s", "trial s", "compute s", "eval s", "overhead")
+    for column in columns:
+        table.add_column(column, justify="right")
+    for row in r["trials"]:
+        compute, evaluating = row["compute_seconds"] or 0.0, row["eval_seconds"] or 0.0
+        table.add_row(
+            str(row["trial"]),
+            row["state"],
+            f"{row['optuna_seconds']:.1f}",
+            f"{row['seconds'] or 0:.1f}",
+            f"{compute:.1f}",
+            f"{evaluating:.1f}",
+            _percent(overhead(row["optuna_seconds"], compute, evaluating)),
+        )
+    console.print(table)
+    total = r["totals"]
+    console.print(
+        f"whole run: {r['process_wall_seconds']:.1f} s wall, "
+        f"{total['optuna_seconds']:.1f} s in trials, {total['compute_seconds']:.1f} s "
+        f"training steps, {total['eval_seconds']:.1f} s evaluation; overhead per trial "
+        f"{_percent(r['overhead_share_per_trial'])} (outside the training steps "
+        f"{_percent(r['outside_training_steps_share_per_trial'])}), whole run "
+        f"{_percent(r['overhead_share_whole_run'])}"
+    )
 
 
 def main() -> None:
@@ -178,45 +279,17 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
     args = parser.parse_args()
     console = Console(width=170)
-    out = {"trial": trial_breakdown(TRIAL)}
-    t = out["trial"]
-    table = Table(title=f"One trial in process: {' '.join(TRIAL)}")
-    table.add_column("where the wall time went")
-    table.add_column("seconds", justify="right")
-    table.add_column("share of trial", justify="right")
-    table.add_row("forward + backward + step", f"{t['compute_seconds']:.1f}", "")
-    for key, seconds in sorted(t["breakdown_seconds"].items(), key=lambda kv: -kv[1]):
-        share = "" if key.startswith("corpus") else f"{100 * seconds / t['trial_seconds']:.1f}%"
-        table.add_row(key, f"{seconds:.2f}", share)
-    table.add_row(
-        "[b]trial total / overhead[/b]",
-        f"{t['trial_seconds']:.1f}",
-        f"[b]{100 * t['overhead_share']:.1f}%[/b]",
+    out = {"trial": trial_breakdown(TRIAL), "evaluation": evaluation_efficiency(TRIAL)}
+    print_trial(console, out["trial"])
+    e = out["evaluation"]
+    console.print(
+        f"evaluation forward passes: {e['utterances_per_second']:.0f} utterances/s, "
+        f"{e['gflops_per_second']:.1f} GFLOP/s = {_percent(e['share_of_peak'])} of a float32 "
+        f"matmul's {e['matmul_peak_gflops_per_second']:.1f} ({e['threads']} threads)"
     )
-    console.print(table)
     if not args.skip_run:
-        out["run"] = r = study_run(args.study.resolve(), args.set, args.n_trials)
-        table = Table(title=r["command"])
-        for column in ("trial", "state", "optuna s", "trial s", "compute s", "overhead"):
-            table.add_column(column, justify="right")
-        for row in r["trials"]:
-            compute = row["compute_seconds"]
-            table.add_row(
-                str(row["trial"]),
-                row["state"],
-                f"{row['optuna_seconds']:.1f}",
-                f"{row['trial_seconds'] or 0:.1f}",
-                f"{compute or 0:.1f}",
-                f"{100 * (1 - (compute or 0) / row['optuna_seconds']):.1f}%",
-            )
-        console.print(table)
-        console.print(
-            f"whole run: {r['process_wall_seconds']:.1f} s wall, "
-            f"{r['trials_optuna_seconds']:.1f} s in trials, "
-            f"{r['trials_compute_seconds']:.1f} s compute; overhead per trial "
-            f"{100 * (r['overhead_share_per_trial'] or 0):.1f}%, whole run "
-            f"{100 * r['overhead_share_whole_run']:.1f}%"
-        )
+        out["run"] = study_run(args.study.resolve(), args.set, args.n_trials)
+        print_run(console, out["run"])
     if args.json:
         args.json.write_text(json.dumps(out, indent=2))
 
