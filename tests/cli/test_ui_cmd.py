@@ -18,8 +18,10 @@ import subprocess
 import threading
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
+from mlflow import MlflowClient
 from study_helpers import TINY, _ablate, _children, _cli, _study, free_port, fresh_mlflow
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
@@ -177,3 +179,32 @@ def test_ui_binds_to_loopback_unless_told_otherwise():
     assert argv[argv.index("--host") + 1] == "127.0.0.1"
     text = " ".join(CliRunner().invoke(ui_command, ["--help"]).output.split())
     assert "Use --host 0.0.0.0 only on a trusted network" in text
+
+
+def test_a_study_runs_against_a_tracking_server_over_http(ui):
+    """`ablate run --tracking-uri http://...` as a team with a shared MLflow server uses it:
+    runs, metrics and artifacts (through the server's artifact proxy) land on the server."""
+    url = f"http://127.0.0.1:{ui['port']}"
+    study = ui["tmp"] / "remote.yaml"
+    study.write_text(_study(ui["tmp"]).read_text().replace("name: tiny", "name: remote"))
+    proc = _ablate(
+        ["run", study, *TINY, "--n-trials", 1, "--tracking-uri", url, "--run-dir", "runs/remote"],
+        ui["tmp"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out[-2000:]
+    assert "compare with:   ablate compare remote-" in out and f"--tracking-uri {url}" in out
+    client = MlflowClient(tracking_uri=url)
+    runs = client.search_runs([client.get_experiment_by_name("remote").experiment_id])
+    (child,) = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    (parent,) = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id
+    assert {child.info.status, parent.info.status} == {"FINISHED"}
+    assert 0.0 <= child.data.metrics["test_uar_mean"] <= 1.0
+    artifacts = {a.path for a in client.list_artifacts(child.info.run_id)}
+    assert {"config.yaml", "model_fold0.pt"} <= artifacts
+    weights = client.download_artifacts(child.info.run_id, "model_fold0.pt", str(ui["tmp"]))
+    assert Path(weights).stat().st_size > 0
