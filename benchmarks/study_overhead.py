@@ -39,7 +39,7 @@ import types
 from collections import defaultdict
 from pathlib import Path
 
-from common import matmul_peak
+from common import matmul_peak, time_interleaved
 from rich.console import Console
 from rich.table import Table
 
@@ -136,14 +136,11 @@ def evaluation_efficiency(overrides: list[str], n: int = 64, reps: int = 5) -> d
     data, batch = config.data, config.train.batch_size * 2  # as engine.evaluate
     model = build_model(config.model, data.n_mels, data.frames, 7)
     x = torch.randn(n, 1, data.n_mels, data.frames)
-    predict(model, x, batch)
-    best = float("inf")
-    for _ in range(reps):
-        start = time.perf_counter()
-        predict(model, x, batch)
-        best = min(best, time.perf_counter() - start)
+    cpu = torch.device("cpu")
+    times = time_interleaved({"predict": lambda: predict(model, x, batch)}, cpu, reps)
+    best = min(times["predict"])
     achieved = forward_flops(model, data.n_mels, data.frames) * n / best
-    peak = matmul_peak(torch.device("cpu"))
+    peak = matmul_peak(cpu)
     return {
         "threads": torch.get_num_threads(),
         "utterances_per_second": n / best,
