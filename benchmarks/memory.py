@@ -45,20 +45,21 @@ SETTINGS = [
 GIB = 1024**3
 
 
-def tree_memory(proc: psutil.Process) -> tuple[int, int, int]:
-    """Bytes: (RSS of ``proc`` and its descendants summed, their PSS summed, RSS of
-    ``proc`` alone). Forked workers share pages with their parent, which a sum of RSS
-    counts once per process; PSS splits each shared page among its sharers, so its sum
-    is the memory the tree really holds."""
+def tree_memory(proc: psutil.Process) -> tuple[int, int, int, int]:
+    """(RSS of ``proc`` and its descendants summed, their PSS summed, RSS of ``proc``
+    alone, in bytes; the number of processes). Forked workers share pages with their
+    parent, which a sum of RSS counts once per process; PSS splits each shared page among
+    its sharers, so its sum is the memory the tree really holds."""
     rss = pss = own = 0
-    for p in [proc, *proc.children(recursive=True)]:
+    tree = [proc, *proc.children(recursive=True)]
+    for p in tree:
         try:
             info = p.memory_full_info()
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
         rss, pss = rss + info.rss, pss + info.pss
         own = info.rss if p.pid == proc.pid else own
-    return rss, pss, own
+    return rss, pss, own, len(tree)
 
 
 def measure(study: Path, overrides: list[str], workers: int) -> dict:
@@ -86,12 +87,11 @@ def measure(study: Path, overrides: list[str], workers: int) -> dict:
         peak_tree = peak_pss = peak_main = processes = 0
         while child.poll() is None:
             try:
-                total, pss, own = tree_memory(proc)
-                processes = max(processes, 1 + len(proc.children(recursive=True)))
+                total, pss, own, count = tree_memory(proc)
             except psutil.NoSuchProcess:
                 break
             peak_tree, peak_pss = max(peak_tree, total), max(peak_pss, pss)
-            peak_main = max(peak_main, own)
+            peak_main, processes = max(peak_main, own), max(processes, count)
             time.sleep(0.1)
         code = child.wait()
         wall = time.perf_counter() - start
