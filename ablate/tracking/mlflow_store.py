@@ -104,9 +104,10 @@ class Store:
 
         probe(uri)
         self.uri = uri
+        location = absolute_uri(uri)
         try:
-            with _schema_lock(absolute_uri(uri)):
-                self.client = MlflowClient(tracking_uri=absolute_uri(uri))
+            with _schema_lock(location):
+                self.client = MlflowClient(tracking_uri=location)
                 _retry(self.client.search_experiments, max_results=1)
         except Exception as exc:
             raise AblateError(f"tracking store {uri}: {first_line(exc)}") from None
