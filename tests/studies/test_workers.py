@@ -3,6 +3,10 @@ test_postgres.py). The budget holds exactly and every counted trial has one MLfl
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
+
 import pytest
 from study_helpers import SEEDS, TINY, _cli, _study, check_budget_and_tracking
 
@@ -36,10 +40,6 @@ def test_workers_share_one_storage_and_respect_the_budget_more(workdir, kind, wo
 def test_processes_opening_a_new_sqlite_store_at_once_all_succeed(tmp_path):
     """MLflow creates and migrates a SQLite schema on first open; two studies started at
     the same moment on a fresh store used to fail with "duplicate column name"."""
-    import subprocess
-    import sys
-    import time
-
     start = time.time() + 3  # every process imports mlflow first, then opens together
     code = (
         "import sys, time; from ablate.tracking.mlflow_store import Store; "
