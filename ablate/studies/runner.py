@@ -39,6 +39,8 @@ from ablate.tracking.plots import optuna_pngs
 from ablate.tracking.results import log_result
 
 HOST = socket.gethostname()
+#: what ``GridSampler`` records of a trial's grid point (its id first)
+GRID_ATTRS = ("grid_id", "search_space")
 
 
 class Discarded(Exception):
@@ -177,13 +179,27 @@ class Session:
                 or counted(trial)
                 or trial.user_attrs.get("discarded")
                 or trial.number in retried
-                or not trial.params
+                or not (trial.params or GRID_ATTRS[0] in trial.system_attrs)
             ):
                 continue
             run_id = trial.user_attrs.get("mlflow_run_id")
             if run_id and self.store.client.get_run(run_id).info.status == "RUNNING":
                 self.store.end(run_id, "KILLED", "the worker stopped before the trial finished")
-            self.optuna.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
+            self._retry(trial)
+
+    def _retry(self, trial: FrozenTrial) -> None:
+        """Queue ``trial``'s parameters again. A grid trial keeps its grid point: Optuna's
+        ``enqueue_trial`` would drop it, and ``GridSampler.after_trial`` then fails with
+        ``KeyError: 'grid_id'`` on the retry of the second-to-last point."""
+        system = {"fixed_params": dict(trial.params)}
+        system.update({k: trial.system_attrs[k] for k in GRID_ATTRS if k in trial.system_attrs})
+        self.optuna.add_trial(
+            optuna.trial.create_trial(
+                state=TrialState.WAITING,
+                system_attrs=system,
+                user_attrs={"retry_of": trial.number},
+            )
+        )
 
     def _end_orphan_runs(self) -> None:
         """End RUNNING trial runs whose Optuna trial failed without ending them (a process

@@ -76,6 +76,46 @@ def test_sigkill_mid_trial_then_the_same_command_finishes_the_study(workdir):
     assert "stopped before the trial finished" in run.data.tags["ablate.fail_reason"]
 
 
+def _training(tmp_path, number: int) -> bool:
+    """Trial ``number`` is training (its MLflow run is open)."""
+    return any(
+        t.number == number and t.state.name == "RUNNING" and "mlflow_run_id" in t.user_attrs
+        for t in _trials(tmp_path)
+    )
+
+
+#: (grid points, the trial killed, workers on resume): the second-to-last grid point used to
+#: break the resume (``KeyError: 'grid_id'`` from Optuna's GridSampler once retried)
+GRID_KILLS = [
+    (4, 2, 1),
+    (2, 0, 2),
+    *(
+        pytest.param(points, position, workers, marks=pytest.mark.slow)
+        for points, position, workers in [(4, 0, 1), (4, 1, 1), (4, 3, 1), (4, 2, 2), (2, 1, 1)]
+    ),
+]
+
+
+@pytest.mark.parametrize(("points", "position", "workers"), GRID_KILLS)
+def test_a_kill_at_any_grid_point_resumes_to_the_whole_grid(workdir, points, position, workers):
+    study = _study(workdir, SEEDS if points == 4 else "")
+    args = ["run", study, *TINY, "train.epochs=10"]  # long enough to be caught training
+    proc = _ablate(args, workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: _training(workdir, position), 240, f"trial {position}", proc)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait()
+    killed, killed_run = _interrupted_trial(workdir)
+    assert killed == position
+    finished = {t.number for t in _trials(workdir) if t.state.name == "COMPLETE"}
+    _cli([*args, "--workers", workers])  # the same command; exits 0
+    _check_resumed(workdir, killed, killed_run, finished, n=points)
+    logs = (workdir / "runs" / "tiny" / "workers").glob("worker*.log")
+    assert not [p for p in logs if "Traceback" in p.read_text()]
+
+
 def test_ctrl_c_marks_the_trial_prints_how_to_resume_and_exits_130(workdir, capsys):
     study = _study(workdir, SEEDS)
     proc = _ablate(
