@@ -1,8 +1,7 @@
-"""``ablate compare``: the arms of a study ranked by a test metric, from the MLflow store."""
+"""``ablate compare``: verdicts on the arms of studies, and the effect of each design choice."""
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import click
@@ -11,14 +10,9 @@ from rich.table import Table
 from ablate.cli.output import console
 
 
-def _cell(value: object) -> str:
-    if isinstance(value, float):
-        return "" if math.isnan(value) else f"{value:.4f}" if abs(value) < 1000 else f"{value:,.0f}"
-    return str(value)
-
-
 @click.command(
-    epilog="Example: ablate compare pe_vs_coord reference_cnn --format markdown --plot arms.png"
+    epilog="Examples: ablate compare pe_vs_coord presets --reference preset=cnn --plot arms.png\n\n"
+    "ablate compare patch_shape --effects --format markdown"
 )
 @click.argument("studies", nargs=-1, required=True)
 @click.option("--tracking-uri", default="sqlite:///mlflow.db", show_default=True)
@@ -35,40 +29,131 @@ def _cell(value: object) -> str:
     default="test_uar",
     show_default=True,
 )
-@click.option("--plot", type=click.Path(dir_okay=False), help="Save a PNG of the metric per arm.")
+@click.option(
+    "--reference",
+    metavar="ARM",
+    help="The arm every other is compared with: its name as printed, or a part of it that "
+    "names one arm (e.g. 'preset=cnn'). Default: the best arm, with Holm over all pairs.",
+)
+@click.option(
+    "--effects",
+    is_flag=True,
+    help="Also print, per factor of a study sweeping 2+ factors, each level's mean over the "
+    "other factors with its difference to the factor's best level, and the interaction "
+    "test. With csv, the effects rows replace the arms rows.",
+)
+@click.option(
+    "--plot",
+    type=click.Path(dir_okay=False),
+    help="Save a PNG of the metric per arm with 95%% intervals; with --effects also "
+    "PLOT-effects.png (STEM-effects-STUDY.png for several studies).",
+)
 def compare(
-    studies: tuple[str, ...], tracking_uri: str, fmt: str, metric: str, plot: str | None
+    studies: tuple[str, ...],
+    tracking_uri: str,
+    fmt: str,
+    metric: str,
+    reference: str | None,
+    effects: bool,
+    plot: str | None,
 ) -> None:
-    """Rank the arms of one or more STUDIES (study keys or experiment names): mean +- std
-    over folds and seeds, difference to the best arm, paired t-test over folds (alpha 0.05).
+    """Compare the arms of one or more STUDIES (study keys or experiment names).
 
-    Several studies on the same data and protocol merge into one table, e.g. a reference
-    CNN study beside the ViT arms."""
-    from ablate.studies.runner import table_csv, table_markdown
-    from ablate.tracking.compare import arms, rows
+    The unit is the test fold (a speaker or speaker group): each arm's seeds are averaged
+    within a fold, then every arm gets its mean over folds with a 95% t-interval, the
+    spread between folds and between seeds. Each arm is compared with the reference arm by
+    a paired t-test over the fold means both have; its difference comes with a 95%
+    interval, and significance is Holm-corrected over the table (alpha 0.05).
+
+    Several studies on the same data merge into one table (arms pair on the folds that
+    tested the same speakers). Studies are never pooled: two study keys with one name stay
+    separate arms, labelled by the settings they differ in. Arms whose test speakers were
+    seen in training are marked speaker-dependent everywhere."""
+    from ablate.tracking import compare as verdicts
+    from ablate.tracking import tables
     from ablate.tracking.mlflow_store import STUDY_KEY_TAG, Store
 
-    parent, ranked = arms(Store(tracking_uri), list(studies), metric)
-    table = rows(ranked, metric)
+    analysis = verdicts.analyse(Store(tracking_uri), list(studies), metric, reference)
+    table, caption = verdicts.rows(analysis), verdicts.caption(analysis)
+    found = _effects(analysis) if effects else []
     if plot:
-        from ablate.tracking.plots import arms_png
-
-        arms_png(
-            [a.name for a in ranked],
-            [a.mean for a in ranked],
-            [a.std for a in ranked],
-            metric,
-            Path(plot),
-        )
+        _plots(analysis, found, Path(plot))
     if fmt == "csv":
-        click.echo(table_csv(table), nl=False)
-    elif fmt == "markdown":
-        click.echo(table_markdown(table, metric), nl=False)
-    else:
-        title = f"{parent.data.tags.get(STUDY_KEY_TAG)}: arms by {metric} (paired t-test vs best)"
-        out = Table(title=title)
-        for column in table[0]:
-            out.add_column(column)
-        for row in table:
-            out.add_row(*(_cell(v) for v in row.values()))
-        console.print(out)
+        for note in analysis.notes:
+            click.echo(f"note: {note}", err=True)
+        from ablate.tracking.effects import rows
+
+        effect_rows = [{"study": e.study, **row} for e in found for row in rows(e)]
+        click.echo(tables.to_csv(effect_rows if effects else table), nl=False)
+        return
+    if fmt == "markdown":
+        notes = "".join(f"\nNote: {n}\n" for n in analysis.notes)
+        click.echo(tables.markdown(table, caption) + notes, nl=False)
+        for result in found:
+            click.echo("\n" + _effects_markdown(result), nl=False)
+        return
+    title = analysis.parents[0].data.tags.get(STUDY_KEY_TAG)
+    _print(table, f"{title}: arms by {metric}", caption)
+    for result in found:
+        from ablate.tracking.effects import caption as effects_caption
+        from ablate.tracking.effects import rows, summary
+
+        _print(rows(result), f"{result.study}: effects", effects_caption(result))
+        for line in summary(result):
+            console.print(line)
+    for note in analysis.notes:
+        console.print(f"note: {note}")
+
+
+def _print(rows: list[dict], title: str, caption: str) -> None:
+    from ablate.tracking.tables import cell, columns
+
+    out = Table(title=title, caption=caption, caption_justify="left")
+    for column in columns(rows):
+        out.add_column(column)
+    for row in rows:
+        out.add_row(*(cell(row.get(c)) for c in columns(rows)))
+    console.print(out)
+
+
+def _effects(analysis) -> list:
+    """The effects of every study in the table that sweeps two or more factors."""
+    from ablate.errors import AblateError
+    from ablate.tracking.effects import effects
+
+    by_study: dict[str, list] = {}
+    for verdict in analysis.verdicts:
+        if not verdict.arm.teacher:
+            by_study.setdefault(verdict.arm.study, []).append(verdict.arm)
+    found, reasons = [], []
+    for arms in by_study.values():
+        try:
+            found.append(effects(arms, analysis.metric))
+        except AblateError as exc:
+            reasons.append(str(exc).removeprefix("--effects: "))
+    if not found:
+        raise AblateError(f"--effects: {'; '.join(reasons)}")
+    analysis.notes.extend(f"no effects table: {r}" for r in reasons if len(by_study) > 1)
+    return found
+
+
+def _effects_markdown(result) -> str:
+    from ablate.tracking import tables
+    from ablate.tracking.effects import caption, rows, summary
+
+    lines = "".join(f"- {line}\n" for line in summary(result))
+    return (
+        f"Effects of each design choice in {result.study}:\n\n"
+        + tables.markdown(rows(result), caption(result))
+        + "\n"
+        + lines
+    )
+
+
+def _plots(analysis, found: list, path: Path) -> None:
+    from ablate.tracking.figures import arms_figure, chance, effects_figure
+
+    arms_figure(analysis, path)
+    for result in found:
+        name = f"{path.stem}-effects" + (f"-{result.study}" if len(found) > 1 else "")
+        effects_figure(result, chance(analysis), path.with_name(name + ".png"))

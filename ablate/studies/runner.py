@@ -34,7 +34,7 @@ from ablate.errors import AblateError
 from ablate.studies.progress import StudyProgress
 from ablate.studies.spec import Study
 from ablate.studies.storage import open_storage
-from ablate.tracking.mlflow_store import Store
+from ablate.tracking.mlflow_store import Store, trial_run_name
 from ablate.tracking.plots import optuna_pngs
 from ablate.tracking.results import log_result
 
@@ -260,7 +260,7 @@ class Session:
         if retry_of is not None:
             tags["ablate.retry_of"] = str(retry_of)
         run_id = self.store.start_child(
-            self.experiment_id, self.parent_id, f"trial-{trial.number}", tags
+            self.experiment_id, self.parent_id, trial_run_name(trial.number, config), tags
         )
         try:  # from here on, however the trial ends, its MLflow run is ended with it
             trial.set_user_attr("mlflow_run_id", run_id)

@@ -1,189 +1,129 @@
-"""Arms of a study, read back from the MLflow store and ranked, with paired significance.
+"""Verdicts on the arms of one or more studies: intervals over test folds, paired
+comparisons against a reference arm and Holm-corrected significance.
 
-An arm is one combination of swept values (the child runs' ``ablate.swept`` tag). Its score
-is the mean +- std of the per-fold test metric over every fold and seed; the difference to
-the best arm is tested with a two-sided paired t-test over the (seed, fold) pairs both arms
-have (``scipy.stats.ttest_rel``, alpha 0.05).
+Per arm: the mean over its test folds (seeds averaged within each fold first), the 95%
+t-interval over those fold means, their standard deviation and, separately, the spread
+between seeds on one fold. Each other arm is compared with the reference arm (named with
+``--reference``, else the best arm) by a paired t-test over the fold means both have; the
+difference and its 95% interval use the same folds, so they always agree with the p-value.
 """
 
 from __future__ import annotations
 
 import math
-import re
-import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
 from ablate.errors import AblateError
-from ablate.tracking.mlflow_store import STUDY_KEY_TAG, Store
-
-ALPHA = 0.05
-FOLD_KEY = re.compile(r"^seed(\d+)/fold(\d+)/(teacher_)?test_(\w+)$")
-#: the arm of a distillation study's teacher, read from every trial's teacher scores
-TEACHER = "teacher"
-
-
-METRICS = ("uar", "war", "f1")
+from ablate.tracking.arms import METRICS, Arm, load_arms
+from ablate.tracking.mlflow_store import LEAK, Store
+from ablate.tracking.stats import ALPHA, Interval, Paired, against, seed_sd, t_interval
+from ablate.tracking.tables import MeanSd, PValue, Range
 
 
 @dataclass
-class Arm:
-    """One combination of swept values; ``values`` holds the ranking metric per
-    (seed, fold), ``others`` every reported metric the same way."""
+class Verdict:
+    """One arm's row: its interval over folds and its comparison with the reference."""
 
-    name: str
-    values: dict[tuple[int, int], float] = field(default_factory=dict)
-    others: dict[str, dict[tuple[int, int], float]] = field(default_factory=dict)
-    params: float = math.nan
-    gflops: float = math.nan
-    seconds: float = math.nan
-    runs: int = 0
-    diff: float = 0.0
-    p_value: float = math.nan
-
-    @property
-    def mean(self) -> float:
-        return statistics.fmean(self.values.values()) if self.values else math.nan
-
-    @property
-    def std(self) -> float:
-        return statistics.stdev(self.values.values()) if len(self.values) > 1 else 0.0
-
-    @property
-    def ci95(self) -> float:
-        """Half-width of the 95% t-interval of the mean over (seed, fold) values."""
-        from scipy import stats
-
-        n = len(self.values)
-        if n < 2:
-            return math.nan
-        return float(stats.t.ppf(0.975, n - 1) * self.std / math.sqrt(n))
-
-    def summary(self, metric: str) -> tuple[float, float]:
-        """Mean and std of ``metric`` (uar, war, f1) over (seed, fold)."""
-        values = list(self.others.get(metric, {}).values())
-        if not values:
-            return math.nan, math.nan
-        return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+    arm: Arm
+    interval: Interval
+    seed_sd: float
+    seeds: tuple[int, int]
+    comparison: Paired | None = None
+    p_holm: float = math.nan
 
     @property
     def significant(self) -> bool:
-        return not math.isnan(self.p_value) and self.p_value < ALPHA
+        return not math.isnan(self.p_holm) and self.p_holm <= ALPHA
 
 
-def find_parent(store: Store, target: str) -> Any:
-    """The parent run of a study key, or the newest study run of an experiment name."""
-    experiments = store.client.search_experiments()
-    parents = store.parents([e.experiment_id for e in experiments])
-    by_key = [r for r in parents if r.data.tags.get(STUDY_KEY_TAG) == target]
-    if by_key:
-        return by_key[0]
-    named = [e.experiment_id for e in experiments if e.name == target]
-    in_experiment = [r for r in parents if r.info.experiment_id in named]
-    if in_experiment:
-        return in_experiment[0]
-    known = sorted({e.name for e in experiments if e.name != "Default"})
-    raise AblateError(
-        f"no study '{target}' in {store.uri}; experiments: {', '.join(known) or 'none'}"
-    )
+@dataclass
+class Analysis:
+    """The ranked verdicts of a table and what its caption must say."""
+
+    metric: str
+    verdicts: list[Verdict]
+    reference: Verdict
+    post_hoc: bool
+    family: int
+    parents: list[Any] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
-def arms(store: Store, targets: str | list[str], metric: str = "test_uar") -> tuple[Any, list[Arm]]:
-    """The first study's parent run and the arms of every study in ``targets``, best
-    first. With several studies (e.g. a reference arm run as its own study on the same
-    data and protocol), each arm's name starts with its study's name."""
+def analyse(
+    store: Store, targets: list[str], metric: str = "test_uar", reference: str | None = None
+) -> Analysis:
+    """Read the arms of ``targets`` and compare them (see the module docstring)."""
+    parents, arms, notes = load_arms(store, targets)
     name = metric.removeprefix("test_")
-    targets = [targets] if isinstance(targets, str) else list(targets)
-    parents = [find_parent(store, target) for target in targets]
-    grouped: dict[str, Arm] = {}
-    samples: dict[str, dict[str, dict[tuple[int, int], list[float]]]] = {}
-    for parent in parents:
-        prefix = f"{parent.data.tags.get('ablate.study', parent.info.run_name)}: "
-        shown = prefix if len(parents) > 1 else ""  # arm names carry their study when merged
-        teacher_label = prefix + TEACHER
-        for run in store.children(parent.info.run_id, parent.info.experiment_id):
-            if run.info.status != "FINISHED":
-                continue
-            swept = run.data.tags.get("ablate.swept", run.info.run_name)
-            label = shown + swept
-            arm = grouped.setdefault(label, Arm(shown + _arm_name(swept)))
-            arm.runs += 1
-            for key, value in run.data.metrics.items():
-                match = FOLD_KEY.match(key)
-                if match and match.group(4) in METRICS:
-                    pair = (int(match.group(1)), int(match.group(2)))
-                    target = teacher_label if match.group(3) else label
-                    per_metric = samples.setdefault(target, {}).setdefault(match.group(4), {})
-                    per_metric.setdefault(pair, []).append(value)
-            _costs(arm, run.data.metrics, "")
-            if "teacher_params" in run.data.metrics:
-                teacher = grouped.setdefault(teacher_label, Arm(shown + TEACHER))
-                teacher.runs += 1
-                _costs(teacher, run.data.metrics, "teacher_")
-    for label, arm in grouped.items():
-        for metric_name, pairs in samples.get(label, {}).items():
-            arm.others[metric_name] = {k: statistics.fmean(v) for k, v in pairs.items()}
-        arm.values = arm.others.get(name, {})
-    ranked = sorted((a for a in grouped.values() if a.values), key=lambda a: -a.mean)
-    if not ranked:
+    arms = [arm for arm in arms if arm.values.get(name)]
+    if not arms:
         raise AblateError(f"study '{', '.join(targets)}': no finished trial logged '{metric}'")
-    _test_against_best(ranked)
-    return parents[0], ranked
+    verdicts = [_verdict(arm, name) for arm in arms]
+    verdicts.sort(key=lambda v: -v.interval.mean)
+    chosen = verdicts[0] if reference is None else _reference(verdicts, reference)
+    samples = {id(v): v.arm.fold_means(name) for v in verdicts}
+    rows, adjusted, family = against(samples, id(chosen), post_hoc=reference is None)
+    for verdict in verdicts:
+        if verdict is not chosen:
+            verdict.comparison, verdict.p_holm = rows[id(verdict)], adjusted[id(verdict)]
+    return Analysis(metric, verdicts, chosen, reference is None, family, parents, notes)
 
 
-def _costs(arm: Arm, metrics: dict[str, float], prefix: str) -> None:
-    for attr in ("params", "gflops", "seconds"):
-        if prefix + attr in metrics:
-            setattr(arm, attr, metrics[prefix + attr])
+def _verdict(arm: Arm, metric: str) -> Verdict:
+    values = arm.values[metric]
+    per_fold: dict[str, int] = {}
+    for _, fold in values:
+        per_fold[fold] = per_fold.get(fold, 0) + 1
+    counts = sorted(per_fold.values())
+    interval = t_interval(list(arm.fold_means(metric).values()))
+    return Verdict(arm, interval, seed_sd(values), (counts[0], counts[-1]))
 
 
-def _arm_name(label: str) -> str:
-    import json
-
-    try:
-        swept = json.loads(label)
-    except ValueError:
-        return label
-    return ", ".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in swept.items()) or label
-
-
-def _test_against_best(ranked: list[Arm]) -> None:
-    from scipy import stats
-
-    best = ranked[0]
-    for arm in ranked[1:]:
-        arm.diff = arm.mean - best.mean
-        pairs = sorted(set(arm.values) & set(best.values))
-        a = [best.values[k] for k in pairs]
-        b = [arm.values[k] for k in pairs]
-        differences = [x - y for x, y in zip(a, b, strict=True)]
-        if len(pairs) < 2 or statistics.pstdev(differences) == 0:
-            arm.p_value = math.nan if len(pairs) < 2 or differences[0] == 0 else 0.0
-            continue
-        arm.p_value = float(stats.ttest_rel(a, b).pvalue)
+def _reference(verdicts: list[Verdict], wanted: str) -> Verdict:
+    """The arm named ``wanted``: its full name, or the only arm whose name contains it."""
+    names = [v.arm.name for v in verdicts]
+    exact = [v for v in verdicts if v.arm.name == wanted]
+    found = exact or [v for v in verdicts if wanted in v.arm.name]
+    if len(found) == 1:
+        return found[0]
+    which = "matches several arms" if found else "matches no arm"
+    shown = [v.arm.name for v in found] if found else names
+    raise AblateError(f"--reference '{wanted}' {which}; arms: {'; '.join(shown)}")
 
 
-def rows(ranked: list[Arm], metric: str) -> list[dict[str, Any]]:
-    """Plain rows for a table, CSV or markdown: the ranking metric with its 95% CI, then
-    UA, WA and macro-F1 as mean +- std, cost, and the paired test against the best arm."""
+def label(arm: Arm) -> str:
+    """The arm's name, marked when its test speakers were seen in training."""
+    return f"{arm.name} ({LEAK})" if not arm.speaker_independent else arm.name
+
+
+def rows(analysis: Analysis) -> list[dict[str, Any]]:
+    """One row per arm, best first: the metric over folds, the other metrics, the
+    comparison with the reference arm and the arm's cost."""
+    metric, name = analysis.metric, analysis.metric.removeprefix("test_")
     out = []
-    for rank, arm in enumerate(ranked, 1):
+    for rank, verdict in enumerate(analysis.verdicts, 1):
+        arm, interval, compared = verdict.arm, verdict.interval, verdict.comparison
+        low, high = verdict.seeds
         row: dict[str, Any] = {
             "rank": rank,
             "arm": arm.name,
-            f"{metric}_mean": arm.mean,
-            f"{metric}_std": arm.std,
-            f"{metric}_ci95": arm.ci95,
+            "speaker_independent": "yes" if arm.speaker_independent else f"NO ({LEAK})",
+            metric: interval.mean,
+            "ci95": Range(interval.low, interval.high),
+            "sd_folds": interval.sd,
+            "sd_seeds": verdict.seed_sd,
+            "folds": interval.n,
+            "seeds": str(low) if low == high else f"{low}-{high}",
         }
         for other in METRICS:
-            mean, std = arm.summary(other)
-            row[f"test_{other}"] = "" if math.isnan(mean) else f"{mean:.3f} ± {std:.3f}"
+            if other != name:
+                fold = list(arm.fold_means(other).values())
+                summary = t_interval(fold)
+                row[f"test_{other}"] = MeanSd(summary.mean, summary.sd) if fold else None
+        row.update(_comparison(verdict, verdict is analysis.reference, compared))
         row.update(
             {
-                "n": len(arm.values),
-                "diff_to_best": arm.diff,
-                "p_value": arm.p_value,
-                "significant": "yes" if arm.significant else ("-" if rank == 1 else "no"),
                 "params": arm.params if math.isnan(arm.params) else int(arm.params),
                 "gflops": arm.gflops,
                 "train_seconds": arm.seconds,
@@ -191,3 +131,55 @@ def rows(ranked: list[Arm], metric: str) -> list[dict[str, Any]]:
         )
         out.append(row)
     return out
+
+
+def _comparison(verdict: Verdict, is_reference: bool, compared: Paired | None) -> dict[str, Any]:
+    if is_reference or compared is None:
+        significant = "reference" if is_reference else ""
+        return dict.fromkeys(("diff", "diff_ci95", "pairs", "p", "p_holm"), None) | {
+            "significant": significant
+        }
+    if compared.n == 0:
+        significant = "not paired: no fold in common"
+    elif math.isnan(compared.p):
+        significant = "not tested: one shared fold"
+    else:
+        significant = "yes" if verdict.significant else "no"
+    return {
+        "diff": compared.diff,
+        "diff_ci95": Range(compared.low, compared.high),
+        "pairs": compared.n,
+        "p": PValue(compared.p),
+        "p_holm": PValue(verdict.p_holm),
+        "significant": significant,
+    }
+
+
+def caption(analysis: Analysis) -> str:
+    """What the table's numbers are, which test, which reference and which correction."""
+    metric = analysis.metric
+    folds = sorted({v.interval.n for v in analysis.verdicts})
+    n = str(folds[0]) if len(folds) == 1 else f"{folds[0]}-{folds[-1]}"
+    ref = analysis.reference.arm.name
+    chosen = (
+        f"the best arm, {ref}, picked after looking, so Holm runs over all "
+        f"{analysis.family} pairs of arms"
+        if analysis.post_hoc
+        else f"{ref} (named with --reference); Holm runs over the {analysis.family} comparisons"
+    )
+    leaky = [not v.arm.speaker_independent for v in analysis.verdicts]
+    kind = (
+        "random folds whose speakers were also trained on: speaker-dependent"
+        if all(leaky)
+        else "held-out speakers; random folds for the speaker-dependent arms"
+        if any(leaky)
+        else "held-out test speakers"
+    )
+    return (
+        f"{metric}: mean over {n} test folds ({kind}), each fold's seeds "
+        f"averaged first; ci95 = 95% t-interval over the fold means; sd_folds = their "
+        f"standard deviation; sd_seeds = spread between seeds on the same fold. diff = arm - "
+        f"reference over the folds both have (pairs), with its 95% t-interval; p = two-sided "
+        f"paired t-test over those fold means. Reference: {chosen}; significant = "
+        f"Holm-adjusted p <= {ALPHA}."
+    )

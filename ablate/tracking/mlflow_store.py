@@ -70,6 +70,18 @@ def _schema_lock(uri: str) -> AbstractContextManager[None]:
     return file_lock(Path(tempfile.gettempdir()) / f"ablate-mlflow-{digest}.lock")
 
 
+#: how a run, arm or figure label says its test speakers were also trained on
+LEAK = "speaker-dependent"
+
+
+def trial_run_name(number: int, config: Any) -> str:
+    """``trial-N``, marked speaker-dependent when the trial's test folds share speakers
+    (random folds) or augmented copies (augmentation before the split) with training."""
+    protocol = config.protocol
+    leaky = protocol.split == "random_kfold" or bool(protocol.augment_before_split)
+    return f"trial-{number} ({LEAK})" if leaky else f"trial-{number}"
+
+
 #: seconds a new parent run waits before checking whether another process made one too
 PARENT_SETTLE_S = 1.0
 #: seconds to wait for a remote tracking server to accept a connection

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import math
+import textwrap
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -11,6 +14,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+ARM, REFERENCE, LEAKED = "tab:blue", "tab:orange", "tab:gray"
 OPTUNA_PLOTS = (
     "plot_optimization_history",
     "plot_param_importances",
@@ -59,14 +63,103 @@ def curves_png(histories: dict[str, list[dict[str, float]]], path: Path) -> Path
     return path
 
 
+@dataclass(frozen=True)
+class Bar:
+    """One arm or level: its label, mean and 95% interval; ``reference`` bars get their own
+    colour, ``leak`` (speaker-dependent) bars are hatched grey."""
+
+    name: str
+    mean: float
+    low: float
+    high: float
+    reference: bool = False
+    leak: bool = False
+
+
+def _wrap(name: str, width: int = 44) -> str:
+    return textwrap.fill(name, width, subsequent_indent="  ", break_on_hyphens=False)
+
+
+def _labels(bars: Sequence[Bar]) -> list[str]:
+    return [_wrap(b.name) for b in bars]
+
+
+def _height(bars: Sequence[Bar]) -> float:
+    """Inches for a panel of ``bars``: room for the longest wrapped label on every row."""
+    lines = max(label.count("\n") + 1 for label in _labels(bars))
+    return len(bars) * (0.18 + 0.13 * lines)
+
+
+def _bars(ax, bars: Sequence[Bar], chance: float | None) -> None:
+    """Horizontal bars, first at the top, with 95% interval whiskers and their means."""
+    ys = list(range(len(bars)))[::-1]
+    colours = [REFERENCE if b.reference else LEAKED if b.leak else ARM for b in bars]
+    errors = [
+        [b.mean - b.low if math.isfinite(b.low) else 0 for b in bars],
+        [b.high - b.mean if math.isfinite(b.high) else 0 for b in bars],
+    ]
+    hatches = ["//" if b.leak else "" for b in bars]
+    ax.barh(ys, [b.mean for b in bars], xerr=errors, color=colours, capsize=3, height=0.7,
+            hatch=hatches, error_kw={"elinewidth": 1})  # fmt: skip
+    for y, b in zip(ys, bars, strict=True):
+        right = b.high if math.isfinite(b.high) else b.mean
+        ax.text(right + 0.01, y, f"{b.mean:.3f}", va="center", fontsize=8)
+    ax.set_yticks(ys, _labels(bars), fontsize=8)
+    ax.set_ylim(-0.6, len(bars) - 0.4)
+    top = max((b.high if math.isfinite(b.high) else b.mean) for b in bars)
+    ax.set_xlim(0, max(top + 0.1, 0.3))
+    if chance:
+        ax.axvline(chance, color="black", linestyle="--", linewidth=1)
+    ax.grid(axis="x", alpha=0.3)
+
+
+def _xlabel(xlabel: str, chance: float | None) -> str:
+    return f"{xlabel}; dashed: chance ({chance:.3f})" if chance else xlabel
+
+
 def arms_png(
-    names: Sequence[str], means: Sequence[float], stds: Sequence[float], metric: str, path: Path
+    bars: Sequence[Bar], chance: float | None, xlabel: str, title: str, path: Path
 ) -> Path:
-    """One bar per arm with its standard deviation as an error bar."""
-    fig, ax = plt.subplots(figsize=(max(4, 1.2 * len(names)), 4))
-    ax.bar(range(len(names)), means, yerr=stds, capsize=4, color="tab:blue")
-    ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=8)
-    ax.set_ylabel(metric)
+    """One horizontal bar per arm, best at the top, 800 px wide: 95% interval whiskers, the
+    reference arm in its own colour, speaker-dependent arms hatched grey, a chance line."""
+    fig, ax = plt.subplots(figsize=(8, 1.2 + _height(bars)))
+    _bars(ax, bars, chance)
+    ax.set_xlabel(_xlabel(xlabel, chance), fontsize=8)
+    fig.suptitle(_wrap(title, 110), fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def effects_png(
+    panels: Sequence[tuple[str, Sequence[Bar]]],
+    interaction: tuple[str, str, Sequence[str], dict[str, Sequence[float]], str] | None,
+    chance: float | None,
+    xlabel: str,
+    path: Path,
+) -> Path:
+    """One panel per factor (its levels' marginal means with 95% intervals, the best level
+    coloured), then the cell means of the first two factors as lines (an interaction shows
+    as lines that are not parallel)."""
+    heights = [1.1 + _height(bars) for _, bars in panels] + ([3.4] if interaction else [])
+    fig, axes = plt.subplots(len(heights), 1, figsize=(8, sum(heights)),
+                             gridspec_kw={"height_ratios": heights}, squeeze=False)  # fmt: skip
+    for ax, (title, bars) in zip(axes[:, 0], panels, strict=False):
+        _bars(ax, bars, chance)
+        ax.set_title(_wrap(title, 90), fontsize=9)
+        ax.set_xlabel(_xlabel(xlabel, chance), fontsize=8)
+    if interaction:
+        ax = axes[-1, 0]
+        x_name, line_name, x_levels, lines, title = interaction
+        for level, means in lines.items():
+            ax.plot(range(len(x_levels)), means, marker="o", label=f"{line_name}={level}")
+        ax.set_xticks(range(len(x_levels)), [textwrap.fill(x, 18) for x in x_levels], fontsize=8)
+        ax.set_xlabel(x_name, fontsize=8)
+        ax.set_ylabel("mean over folds", fontsize=8)
+        ax.set_title(_wrap(title, 90), fontsize=9)
+        ax.legend(fontsize=7, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.3))
+        ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

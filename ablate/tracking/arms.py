@@ -1,0 +1,228 @@
+"""The arms of one or more studies, read back from the MLflow store.
+
+An arm is one study key's combination of swept values (the child runs' ``ablate.swept``
+tag); a distillation study adds its teacher as an arm. Arms of different study keys are
+never pooled: two keys with the same study name become separate arms, labelled by the
+settings in which the studies differ (``split=random_kfold``), and a note names them all.
+
+Per-fold values are read by :func:`fold_values` alone, so their source can change in one
+place. Each fold gets an identity that says what it tested (the dataset, class set and test
+speakers; for a speaker-dependent split the exact data and split), so two arms are paired
+only on folds that tested the same thing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from ablate.errors import AblateError
+from ablate.studies.spec import OPERATIONAL_KEYS
+from ablate.tracking.mlflow_store import STUDY_KEY_TAG, Store
+from ablate.tracking.stats import fold_means
+
+METRICS = ("uar", "war", "f1")
+#: the arm of a distillation study's teacher, read from every trial's teacher scores
+TEACHER = "teacher"
+_FOLD_KEY = re.compile(r"^seed(\d+)/fold(\d+)/(teacher_)?test_(\w+)$")
+#: how many of the settings in which two studies of one name differ their labels show
+_SHOWN_DIFFERENCES = 1
+
+
+@dataclass
+class Arm:
+    """One combination of swept values of one study key. ``values[metric]`` holds the
+    per-(seed, fold id) test scores; ``folds`` maps a fold id to its test speakers."""
+
+    name: str
+    study: str
+    swept: dict[str, Any] = field(default_factory=dict)
+    teacher: bool = False
+    values: dict[str, dict[tuple[int, str], float]] = field(default_factory=dict)
+    folds: dict[str, str] = field(default_factory=dict)
+    classes: int = 0
+    speaker_independent: bool = True
+    params: float = math.nan
+    gflops: float = math.nan
+    seconds: float = math.nan
+    runs: int = 0
+
+    def fold_means(self, metric: str) -> dict[str, float]:
+        """``metric`` (uar, war, f1) per fold, its seeds averaged first."""
+        return fold_means(self.values.get(metric, {}))
+
+
+def fold_values(run: Any) -> dict[tuple[str, str], dict[tuple[int, int], float]]:
+    """A finished trial's per-fold test scores: ``{(role, metric): {(seed, fold): value}}``
+    with role ``""`` for the trial's model and ``"teacher"`` for its distillation teacher.
+    The one place that knows how per-fold metrics are stored."""
+    out: dict[tuple[str, str], dict[tuple[int, int], float]] = {}
+    for key, value in run.data.metrics.items():
+        match = _FOLD_KEY.match(key)
+        if match and match.group(4) in METRICS:
+            role = TEACHER if match.group(3) else ""
+            seed_fold = (int(match.group(1)), int(match.group(2)))
+            out.setdefault((role, match.group(4)), {})[seed_fold] = value
+    return out
+
+
+def find_parent(store: Store, target: str, notes: list[str] | None = None) -> Any:
+    """The parent run of a study key, or the newest study run of an experiment name (a note
+    then names the other keys under that name)."""
+    experiments = store.client.search_experiments()
+    parents = store.parents([e.experiment_id for e in experiments])
+    by_key = [r for r in parents if r.data.tags.get(STUDY_KEY_TAG) == target]
+    if by_key:
+        return by_key[0]
+    named = [e.experiment_id for e in experiments if e.name == target]
+    in_experiment = [r for r in parents if r.info.experiment_id in named]
+    if in_experiment:
+        others = [r.data.tags[STUDY_KEY_TAG] for r in in_experiment[1:]]
+        if others and notes is not None:
+            newest = in_experiment[0].data.tags[STUDY_KEY_TAG]
+            notes.append(
+                f"'{target}' names {len(in_experiment)} study keys; shown: the newest, {newest}"
+                f" (others: {', '.join(others)}; pass a key to choose)"
+            )
+        return in_experiment[0]
+    known = sorted({e.name for e in experiments if e.name != "Default"})
+    raise AblateError(
+        f"no study '{target}' in {store.uri}; experiments: {', '.join(known) or 'none'}"
+    )
+
+
+def load_arms(store: Store, targets: list[str]) -> tuple[list[Any], list[Arm], list[str]]:
+    """The parent runs of ``targets``, the arms of all of them and notes for the reader.
+    With several studies, each arm's name starts with its study's label."""
+    notes: list[str] = []
+    parents: dict[str, Any] = {}
+    for target in targets:
+        parent = find_parent(store, target, notes)
+        parents.setdefault(parent.data.tags[STUDY_KEY_TAG], parent)
+    runs = {
+        key: [
+            r
+            for r in store.children(p.info.run_id, p.info.experiment_id)
+            if r.info.status == "FINISHED"
+        ]
+        for key, p in parents.items()
+    }
+    labels = _study_labels(parents, runs, notes) if len(parents) > 1 else {k: "" for k in parents}
+    arms: dict[tuple[str, str], Arm] = {}
+    for key, finished in runs.items():
+        prefix = f"{labels[key]}: " if labels[key] else ""
+        for run in finished:
+            swept = run.data.tags.get("ablate.swept", run.info.run_name)
+            arm = arms.setdefault((key, swept), Arm(prefix + _arm_name(swept), key, _json(swept)))
+            _add_run(arm, run, "")
+            if "teacher_params" in run.data.metrics:
+                teacher = arms.setdefault((key, TEACHER), Arm(prefix + TEACHER, key, teacher=True))
+                _add_run(teacher, run, TEACHER)
+    return list(parents.values()), [a for a in arms.values() if a.values], notes
+
+
+def _add_run(arm: Arm, run: Any, role: str) -> None:
+    arm.runs += 1
+    folds = _fold_ids(run)
+    for (source, metric), values in fold_values(run).items():
+        if source != role:
+            continue
+        for (seed, fold), value in values.items():
+            fold_id, label = folds.get(fold, (f"{arm.study}/fold{fold}", f"fold {fold}"))
+            arm.values.setdefault(metric, {})[(seed, fold_id)] = value
+            arm.folds[fold_id] = label
+    tags = run.data.tags
+    arm.speaker_independent &= tags.get("ablate.speaker_independent", "true") != "false"
+    arm.classes = len(_json(tags.get("ablate.label_names", "[]")) or [])
+    prefix = f"{role}_" if role else ""
+    for attr in ("params", "gflops", "seconds"):
+        if prefix + attr in run.data.metrics:
+            setattr(arm, attr, run.data.metrics[prefix + attr])
+
+
+def _fold_ids(run: Any) -> dict[int, tuple[str, str]]:
+    """Fold index -> (what the fold tested, its test speakers). A speaker-independent fold
+    is its dataset, class set and test speakers; any other fold is its exact data and split."""
+    tags = run.data.tags
+    split = _json(tags.get("ablate.split", "[]")) or []
+    independent = tags.get("ablate.speaker_independent", "true") != "false"
+    what = [run.data.params.get("data.dataset", ""), tags.get("ablate.label_names", "")]
+    exact = [tags.get("ablate.fingerprint", ""), tags.get("ablate.split", "")]
+    ids = {}
+    for entry in split:
+        speakers = sorted(str(s) for s in entry.get("test_speakers") or [])
+        shared = independent and speakers
+        identity = json.dumps([*(what if shared else exact), speakers, entry.get("fold")])
+        digest = hashlib.sha256(identity.encode()).hexdigest()[:12]
+        label = "+".join(speakers) if speakers else f"fold {entry.get('fold')}"
+        ids[int(entry.get("fold", -1))] = (digest, label)
+    return ids
+
+
+def _json(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return {}
+
+
+def _arm_name(label: str) -> str:
+    swept = _json(label)
+    if not isinstance(swept, dict) or not swept:
+        return label
+    return ", ".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in swept.items())
+
+
+def _study_labels(
+    parents: dict[str, Any], runs: dict[str, list[Any]], notes: list[str]
+) -> dict[str, str]:
+    """Each study key's label: its study name, and where two keys share a name, the first
+    settings in which they differ (the note lists every one)."""
+    names = {key: p.data.tags.get("ablate.study", p.info.run_name) for key, p in parents.items()}
+    labels = dict(names)
+    for name in sorted(set(names.values())):
+        keys = [key for key in parents if names[key] == name]
+        if len(keys) < 2:
+            continue
+        settings = {key: _settings(runs[key]) for key in keys}
+        differing = sorted(
+            {k for key in keys for k in settings[key] if _differs(settings, keys, k)},
+            key=_priority,
+        )
+        for key in keys:
+            shown = [f"{k.rsplit('.', 1)[-1]}={settings[key].get(k, '-')}" for k in differing]
+            more = len(shown) - _SHOWN_DIFFERENCES
+            tail = f", +{more} more" if more > 0 else ""
+            labels[key] = f"{name} [{', '.join(shown[:_SHOWN_DIFFERENCES]) or key}{tail}]"
+        notes.append(
+            f"{', '.join(keys)} are different studies named '{name}', kept apart; they differ "
+            f"in {', '.join(differing) or 'nothing recorded'}"
+        )
+    return labels
+
+
+def _settings(runs: list[Any]) -> dict[str, str]:
+    """What a study holds fixed: its trials' config less the swept and operational keys,
+    plus its seeds."""
+    if not runs:
+        return {}
+    swept = {k for r in runs for k in _json(r.data.tags.get("ablate.swept", "{}")) or {}}
+    params = runs[0].data.params
+    fixed = {k: v for k, v in params.items() if k not in swept and k not in OPERATIONAL_KEYS}
+    fixed = {k: v for k, v in fixed.items() if not any(k.startswith(f"{s}.") for s in swept)}
+    fixed["seeds"] = runs[0].data.tags.get("ablate.seeds", "")
+    return fixed
+
+
+def _differs(settings: dict[str, dict[str, str]], keys: list[str], name: str) -> bool:
+    return len({settings[key].get(name) for key in keys}) > 1
+
+
+def _priority(key: str) -> tuple[int, str]:
+    order = ("protocol.split", "protocol.augment_before_split", "data.dataset", "protocol.",
+             "data.", "seeds", "model.", "train.", "distill.")  # fmt: skip
+    return next((i for i, p in enumerate(order) if key.startswith(p)), len(order)), key

@@ -1,0 +1,56 @@
+"""The figures ``ablate compare --plot`` draws: arms and effects with 95% intervals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ablate.tracking.compare import Analysis, label
+from ablate.tracking.effects import Effects, cell_means, f_text, short
+from ablate.tracking.plots import Bar, arms_png, effects_png
+
+
+def chance(analysis: Analysis) -> float | None:
+    """1 / the number of classes, when every arm has the same classes."""
+    classes = {v.arm.classes for v in analysis.verdicts if v.arm.classes}
+    return 1 / classes.pop() if len(classes) == 1 else None
+
+
+def _xlabel(metric: str, folds: set[int]) -> str:
+    n = "-".join(str(f) for f in sorted({min(folds), max(folds)}))
+    return f"{metric}: mean over {n} test folds; whiskers: 95% t-interval over folds"
+
+
+def arms_figure(analysis: Analysis, path: Path) -> Path:
+    """Every arm, best first, the reference coloured and named, leaks marked."""
+    bars = []
+    for v in analysis.verdicts:
+        ref = v is analysis.reference
+        name = label(v.arm) + (" (reference)" if ref else "")
+        leak = not v.arm.speaker_independent
+        bars.append(Bar(name, v.interval.mean, v.interval.low, v.interval.high, ref, leak))
+    how = "the best arm" if analysis.post_hoc else "named"
+    title = f"{analysis.metric} per arm; reference ({how}): {analysis.reference.arm.name}"
+    xlabel = _xlabel(analysis.metric, {v.interval.n for v in analysis.verdicts})
+    return arms_png(bars, chance(analysis), xlabel, title, path)
+
+
+def effects_figure(result: Effects, chance_level: float | None, path: Path) -> Path:
+    """Per factor its levels with 95% intervals (best level coloured), then the cell means
+    of the first two factors."""
+    panels = []
+    for key, test in result.main.items():
+        bars = []
+        for lv in (lv for lv in result.levels if lv.factor == key):
+            best = lv.comparison is None
+            name = lv.level + (" (best level)" if best else "")
+            i = lv.interval
+            bars.append(Bar(name, i.mean, i.low, i.high, best, not result.speaker_independent))
+        title = f"{short(key)} (mean over the other factors): main effect {f_text(test)}"
+        panels.append((title, bars))
+    first, second = list(result.factors)[:2]
+    lines = cell_means(result, first, second)
+    test = next(t for a, b, t, _ in result.interactions if (a, b) == (first, second))
+    title = f"cell means: interaction {short(first)} x {short(second)} {f_text(test)}"
+    interaction = (short(first), short(second), result.factors[first], lines, title)
+    xlabel = _xlabel(result.metric, {result.folds})
+    return effects_png(panels, interaction, chance_level, xlabel, path)
