@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from itertools import combinations
 
 import numpy as np
-from scipy import stats
+from scipy import special, stats
 
 ALPHA = 0.05
 LEVEL = 0.95
@@ -81,11 +81,11 @@ def t_interval(samples: Sequence[float]) -> Interval:
     n = len(samples)
     if n == 0:
         return Interval(NAN, NAN, NAN, NAN, 0)
-    mean = statistics.fmean(samples)
+    mean = math.fsum(samples) / n
     if n == 1:
         return Interval(mean, NAN, NAN, NAN, 1)
-    sd = statistics.stdev(samples)
-    half = float(stats.t.ppf((1 + LEVEL) / 2, n - 1)) * sd / math.sqrt(n)
+    sd = math.sqrt(math.fsum((x - mean) ** 2 for x in samples) / (n - 1))
+    half = float(special.stdtrit(n - 1, (1 + LEVEL) / 2)) * sd / math.sqrt(n)
     return Interval(mean, mean - half, mean + half, sd, n)
 
 
@@ -102,7 +102,7 @@ def paired(reference: Mapping[Hashable, float], other: Mapping[Hashable, float])
         p = 1.0 if interval.mean == 0 else 0.0
         return Paired(interval.mean, interval.mean, interval.mean, p, n)
     t = interval.mean / (interval.sd / math.sqrt(n))
-    p = float(2 * stats.t.sf(abs(t), n - 1))
+    p = float(2 * special.stdtr(n - 1, -abs(t)))
     return Paired(interval.mean, interval.low, interval.high, p, n)
 
 

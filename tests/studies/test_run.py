@@ -58,10 +58,27 @@ def test_compare_markdown_csv_and_plot(swept, capsys, monkeypatch):
     monkeypatch.chdir(swept)  # restored afterwards: later tests use paths relative to the repo
     _cli(["compare", "tiny", "--format", "markdown", "--plot", swept / "arms.png"])
     markdown = capsys.readouterr().out
-    assert "| rank | arm | test_uar_mean |" in markdown and "pos_encoding=" in markdown
+    assert "| rank | arm | speaker_independent | test_uar | ci95 |" in markdown
+    assert "pos_encoding=" in markdown and "paired t-test" in markdown
     assert (swept / "arms.png").stat().st_size > 0
     _cli(["compare", "tiny", "--format", "csv", "--metric", "test_f1"])
-    assert capsys.readouterr().out.startswith("rank,arm,test_f1_mean,test_f1_std")
+    header = "rank,arm,speaker_independent,test_f1,ci95_low,ci95_high,sd_folds,sd_seeds"
+    assert capsys.readouterr().out.startswith(header)
+
+
+def test_a_speaker_dependent_study_is_marked_in_run_names_and_compare(tmp_path, mlflow_template):
+    fresh_mlflow(mlflow_template, tmp_path)
+    with contextlib.chdir(tmp_path):
+        _cli(["run", _study(tmp_path), *TINY, "protocol.split=random_kfold", "protocol.folds=2"])
+        from ablate.tracking.compare import analyse, rows
+        from ablate.tracking.mlflow_store import Store
+
+        table = rows(analyse(Store("sqlite:///mlflow.db"), ["tiny"]))
+    _, _, children = _children(tmp_path)
+    assert {c.info.run_name for c in children} == {
+        "trial-0 (speaker-dependent)", "trial-1 (speaker-dependent)"
+    }  # fmt: skip
+    assert {r["speaker_independent"] for r in table} == {"NO (speaker-dependent)"}
 
 
 def test_compare_shows_the_distillation_teacher_as_its_own_arm(tmp_path, mlflow_template):
@@ -78,14 +95,16 @@ def test_compare_shows_the_distillation_teacher_as_its_own_arm(tmp_path, mlflow_
                "distill.teacher.stem_args.width=0.25"]  # fmt: skip
     with contextlib.chdir(tmp_path):
         _cli(["run", study, *TINY, *teacher])
-        from ablate.tracking.compare import arms
+        from ablate.tracking.arms import load_arms
         from ablate.tracking.mlflow_store import Store
 
-        _, ranked = arms(Store("sqlite:///mlflow.db"), "tiny_distill")
+        _, ranked, _ = load_arms(Store("sqlite:///mlflow.db"), ["tiny_distill"])
     by_name = {arm.name: arm for arm in ranked}
     assert set(by_name) == {"loss=feature_l1", "loss=none", "teacher"}
     teacher_arm, student = by_name["teacher"], by_name["loss=none"]
-    assert teacher_arm.runs == 2 and len(teacher_arm.values) == 1  # one (seed, fold), one teacher
-    assert set(teacher_arm.others) == {"uar", "war", "f1"}
+    assert teacher_arm.runs == 2 and teacher_arm.teacher
+    assert len(teacher_arm.values["uar"]) == 1  # one (seed, fold), one teacher
+    assert set(teacher_arm.values) == {"uar", "war", "f1"}
+    assert teacher_arm.folds == student.folds  # paired on the same test speakers
     assert teacher_arm.params != student.params and teacher_arm.gflops > student.gflops
     assert teacher_arm.seconds > 0

@@ -1,0 +1,162 @@
+"""``ablate compare`` on the committed GPU store: rows recomputed by hand from the raw
+per-fold metrics, studies of one name kept apart, the leak marked, the reference chosen."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import statistics
+
+import pytest
+from conftest import raw_scores
+from scipy import stats
+
+from ablate.cli.main import main
+
+PE = "pe_vs_coord-630e2cfed6"  # leave-one-speaker-out, 3 seeds
+LEAKY = "pe_vs_coord-3dc61054b4"  # random 8-fold splits of an augmented corpus, 1 seed
+PRESETS = "presets-ffcf6905e6"
+PATCH_SHAPE = "patch_shape-a731e92086"
+
+
+def run(capsys, *args: str) -> tuple[int, str, str]:
+    try:
+        main([str(a) for a in args])
+        code = 0
+    except SystemExit as exc:
+        code = exc.code or 0
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def compare_csv(capsys, store: str, *args: str) -> dict[str, dict[str, str]]:
+    code, out, err = run(capsys, "compare", *args, "--tracking-uri", store, "--format", "csv")
+    assert code == 0, err
+    return {row["arm"]: row for row in csv.DictReader(io.StringIO(out))}
+
+
+def by_hand(scores: dict) -> dict[int, float]:
+    """Fold -> mean over that fold's seeds."""
+    folds: dict[int, list[float]] = {}
+    for (_, fold), value in scores.items():
+        folds.setdefault(fold, []).append(value)
+    return {fold: statistics.fmean(values) for fold, values in folds.items()}
+
+
+def swept(value: str) -> str:
+    return json.dumps({"model.pos_encoding": value}, sort_keys=True)
+
+
+def test_an_arm_row_recomputed_by_hand_from_the_raw_per_fold_metrics(gpu_store, capsys):
+    """coordinate: 3 seeds x 8 speakers; its interval is over the 8 fold means (about
+    +-0.078), not over 24 pooled values (+-0.041 before)."""
+    rows = compare_csv(capsys, gpu_store, PE)
+    row = rows["pos_encoding=coordinate"]
+    folds = list(by_hand(raw_scores(gpu_store, PE)[swept("coordinate")]).values())
+    assert len(folds) == 8
+    mean, sd = statistics.fmean(folds), statistics.stdev(folds)
+    half = stats.t.ppf(0.975, 7) * sd / 8**0.5
+    assert float(row["test_uar"]) == pytest.approx(mean, abs=1e-12)
+    assert float(row["sd_folds"]) == pytest.approx(sd, abs=1e-12)
+    assert float(row["ci95_low"]) == pytest.approx(mean - half, abs=1e-12)
+    assert float(row["ci95_high"]) == pytest.approx(mean + half, abs=1e-12)
+    assert half == pytest.approx(0.078, abs=0.001)
+    assert (row["folds"], row["seeds"], row["speaker_independent"]) == ("8", "3", "yes")
+    # the spread between seeds on one speaker, pooled over speakers
+    per_fold: dict[int, list[float]] = {}
+    for (_, fold), v in raw_scores(gpu_store, PE)[swept("coordinate")].items():
+        per_fold.setdefault(fold, []).append(v)
+    pooled = statistics.fmean(statistics.variance(v) for v in per_fold.values()) ** 0.5
+    assert float(row["sd_seeds"]) == pytest.approx(pooled, abs=1e-12)
+
+
+def test_a_comparison_recomputed_by_hand_paired_over_fold_means(gpu_store, capsys):
+    """sinusoidal vs coordinate: p = 0.151 over the 8 fold means (0.040 when the 24
+    (seed, fold) values were pooled); diff, interval and p come from the same folds."""
+    rows = compare_csv(capsys, gpu_store, PE, "--reference", "coordinate")
+    raw = raw_scores(gpu_store, PE)
+    reference, other = by_hand(raw[swept("coordinate")]), by_hand(raw[swept("sinusoidal")])
+    diffs = [other[f] - reference[f] for f in reference]
+    test = stats.ttest_rel([other[f] for f in reference], [reference[f] for f in reference])
+    low, high = stats.t.interval(0.95, 7, statistics.fmean(diffs), stats.sem(diffs))
+    row = rows["pos_encoding=sinusoidal"]
+    assert float(row["diff"]) == pytest.approx(statistics.fmean(diffs), abs=1e-12)
+    assert float(row["p"]) == pytest.approx(test.pvalue, abs=1e-12)
+    assert float(row["p"]) == pytest.approx(0.151, abs=0.001)
+    assert float(row["diff_ci95_low"]) == pytest.approx(low, abs=1e-12)
+    assert float(row["diff_ci95_high"]) == pytest.approx(high, abs=1e-12)
+    ps = sorted(float(r["p"]) for r in rows.values() if r["p"])
+    assert float(row["p_holm"]) == pytest.approx(
+        max(min(1, (3 - i) * p) for i, p in enumerate(ps) if p <= float(row["p"])), abs=1e-12
+    )
+    assert rows["pos_encoding=coordinate"]["significant"] == "reference"
+    assert {r["significant"] for r in rows.values()} == {"reference", "no"}
+
+
+@pytest.mark.parametrize("order", [(PE, LEAKY), (LEAKY, PE)])
+def test_two_study_keys_under_one_name_are_never_pooled(gpu_store, capsys, order):
+    """Both orders: 8 arms (not 4 arms of n = 24), labelled by the split that differs, the
+    random-split arms marked speaker-dependent and never paired with speaker folds."""
+    code, out, err = run(
+        capsys, "compare", *order, "--tracking-uri", gpu_store, "--format", "csv"
+    )
+    assert code == 0, err
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert len(rows) == 8
+    loso = [r for r in rows if r["arm"].startswith("pe_vs_coord [split=loso")]
+    leaky = [r for r in rows if r["arm"].startswith("pe_vs_coord [split=random_kfold")]
+    assert len(loso) == len(leaky) == 4
+    assert {(r["folds"], r["seeds"], r["speaker_independent"]) for r in loso} == {("8", "3", "yes")}
+    assert {(r["folds"], r["seeds"], r["speaker_independent"]) for r in leaky} == {
+        ("8", "1", "NO (speaker-dependent)")
+    }
+    assert all(r["significant"] == "not paired: no fold in common" for r in loso)
+    assert f"{PE}, {LEAKY}" in err or f"{LEAKY}, {PE}" in err
+    assert "kept apart; they differ in protocol.split" in err
+
+
+def test_the_same_key_twice_is_one_study_and_a_shared_name_says_which_key(gpu_store, capsys):
+    assert len(compare_csv(capsys, gpu_store, PE, PE)) == 4
+    code, out, err = run(capsys, "compare", "pe_vs_coord", "--tracking-uri", gpu_store)
+    assert code == 0
+    assert "'pe_vs_coord' names 3 study keys; shown: the newest" in out
+
+
+def test_the_leak_is_marked_in_every_markdown_row(gpu_store, capsys):
+    code, out, _ = run(
+        capsys, "compare", LEAKY, "--tracking-uri", gpu_store, "--format", "markdown"
+    )
+    assert code == 0
+    rows = [line for line in out.splitlines() if line.startswith("| ") and "rank" not in line]
+    assert len(rows) == 4 and all("| NO (speaker-dependent) |" in line for line in rows)
+    assert "random folds whose speakers were also trained on" in out
+
+
+def test_a_named_reference_and_the_caption_that_says_so(gpu_store, capsys):
+    code, out, _ = run(
+        capsys, "compare", PE, PRESETS, "--reference", "preset=cnn",
+        "--tracking-uri", gpu_store, "--format", "markdown",
+    )  # fmt: skip
+    assert code == 0
+    assert "| 1 | presets: preset=cnn | yes |" in out and "| reference |" in out
+    assert "Reference: presets: preset=cnn (named with --reference); Holm runs over the 6" in out
+    code, out, _ = run(capsys, "compare", PE, "--tracking-uri", gpu_store, "--format", "markdown")
+    assert "Reference: the best arm, pos_encoding=coordinate, picked after looking" in out
+    assert "all 6 pairs of arms" in out and "paired t-test" in out
+
+
+@pytest.mark.parametrize(
+    ("reference", "message"),
+    [
+        ("preset=cnnn", "error: --reference 'preset=cnnn' matches no arm; arms: "),
+        ("preset=", "error: --reference 'preset=' matches several arms; arms: presets: pre"),
+    ],
+)
+def test_a_reference_that_names_no_single_arm_is_one_line_and_exit_2(
+    gpu_store, capsys, reference, message
+):
+    code, _, err = run(
+        capsys, "compare", PE, PRESETS, "--reference", reference, "--tracking-uri", gpu_store
+    )
+    assert code == 2 and err.startswith(message) and err.count("\n") == 1

@@ -1,0 +1,86 @@
+"""The cell formatter, CSV columns, the figures' size and marks, and the leak in run names."""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib.image
+import pytest
+from test_compare import LEAKY, PATCH_SHAPE, PE, PRESETS, run
+
+from ablate.config import make_config
+from ablate.tracking.mlflow_store import trial_run_name
+from ablate.tracking.plots import Bar, arms_png
+from ablate.tracking.tables import MeanSd, PValue, Range, cell, markdown, to_csv
+
+
+def test_one_cell_formatter_for_every_kind_of_value():
+    assert cell(0.54771) == "0.548" and cell(1878023.0) == "1,878,023" and cell(8) == "8"
+    assert cell(math.nan) == "" and cell(None) == ""
+    assert cell(Range(0.4694, 0.6259)) == "[0.469, 0.626]" and cell(Range(math.nan, 1)) == ""
+    assert cell(MeanSd(0.5697, 0.08)) == "0.570 ± 0.080"
+    assert cell(PValue(0.0004)) == "<0.001" and cell(PValue(0.151)) == "0.151"
+
+
+def test_csv_splits_intervals_into_fields_and_keeps_full_precision():
+    rows = [
+        {"arm": "a", "ci95": Range(0.1, 0.3), "diff_ci95": None, "p": None},
+        {"arm": "b", "ci95": Range(0.2, 0.4), "diff_ci95": Range(-0.1, 0.05), "p": PValue(0.1)},
+    ]
+    text = to_csv(rows)
+    assert text.splitlines()[0] == "arm,ci95_low,ci95_high,diff_ci95_low,diff_ci95_high,p"
+    assert text.splitlines()[1] == "a,0.1,0.3,,,"
+    assert text.splitlines()[2] == "b,0.2,0.4,-0.1,0.05,0.1"
+    assert markdown(rows, "a caption").endswith("\n*a caption*\n")
+
+
+def test_the_arms_figure_is_800_px_wide_at_any_number_of_arms(tmp_path):
+    for count in (2, 15):
+        bars = [Bar(f"study: arm {i}, a long name " * 2, 0.5, 0.4, 0.6) for i in range(count)]
+        arms_png(bars, 1 / 7, "test_uar", "title", tmp_path / "arms.png")
+        height, width, _ = matplotlib.image.imread(tmp_path / "arms.png").shape
+        assert width == 800 and height > 100 * count / 4
+
+
+def test_compare_draws_arms_and_effects_from_the_store(gpu_store, capsys, tmp_path):
+    code, _, err = run(
+        capsys, "compare", PATCH_SHAPE, PRESETS, "--effects", "--reference", "preset=cnn",
+        "--plot", tmp_path / "patch.png", "--tracking-uri", gpu_store,
+    )  # fmt: skip
+    assert code == 0, err
+    for name in ("patch.png", "patch-effects.png"):
+        assert matplotlib.image.imread(tmp_path / name).shape[1] == 800
+
+
+def test_figure_labels_name_the_reference_and_the_leak(gpu_store, capsys, tmp_path, monkeypatch):
+    drawn = {}
+
+    def capture(bars, chance, xlabel, title, path):
+        drawn.update(bars=bars, chance=chance, xlabel=xlabel, title=title)
+
+    monkeypatch.setattr("ablate.tracking.figures.arms_png", capture)
+    code, _, _ = run(
+        capsys, "compare", PE, LEAKY, "--plot", tmp_path / "x.png", "--tracking-uri", gpu_store
+    )
+    assert code == 0
+    names = [b.name for b in drawn["bars"]]
+    assert sum(n.endswith("(speaker-dependent)") for n in names) == 3
+    assert sum(b.leak for b in drawn["bars"]) == 4
+    (reference,) = [b for b in drawn["bars"] if b.reference]
+    assert reference.name.endswith("(speaker-dependent) (reference)")
+    assert drawn["chance"] == pytest.approx(1 / 7)
+    assert "95% t-interval over folds" in drawn["xlabel"]
+    assert "reference (the best arm)" in drawn["title"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "name"),
+    [
+        ([], "trial-3"),
+        (["protocol.split=random_kfold"], "trial-3 (speaker-dependent)"),
+        (["protocol.augment_before_split=true"], "trial-3 (speaker-dependent)"),
+        (["protocol.split=loso"], "trial-3"),
+    ],
+)
+def test_a_speaker_dependent_trial_says_so_in_its_run_name(overrides, name):
+    assert trial_run_name(3, make_config(dotlist=overrides)) == name
