@@ -98,9 +98,7 @@ def test_a_comparison_recomputed_by_hand_paired_over_fold_means(gpu_store, capsy
 def test_two_study_keys_under_one_name_are_never_pooled(gpu_store, capsys, order):
     """Both orders: 8 arms (not 4 arms of n = 24), labelled by the split that differs, the
     random-split arms marked speaker-dependent and never paired with speaker folds."""
-    code, out, err = run(
-        capsys, "compare", *order, "--tracking-uri", gpu_store, "--format", "csv"
-    )
+    code, out, err = run(capsys, "compare", *order, "--tracking-uri", gpu_store, "--format", "csv")
     assert code == 0, err
     rows = list(csv.DictReader(io.StringIO(out)))
     assert len(rows) == 8
@@ -118,7 +116,7 @@ def test_two_study_keys_under_one_name_are_never_pooled(gpu_store, capsys, order
 
 def test_the_same_key_twice_is_one_study_and_a_shared_name_says_which_key(gpu_store, capsys):
     assert len(compare_csv(capsys, gpu_store, PE, PE)) == 4
-    code, out, err = run(capsys, "compare", "pe_vs_coord", "--tracking-uri", gpu_store)
+    code, out, _ = run(capsys, "compare", "pe_vs_coord", "--tracking-uri", gpu_store)
     assert code == 0
     assert "'pe_vs_coord' names 3 study keys; shown: the newest" in out
 

@@ -110,7 +110,7 @@ def test_grids_that_are_not_grids_are_one_line_errors():
         effects(arms[:-1])
     stray = grid(additive)
     stray[0].swept["train.lr"] = 0.1
-    with pytest.raises(AblateError, match="sweeps train.lr in some arms only"):
+    with pytest.raises(AblateError, match=r"sweeps train\.lr in some arms only"):
         effects(stray)
     one = [a for a in arms if a.swept["model.pos_encoding"] == "none"]
     with pytest.raises(AblateError, match=r"sweeps 1 factor\(s\); effects need two or more"):
@@ -129,7 +129,8 @@ def test_effects_on_the_gpu_store_recomputed_by_hand(gpu_store, capsys):
     assert len(vertical) == 4
     folds = [statistics.fmean(arm[f] for arm in vertical) for f in range(8)]
     mean, half = np.mean(folds), stats.t.ppf(0.975, 7) * stats.sem(folds)
-    assert f"| patching | vertical | yes | {mean:.3f} | [{mean - half:.3f}, {mean + half:.3f}]" in out
+    interval = f"[{mean - half:.3f}, {mean + half:.3f}]"
+    assert f"| patching | vertical | yes | {mean:.3f} | {interval} |" in out
     for level in ("square (size=16)", "horizontal"):
         assert f"| patching | {level} | yes |" in out
     for level in ("coordinate", "learned", "sinusoidal", "none"):

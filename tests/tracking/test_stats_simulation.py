@@ -74,9 +74,7 @@ def old_interval(values):
 
 
 @pytest.mark.parametrize(("arms", "folds", "seeds"), [(4, 8, 3), (15, 8, 1), (4, 4, 3)])
-def test_under_the_null_at_most_5_percent_of_tables_have_a_significant_verdict(
-    arms, folds, seeds
-):
+def test_under_the_null_at_most_5_percent_of_tables_have_a_significant_verdict(arms, folds, seeds):
     """No arm differs: the best arm is picked by chance, yet at most 5% of simulated
     tables (within Monte-Carlo error) call any arm significantly worse; the shapes are the
     GPU pe_vs_coord table, the GPU patch_shape table and the CPU tables."""
