@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import click
 from rich.table import Table
 
 from ablate.cli.output import console
+from ablate.tracking.mlflow_store import LEAK
 
 
 @click.command(
@@ -45,8 +47,8 @@ from ablate.cli.output import console
 @click.option(
     "--plot",
     type=click.Path(dir_okay=False),
-    help="Save a PNG of the metric per arm with 95%% intervals; with --effects also "
-    "PLOT-effects.png (STEM-effects-STUDY.png for several studies).",
+    help="Save a PNG of the metric per arm with 95% intervals; with --effects also "
+    "STEM-effects.png beside it (STEM-effects-STUDY.png for several studies).",
 )
 def compare(
     studies: tuple[str, ...],
@@ -68,7 +70,8 @@ def compare(
     Several studies on the same data merge into one table (arms pair on the folds that
     tested the same speakers). Studies are never pooled: two study keys with one name stay
     separate arms, labelled by the settings they differ in. Arms whose test speakers were
-    seen in training are marked speaker-dependent everywhere."""
+    seen in training are marked speaker-dependent everywhere. The method and its checks:
+    docs/studies.md, "Comparing"."""
     from ablate.tracking import compare as verdicts
     from ablate.tracking import tables
     from ablate.tracking.mlflow_store import STUDY_KEY_TAG, Store
@@ -92,28 +95,62 @@ def compare(
         for result in found:
             click.echo("\n" + _effects_markdown(result), nl=False)
         return
-    title = analysis.parents[0].data.tags.get(STUDY_KEY_TAG)
-    _print(table, f"{title}: arms by {metric}", caption)
+    title = ", ".join(p.data.tags.get(STUDY_KEY_TAG, "") for p in analysis.parents)
+    _print(table, f"{title}: arms by {metric}", caption + _OTHERS, metric)
     for result in found:
         from ablate.tracking.effects import caption as effects_caption
         from ablate.tracking.effects import rows, summary
 
-        _print(rows(result), f"{result.study}: effects", effects_caption(result))
+        _print(rows(result), f"{result.study}: effects", effects_caption(result), metric)
         for line in summary(result):
             console.print(line)
     for note in analysis.notes:
         console.print(f"note: {note}")
 
 
-def _print(rows: list[dict], title: str, caption: str) -> None:
-    from ablate.tracking.tables import cell, columns
+_OTHERS = " WA, F1 and costs per arm: --format markdown or csv."
 
-    out = Table(title=title, caption=caption, caption_justify="left")
-    for column in columns(rows):
-        out.add_column(column)
+
+def _print(rows: list[dict], title: str, caption: str, metric: str) -> None:
+    """A terminal table narrow enough to read: a value and its interval share a column;
+    other metrics and costs are left to markdown and csv."""
+    from rich import box
+    from rich.text import Text
+
+    from ablate.tracking.tables import cell
+
+    def view(row: dict, *keys: str) -> list[str]:
+        return [cell(row.get(key)) for key in keys]
+
+    name = "arm" if "arm" in rows[0] else "level"
+    columns: dict[str, Callable[[dict], str]] = {
+        "rank": lambda r: cell(r.get("rank")),
+        "factor": lambda r: cell(r.get("factor")),
+        name: lambda r: _marked(r, name),
+        f"{metric} [95% CI]": lambda r: " ".join(view(r, metric, "ci95")).strip(),
+        "sd folds/seeds": lambda r: "/".join(v for v in view(r, "sd_folds", "sd_seeds") if v),
+        "folds x seeds": lambda r: " x ".join(v for v in view(r, "folds", "seeds") if v),
+        "diff [95% CI]": lambda r: " ".join(view(r, "diff", "diff_ci95")).strip(),
+        "p (Holm)": lambda r: "{} ({})".format(*view(r, "p", "p_holm")) if cell(r.get("p")) else "",
+        "significant": lambda r: cell(r.get("significant")),
+    }
+    shown = {k: f for k, f in columns.items() if k not in ("rank", "factor") or k in rows[0]}
+    if "sd_folds" not in rows[0]:
+        del shown["sd folds/seeds"]
+    out = Table(title=title, box=box.SIMPLE_HEAD)
+    for header in shown:
+        width = {name: (20, None), "significant": (None, 12)}.get(header, (None, None))
+        out.add_column(header, overflow="fold", min_width=width[0], max_width=width[1])
     for row in rows:
-        out.add_row(*(cell(row.get(c)) for c in columns(rows)))
+        out.add_row(*(Text(show(row)) for show in shown.values()))
     console.print(out)
+    console.print(Text(caption))
+
+
+def _marked(row: dict, name: str) -> str:
+    """The arm or level, with the leak mark of its row."""
+    leak = row.get("speaker_independent", "yes") != "yes"
+    return f"{row[name]} ({LEAK})" if leak else str(row[name])
 
 
 def _effects(analysis) -> list:

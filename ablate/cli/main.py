@@ -31,7 +31,7 @@ SHORT_HELP = {
     "train": "Train one configuration and save a model directory.",
     "evaluate": "Evaluate a saved model on a corpus.",
     "predict": "Predict the emotion of audio files with a saved model.",
-    "compare": "Rank the arms of a study from the MLflow store.",
+    "compare": "Compare arms over test folds: 95% intervals, paired tests, effects.",
     "ui": "Start the MLflow UI on the tracking store.",
 }
 
