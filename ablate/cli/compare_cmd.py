@@ -156,7 +156,7 @@ def _marked(row: dict, name: str) -> str:
 def _effects(analysis) -> list:
     """The effects of every study in the table that sweeps two or more factors."""
     from ablate.errors import AblateError
-    from ablate.tracking.effects import effects
+    from ablate.tracking.effects import TooFewFactors, effects
 
     by_study: dict[str, list] = {}
     for verdict in analysis.verdicts:
@@ -166,11 +166,14 @@ def _effects(analysis) -> list:
     for arms in by_study.values():
         try:
             found.append(effects(arms, analysis.metric))
+        except TooFewFactors as exc:
+            reasons.append((str(exc).removeprefix("--effects: "), False))
         except AblateError as exc:
-            reasons.append(str(exc).removeprefix("--effects: "))
+            reasons.append((str(exc).removeprefix("--effects: "), True))
     if not found:
-        raise AblateError(f"--effects: {'; '.join(reasons)}")
-    analysis.notes.extend(f"no effects table: {r}" for r in reasons if len(by_study) > 1)
+        raise AblateError(f"--effects: {'; '.join(reason for reason, _ in reasons)}")
+    # a study of one factor beside a grid (a reference arm) needs no word; a broken grid does
+    analysis.notes.extend(f"no effects table: {reason}" for reason, noted in reasons if noted)
     return found
 
 

@@ -17,6 +17,7 @@ import hashlib
 import json
 import math
 import re
+import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +51,8 @@ class Arm:
     gflops: float = math.nan
     seconds: float = math.nan
     runs: int = 0
+    #: every score of a (seed, fold), when trials repeat an arm; ``values`` holds their mean
+    repeats: dict[str, dict[tuple[int, str], list[float]]] = field(default_factory=dict)
 
     def fold_means(self, metric: str) -> dict[str, float]:
         """``metric`` (uar, war, f1) per fold, its seeds averaged first."""
@@ -125,7 +128,7 @@ def load_arms(store: Store, targets: list[str]) -> tuple[list[Any], list[Arm], l
     return list(parents.values()), [a for a in arms.values() if a.values], notes
 
 
-def _add_run(arm: Arm, run: Any, role: str) -> None:
+def _add_run(arm: Arm, run: Any, role: str = "") -> None:
     arm.runs += 1
     folds = _fold_ids(run)
     for (source, metric), values in fold_values(run).items():
@@ -133,7 +136,10 @@ def _add_run(arm: Arm, run: Any, role: str) -> None:
             continue
         for (seed, fold), value in values.items():
             fold_id, label = folds.get(fold, (f"{arm.study}/fold{fold}", f"fold {fold}"))
-            arm.values.setdefault(metric, {})[(seed, fold_id)] = value
+            arm.repeats.setdefault(metric, {}).setdefault((seed, fold_id), []).append(value)
+            arm.values.setdefault(metric, {})[(seed, fold_id)] = statistics.fmean(
+                arm.repeats[metric][(seed, fold_id)]
+            )
             arm.folds[fold_id] = label
     tags = run.data.tags
     arm.speaker_independent &= tags.get("ablate.speaker_independent", "true") != "false"
@@ -156,7 +162,7 @@ def _fold_ids(run: Any) -> dict[int, tuple[str, str]]:
     for entry in split:
         speakers = sorted(str(s) for s in entry.get("test_speakers") or [])
         shared = independent and speakers
-        identity = json.dumps([*(what if shared else exact), speakers, entry.get("fold")])
+        identity = json.dumps([*what, speakers] if shared else [*exact, entry.get("fold")])
         digest = hashlib.sha256(identity.encode()).hexdigest()[:12]
         label = "+".join(speakers) if speakers else f"fold {entry.get('fold')}"
         ids[int(entry.get("fold", -1))] = (digest, label)

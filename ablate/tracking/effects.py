@@ -68,6 +68,10 @@ class Effects:
     speaker_independent: bool
 
 
+class TooFewFactors(AblateError):
+    """The study sweeps fewer than two factors: its arms table already says it all."""
+
+
 def short(key: str) -> str:
     return key.rsplit(".", 1)[-1]
 
@@ -176,7 +180,7 @@ def _factors(swept: list[dict[str, Any]], study: str) -> tuple[dict[str, list[st
     levels = {key: list(dict.fromkeys(level(s, key) for s in swept)) for key in keys}
     factors = {key: values for key, values in levels.items() if len(values) > 1}
     if len(factors) < 2:
-        raise AblateError(
+        raise TooFewFactors(
             f"--effects: {study} sweeps {len(factors)} factor(s); effects need two or more "
             "(its arms table already compares the levels of one)"
         )

@@ -5,6 +5,8 @@
 # gpu: emodb-h200.db (paper sizes, leave-one-speaker-out, one H200) -> tables.md, *.png and
 #      the README's results block; cpu: emodb-cpu.db (reduced, 3 seeds, this project's
 #      2-core CPU) -> tables-cpu.md, *-cpu.png.
+# Every table is over test folds (seeds averaged within a fold first), with 95% intervals,
+# paired t-tests against the named reference arm and Holm's correction (docs/studies.md).
 set -euo pipefail
 cd "$(dirname "$0")"
 which=${1:-all}
@@ -12,21 +14,25 @@ compare() { python3 -m ablate compare "$@" --tracking-uri "$uri" --format markdo
 
 if [ "$which" = gpu ] || [ "$which" = all ]; then
   uri=sqlite:///emodb-h200.db
+  pe=pe_vs_coord-630e2cfed6 presets=presets-ffcf6905e6 cnn=preset=cnn
   {
-    echo "### Positional encoding (vertical patches), leave-one-speaker-out, 3 seeds"
-    compare pe_vs_coord-630e2cfed6 presets-ffcf6905e6 --plot pe_vs_coord.png
+    echo "### Positional encoding (vertical patches) beside the reference CNN, leave-one-speaker-out, 3 seeds"
+    compare $pe $presets --reference $cnn --plot pe_vs_coord.png
     echo
-    echo "### The encodings against the best encoding, paired over 24 (seed, fold) pairs"
-    compare pe_vs_coord-630e2cfed6
+    echo "### Does an encoding help? Each against no encoding, paired over the 8 speakers"
+    compare $pe --reference pos_encoding=none
     echo
-    echo "### Patch shape x positional encoding, leave-one-speaker-out"
-    compare patch_shape-a731e92086 presets-ffcf6905e6 --plot patch_shape.png
+    echo "### Patch shape x positional encoding beside the reference CNN, leave-one-speaker-out, 1 seed"
+    compare patch_shape-a731e92086 $presets --reference $cnn --plot patch_shape.png --effects
     echo
-    echo "### Distillation (teacher -> student), leave-one-speaker-out"
-    compare distillation-3e9a90321a presets-ffcf6905e6 --plot distillation.png
+    echo "### Distillation (teacher -> student) beside the reference CNN, leave-one-speaker-out, 1 seed"
+    compare distillation-3e9a90321a $presets --reference $cnn --plot distillation.png
     echo
-    echo "### The leak: random 8-fold splits of a corpus augmented before splitting"
-    compare pe_vs_coord-3dc61054b4 --plot leak.png
+    echo "### Does distillation help? Each loss against none, paired over the 8 speakers"
+    compare distillation-3e9a90321a --reference loss=none
+    echo
+    echo "### The leak: the same study on random 8-fold splits of a corpus augmented before splitting"
+    compare $pe pe_vs_coord-3dc61054b4 --plot leak.png
   } > tables.md
   # The README shows the same tables between its results markers.
   python3 - <<'PY'
@@ -45,22 +51,25 @@ fi
 
 if [ "$which" = cpu ] || [ "$which" = all ]; then
   uri=sqlite:///emodb-cpu.db
-  cnn=reference_cnn-7f416da94c
+  ref=reference_cnn-7f416da94c cnn=preset=cnn
   {
-    echo "### Positional encoding (vertical patches), speaker 4-fold, 3 seeds"
-    compare pe_vs_coord-d3d2edfc1d $cnn --plot pe_vs_coord-cpu.png
+    echo "### Positional encoding (vertical patches) beside the reference CNN, speaker 4-fold, 3 seeds"
+    compare pe_vs_coord-d3d2edfc1d $ref --reference $cnn --plot pe_vs_coord-cpu.png
     echo
-    echo "### The encodings against the best encoding, paired over 12 (seed, fold) pairs"
-    compare pe_vs_coord-d3d2edfc1d
+    echo "### Does an encoding help? Each against no encoding, paired over the 4 folds"
+    compare pe_vs_coord-d3d2edfc1d --reference pos_encoding=none
     echo
-    echo "### Patch shape x positional encoding, speaker 4-fold, 3 seeds"
-    compare patch_shape-8248dffca3 $cnn --plot patch_shape-cpu.png
+    echo "### Patch shape x positional encoding beside the reference CNN, speaker 4-fold, 3 seeds"
+    compare patch_shape-8248dffca3 $ref --reference $cnn --plot patch_shape-cpu.png --effects
     echo
-    echo "### Distillation (teacher -> student), speaker 4-fold, 3 seeds"
-    compare distillation-cb87e16ef7 $cnn --plot distillation-cpu.png
+    echo "### Distillation (teacher -> student) beside the reference CNN, speaker 4-fold, 3 seeds"
+    compare distillation-cb87e16ef7 $ref --reference $cnn --plot distillation-cpu.png
     echo
-    echo "### The leak: random 4-fold splits of a corpus augmented before splitting, seed 0"
-    compare pe_vs_coord-f54ba04b99 --plot leak-cpu.png
+    echo "### Does distillation help? Each loss against none, paired over the 4 folds"
+    compare distillation-cb87e16ef7 --reference loss=none
+    echo
+    echo "### The leak: the same study on random 4-fold splits of a corpus augmented before splitting, seed 0"
+    compare pe_vs_coord-d3d2edfc1d pe_vs_coord-f54ba04b99 --plot leak-cpu.png
   } > tables-cpu.md
   echo "wrote $(pwd)/tables-cpu.md and its PNG figures"
 fi
