@@ -161,6 +161,8 @@ def caption(analysis: Analysis) -> str:
     folds = sorted({v.interval.n for v in analysis.verdicts})
     n = str(folds[0]) if len(folds) == 1 else f"{folds[0]}-{folds[-1]}"
     ref = analysis.reference.arm.name
+    if len(analysis.verdicts) == 1:
+        return f"{metric}: mean over {n} test folds; one arm, nothing to compare it with."
     chosen = (
         f"the best arm, {ref}, picked after looking, so Holm runs over all "
         f"{analysis.family} pairs of arms"

@@ -158,3 +158,30 @@ def test_effect_rows_mark_a_speaker_dependent_study():
     for arm in arms:
         arm.speaker_independent = False
     assert {r["speaker_independent"] for r in rows(effects(arms))} == {"NO (speaker-dependent)"}
+
+
+def test_three_factors_give_three_interactions_each_averaged_over_the_third():
+    def score(shape, encoding, fold, seed):
+        return additive(shape, encoding[0], fold, seed) + (encoding[1] == "conv") * 0.02
+
+    arms = []
+    for arm in grid(lambda *a: 0.0):
+        for stem in ("none", "conv"):
+            swept = {**arm.swept, "model.stem": stem}
+            values = {
+                key: score(
+                    arm.swept, (arm.swept["model.pos_encoding"], stem), int(key[1][1:]), key[0]
+                )
+                for key in arm.values["uar"]
+            }
+            arms.append(Arm(json.dumps(swept), "grid-1", swept, values={"uar": values}))
+    result = effects(arms)
+    assert list(result.factors) == ["model.patching", "model.pos_encoding", "model.stem"]
+    assert [(a, b) for a, b, _, _ in result.interactions] == [
+        ("model.patching", "model.pos_encoding"),
+        ("model.patching", "model.stem"),
+        ("model.pos_encoding", "model.stem"),
+    ]
+    stems = cell_means(result, "model.stem", "model.patching")
+    assert stems["vertical"][1] - stems["vertical"][0] == pytest.approx(0.02, abs=1e-9)
+    assert "Holm over 3" in summary(result)[-1]
