@@ -83,7 +83,11 @@ def effects(arms: list[Arm], metric: str = "test_uar") -> Effects:
     factors, cell_of = _factors([a.swept for a in arms], study)
     grid: dict[tuple[str, ...], dict[str, float]] = {}
     for arm in arms:
-        grid[cell_of(arm.swept)] = arm.fold_means(name)
+        cell = cell_of(arm.swept)
+        if cell in grid:
+            same = ", ".join(f"{short(k)}={v}" for k, v in zip(factors, cell, strict=True))
+            raise AblateError(f"--effects: {study} has two arms at {same}")
+        grid[cell] = arm.fold_means(name)
     order = list(factors.values())
     for cell in itertools.product(*order):
         if cell not in grid:

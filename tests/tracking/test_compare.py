@@ -9,39 +9,8 @@ import json
 import statistics
 
 import pytest
-from conftest import raw_scores
 from scipy import stats
-
-from ablate.cli.main import main
-
-PE = "pe_vs_coord-630e2cfed6"  # leave-one-speaker-out, 3 seeds
-LEAKY = "pe_vs_coord-3dc61054b4"  # random 8-fold splits of an augmented corpus, 1 seed
-PRESETS = "presets-ffcf6905e6"
-PATCH_SHAPE = "patch_shape-a731e92086"
-
-
-def run(capsys, *args: str) -> tuple[int, str, str]:
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
-def compare_csv(capsys, store: str, *args: str) -> dict[str, dict[str, str]]:
-    code, out, err = run(capsys, "compare", *args, "--tracking-uri", store, "--format", "csv")
-    assert code == 0, err
-    return {row["arm"]: row for row in csv.DictReader(io.StringIO(out))}
-
-
-def by_hand(scores: dict) -> dict[int, float]:
-    """Fold -> mean over that fold's seeds."""
-    folds: dict[int, list[float]] = {}
-    for (_, fold), value in scores.items():
-        folds.setdefault(fold, []).append(value)
-    return {fold: statistics.fmean(values) for fold, values in folds.items()}
+from store_helpers import LEAKY, PE, PRESETS, by_hand, compare_csv, raw_scores, run
 
 
 def swept(value: str) -> str:

@@ -9,15 +9,14 @@ import statistics
 
 import numpy as np
 import pytest
-from conftest import raw_scores
 from scipy import stats
-from test_compare import by_hand, run
+from store_helpers import PATCH_SHAPE, by_hand, raw_scores, run
 
 from ablate.errors import AblateError
 from ablate.tracking.arms import Arm
 from ablate.tracking.effects import cell_means, effects, rows, summary
 
-PATCH = "patch_shape-a731e92086"
+PATCH = PATCH_SHAPE
 SHAPES = [
     {"model.patching": "vertical"},
     {"model.patching": "square", "model.patching_args.size": 16},

@@ -6,7 +6,7 @@ import math
 
 import matplotlib.image
 import pytest
-from test_compare import LEAKY, PATCH_SHAPE, PE, PRESETS, run
+from store_helpers import LEAKY, PATCH_SHAPE, PE, PRESETS, run
 
 from ablate.config import make_config
 from ablate.tracking.mlflow_store import trial_run_name
