@@ -111,6 +111,8 @@ def test_grids_that_are_not_grids_are_one_line_errors():
     stray[0].swept["train.lr"] = 0.1
     with pytest.raises(AblateError, match=r"sweeps train\.lr in some arms only"):
         effects(stray)
+    with pytest.raises(AblateError, match=r"has two arms at patching=vertical, pos_encoding="):
+        effects([*arms, arms[0]])
     one = [a for a in arms if a.swept["model.pos_encoding"] == "none"]
     with pytest.raises(AblateError, match=r"sweeps 1 factor\(s\); effects need two or more"):
         effects(one)
