@@ -75,6 +75,12 @@ def test_ablate_plugins_lists_the_installed_plugin(site):
     assert rotary["params"] == {"base": {"type": "float", "default": 10000.0}}
     assert "otary" in rotary["description"]
     assert rows[("pos_encoding", "coordinate")]["package"] == "ablate"
+    overlapping = rows[("patching", "overlapping")]
+    assert overlapping["package"] == "ablate-rotary"
+    assert overlapping["params"] == {
+        "width": {"type": "int", "default": 4},
+        "stride": {"type": "int", "default": 2},
+    }
     assert "failed: plugin 'rotary'" not in result.stderr
 
 
@@ -93,6 +99,29 @@ def test_ablate_model_uses_the_installed_plugin(site):
     assert info["tokens"] == 129
 
 
+def test_ablate_model_builds_and_checks_the_overlapping_patching(site):
+    """Windows of 4 frames every 2: 63 tokens on 128 frames, each 3 x 128 x 4 features
+    after the teacher's coordinate channels; the build's dry run accepts it."""
+    result = ablate(
+        site,
+        "model",
+        "--json",
+        "model.preset=teacher",
+        "model.patching=overlapping",
+        "model.depth=1",
+        "model.stem_args.width=0.25",
+    )
+    assert result.returncode == 0, result.stderr
+    info = json.loads(result.stdout)
+    assert info["tokens"] == (128 - 4) // 2 + 1 + 1
+    bad = ablate(site, "model", "model.patching=overlapping", "model.patching_args.stride=5")
+    assert bad.returncode == 2
+    assert bad.stderr.strip() == (
+        "error: model.patching_args: patching 'overlapping' (ablate-rotary): "
+        "need 1 <= stride <= width, got stride 5, width 4"
+    )
+
+
 def test_the_example_s_own_tests_pass(site):
     env = dict(
         os.environ, PYTHONPATH=os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])
@@ -108,7 +137,7 @@ def test_the_example_s_own_tests_pass(site):
         timeout=300,
     )
     assert result.returncode == 0, result.stdout[-2000:]
-    assert "3 passed" in result.stdout
+    assert "5 passed" in result.stdout
 
 
 def test_entry_point_loads_in_process_and_a_model_runs(site, monkeypatch):
