@@ -312,9 +312,7 @@ def test_allow_and_deny_lists_filter_by_distribution(third_party, monkeypatch):
     assert third_party_loaded()
 
 
-def test_the_process_registry_warns_each_failure_once_at_the_plugin_s_file(
-    tmp_path, monkeypatch
-):
+def test_the_process_registry_warns_each_failure_once_at_the_plugin_s_file(tmp_path, monkeypatch):
     (tmp_path / "warned_plugin.py").write_text("x = 1\nraise RuntimeError('boom')\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setenv("ABLATE_PLUGINS", "warned_plugin")

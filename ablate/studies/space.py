@@ -30,8 +30,12 @@ from ablate.plugins import Registry
 from ablate.slots import SLOTS, Slot, lookup
 from ablate.studies.ranges import check_ranges
 
-#: a slot's arguments section -> its slot
-ARGS_KEYS: dict[str, Slot] = {slot.args_key: slot for slot in SLOTS.values()}
+
+def _args_keys() -> dict[str, Slot]:
+    """A slot's arguments section -> its slot."""
+    return {slot.args_key: slot for slot in SLOTS.values()}
+
+
 _SCALARS = (str, int, float, bool, type(None))
 
 
@@ -170,7 +174,7 @@ def _check_key(base: DictConfig, key: str) -> None:
     parts = key.split(".")
     for depth, part in enumerate(parts):
         prefix = ".".join(parts[:depth])
-        if prefix in ARGS_KEYS:
+        if prefix in _args_keys():
             return  # free-form plugin arguments, checked against the plugin below
         if not isinstance(node, DictConfig) or part not in node:
             valid = list(node.keys()) if isinstance(node, DictConfig) else []
@@ -231,7 +235,7 @@ def parse_space(raw: Any, base: DictConfig, registry: Registry) -> Space:
 def _args_owner(key: str) -> tuple[Slot, str | None, str] | None:
     """For a key under a slot's arguments: the slot, the plugin name (a list slot's
     arguments are per name) and the parameter; None for any other key."""
-    for args_key, slot in ARGS_KEYS.items():
+    for args_key, slot in _args_keys().items():
         if not key.startswith(f"{args_key}."):
             continue
         rest = key.removeprefix(f"{args_key}.")
