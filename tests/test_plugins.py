@@ -326,3 +326,51 @@ def test_the_process_registry_warns_each_failure_once_at_the_plugin_s_file(tmp_p
     (warning,) = warned
     assert (warning.filename, warning.lineno) == (str(tmp_path / "warned_plugin.py"), 2)
     assert str(warning.message).startswith("plugin 'warned_plugin' (warned_plugin): failed")
+
+
+def test_a_plain_checkout_on_pythonpath_has_the_builtins(tmp_path):
+    """No pip install: no entry points, no `ablate_plugins` package; `python -S` keeps the
+    installed copy's .pth finder out, and site-packages is on PYTHONPATH for torch & co."""
+    import json
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    checkout = tmp_path / "checkout"
+    for folder in ("ablate", "plugins"):
+        shutil.copytree(repo / folder, checkout / folder, ignore=shutil.ignore_patterns("__py*"))
+    site = [p for p in sys.path if p.endswith("site-packages")]
+    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", str(tmp_path))}
+    env["PYTHONPATH"] = os.pathsep.join([str(checkout), *site])
+    code = (
+        "import json, sys; from ablate.plugins import get_registry; r = get_registry(); "
+        "print(json.dumps([sys.modules['ablate_plugins'].__file__, "
+        "[c.kind for c in r.all()], [str(f) for f in r.failures]]))"
+    )
+    for autoload in ("0", "1"):
+        env["ABLATE_DISABLE_PLUGIN_AUTOLOAD"] = autoload
+        done = subprocess.run(
+            [sys.executable, "-S", "-c", code],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        where, listed, failures = json.loads(done.stdout)
+        assert where == str(checkout / "plugins" / "__init__.py")
+        assert set(listed) == set(kinds()) and failures == []
+    model = subprocess.run(
+        [sys.executable, "-S", "-m", "ablate", "model", "--json", "model.preset=teacher"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert model.returncode == 0, model.stderr
+    assert json.loads(model.stdout)["model"]["stem"] == "conv"
