@@ -350,27 +350,17 @@ def test_a_plain_checkout_on_pythonpath_has_the_builtins(tmp_path):
         "print(json.dumps([sys.modules['ablate_plugins'].__file__, "
         "[c.kind for c in r.all()], [str(f) for f in r.failures]]))"
     )
+
+    def python(*args: str):
+        run = [sys.executable, "-S", *args]
+        done = subprocess.run(run, env=env, cwd=tmp_path, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
     for autoload in ("0", "1"):
         env["ABLATE_DISABLE_PLUGIN_AUTOLOAD"] = autoload
-        done = subprocess.run(
-            [sys.executable, "-S", "-c", code],
-            env=env,
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert done.returncode == 0, done.stderr
-        where, listed, failures = json.loads(done.stdout)
+        where, listed, failures = python("-c", code)
         assert where == str(checkout / "plugins" / "__init__.py")
         assert set(listed) == set(kinds()) and failures == []
-    model = subprocess.run(
-        [sys.executable, "-S", "-m", "ablate", "model", "--json", "model.preset=teacher"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert model.returncode == 0, model.stderr
-    assert json.loads(model.stdout)["model"]["stem"] == "conv"
+    model = python("-m", "ablate", "model", "--json", "model.preset=teacher")
+    assert model["model"]["stem"] == "conv"

@@ -10,18 +10,8 @@ from typing import ClassVar
 import pytest
 from omegaconf import OmegaConf
 
-from ablate import hookimpl, hookspecs
+from ablate import contracts, hookimpl, hookspecs
 from ablate.config import Config, make_config
-from ablate.contracts import (
-    REQUIRED,
-    Augment,
-    Contract,
-    DatasetAdapter,
-    DistillLoss,
-    Patching,
-    PositionalEncoding,
-    Stem,
-)
 from ablate.errors import AblateError
 from ablate.plugins import load_registry
 from ablate.slots import SLOTS, Slot, build_slot, kinds
@@ -41,12 +31,15 @@ def test_every_slot_and_its_arguments_are_config_keys(key):
 def test_the_built_ins_subclass_the_contracts_in_ablate():
     from ablate_plugins import augment, datasets, distill_loss, patching, pos_encoding, stem
 
-    assert issubclass(datasets.EmoDB, DatasetAdapter)
-    assert issubclass(distill_loss.FeatureL1, DistillLoss)
-    assert issubclass(pos_encoding.Coordinate, PositionalEncoding)
-    assert issubclass(stem.ConvStem, Stem)
-    assert all(issubclass(a, Augment) for a in (augment.Noise, augment.SpecAugment, augment.Mixup))
-    assert patching.Patching is Patching  # the base the built-in factories instantiate
+    assert issubclass(datasets.EmoDB, contracts.DatasetAdapter)
+    assert issubclass(distill_loss.FeatureL1, contracts.DistillLoss)
+    assert issubclass(pos_encoding.Coordinate, contracts.PositionalEncoding)
+    assert issubclass(stem.ConvStem, contracts.Stem)
+    assert all(
+        issubclass(a, contracts.Augment)
+        for a in (augment.Noise, augment.SpecAugment, augment.Mixup)
+    )
+    assert patching.Patching is contracts.Patching  # the base the built-in factories instantiate
 
 
 BROKEN = """
@@ -143,8 +136,8 @@ def test_adding_a_kind_is_its_hook_spec_plus_one_row(monkeypatch):
     def register_frontends(register):
         """Register frontends. Factory: ``factory(context: None, **params) -> Frontend``."""
 
-    class Frontend(Contract):
-        reads: ClassVar[dict] = {"rate": REQUIRED}
+    class Frontend(contracts.Contract):
+        reads: ClassVar[dict] = {"rate": contracts.REQUIRED}
 
     class Mel:
         def __init__(self, context, rate: int = 16000):

@@ -84,17 +84,15 @@ def test_ablate_plugins_lists_the_installed_plugin(site):
     assert "failed: plugin 'rotary'" not in result.stderr
 
 
-def test_ablate_model_uses_the_installed_plugin(site):
-    result = ablate(
-        site,
-        "model",
-        "--json",
-        "model.pos_encoding=rotary",
-        "model.pos_encoding_args.base=100",
-        "model.depth=1",
-    )
+def described(site: Path, *overrides: str) -> dict:
+    """``ablate model --json OVERRIDES``, which must succeed."""
+    result = ablate(site, "model", "--json", "model.depth=1", *overrides)
     assert result.returncode == 0, result.stderr
-    info = json.loads(result.stdout)
+    return json.loads(result.stdout)
+
+
+def test_ablate_model_uses_the_installed_plugin(site):
+    info = described(site, "model.pos_encoding=rotary", "model.pos_encoding_args.base=100")
     assert info["model"]["pos_encoding"] == "rotary"
     assert info["tokens"] == 129
 
@@ -102,18 +100,8 @@ def test_ablate_model_uses_the_installed_plugin(site):
 def test_ablate_model_builds_and_checks_the_overlapping_patching(site):
     """Windows of 4 frames every 2: 63 tokens on 128 frames, each 3 x 128 x 4 features
     after the teacher's coordinate channels; the build's dry run accepts it."""
-    result = ablate(
-        site,
-        "model",
-        "--json",
-        "model.preset=teacher",
-        "model.patching=overlapping",
-        "model.depth=1",
-        "model.stem_args.width=0.25",
-    )
-    assert result.returncode == 0, result.stderr
-    info = json.loads(result.stdout)
-    assert info["tokens"] == (128 - 4) // 2 + 1 + 1
+    teacher = ["model.preset=teacher", "model.stem_args.width=0.25"]
+    assert described(site, *teacher, "model.patching=overlapping")["tokens"] == 63 + 1
     bad = ablate(site, "model", "model.patching=overlapping", "model.patching_args.stride=5")
     assert bad.returncode == 2
     assert bad.stderr.strip() == (

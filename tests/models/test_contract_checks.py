@@ -126,6 +126,13 @@ def _model_cli(capsys, *overrides: str) -> tuple[int, str, str]:
     return code, out, err
 
 
+def _build_error(**parts) -> str:
+    """The one-line error of building a 32 x 16 student with ``parts``."""
+    with pytest.raises(AblateError) as info:
+        build_model(dict(TINY, preset="student", **parts), 32, 16, 4)
+    return str(info.value)
+
+
 def test_a_transposed_patching_output_is_caught_though_its_shape_looks_right(bad_parts, capsys):
     """128 x 128 vertical: N = patch_dim = 128, so (B, N, D) and its transpose agree;
     before, it trained silently with the same parameter count as `vertical`."""
@@ -152,29 +159,25 @@ def test_a_stale_grid_is_caught_instead_of_a_wrong_token_count(bad_parts, capsys
 
 
 def test_a_tokens_that_drops_cls_is_caught(bad_parts):
-    with pytest.raises(AblateError) as info:
-        build_model(dict(TINY, preset="student", pos_encoding="drops_cls"), 32, 16, 4)
-    assert str(info.value) == (
+    assert _build_error(pos_encoding="drops_cls") == (
         "model.pos_encoding: pos_encoding 'drops_cls' (bad_parts) turned (2, 17, 32) into "
         "(2, 16, 32); expected (2, 17, 32) (tokens() keeps the shape, CLS first)"
     )
 
 
 def test_a_wrong_feature_size_names_the_plugin_not_layer_norm(bad_parts):
-    with pytest.raises(AblateError) as info:
-        build_model(dict(TINY, preset="student", patching="wide"), 32, 16, 4)
-    assert str(info.value).startswith(
+    assert _build_error(patching="wide").startswith(
         "model.patching: patching 'wide' (bad_parts) turned (2, 1, 32, 16) into (2, 16, 64); "
         "expected (2, 16, 32)"
     )
 
 
 def test_undeclared_image_channels_and_a_resizing_stem_are_caught(bad_parts):
-    with pytest.raises(AblateError, match=r"^model\.pos_encoding: pos_encoding 'undeclared' "):
-        build_model(dict(TINY, preset="student", pos_encoding="undeclared"), 32, 16, 4)
-    with pytest.raises(AblateError) as info:
-        build_model(dict(TINY, preset="student", stem="shrinks"), 32, 16, 4)
-    assert str(info.value) == (
+    assert _build_error(pos_encoding="undeclared").startswith(
+        "model.pos_encoding: pos_encoding 'undeclared' (bad_parts) turned (2, 1, 32, 16) into "
+        "(2, 2, 32, 16); expected (2, 1, 32, 16) (image() adds extra_channels = 0 channels)"
+    )
+    assert _build_error(stem="shrinks") == (
         "model.stem: stem 'shrinks' (bad_parts) turned (2, 1, 32, 16) into (2, 1, 32, 8); "
         "expected (2, 1, 32, 16) (batch, out_channels, height, width)"
     )

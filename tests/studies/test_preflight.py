@@ -3,12 +3,9 @@ no entry points; a trial is scored without a tracking store."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
-from study_helpers import TINY, _children, _cli, _study, _trials
+from study_helpers import TINY, _children, _cli, _one_line_error, _study, _trials
 
-from ablate.cli.main import main
 from ablate.plugins import get_registry
 from ablate.studies.seeds import aggregate, run_seeds, score
 from ablate.training.engine import TrialFailed
@@ -23,22 +20,11 @@ optuna: {sampler: grid}
 """
 
 
-def _fails_before_training(args, capsys) -> str:
-    started = time.monotonic()
-    with pytest.raises(SystemExit) as caught:
-        main([str(a) for a in args])
-    assert caught.value.code == 2
-    assert time.monotonic() - started < 60
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1, err
-    return err
-
-
 def test_a_point_of_the_space_whose_plugin_fails_stops_the_study_before_any_trial(workdir, capsys):
     """Before: the first trials trained, then the bad point failed as a trial of its own."""
     study = workdir / "square.yaml"
     study.write_text(SQUARE)
-    err = _fails_before_training(["run", study, *TINY], capsys)
+    err = _one_line_error(["run", study, *TINY], capsys, seconds=60)
     assert err == (
         "error: model.patching_args: patching 'square' (ablate): patch 5x5 does not divide "
         "the 32x32 input; change the patch size or set pad=true "
@@ -66,7 +52,7 @@ def test_a_broken_third_party_part_stops_the_study_before_any_trial(workdir, cap
     study = workdir / "flipped.yaml"
     study.write_text(SQUARE.replace("  model.patching_args.size: {choice: [8, 5]}\n", "")
                      .replace("square]", "flipped]"))  # fmt: skip
-    err = _fails_before_training(["run", study, *TINY], capsys)
+    err = _one_line_error(["run", study, *TINY], capsys, seconds=60)
     assert err.startswith("error: model.patching: patching 'flipped' (flipped) turned ")
     assert err.endswith("(at model.patching=flipped)")
     assert _trials(workdir) == []
