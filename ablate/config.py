@@ -175,23 +175,23 @@ def resolve_model(model: DictConfig | Mapping[str, Any], where: str = "model") -
 
     A plain mapping may leave fields out; a key that is not a model field is an error.
     """
-    spec = OmegaConf.to_container(model, resolve=True) if isinstance(model, DictConfig) else model
-    unknown = sorted(set(spec) - set(MODEL_FIELDS))
+    given = OmegaConf.to_container(model, resolve=True) if isinstance(model, DictConfig) else model
+    unknown = sorted(set(given) - set(MODEL_FIELDS))
     if unknown:
         known = ", ".join(MODEL_FIELDS)
         raise AblateError(f"{where}.{unknown[0]}: not a model field; known: {known}")
-    preset = spec.get("preset")
+    preset = given.get("preset")
     if preset not in PRESETS:
         known = ", ".join(PRESETS)
         raise AblateError(f"{where}.preset: unknown preset '{preset}'; known: {known}")
     if preset == "cnn":
         for key in MODEL_PLUGINS:
-            if spec.get(key) is not None:
+            if given.get(key) is not None:
                 raise AblateError(f"{where}.{key}: the cnn preset takes no {key} (it is not a ViT)")
     resolved: dict[str, Any] = dict.fromkeys(MODEL_FIELDS)
     resolved.update({f"{key}_args": {} for key in MODEL_PLUGINS})
     resolved.update(PRESETS[preset])
-    resolved.update({k: v for k, v in spec.items() if v is not None})
+    resolved.update({k: v for k, v in given.items() if v is not None})
     return resolved
 
 

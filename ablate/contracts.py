@@ -100,10 +100,11 @@ class Patching(nn.Module, Contract):
 
     The engine reads ``num_patches`` (tokens, CLS excluded) and ``patch_dim`` (features per
     token); ``grid`` (rows, columns) is passed on to the positional encoding. This base
-    class computes all three from the window size and ``stride`` (the window size by
-    default: no overlap; smaller: overlapping windows). Windows that do not tile the input
-    are an error unless ``pad`` is true; then the image is zero-padded at the bottom and
-    right. Each token holds its window's pixels as ``(ph, pw, C)`` flattened.
+    class computes all three from the window size and ``stride`` (rows, columns, or one
+    int for both; the window size by default: no overlap; smaller: overlapping windows).
+    Windows that do not tile the input are an error unless ``pad`` is true; then the image
+    is zero-padded at the bottom and right. Each token holds its window's pixels as
+    ``(ph, pw, C)`` flattened.
     """
 
     reads: ClassVar[dict[str, Any]] = {"num_patches": REQUIRED, "patch_dim": REQUIRED}
@@ -115,10 +116,12 @@ class Patching(nn.Module, Contract):
         patch_height: int,
         patch_width: int,
         pad: bool = False,
-        stride: tuple[int, int] | None = None,
+        stride: int | tuple[int, int] | None = None,
     ):
         super().__init__()
         h, w = shape.height, shape.width
+        if isinstance(stride, int):
+            stride = (stride, stride)
         sh, sw = stride or (patch_height, patch_width)
         if min(patch_height, patch_width) < 1:
             raise ValueError(f"patch size must be >= 1, got {patch_height}x{patch_width}")

@@ -167,7 +167,7 @@ def build_slot(
     try:
         built = component.factory(context, **checked)
     except AblateError:
-        raise  # already one line, naming its own key
+        raise  # the one-line message its author wrote for the user
     except Exception as exc:
         raise AblateError(f"{where}: {describe(component)}: {_reason(exc)}") from None
     problem = slot.base.problem(built)

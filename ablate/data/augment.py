@@ -44,7 +44,7 @@ def training_set(
     copies = int(data.augment_copies)
     if not wave or copies <= 0:
         return features, labels
-    spec = tuple((name, tuple(sorted(args.items()))) for name, args in wave)
+    augments = tuple((name, tuple(sorted(args.items()))) for name, args in wave)
     settings = FeatureExtractor(data).settings()
     jobs = []
     for copy in range(1, copies + 1):
@@ -52,8 +52,8 @@ def training_set(
             utterance = corpus.utterances[index]
             digest = corpus.hashes[index] if corpus.hashes else file_hash(utterance.path)
             job_seed = int(key_of("seed", seed, digest, copy)[:8], 16)
-            key = key_of("augmented", digest, settings, spec, copy, seed)
-            jobs.append(Job(str(utterance.path), key, spec, job_seed))
+            key = key_of("augmented", digest, settings, augments, copy, seed)
+            jobs.append(Job(str(utterance.path), key, augments, job_seed))
     outputs = extract(jobs, data, description="augmented copies")
     failed = [
         job.path for job, output in zip(jobs, outputs, strict=True) if isinstance(output, str)

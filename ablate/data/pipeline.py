@@ -190,11 +190,11 @@ def _init_worker(data: dict) -> None:
     _worker["augments"] = {}
 
 
-def _augments_for(spec: tuple) -> list[Augment]:
-    built = _worker["augments"].get(spec)
+def _augments_for(augments: tuple) -> list[Augment]:
+    built = _worker["augments"].get(augments)
     if built is None:
-        built = [build_slot("data.augment", name, dict(args), None) for name, args in spec]
-        _worker["augments"][spec] = built
+        built = [build_slot("data.augment", name, dict(args), None) for name, args in augments]
+        _worker["augments"][augments] = built
     return built
 
 

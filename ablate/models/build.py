@@ -29,29 +29,29 @@ def build_model(
     Every part is built through its slot and run once on a small batch before the model
     is assembled, so a plugin that breaks its contract fails here, by name.
     """
-    spec = resolve_model(model, section)
-    if spec["preset"] == "cnn":
+    resolved = resolve_model(model, section)
+    if resolved["preset"] == "cnn":
         return ReferenceCNN(num_classes)
-    parts = build_parts(spec, n_mels, frames, registry or get_registry(), section)
+    parts = build_parts(resolved, n_mels, frames, registry or get_registry(), section)
     return SpectrogramViT(
         parts.stem,
         parts.pos,
         parts.patching,
         patch_dim=parts.patching.patch_dim,
         num_classes=num_classes,
-        dim=spec["dim"],
-        depth=spec["depth"],
-        heads=spec["heads"],
-        dim_head=spec["dim_head"],
-        mlp_dim=spec["mlp_dim"],
-        dropout=spec["dropout"],
-        emb_dropout=spec["emb_dropout"],
+        dim=resolved["dim"],
+        depth=resolved["depth"],
+        heads=resolved["heads"],
+        dim_head=resolved["dim_head"],
+        mlp_dim=resolved["mlp_dim"],
+        dropout=resolved["dropout"],
+        emb_dropout=resolved["emb_dropout"],
     )
 
 
-def feature_dim(spec: Mapping[str, Any]) -> int:
-    """The pooled feature size of a resolved model spec: what distillation matches."""
-    return WIDTHS[-1] if spec["preset"] == "cnn" else spec["dim"]
+def feature_dim(model: Mapping[str, Any]) -> int:
+    """The pooled feature size of a resolved model config: what distillation matches."""
+    return WIDTHS[-1] if model["preset"] == "cnn" else model["dim"]
 
 
 def token_count(model: nn.Module) -> int:

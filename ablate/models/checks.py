@@ -62,21 +62,21 @@ def _dry(module: nn.Module) -> Iterator[None]:
 class _Checker:
     """Runs one section's parts (``model`` or ``distill.teacher``) and names the culprit."""
 
-    def __init__(self, spec: Mapping[str, Any], section: str, registry: Registry):
-        self.spec, self.section, self.registry = spec, section, registry
-        self.dim = spec["dim"]
+    def __init__(self, model: Mapping[str, Any], section: str, registry: Registry):
+        self.model, self.section, self.registry = model, section, registry
+        self.dim = model["dim"]
         self.inputs = torch.Generator().manual_seed(0)
 
     def key(self, part: str) -> str:
         return f"{self.section}.{part}"
 
     def build(self, part: str, shape: ModelShape) -> Any:
-        name, args = self.spec[part], self.spec[f"{part}_args"]
+        name, args = self.model[part], self.model[f"{part}_args"]
         return build_slot(self.key(part), name, args, shape, self.registry)
 
     def label(self, part: str) -> str:
         return (
-            f"{self.key(part)}: {describe(lookup(self.key(part), self.spec[part], self.registry))}"
+            f"{self.key(part)}: {describe(lookup(self.key(part), self.model[part], self.registry))}"
         )
 
     def batch(self, *shape: int) -> torch.Tensor:
@@ -116,11 +116,11 @@ def _grid(patching: Any) -> tuple[int, int] | None:
 
 
 def build_parts(
-    spec: Mapping[str, Any], height: int, width: int, registry: Registry, section: str = "model"
+    model: Mapping[str, Any], height: int, width: int, registry: Registry, section: str = "model"
 ) -> Parts:
-    """Stem, positional encoding and patching of a resolved model ``spec``, each told the
+    """Stem, positional encoding and patching of a resolved ``model`` config, each told the
     true shape it receives and checked on a dry-run batch."""
-    check = _Checker(spec, section, registry)
+    check = _Checker(model, section, registry)
     dim = check.dim
     stem = check.build("stem", ModelShape(height, width, 1, dim))
     channels = stem.out_channels

@@ -110,29 +110,29 @@ def plugin_names(config: DictConfig, key: str) -> list[str]:
     return [name for name, _ in slot.read(section)]
 
 
-def _parse_dim(key: str, spec: Any) -> Dim:
+def _parse_dim(key: str, raw: Any) -> Dim:
     where = f"space.{key}"
-    if not isinstance(spec, Mapping):
+    if not isinstance(raw, Mapping):
         raise AblateError(
             f"{where}: expected a mapping such as {{choice: [a, b]}}, "
-            f"{{float: [lo, hi], log: true}} or {{int: [lo, hi], step: 1}}; got {spec!r}"
+            f"{{float: [lo, hi], log: true}} or {{int: [lo, hi], step: 1}}; got {raw!r}"
         )
-    kinds = [k for k in ("choice", "float", "int") if k in spec]
+    kinds = [k for k in ("choice", "float", "int") if k in raw]
     if len(kinds) != 1:
-        raise AblateError(f"{where}: give exactly one of choice, float, int (got {sorted(spec)})")
+        raise AblateError(f"{where}: give exactly one of choice, float, int (got {sorted(raw)})")
     kind = kinds[0]
     allowed = {
         "choice": {"choice"},
         "float": {"float", "log", "step"},
         "int": {"int", "log", "step"},
     }
-    extra = sorted(set(spec) - allowed[kind])
+    extra = sorted(set(raw) - allowed[kind])
     if extra:
         raise AblateError(
             f"{where}: unknown option '{extra[0]}' for {kind} "
             f"(valid: {', '.join(sorted(allowed[kind]))})"
         )
-    value = spec[kind]
+    value = raw[kind]
     if kind == "choice":
         if not isinstance(value, list) or not value:
             raise AblateError(f"{where}: choice needs a non-empty list, got {value!r}")
@@ -150,10 +150,10 @@ def _parse_dim(key: str, spec: Any) -> Dim:
     low, high = value
     if low > high:
         raise AblateError(f"{where}: low {low} is above high {high}")
-    log = spec.get("log", False)
+    log = raw.get("log", False)
     if not isinstance(log, bool):
         raise AblateError(f"{where}: log must be true or false, got {log!r}")
-    step = spec.get("step")
+    step = raw.get("step")
     if step is not None and (not isinstance(step, number) or isinstance(step, bool) or step <= 0):
         raise AblateError(f"{where}: step must be a positive {kind}, got {step!r}")
     if log and (low <= 0 or step not in (None, 1)):
@@ -210,9 +210,9 @@ def parse_space(raw: Any, base: DictConfig, registry: Registry) -> Space:
     if not isinstance(raw, Mapping):
         raise AblateError(f"space: expected a mapping of dotted keys, got {raw!r}")
     dims: dict[str, Dim] = {}
-    for key, spec in raw.items():
+    for key, value in raw.items():
         _check_key(base, str(key))
-        dims[str(key)] = _parse_dim(str(key), spec)
+        dims[str(key)] = _parse_dim(str(key), value)
 
     plain, plugin_args = [], []
     for key, dim in dims.items():

@@ -42,14 +42,14 @@ def check_config(
     sections = ("model", TEACHER) if config.distill.enabled else ("model",)
     dims = {}
     for section in sections:
-        spec = resolve_model(OmegaConf.select(config, section), section)
-        dims[section] = feature_dim(spec)
-        if spec["preset"] != "cnn":
+        model = resolve_model(OmegaConf.select(config, section), section)
+        dims[section] = feature_dim(model)
+        if model["preset"] != "cnn":
             _once(
                 seen,
-                ["parts", section, spec, data.n_mels, data.frames],
-                lambda spec=spec, section=section: build_parts(
-                    spec, data.n_mels, data.frames, registry, section
+                ["parts", section, model, data.n_mels, data.frames],
+                lambda model=model, section=section: build_parts(
+                    model, data.n_mels, data.frames, registry, section
                 ),
             )
     if config.distill.enabled:
