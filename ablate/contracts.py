@@ -31,9 +31,11 @@ REQUIRED = object()
 
 class Contract:
     """What the engine reads of a built component: ``reads`` maps each attribute to its
-    default (``REQUIRED`` when there is none); ``module`` asks for a ``torch.nn.Module``."""
+    default (``REQUIRED`` when there is none); ``counts`` maps the ones that are sizes to
+    their least value; ``module`` asks for a ``torch.nn.Module``."""
 
     reads: ClassVar[dict[str, Any]] = {}
+    counts: ClassVar[dict[str, int]] = {}
     module: ClassVar[bool] = False
 
     @classmethod
@@ -48,6 +50,10 @@ class Contract:
         for name, default in cls.reads.items():
             if not hasattr(obj, name):
                 setattr(obj, name, default)
+        for name, least in cls.counts.items():
+            value = getattr(obj, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < least:
+                return f"declares {name} = {value!r}; expected an int >= {least}"
         return None
 
 
@@ -82,6 +88,7 @@ class Stem(nn.Module, Contract):
     """Image to image, run first: ``(B, C, H, W) -> (B, out_channels, H, W)``."""
 
     reads: ClassVar[dict[str, Any]] = {"out_channels": REQUIRED}
+    counts: ClassVar[dict[str, int]] = {"out_channels": 1}
     module = True
     out_channels: int
 
@@ -108,6 +115,7 @@ class Patching(nn.Module, Contract):
     """
 
     reads: ClassVar[dict[str, Any]] = {"num_patches": REQUIRED, "patch_dim": REQUIRED}
+    counts: ClassVar[dict[str, int]] = {"num_patches": 1, "patch_dim": 1}
     module = True
 
     def __init__(
@@ -170,6 +178,7 @@ class PositionalEncoding(nn.Module, Contract):
     """
 
     reads: ClassVar[dict[str, Any]] = {"extra_channels": 0}
+    counts: ClassVar[dict[str, int]] = {"extra_channels": 0}
     module = True
     extra_channels: int = 0
 

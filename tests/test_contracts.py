@@ -45,3 +45,13 @@ def test_a_duck_typed_part_gets_the_optional_attributes_and_must_have_the_requir
     assert Patching.problem(lambda x: x) == (
         "returned function, not a torch.nn.Module (subclass Patching)"
     )
+    sized = nn.Identity()
+    sized.out_channels = 2.0
+    assert Stem.problem(sized) == "declares out_channels = 2.0; expected an int >= 1"
+
+
+def test_the_old_import_path_of_the_model_contracts_still_works():
+    """Plugins written for ablate 0.1 import them from ablate.models.parts."""
+    from ablate.models import parts
+
+    assert (parts.Patching, parts.ModelShape) == (Patching, ModelShape)

@@ -379,6 +379,10 @@ def run_trial(
             if config.distill.enabled
             else None
         )
+        if teacher is not None:  # its contract is checked before any teacher trains
+            distill.build_distill_loss(
+                registry, config, probe.feature_dim, teacher.feature_dim, n_classes
+            )
     teacher_cache = teacher_cache or cache_root(data) / "teachers"
     results = []
     for fold in folds:

@@ -73,7 +73,10 @@ def test_json_stdout_stays_parseable_when_a_plugin_fails(tmp_path, monkeypatch, 
     main(["plugins", "--json"])
     out, err = capsys.readouterr()
     assert json.loads(out)
-    assert "failed: plugin 'exploding_plugin'" in err
+    assert " ".join(err.split()) == (
+        "failed: plugin 'exploding_plugin' (exploding_plugin): failed to import: "
+        f"ImportError('kaboom') ({tmp_path / 'exploding_plugin.py'}:1)"
+    )
 
 
 def test_autoload_switch_keeps_the_builtins(monkeypatch, capsys):
@@ -109,19 +112,9 @@ def test_a_failure_is_printed_once_pointing_at_the_plugin_s_file(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("ABLATE_")}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(tmp_path), env.get("PYTHONPATH")]))
     env["ABLATE_PLUGINS"] = "exploding_plugin"
-    for args in (["plugins"], ["plugins", "--json"]):
-        result = subprocess.run(
-            [ABLATE, *args], capture_output=True, text=True, env=env, timeout=120
-        )
-        assert result.returncode == 0, result.stderr
-        err = " ".join(result.stderr.split())
-        assert err.count("kaboom") == 1, result.stderr
-        assert f"{tmp_path / 'exploding_plugin.py'}:2" in err
-        assert "ablate/plugins.py" not in err and "Warning" not in err
-    model = subprocess.run(
-        [ABLATE, "model", "--json", "model.depth=1"], capture_output=True, text=True, env=env
-    )
-    assert model.returncode == 0, model.stderr
-    # one Python warning, located at the plugin's line (which Python quotes below it)
-    assert model.stderr.count("PluginWarning") == 1
-    assert model.stderr.startswith(f"{tmp_path / 'exploding_plugin.py'}:2: PluginWarning:")
+    result = subprocess.run([ABLATE, "plugins"], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr
+    err = " ".join(result.stderr.split())
+    assert err.count("kaboom") == 1, result.stderr
+    assert f"{tmp_path / 'exploding_plugin.py'}:2" in err
+    assert "ablate/plugins.py" not in err and "Warning" not in err

@@ -1,12 +1,11 @@
-"""Before the first trial: every point's plugins built and run once; the built-ins need
-no entry points; a trial is scored without a tracking store."""
+"""Before the first trial: every point's plugins built and run once; a trial is scored
+without a tracking store."""
 
 from __future__ import annotations
 
 import pytest
-from study_helpers import TINY, _children, _cli, _one_line_error, _study, _trials
+from study_helpers import TINY, _one_line_error, _trials
 
-from ablate.plugins import get_registry
 from ablate.studies.seeds import aggregate, run_seeds, score
 from ablate.training.engine import TrialFailed
 from tests.training.conftest import tiny_config
@@ -56,19 +55,6 @@ def test_a_broken_third_party_part_stops_the_study_before_any_trial(workdir, cap
     assert err.startswith("error: model.patching: patching 'flipped' (flipped) turned ")
     assert err.endswith("(at model.patching=flipped)")
     assert _trials(workdir) == []
-
-
-def test_a_study_runs_with_autoload_off_on_the_built_ins_alone(workdir, monkeypatch):
-    """Before: `unknown pos_encoding 'coordinate'; known: none registered`."""
-    monkeypatch.setenv("ABLATE_DISABLE_PLUGIN_AUTOLOAD", "1")
-    get_registry.cache_clear()
-    try:
-        _cli(["run", _study(workdir), *TINY])
-    finally:
-        get_registry.cache_clear()
-    assert {t.state.name for t in _trials(workdir)} == {"COMPLETE"}
-    _, parents, children = _children(workdir)
-    assert parents[0].info.status == "FINISHED" and len(children) == 2
 
 
 def test_a_trial_is_scored_from_its_results_without_a_tracking_store(tmp_path):
