@@ -3,11 +3,14 @@
 The dotted keys are the public config API (``model.patching``, ``data.n_mels``, ...).
 Configs are built from these defaults, then a YAML file, then ``KEY=VALUE`` dotlist
 overrides; a key that does not exist or a value of the wrong type is a one-line error.
+Model presets are resolved here, once, when a config is made: every model field left
+unset is filled from its preset (``model`` and the distillation teacher alike).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +78,7 @@ class ProtocolConfig:
 
 @dataclass
 class ModelConfig:
-    """The model. ``preset`` fills every field left unset (null)."""
+    """The model. ``preset`` fills every field left unset (null) when the config is made."""
 
     #: teacher | student | cnn
     preset: str = "student"
@@ -142,6 +145,65 @@ class Config:
 
 
 CONFIG_SECTIONS = ("data", "protocol", "model", "train", "distill")
+#: the config sections that hold a model (``ModelConfig``)
+MODEL_SECTIONS = ("model", "distill.teacher")
+#: keys that change how a config runs, not what it computes: left out of a study's
+#: identity and of a cached teacher's key
+OPERATIONAL_KEYS = (
+    "data.workers",
+    "data.cache",
+    "data.cache_dir",
+    "train.device",
+    "train.threads",
+    "train.compile",
+)
+
+_VIT = dict(dim=256, heads=5, dim_head=64, mlp_dim=512, dropout=0.1, emb_dropout=0.1)
+#: The paper's teacher and student (Kim & Lee 2024) and the reference CNN.
+PRESETS: dict[str, dict[str, Any]] = {
+    "teacher": dict(_VIT, patching="vertical", pos_encoding="coordinate", stem="conv", depth=6),
+    "student": dict(_VIT, patching="vertical", pos_encoding="none", stem="none", depth=3),
+    "cnn": {},
+}
+MODEL_FIELDS = tuple(f.name for f in fields(ModelConfig))
+#: the model fields that name a plugin (each has a ``<field>_args`` beside it)
+MODEL_PLUGINS = tuple(f for f in MODEL_FIELDS if f"{f}_args" in MODEL_FIELDS)
+
+
+def resolve_model(model: DictConfig | Mapping[str, Any], where: str = "model") -> dict[str, Any]:
+    """The model fields with every unset (missing or null) one filled from the preset.
+
+    A plain mapping may leave fields out; a key that is not a model field is an error.
+    """
+    given = OmegaConf.to_container(model, resolve=True) if isinstance(model, DictConfig) else model
+    unknown = sorted(set(given) - set(MODEL_FIELDS))
+    if unknown:
+        known = ", ".join(MODEL_FIELDS)
+        raise AblateError(f"{where}.{unknown[0]}: not a model field; known: {known}")
+    preset = given.get("preset")
+    if preset not in PRESETS:
+        known = ", ".join(PRESETS)
+        raise AblateError(f"{where}.preset: unknown preset '{preset}'; known: {known}")
+    if preset == "cnn":
+        for key in MODEL_PLUGINS:
+            if given.get(key) is not None:
+                raise AblateError(f"{where}.{key}: the cnn preset takes no {key} (it is not a ViT)")
+    resolved: dict[str, Any] = dict.fromkeys(MODEL_FIELDS)
+    resolved.update({f"{key}_args": {} for key in MODEL_PLUGINS})
+    resolved.update(PRESETS[preset])
+    resolved.update({k: v for k, v in given.items() if v is not None})
+    return resolved
+
+
+def resolve_presets(config: DictConfig) -> DictConfig:
+    """A copy of ``config`` with each model section filled from its preset."""
+    config = config.copy()
+    for section in MODEL_SECTIONS:
+        node = OmegaConf.select(config, section)
+        for key, value in resolve_model(node, section).items():
+            if node[key] is None:
+                node[key] = value
+    return config
 
 
 def _one_line(exc: OmegaConfBaseException) -> str:
@@ -151,8 +213,11 @@ def _one_line(exc: OmegaConfBaseException) -> str:
     return f"{key}: {message}" if key and not message.startswith(str(key)) else message
 
 
-def make_config(*sources: Any, dotlist: list[str] | tuple[str, ...] = ()) -> DictConfig:
-    """Defaults, merged with each mapping in ``sources``, then ``KEY=VALUE`` overrides."""
+def make_config(
+    *sources: Any, dotlist: list[str] | tuple[str, ...] = (), presets: bool = True
+) -> DictConfig:
+    """Defaults, merged with each mapping in ``sources``, then ``KEY=VALUE`` overrides,
+    then (unless ``presets`` is false) the model presets."""
     config = OmegaConf.structured(Config)
     try:
         for source in sources:
@@ -163,7 +228,12 @@ def make_config(*sources: Any, dotlist: list[str] | tuple[str, ...] = ()) -> Dic
         config = OmegaConf.merge(config, OmegaConf.from_dotlist(list(dotlist)))
     except OmegaConfBaseException as exc:
         raise AblateError(f"config: {_one_line(exc)}") from None
-    return config
+    return resolve_presets(config) if presets else config
+
+
+def identity(config: DictConfig | dict[str, Any]) -> dict[str, Any]:
+    """The flattened config without its :data:`OPERATIONAL_KEYS`: what it computes."""
+    return {k: v for k, v in flatten(config).items() if k not in OPERATIONAL_KEYS}
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:

@@ -7,11 +7,14 @@ Every hook receives a ``register`` callback and calls it once per component::
 ``factory`` is a class or function. Its first positional argument is the build context
 of its kind (see below); every further keyword argument with a type hint and a default
 is a *parameter* that configs and studies can set and sweep. ``description`` is one line.
+The contexts and the base classes the built objects honour are in
+:mod:`ablate.contracts`; where each kind is chosen in the config is :mod:`ablate.slots`.
 
 A plugin is a module (or object) that implements one or more of these hooks with
 ``@ablate.hookimpl`` and is announced through the ``ablate`` entry-point group. These
 names and signatures are the public API; ``docs/plugins.md`` describes each of them (a
-test keeps the two in step) and how a plugin is written, tested and published.
+test keeps the two in step) and how a plugin is written, tested and published. Adding a
+kind is one more hook spec here plus one row in the slot table.
 """
 
 import pluggy
@@ -26,8 +29,8 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 def register_patchings(register):
     """Register patch layouts.
 
-    Factory: ``factory(shape: ModelShape, **params) -> Patching`` (``ablate.models.parts``).
-    A patching cuts a ``(B, C, H, W)`` image into ``(B, N, C * ph * pw)`` tokens.
+    Factory: ``factory(shape: ModelShape, **params) -> Patching``. A patching cuts a
+    ``(B, C, H, W)`` image into ``(B, num_patches, patch_dim)`` tokens.
     """
 
 
@@ -54,7 +57,8 @@ def register_distill_losses(register):
     """Register knowledge-distillation losses.
 
     Factory: ``factory(shape: DistillShape, **params) -> DistillLoss``, a module called as
-    ``loss(student_feature, teacher_feature, student_logits, teacher_logits)``.
+    ``loss(student_feature, teacher_feature, student_logits, teacher_logits)`` that
+    returns a scalar; a plain ``nn.Module`` gets ``note = None`` and ``active = True``.
     """
 
 
@@ -72,5 +76,5 @@ def register_augments(register):
     """Register augmentations, applied to training folds only.
 
     Factory: ``factory(stage_context: None, **params) -> Augment`` with ``stage`` one of
-    ``"wave"``, ``"feature"``, ``"batch"`` (see ``ablate.data.augment``).
+    ``"wave"``, ``"feature"``, ``"batch"``, which says how it is called.
     """

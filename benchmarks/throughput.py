@@ -9,8 +9,9 @@ forward FLOPs (``ablate.models.flops.forward_flops``; training = 3 x forward), d
 the FLOP/s of a large matmul measured in the same run: float32 2048^2 on the CPU, bf16
 8192^2 on CUDA.
 
-Needs only torch, omegaconf, pluggy and rich (it loads the model plugins alone, so not
-mlflow, optuna, soundfile or torchaudio): run it on a bare GPU box with
+Needs only torch, omegaconf, pluggy and rich (not mlflow, optuna, soundfile or torchaudio:
+where those are missing, the dataset and augment built-ins fail to load with a warning and
+the model built-ins still work): run it on a bare GPU box with
     PYTHONPATH=. python benchmarks/throughput.py --device cuda --json gpu.json
 Usage: python benchmarks/throughput.py [--device cpu|cuda] [--threads N] [--arms ...]
        [--train-reps N] [--infer-reps N] [--json PATH]
@@ -20,16 +21,12 @@ from __future__ import annotations
 
 import os
 
-# Only the model plugins: the data and augment plugins import soundfile and torchaudio.
+# The built-ins alone: no installed third-party plugin changes what is measured.
 os.environ.setdefault("ABLATE_DISABLE_PLUGIN_AUTOLOAD", "1")
-os.environ.setdefault(
-    "ABLATE_PLUGINS", "ablate_plugins.patching,ablate_plugins.pos_encoding,ablate_plugins.stem"
-)
 
 import argparse
 import json
 import sys
-import types
 from pathlib import Path
 
 import torch
@@ -50,7 +47,6 @@ from common import (
 from ablate.models.build import build_model
 from ablate.models.flops import forward_flops, parameter_count
 
-HERE = Path(__file__).resolve().parent
 SIZE, BATCH, CLASSES = 128, 32, 7
 PATCH_ARGS = {"vertical": {}, "square": {"size": 16}, "horizontal": {}}
 ARMS = {
@@ -58,16 +54,6 @@ ARMS = {
     for preset in ("student", "teacher")
     for patch, args in PATCH_ARGS.items()
 } | {"cnn": {"preset": "cnn"}}
-
-
-def alias_plugins() -> None:
-    """In a checkout that was never pip-installed, map ``ablate_plugins`` to ``plugins/``."""
-    try:
-        import ablate_plugins  # noqa: F401
-    except ModuleNotFoundError:
-        alias = types.ModuleType("ablate_plugins")
-        alias.__path__ = [str(HERE.parent / "plugins")]
-        sys.modules["ablate_plugins"] = alias
 
 
 def measure(arm: str, device: torch.device, train_reps: int, infer_reps: int) -> dict:
@@ -107,7 +93,6 @@ def main() -> None:
     parser.add_argument("--infer-reps", type=int, help="timed forward passes (cpu 20, cuda 100)")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
     args = parser.parse_args()
-    alias_plugins()
     cuda = args.device == "cuda"
     if cuda and not torch.cuda.is_available():
         parser.error("--device cuda: no CUDA device visible to torch")

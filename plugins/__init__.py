@@ -1,1 +1,2 @@
-"""ablate's built-in plugins, registered through the same entry points a third party uses."""
+"""ablate's built-in plugins: registered by module name (``ablate.plugins.BUILTINS``), with
+the same hooks and contracts a third-party plugin uses."""

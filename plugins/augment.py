@@ -2,8 +2,8 @@
 (feature); mixup (batch). Each draws its randomness from the generator it is given,
 so a run is reproducible for a seed.
 
-Call signatures by stage (see :mod:`ablate.data.augment`):
-``wave(wave, sample_rate, generator)``, ``feature(x, generator)``,
+Each subclasses the base of its stage in :mod:`ablate.contracts`, which gives the call
+signature: ``wave(wave, sample_rate, generator)``, ``feature(x, generator)``,
 ``batch(x, y, generator) -> (x, y)``.
 """
 
@@ -14,6 +14,7 @@ import torch
 import torchaudio
 
 from ablate import hookimpl
+from ablate.contracts import BatchAugment, FeatureAugment, WaveAugment
 from ablate.errors import AblateError
 
 
@@ -21,10 +22,8 @@ def _uniform(generator: torch.Generator, low: float, high: float) -> float:
     return low + (high - low) * float(torch.rand((), generator=generator))
 
 
-class TimeShift:
+class TimeShift(WaveAugment):
     """Shift the waveform by up to ``max_seconds`` either way, filling with silence."""
-
-    stage = "wave"
 
     def __init__(self, _context: None, max_seconds: float = 0.2):
         if max_seconds < 0:
@@ -42,10 +41,8 @@ class TimeShift:
         return out
 
 
-class Noise:
+class Noise(WaveAugment):
     """Add white Gaussian noise at ``snr_db`` dB below the utterance's power."""
-
-    stage = "wave"
 
     def __init__(self, _context: None, snr_db: float = 20.0):
         self.snr_db = snr_db
@@ -56,11 +53,9 @@ class Noise:
         return wave + noise * torch.sqrt(power / 10 ** (self.snr_db / 10))
 
 
-class Speed:
+class Speed(WaveAugment):
     """Speed perturbation: resample by a factor in [low, high] (steps of 0.01), which
     changes tempo and pitch together, as in Kaldi-style speed perturbation."""
-
-    stage = "wave"
 
     def __init__(self, _context: None, low: float = 0.9, high: float = 1.1):
         if not 0.5 <= low <= high <= 2.0:
@@ -76,11 +71,9 @@ class Speed:
         return torchaudio.functional.resample(wave, factor, 100)
 
 
-class SpecAugment:
+class SpecAugment(FeatureAugment):
     """Zero ``freq_masks`` Mel bands and ``time_masks`` frame spans per example (on
     normalised features, so 0 is the training mean)."""
-
-    stage = "feature"
 
     def __init__(
         self,
@@ -105,10 +98,8 @@ class SpecAugment:
         return x
 
 
-class Mixup:
+class Mixup(BatchAugment):
     """Mix each example and its target with a shuffled partner, weight ~ Beta(alpha, alpha)."""
-
-    stage = "batch"
 
     def __init__(self, _context: None, alpha: float = 0.2):
         if alpha <= 0:

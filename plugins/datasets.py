@@ -11,44 +11,11 @@ import re
 from pathlib import Path
 
 from ablate import hookimpl
+from ablate.contracts import DatasetAdapter
 from ablate.data.cache import cache_root
-from ablate.data.corpus import (
-    UNPARSABLE,
-    ScanResult,
-    Utterance,
-    audio_files,
-    finish_scan,
-    require_dir,
-)
+from ablate.data.corpus import ScanResult, Utterance, audio_files, finish_scan
 from ablate.data.synthetic import CLASSES, generate, speaker_voice
 from ablate.errors import AblateError
-
-
-class Adapter:
-    """Common shape: a name, the layout it expects (for errors) and a per-file parser."""
-
-    name = ""
-    layout = ""
-
-    def __init__(self, root: Path | None):
-        self.root = require_dir(self.name, root, self.layout)
-
-    def files(self) -> list[Path]:
-        return audio_files(self.root)
-
-    def parse(self, path: Path) -> Utterance | None:
-        raise NotImplementedError
-
-    def scan(self) -> ScanResult:
-        result = ScanResult([])
-        for path in self.files():
-            utterance = self.parse(path)
-            if utterance is None:
-                result.skipped.append((str(path), UNPARSABLE))
-            else:
-                result.utterances.append(utterance)
-        return finish_scan(self.name, self.root, self.layout, result)
-
 
 EMODB_EMOTIONS = {
     "W": "anger",
@@ -63,7 +30,7 @@ EMODB_MALE = {"03", "10", "11", "12", "15"}
 EMODB_FEMALE = {"08", "09", "13", "14", "16"}
 
 
-class EmoDB(Adapter):
+class EmoDB(DatasetAdapter):
     name = "emodb"
     layout = "ROOT/wav/03a01Fa.wav or ROOT/03a01Fa.wav (speaker, text, emotion, version)"
     pattern = re.compile(r"^(\d\d)([a-z]\d\d)([WLEAFTN])([a-z])$")
@@ -94,7 +61,7 @@ SAVEE_EMOTIONS = {
 _SAVEE_CODE = "(sa|su|a|d|f|h|n)"  # two-letter codes first: 'sa01' is sadness, never 's'
 
 
-class Savee(Adapter):
+class Savee(DatasetAdapter):
     name = "savee"
     layout = (
         "ROOT/AudioData/DC/a01.wav or ROOT/DC_a01.wav (speaker DC JE JK KL, code a d f h n sa su)"
@@ -127,7 +94,7 @@ CREMAD_EMOTIONS = {
 CREMAD_LEVELS = {"LO": "low", "MD": "medium", "HI": "high", "XX": "unspecified", "X": "unspecified"}
 
 
-class CremaD(Adapter):
+class CremaD(DatasetAdapter):
     name = "cremad"
     layout = "ROOT/AudioWAV/1001_DFA_ANG_XX.wav (actor, sentence, emotion, level LO MD HI XX)"
     pattern = re.compile(r"^(\d{4})_([A-Z]{3})_([A-Z]{3})_(LO|MD|HI|XX|X)$")
@@ -178,7 +145,7 @@ RAVDESS_CHANNELS = {"01": "speech", "02": "song"}
 RAVDESS_INTENSITY = {"01": "normal", "02": "strong"}
 
 
-class Ravdess(Adapter):
+class Ravdess(DatasetAdapter):
     name = "ravdess"
     layout = (
         "ROOT/Actor_01/03-01-06-01-02-01-01.wav "
@@ -226,7 +193,7 @@ TESS_EMOTIONS = {
 }
 
 
-class Tess(Adapter):
+class Tess(DatasetAdapter):
     name = "tess"
     layout = "ROOT/OAF_back_angry.wav, flat or in TESS's per-emotion folders (speaker OAF/YAF)"
     pattern = re.compile(
@@ -243,7 +210,7 @@ class Tess(Adapter):
         return Utterance(path, TESS_EMOTIONS[emotion.lower()], speaker, meta)
 
 
-class Folder(Adapter):
+class Folder(DatasetAdapter):
     """One subfolder per label (``ROOT/<label>/[<speaker>/]x.wav``) or a CSV manifest."""
 
     name = "folder"
@@ -287,7 +254,7 @@ class Folder(Adapter):
         return None
 
 
-class Synthetic(Adapter):
+class Synthetic(DatasetAdapter):
     """The embedded default corpus, generated into ROOT (or the cache) on first use."""
 
     name = "synthetic"

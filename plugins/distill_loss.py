@@ -5,18 +5,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ablate import hookimpl
-from ablate.models.parts import DistillShape
-
-
-class DistillLoss(nn.Module):
-    """``loss(student_feature, teacher_feature, student_logits, teacher_logits)``.
-
-    ``note`` says, for the run log, anything the loss does beyond its name.
-    """
-
-    note: str | None = None
-    #: False for ``none``: the engine skips the feature-matching stage entirely.
-    active: bool = True
+from ablate.contracts import DistillLoss, DistillShape
 
 
 class FeatureLoss(DistillLoss):

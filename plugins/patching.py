@@ -1,7 +1,7 @@
 """Patch layouts: vertical (whole frequency axis per token), square, horizontal."""
 
 from ablate import hookimpl
-from ablate.models.parts import ModelShape, Patching
+from ablate.contracts import ModelShape, Patching
 
 
 def vertical(shape: ModelShape, width: int = 1, pad: bool = False) -> Patching:

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from ablate import hookimpl
-from ablate.models.parts import ModelShape, PositionalEncoding
+from ablate.contracts import ModelShape, PositionalEncoding
 
 
 def coordinate_grid(height: int, width: int) -> torch.Tensor:

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from ablate import hookimpl
-from ablate.models.parts import ModelShape, Stem
+from ablate.contracts import ModelShape, Stem
 
 
 class Identity(Stem):

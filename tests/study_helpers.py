@@ -65,6 +65,18 @@ def _storage(tmp_path: Path, storage=None):
     return storage
 
 
+def _one_line_error(args, capsys, seconds: float = 30) -> str:
+    """``ablate ARGS`` fails within ``seconds`` (before any training): exit 2, one line."""
+    started = time.monotonic()
+    with pytest.raises(SystemExit) as caught:
+        main([str(a) for a in args])
+    assert caught.value.code == 2
+    assert time.monotonic() - started < seconds
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    return err
+
+
 def _trials(tmp_path: Path, storage=None) -> list[optuna.trial.FrozenTrial]:
     storage = _storage(tmp_path, storage)
     (summary,) = optuna.get_all_study_summaries(storage)

@@ -9,7 +9,8 @@ import pytest
 
 from ablate import hookimpl
 from ablate.errors import AblateError
-from ablate.plugins import KINDS, Param, get_registry, load_registry
+from ablate.plugins import BUILTINS, Param, PluginWarning, get_registry, load_registry
+from ablate.slots import kinds
 
 ENV = (
     "ABLATE_DISABLE_PLUGIN_AUTOLOAD",
@@ -51,8 +52,10 @@ def good_plugin(name="good"):
 
 
 def load(*plugins, autoload=False):
-    """Load the given ``(name, module)`` pairs; each one's package is ``pkg-<name>``."""
-    return load_registry([(m.__name__, f"pkg-{m.__name__}", m) for m in plugins], autoload=autoload)
+    """Load the given ``(name, module)`` pairs alone (no built-ins); each one's package is
+    ``pkg-<name>``."""
+    pairs = [(m.__name__, f"pkg-{m.__name__}", m) for m in plugins]
+    return load_registry(pairs, autoload=autoload, builtins=False)
 
 
 def messages(registry) -> list[str]:
@@ -97,15 +100,15 @@ def test_class_factories_expose_their_init_parameters():
     assert built.base == 3.0 and isinstance(built.base, float)
 
 
-def test_builtins_arrive_through_entry_points_from_the_ablate_distribution():
-    registry = load_registry()
-    for kind in ("patching", "pos_encoding", "stem", "distill_loss"):
+def test_builtins_are_registered_by_module_name_one_plugin_per_kind():
+    registry = load_registry(autoload=False)
+    assert set(BUILTINS) == set(kinds())
+    for kind in kinds():
         components = [c for c in registry.all() if c.kind == kind]
         assert components, kind
         assert {c.package for c in components} == {"ablate"}
         assert {c.plugin for c in components} == {kind}
-    mine = ("patching", "pos_encoding", "stem", "distill_loss")
-    assert [f for f in registry.failures if f.package == "ablate" and f.plugin in mine] == []
+    assert registry.failures == []
 
 
 def test_get_registry_is_loaded_once():
@@ -139,8 +142,7 @@ def test_duplicate_name_names_both_sources_and_others_keep_working():
     third = make_plugin(
         "third", register_stems=lambda register: register("third_stem", stem_factory, "d")
     )
-    with pytest.warns(UserWarning, match="duplicate patching 'zigzag'"):
-        registry = load(first, second, third)
+    registry = load(first, second, third)
     assert messages(registry) == [
         "plugin 'second' (pkg-second): duplicate patching 'zigzag': registered by "
         "pkg-first (first) and by pkg-second (second)"
@@ -168,19 +170,20 @@ def test_a_plugin_that_fails_to_import_is_reported_by_name(tmp_path, monkeypatch
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setenv("ABLATE_PLUGINS", "broken_plugin, fine_plugin, no_such_module")
-    with pytest.warns(UserWarning) as warned:
-        registry = load_registry(autoload=False)
-    assert len(warned) == 2
+    registry = load_registry(autoload=False, builtins=False)
     assert registry.names("patching") == ["fine"]
     assert sorted(f.plugin for f in registry.failures) == ["broken_plugin", "no_such_module"]
     broken = next(f for f in registry.failures if f.plugin == "broken_plugin")
     assert "failed to import" in broken.reason and "boom at import" in broken.reason
+    # located at the plugin's own line, not in ablate
+    assert broken.location == f"{tmp_path / 'broken_plugin.py'}:1"
+    missing = next(f for f in registry.failures if f.plugin == "no_such_module")
+    assert missing.location == ""  # no file to point at
 
 
 def test_misspelled_hook_is_reported():
     typo = make_plugin("typo", register_patching=lambda register: register("x", patch_factory, "d"))
-    with pytest.warns(UserWarning):
-        registry = load(typo, good_plugin())
+    registry = load(typo, good_plugin())
     (message,) = messages(registry)
     assert message.startswith("plugin 'typo' (pkg-typo): unknown hook register_patching;")
     assert "register_patchings" in message
@@ -188,8 +191,7 @@ def test_misspelled_hook_is_reported():
 
 
 def test_a_module_without_hooks_is_reported():
-    with pytest.warns(UserWarning):
-        registry = load(types.ModuleType("empty"))
+    registry = load(types.ModuleType("empty"))
     assert messages(registry) == [
         "plugin 'empty' (pkg-empty): implements no ablate hook (is @ablate.hookimpl missing?)"
     ]
@@ -197,9 +199,9 @@ def test_a_module_without_hooks_is_reported():
 
 def test_a_hook_with_the_wrong_argument_is_reported():
     wrong = make_plugin("wrong", register_stems=lambda reg: None)
-    with pytest.warns(UserWarning):
-        registry = load(wrong)
-    assert "invalid hook implementation" in messages(registry)[0]
+    registry = load(wrong)
+    (message,) = messages(registry)
+    assert "invalid hook implementation" in message and "\n" not in message
 
 
 @pytest.mark.parametrize(
@@ -213,8 +215,7 @@ def test_a_hook_with_the_wrong_argument_is_reported():
 )
 def test_a_bad_factory_signature_is_reported(factory, problem):
     bad = make_plugin("bad", register_stems=lambda register: register("s", factory, "d"))
-    with pytest.warns(UserWarning):
-        registry = load(bad)
+    registry = load(bad)
     assert messages(registry) == [f"plugin 'bad' (pkg-bad): stem 's': {problem}"]
     assert registry.names("stem") == []
 
@@ -224,33 +225,36 @@ def test_a_hook_that_raises_is_reported_and_rolled_back():
         register("early", stem_factory, "d")
         raise KeyError("late")
 
-    with pytest.warns(UserWarning):
-        registry = load(make_plugin("raiser", register_stems=hook), good_plugin())
+    registry = load(make_plugin("raiser", register_stems=hook), good_plugin())
     assert messages(registry) == ["plugin 'raiser' (pkg-raiser): hook raised KeyError('late')"]
     assert registry.names("stem") == ["tiny"]
 
 
-def test_registering_the_same_module_twice_is_reported():
+def test_registering_the_same_module_twice_is_one_clear_line():
+    """As when a plugin's test registers the module its entry point already loaded:
+    pluggy's own message is a dict dump over several lines."""
     plugin = good_plugin()
-    with pytest.warns(UserWarning):
-        registry = load_registry([("a", "p", plugin), ("b", "p", plugin)], autoload=False)
-    assert len(registry.failures) == 1
-    assert "not registered" in registry.failures[0].reason
+    registry = load_registry([("a", "p", plugin), ("b", "p", plugin)], builtins=False)
+    assert messages(registry) == [
+        "plugin 'b' (p): the same module is already registered as plugin 'a'"
+    ]
     assert registry.names("patching") == ["zigzag"]
 
 
 # --- environment switches ---------------------------------------------------------------
 
 
-def test_autoload_can_be_disabled(monkeypatch):
+def test_autoload_off_skips_entry_points_and_keeps_the_builtins(monkeypatch, third_party):
     monkeypatch.setenv("ABLATE_DISABLE_PLUGIN_AUTOLOAD", "1")
     registry = load_registry()
-    assert all(registry.names(kind) == [] for kind in KINDS)
+    assert all(registry.names(kind) for kind in kinds())  # every built-in kind is there
+    assert registry.get("stem", "none").package == "ablate"
+    assert not any(f.plugin == "third" for f in registry.failures)  # not even imported
     monkeypatch.setenv("ABLATE_DISABLE_PLUGIN_AUTOLOAD", "0")
-    assert "vertical" in load_registry().names("patching")
+    assert any(f.plugin == "third" for f in load_registry().failures)
 
 
-def test_explicit_modules_load_without_entry_points(tmp_path, monkeypatch):
+def test_explicit_modules_load_without_entry_points(tmp_path, monkeypatch):  # and no built-ins
     (tmp_path / "explicit_plugin.py").write_text(
         "from ablate import hookimpl\n\n"
         "def f(shape, k: int = 1):\n    return k\n\n"
@@ -259,7 +263,7 @@ def test_explicit_modules_load_without_entry_points(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setenv("ABLATE_DISABLE_PLUGIN_AUTOLOAD", "1")
     monkeypatch.setenv("ABLATE_PLUGINS", "explicit_plugin")
-    registry = load_registry()
+    registry = load_registry(builtins=False)
     assert registry.names("stem") == ["explicit"]
     assert registry.get("stem", "explicit").package == "explicit_plugin"
     assert registry.names("patching") == []
@@ -284,8 +288,7 @@ def third_party(tmp_path, monkeypatch):
 
 
 def test_third_party_entry_point_cannot_take_a_builtin_name(third_party):
-    with pytest.warns(UserWarning, match="duplicate patching 'vertical'"):
-        registry = load_registry()
+    registry = load_registry()
     failure = next(f for f in registry.failures if f.plugin == "third")
     assert failure.package == "Third_Party"
     assert "registered by ablate (patching) and by Third_Party (third)" in failure.reason
@@ -293,7 +296,6 @@ def test_third_party_entry_point_cannot_take_a_builtin_name(third_party):
     assert "third" not in registry.names("patching")  # the whole plugin is skipped
 
 
-@pytest.mark.filterwarnings("ignore:plugin 'third'")
 def test_allow_and_deny_lists_filter_by_distribution(third_party, monkeypatch):
     def third_party_loaded() -> bool:
         return any(f.plugin == "third" for f in load_registry().failures)
@@ -308,3 +310,55 @@ def test_allow_and_deny_lists_filter_by_distribution(third_party, monkeypatch):
     assert "vertical" in registry.names("patching")  # the core is always allowed
     monkeypatch.setenv("ABLATE_PLUGINS_ALLOW", "THIRD.PARTY")
     assert third_party_loaded()
+
+
+def test_the_process_registry_warns_each_failure_once_at_the_plugin_s_file(tmp_path, monkeypatch):
+    (tmp_path / "warned_plugin.py").write_text("x = 1\nraise RuntimeError('boom')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("ABLATE_PLUGINS", "warned_plugin")
+    get_registry.cache_clear()
+    try:
+        with pytest.warns(PluginWarning) as warned:
+            get_registry()
+            get_registry()
+    finally:
+        get_registry.cache_clear()
+    (warning,) = warned
+    assert (warning.filename, warning.lineno) == (str(tmp_path / "warned_plugin.py"), 2)
+    assert str(warning.message).startswith("plugin 'warned_plugin' (warned_plugin): failed")
+
+
+def test_a_plain_checkout_on_pythonpath_has_the_builtins(tmp_path):
+    """No pip install: no entry points, no `ablate_plugins` package; `python -S` keeps the
+    installed copy's .pth finder out, and site-packages is on PYTHONPATH for torch & co.
+    With autoload off as well, the built-ins are all there and a teacher builds."""
+    import json
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    checkout = tmp_path / "checkout"
+    for folder in ("ablate", "plugins"):
+        shutil.copytree(repo / folder, checkout / folder, ignore=shutil.ignore_patterns("__py*"))
+    site = [p for p in sys.path if p.endswith("site-packages")]
+    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", str(tmp_path))}
+    env["PYTHONPATH"] = os.pathsep.join([str(checkout), *site])
+    env["ABLATE_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    code = (
+        "import json, sys; from ablate.plugins import get_registry; r = get_registry(); "
+        "from ablate.models.build import build_model, token_count; "
+        "model = build_model({'preset': 'teacher', 'depth': 1}, 32, 16, 4); "
+        "print(json.dumps([sys.modules['ablate_plugins'].__file__, "
+        "[c.kind for c in r.all()], [str(f) for f in r.failures], token_count(model)]))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-S", "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    where, listed, failures, tokens = json.loads(done.stdout)
+    assert where == str(checkout / "plugins" / "__init__.py")
+    assert set(listed) == set(kinds()) and failures == []
+    assert tokens == 17

@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import click
+from omegaconf import OmegaConf
 from rich.table import Table
 
 from ablate.cli.output import console, print_json
 from ablate.config import make_config
-from ablate.models.build import build_model, resolve, token_count
+from ablate.models.build import build_model, token_count
 from ablate.models.flops import forward_flops, parameter_count
 
 
 def describe(overrides: tuple[str, ...], num_classes: int = 7) -> dict:
-    """Token count, trainable parameters and counted forward GFLOPs per sample."""
+    """Token count, trainable parameters and counted forward GFLOPs per sample; building
+    the model runs every plugin once and checks its output against its contract."""
     config = make_config(dotlist=overrides)
     n_mels, frames = config.data.n_mels, config.data.frames
     model = build_model(config.model, n_mels, frames, num_classes)
     return {
-        "model": resolve(config.model),
+        "model": OmegaConf.to_container(config.model, resolve=True),
         "input": [1, n_mels, frames],
         "num_classes": num_classes,
         "tokens": token_count(model),

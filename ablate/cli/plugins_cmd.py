@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import warnings
+
 import click
 from rich.markup import escape
 from rich.table import Table
 
 from ablate.cli.output import console, errors, print_json
-from ablate.plugins import get_registry
+from ablate.plugins import PluginFailure, PluginWarning, get_registry
+
+
+def _failure(failure: PluginFailure) -> str:
+    where = f" ({failure.location})" if failure.location else ""
+    return f"{failure}{where}"
 
 
 @click.command(epilog="Example: ablate plugins --json")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def plugins(as_json: bool) -> None:
     """List every registered plugin component with its parameters and source package."""
-    registry = get_registry()
+    with warnings.catch_warnings():  # the failures are listed below, once
+        warnings.simplefilter("ignore", PluginWarning)
+        registry = get_registry()
     rows = [
         {
             "kind": c.kind,
@@ -29,7 +38,7 @@ def plugins(as_json: bool) -> None:
     if as_json:
         print_json(rows)  # stdout stays pure JSON; failures still go to stderr
         for failure in registry.failures:
-            errors.print(f"failed: {failure}", markup=False, soft_wrap=True)
+            errors.print(f"failed: {_failure(failure)}", markup=False, soft_wrap=True)
         return
     table = Table(title="ablate plugins")
     for column in ("kind", "name", "parameters", "package", "description"):
@@ -41,4 +50,4 @@ def plugins(as_json: bool) -> None:
         )
     console.print(table)
     for failure in registry.failures:
-        errors.print(f"[red]failed:[/red] {escape(str(failure))}", soft_wrap=True)
+        errors.print(f"[red]failed:[/red] {escape(_failure(failure))}", soft_wrap=True)

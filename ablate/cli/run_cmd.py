@@ -93,7 +93,6 @@ def _ranked(rows: list[dict], metric: str) -> Table:
     help="Optuna storage, teacher cache and worker logs; default runs/<study name>.",
 )
 @click.option("--n-trials", type=click.IntRange(1), help="Override optuna.n_trials.")
-@click.option("--worker", is_flag=True, hidden=True)
 def run(
     study_file: str,
     overrides: tuple[str, ...],
@@ -102,11 +101,10 @@ def run(
     workers: int,
     run_dir: str | None,
     n_trials: int | None,
-    worker: bool,
 ) -> None:
     """Run (or resume) the study in STUDY_FILE with KEY=VALUE overrides of its base config."""
     from ablate.studies.progress import StudyProgress
-    from ablate.studies.runner import RunOptions, run_study, run_worker
+    from ablate.studies.runner import RunOptions, run_study
     from ablate.studies.spec import load_study
     from ablate.studies.storage import default_url
 
@@ -121,14 +119,6 @@ def run(
         n_trials=n_trials or study.settings.n_trials,
         workers=workers,
     )
-    options.argv = [
-        "run", study_file, *overrides, "--storage", options.storage,
-        "--tracking-uri", tracking_uri, "--run-dir", str(directory),
-        "--n-trials", str(options.n_trials),
-    ]  # fmt: skip
-    if worker:
-        run_worker(study, options)
-        return
     resume = ["ablate", "run", study_file, *overrides]
     if storage:
         resume += ["--storage", storage]

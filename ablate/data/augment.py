@@ -9,45 +9,24 @@ and test indices are never passed to any augment.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
 
 import numpy as np
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
+from ablate.contracts import Augment
 from ablate.data.cache import file_hash, key_of
 from ablate.data.features import FeatureExtractor
 from ablate.data.pipeline import Corpus, Job, extract
 from ablate.data.splits import Fold
 from ablate.errors import AblateError
-from ablate.plugins import Registry, get_registry
-
-STAGES = ("wave", "feature", "batch")
-
-
-def augment_args(data: DictConfig, name: str) -> dict[str, Any]:
-    """The parameters set for augment ``name`` under ``data.augment_args.<name>``."""
-    args = (data.augment_args or {}).get(name) or {}
-    if isinstance(args, DictConfig):
-        args = OmegaConf.to_container(args, resolve=True)
-    if not isinstance(args, dict):
-        raise AblateError(f"data.augment_args.{name}: expected a mapping, got {args!r}")
-    return args
+from ablate.plugins import Registry
+from ablate.slots import SLOTS, build_chosen
 
 
-def build_augments(data: DictConfig, stage: str, registry: Registry | None = None) -> list:
-    """The augments of ``data.augment`` in ``stage``, built with their validated arguments."""
-    registry = registry or get_registry()
-    built = []
-    for name in data.augment or []:
-        augment = registry.get("augment", name).build(
-            None, augment_args(data, name), where=f"data.augment_args.{name}"
-        )
-        if getattr(augment, "stage", None) not in STAGES:
-            raise AblateError(f"augment '{name}': stage must be one of {', '.join(STAGES)}")
-        if augment.stage == stage:
-            built.append(augment)
-    return built
+def build_augments(data: DictConfig, stage: str, registry: Registry | None = None) -> list[Augment]:
+    """The augments of ``data.augment`` in ``stage``, built with their checked arguments."""
+    return [a for a in build_chosen("data.augment", data, None, registry) if a.stage == stage]
 
 
 def training_set(
@@ -57,12 +36,15 @@ def training_set(
     copies of each (re-decoded, augmented, extracted; cached by content, augment config,
     copy index and seed)."""
     features, labels = corpus.features[fold.train], corpus.labels[fold.train]
-    registry = registry or get_registry()
-    wave = [name for name in data.augment or [] if _stage(name, data, registry) == "wave"]
+    chosen = SLOTS["data.augment"].read(data)
+    built = build_chosen("data.augment", data, None, registry)
+    wave = [
+        (name, args) for (name, args), a in zip(chosen, built, strict=True) if a.stage == "wave"
+    ]
     copies = int(data.augment_copies)
     if not wave or copies <= 0:
         return features, labels
-    spec = tuple((name, tuple(sorted(augment_args(data, name).items()))) for name in wave)
+    augments = tuple((name, tuple(sorted(args.items()))) for name, args in wave)
     settings = FeatureExtractor(data).settings()
     jobs = []
     for copy in range(1, copies + 1):
@@ -70,8 +52,8 @@ def training_set(
             utterance = corpus.utterances[index]
             digest = corpus.hashes[index] if corpus.hashes else file_hash(utterance.path)
             job_seed = int(key_of("seed", seed, digest, copy)[:8], 16)
-            key = key_of("augmented", digest, settings, spec, copy, seed)
-            jobs.append(Job(str(utterance.path), key, spec, job_seed))
+            key = key_of("augmented", digest, settings, augments, copy, seed)
+            jobs.append(Job(str(utterance.path), key, augments, job_seed))
     outputs = extract(jobs, data, description="augmented copies")
     failed = [
         job.path for job, output in zip(jobs, outputs, strict=True) if isinstance(output, str)
@@ -80,11 +62,6 @@ def training_set(
         raise AblateError(f"augmentation: {failed[0]} could not be decoded again")
     extra = torch.stack(outputs)
     return torch.cat([features, extra]), torch.cat([labels, labels.repeat(copies)])
-
-
-def _stage(name: str, data: DictConfig, registry: Registry) -> str:
-    component = registry.get("augment", name)
-    return component.build(None, augment_args(data, name), f"data.augment_args.{name}").stage
 
 
 class BatchAugmenter:

@@ -23,11 +23,13 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from ablate.contracts import Augment
 from ablate.data.cache import FeatureCache, cache_root, file_hash, key_of
 from ablate.data.corpus import ScanResult, Utterance, count_reasons
 from ablate.data.features import AudioError, FeatureExtractor, load_audio
 from ablate.errors import AblateError
 from ablate.plugins import Registry, get_registry
+from ablate.slots import build_chosen, build_slot, describe, lookup
 
 #: Below this many misses per worker, a process pool costs more than it saves.
 MIN_JOBS_PER_WORKER = 8
@@ -67,12 +69,15 @@ class Job:
 
 def scan(data: DictConfig, registry: Registry | None = None) -> ScanResult:
     """Run the adapter named by ``data.dataset`` on ``data.root``."""
-    registry = registry or get_registry()
-    component = registry.get("dataset", data.dataset)
     root = Path(data.root).expanduser() if data.root else None
-    args = OmegaConf.to_container(data.dataset_args, resolve=True) or {}
-    adapter = component.build(root, args, where="data.dataset_args")
-    return adapter.scan()
+    (adapter,) = build_chosen("data.dataset", data, root, registry)
+    result = adapter.scan()
+    if not isinstance(result, ScanResult):
+        plugin = describe(lookup("data.dataset", data.dataset, registry))
+        raise AblateError(
+            f"data.dataset: {plugin} scan() returned {type(result).__name__}, not a ScanResult"
+        )
+    return result
 
 
 def select_labels(utterances: list[Utterance], data: DictConfig) -> list[Utterance]:
@@ -185,15 +190,11 @@ def _init_worker(data: dict) -> None:
     _worker["augments"] = {}
 
 
-def _augments_for(spec: tuple) -> list:
-    built = _worker["augments"].get(spec)
+def _augments_for(augments: tuple) -> list[Augment]:
+    built = _worker["augments"].get(augments)
     if built is None:
-        registry = get_registry()
-        built = [
-            registry.get("augment", name).build(None, dict(args), where=f"data.augment_args.{name}")
-            for name, args in spec
-        ]
-        _worker["augments"][spec] = built
+        built = [build_slot("data.augment", name, dict(args), None) for name, args in augments]
+        _worker["augments"][augments] = built
     return built
 
 

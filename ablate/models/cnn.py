@@ -5,6 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+#: channels of the four conv blocks; the last is the pooled feature's size
+WIDTHS = (32, 64, 128, 256)
+
 
 class ReferenceCNN(nn.Module):
     """4 x [conv3x3, BatchNorm, GELU, max-pool 2], channels 32-64-128-256, GAP, linear head.
@@ -13,7 +16,7 @@ class ReferenceCNN(nn.Module):
     from or into and evaluated by the same engine.
     """
 
-    def __init__(self, num_classes: int, in_channels: int = 1, widths=(32, 64, 128, 256)):
+    def __init__(self, num_classes: int, in_channels: int = 1, widths=WIDTHS):
         super().__init__()
         layers, c_in = [], in_channels
         for c_out in widths:

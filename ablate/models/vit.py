@@ -6,8 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ablate.contracts import Patching, PositionalEncoding
 from ablate.models.dropout import Dropout, dropout
-from ablate.models.parts import Patching, PositionalEncoding
 
 
 class FeedForward(nn.Sequential):

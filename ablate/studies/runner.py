@@ -1,27 +1,18 @@
 """Running a study: trials drawn from shared Optuna storage, each tracked as a nested MLflow run.
 
-Budget: ``n_trials`` trials that reached a verdict (COMPLETE, PRUNED, or FAIL for a reason
-of their own such as a NaN loss). A trial whose process died or was interrupted does not
-count: it is failed (same host: its pid is gone; another host: Optuna's heartbeat) and its
-parameters are enqueued again, so the next run retries it. Before training, a trial checks
-that fewer than ``n_trials`` counted or running trials precede it, so several workers never
-run more than the budget; a trial over budget is discarded (FAIL, ``discarded``) untrained.
+The jobs around it live beside it: the budget and reaping (:mod:`.budget`), stop signals
+and worker processes (:mod:`.workers`), the MLflow lifecycle (:mod:`.tracker`), the seed
+loop and the objective value (:mod:`.seeds`), and the dry run of every point's plugins
+before the first trial (:mod:`.preflight`).
 """
 
 from __future__ import annotations
 
-import contextlib
+import dataclasses
 import json
-import math
 import os
-import signal
-import socket
-import subprocess
-import sys
-import tempfile
-import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,22 +20,19 @@ import optuna
 from omegaconf import DictConfig, OmegaConf
 from optuna.trial import FrozenTrial, TrialState
 
-from ablate.config import flatten
 from ablate.errors import AblateError
+from ablate.studies import budget
+from ablate.studies.preflight import check_space
 from ablate.studies.progress import StudyProgress
+from ablate.studies.seeds import run_seeds, score
 from ablate.studies.spec import Study
 from ablate.studies.storage import open_storage
-from ablate.tracking.mlflow_store import Store, trial_run_name
-from ablate.tracking.plots import optuna_pngs
-from ablate.tracking.results import log_result
+from ablate.studies.tracker import Tracker
+from ablate.studies.workers import Stops, spawn
+from ablate.tracking.mlflow_store import trial_run_name
+from ablate.training.engine import TrialFailed
 
-HOST = socket.gethostname()
-#: what ``GridSampler`` records of a trial's grid point (its id first)
-GRID_ATTRS = ("grid_id", "search_space")
-
-
-class Discarded(Exception):
-    """The budget was used up by other workers before this trial started training."""
+__all__ = ["RunOptions", "Session", "run_study", "run_worker"]
 
 
 @dataclass
@@ -56,25 +44,6 @@ class RunOptions:
     tracking_uri: str
     n_trials: int
     workers: int = 1
-    #: the CLI arguments that reproduce this run, for worker processes
-    argv: list[str] = field(default_factory=list)
-
-
-def counted(trial: FrozenTrial) -> bool:
-    """Whether a trial used up one unit of the budget."""
-    if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
-        return True
-    return trial.state == TrialState.FAIL and bool(trial.user_attrs.get("counted"))
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _sampler(study: Study) -> optuna.samplers.BaseSampler:
@@ -110,10 +79,9 @@ class _Reporter:
         self.step = 0
 
     def epoch(self, fold: int, stage: str, epoch: int, metrics: dict[str, float]) -> None:
-        check_stop()
+        self.session.stops.check()
         prefix = f"seed{self.seed}/fold{fold}/{stage}/"
-        values = {prefix + k: v for k, v in metrics.items() if k not in ("epoch", "stage")}
-        self.session.store.log_metrics(self.run_id, values, step=epoch)
+        self.session.tracker.log_epoch(self.run_id, prefix, metrics, epoch)
         if self.session.progress:
             self.session.progress.epoch(self.trial.number, fold, stage, epoch, metrics)
         if self.session.study.settings.pruner != "none" and "val_uar" in metrics:
@@ -129,8 +97,14 @@ class _Reporter:
 class Session:
     """One process's connection to a study's Optuna storage and MLflow store."""
 
-    def __init__(self, study: Study, options: RunOptions, progress: StudyProgress | None = None):
-        self.study, self.options, self.progress = study, options, progress
+    def __init__(
+        self,
+        study: Study,
+        options: RunOptions,
+        stops: Stops,
+        progress: StudyProgress | None = None,
+    ):
+        self.study, self.options, self.stops, self.progress = study, options, stops, progress
         optuna.logging.set_verbosity(optuna.logging.ERROR)
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
         self.storage = open_storage(options.storage)
@@ -142,84 +116,21 @@ class Session:
             direction=study.settings.direction,
             load_if_exists=True,
         )
-        self.store = Store(options.tracking_uri)
-        self.experiment_id = self.store.experiment_id(study.name)
-        self.parent_id = self.store.open_parent(
-            self.experiment_id,
-            study.key,
-            {"ablate.study": study.name, "ablate.kind": "study", "ablate.storage": options.storage},
-        )
+        self.tracker = Tracker(study, options.tracking_uri, options.storage)
         self._corpora: dict[str, Any] = {}
 
-    # -- bookkeeping ---------------------------------------------------------------------
     def tally(self) -> tuple[int, int, float | None]:
         """(counted trials, running trials, best value so far)."""
-        trials = self.optuna.get_trials(deepcopy=False)
-        done = sum(counted(t) for t in trials)
-        running = sum(t.state == TrialState.RUNNING for t in trials)
-        values = [t.value for t in trials if t.state == TrialState.COMPLETE]
-        pick = max if self.study.settings.direction == "maximize" else min
-        return done, running, (pick(values) if values else None)
+        return budget.tally(self.optuna)
 
     def reap(self) -> None:
-        """Fail trials whose process is gone and enqueue their parameters for a retry."""
-        optuna.storages.fail_stale_trials(self.optuna)
-        for trial in self.optuna.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            pid = trial.user_attrs.get("pid")
-            if trial.user_attrs.get("host") == HOST and pid and not _alive(int(pid)):
-                # another process may have reaped it first
-                with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
-                    self.storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
-        self._end_orphan_runs()
-        trials = self.optuna.get_trials(deepcopy=False)
-        retried = {t.user_attrs.get("retry_of") for t in trials}
-        for trial in trials:
-            if (
-                trial.state != TrialState.FAIL
-                or counted(trial)
-                or trial.user_attrs.get("discarded")
-                or trial.number in retried
-                or not (trial.params or GRID_ATTRS[0] in trial.system_attrs)
-            ):
-                continue
-            run_id = trial.user_attrs.get("mlflow_run_id")
-            if run_id and self.store.client.get_run(run_id).info.status == "RUNNING":
-                self.store.end(run_id, "KILLED", "the worker stopped before the trial finished")
-            self._retry(trial)
-
-    def _retry(self, trial: FrozenTrial) -> None:
-        """Queue ``trial``'s parameters again. A grid trial keeps its grid point: Optuna's
-        ``enqueue_trial`` would drop it, and ``GridSampler.after_trial`` then fails with
-        ``KeyError: 'grid_id'`` on the retry of the second-to-last point."""
-        system = {"fixed_params": dict(trial.params)}
-        system.update({k: trial.system_attrs[k] for k in GRID_ATTRS if k in trial.system_attrs})
-        self.optuna.add_trial(
-            optuna.trial.create_trial(
-                state=TrialState.WAITING,
-                system_attrs=system,
-                user_attrs={"retry_of": trial.number},
-            )
+        """Fail trials whose process is gone, end their runs and queue them again."""
+        budget.fail_dead(self.optuna, self.storage)
+        self.tracker.end_orphans(
+            lambda: {t.number: t.state for t in self.optuna.get_trials(deepcopy=False)}
         )
-
-    def _end_orphan_runs(self) -> None:
-        """End RUNNING trial runs whose Optuna trial failed without ending them (a process
-        died or was interrupted between opening the run and entering the trial).
-
-        Runs are read before trials: a trial's process ends its run before Optuna records
-        the verdict, so a FAIL trial whose run is still RUNNING has no one left to end it.
-        """
-        runs = self.store.children(self.parent_id, self.experiment_id, "RUNNING")
-        if not runs:
-            return
-        states = {t.number: t.state for t in self.optuna.get_trials(deepcopy=False)}
-        for run in runs:
-            number = run.data.tags.get("ablate.trial")
-            if number is None or states.get(int(number)) != TrialState.FAIL:
-                continue
-            if self.store.client.get_run(run.info.run_id).info.status == "RUNNING":
-                self.store.end(
-                    run.info.run_id, "KILLED", "the worker stopped before the trial finished"
-                )
+        for trial in budget.retry_interrupted(self.optuna):
+            self.tracker.end_if_running(trial.user_attrs.get("mlflow_run_id"))
 
     def corpus(self, data: DictConfig) -> Any:
         """The corpus for a data config, loaded once per process."""
@@ -231,22 +142,8 @@ class Session:
         return self._corpora[key]
 
     # -- trials --------------------------------------------------------------------------
-    def _check_budget(self, trial: optuna.Trial) -> None:
-        ahead = sum(
-            1
-            for t in self.optuna.get_trials(deepcopy=False)
-            if t.number < trial.number and (counted(t) or t.state == TrialState.RUNNING)
-        )
-        if ahead >= self.options.n_trials:
-            trial.set_user_attr("discarded", True)
-            raise Discarded(f"trial {trial.number}: budget of {self.options.n_trials} used up")
-
     def objective(self, trial: optuna.Trial) -> float:
-        from ablate.training.trial import TrialFailed, run_trial
-
-        self._check_budget(trial)
-        trial.set_user_attr("host", HOST)
-        trial.set_user_attr("pid", os.getpid())
+        budget.claim(self.optuna, trial, self.options.n_trials)
         config, chosen = self.study.space.suggest(trial, self.study.base)
         tags = {
             "ablate.study": self.study.name,
@@ -259,45 +156,35 @@ class Session:
         retry_of = trial.user_attrs.get("retry_of")
         if retry_of is not None:
             tags["ablate.retry_of"] = str(retry_of)
-        run_id = self.store.start_child(
-            self.experiment_id, self.parent_id, trial_run_name(trial.number, config), tags
-        )
+        run_id = self.tracker.start_child(trial_run_name(trial.number, config), tags)
         try:  # from here on, however the trial ends, its MLflow run is ended with it
             trial.set_user_attr("mlflow_run_id", run_id)
-            self.store.log_params(run_id, flatten(config))
+            self.tracker.log_config(run_id, config)
             if self.progress:
                 self.progress.trial_start(trial.number, chosen)
-            reporter = _Reporter(self, trial, run_id)
-            results = []
-            for seed in self.study.settings.seeds:
-                seeded = config.copy()
-                seeded.train.seed = seed
-                reporter.seed = seed
-                result = run_trial(
-                    seeded,
-                    corpus=self.corpus(seeded.data),
-                    reporter=reporter,
-                    teacher_cache=self.options.run_dir / "teachers",
-                )
-                results.append((seed, result))
-            metrics = log_result(self.store, run_id, config, results)
-            value = metrics.get(self.study.settings.metric, math.nan)
-            if not math.isfinite(value):
-                raise TrialFailed(f"{self.study.settings.metric} is {value}")
+            results = run_seeds(
+                config,
+                self.study.settings.seeds,
+                self.corpus(config.data),
+                _Reporter(self, trial, run_id),
+                self.options.run_dir / "teachers",
+            )
+            metrics, value = score(results, self.study.settings.metric)
+            self.tracker.log_result(run_id, config, results, metrics)
         except (TrialFailed, AblateError) as exc:
             reason = getattr(exc, "reason", None) or str(exc)
             trial.set_user_attr("fail_reason", reason)
             trial.set_user_attr("counted", True)
-            self.store.end(run_id, "FAILED", reason)
+            self.tracker.end(run_id, "FAILED", reason)
             raise
         except optuna.TrialPruned as exc:
-            self.store.end(run_id, "KILLED", f"pruned at {exc}")
+            self.tracker.end(run_id, "KILLED", f"pruned at {exc}")
             raise
         except BaseException as exc:  # interrupted or a bug: not counted, retried next run
             status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
-            self.store.end(run_id, status, f"{type(exc).__name__}: {exc}".strip(": "))
+            self.tracker.end(run_id, status, f"{type(exc).__name__}: {exc}".strip(": "))
             raise
-        self.store.end(run_id, "FINISHED")
+        self.tracker.end(run_id, "FINISHED")
         return value
 
     def _after(self, study: optuna.Study, trial: FrozenTrial) -> None:
@@ -308,7 +195,7 @@ class Session:
     def work(self) -> None:
         """Run trials until the budget is used up (counting other workers' trials)."""
         while True:
-            check_stop()
+            self.stops.check()
             self.reap()
             done, running, _ = self.tally()
             if done + running >= self.options.n_trials:
@@ -316,7 +203,7 @@ class Session:
             self.optuna.optimize(
                 self.objective,
                 n_trials=1,
-                catch=(AblateError, Discarded, _trial_failed()),
+                catch=(AblateError, budget.Discarded, TrialFailed),
                 callbacks=[self._after],
                 gc_after_trial=False,
             )
@@ -350,97 +237,31 @@ class Session:
     def finish(self, interrupted: bool) -> list[dict[str, Any]]:
         """Summary table and Optuna plots on the parent run; returns the rows."""
         rows = self.rows()
-        done, _, best = self.tally()
-        with tempfile.TemporaryDirectory() as tmp:
-            out = Path(tmp)
-            (out / "summary.md").write_text(table_markdown(rows, self.study.settings.metric))
-            (out / "summary.csv").write_text(table_csv(rows))
-            plots = out / "plots"
-            plots.mkdir()
-            optuna_pngs(self.optuna, plots)
-            self.store.log_dir(self.parent_id, out, "study")
-        done, running, best = self.tally()  # again: other processes may have finished
-        metrics = {"trials_done": done}
-        if best is not None:
-            metrics[f"best_{self.study.settings.metric}"] = best
-        self.store.log_metrics(self.parent_id, metrics)
-        if done >= self.options.n_trials:
-            self.store.end(self.parent_id, "FINISHED")
-        elif interrupted or not running:
-            self.store.end(self.parent_id, "KILLED")
-        # else: another process (machine) is still training; the last one to finish ends it
+        self.tracker.finish(rows, self.optuna, self.options.n_trials, interrupted, self.tally)
         return rows
 
 
-def _trial_failed() -> type[Exception]:
-    from ablate.training.trial import TrialFailed
-
-    return TrialFailed
-
-
-def _columns(rows: list[dict[str, Any]]) -> list[str]:
-    return list(dict.fromkeys(key for row in rows for key in row))
-
-
-def _cell(value: Any) -> str:
-    if isinstance(value, float):
-        return "" if math.isnan(value) else f"{value:.4f}"
-    return "" if value is None else str(value)
-
-
-def table_markdown(rows: list[dict[str, Any]], metric: str) -> str:
-    columns = _columns(rows)
-    names = [metric if c == "value" else c for c in columns]
-    lines = ["| " + " | ".join(names) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(_cell(r.get(c)) for c in columns) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
-
-
-def table_csv(rows: list[dict[str, Any]]) -> str:
-    import csv
-    import io
-
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=_columns(rows))
-    writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue()
-
-
-#: the stop signal received, kept so a stop can be raised again (see ``check_stop``)
-_STOP: dict[str, int | None] = {"signal": None}
-
-
-def _interrupt(signum: int, frame: Any) -> None:
-    _STOP["signal"] = signum
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
-def _catch_stops() -> None:
-    """Ctrl-C and SIGTERM stop the run; remember them, starting from none."""
-    _STOP["signal"] = None
-    signal.signal(signal.SIGTERM, _interrupt)
-    signal.signal(signal.SIGINT, _interrupt)
-
-
-def check_stop() -> None:
-    """Raise the stop again if one came: Python prints and drops a KeyboardInterrupt that
-    lands inside a finalizer or weakref callback, which would lose the user's Ctrl-C."""
-    if _STOP["signal"] is not None:
-        raise KeyboardInterrupt(f"signal {_STOP['signal']}")
-
-
 def run_study(study: Study, options: RunOptions, progress: StudyProgress) -> tuple[list, bool]:
-    """Run (or resume) the study here or in worker processes; (rows, interrupted)."""
-    session = Session(study, options, progress)
-    session.corpus(study.base.data)  # data problems surface before any training
-    _catch_stops()
+    """Run (or resume) the study here or in worker processes; (rows, interrupted).
+
+    Before the first trial, the corpus is loaded and every point's plugins are built and
+    run once, so a data or plugin problem surfaces before any training."""
+    stops = Stops()
+    session = Session(study, options, stops, progress)
+    corpus = session.corpus(study.base.data)
+    check_space(study, len(corpus.label_names))
+    stops.catch()
     interrupted = False
     try:
         if options.workers <= 1:
             session.work()
         else:
-            _spawn_workers(session, options, progress)
+            session.reap()
+            threads = max(1, (os.cpu_count() or 1) // options.workers)
+            worker = (_with_threads(study, threads), options)
+            spawn(
+                run_worker, [worker] * options.workers, options.run_dir / "workers", _watch(session)
+            )
     except KeyboardInterrupt:
         interrupted = True
     finally:
@@ -448,58 +269,32 @@ def run_study(study: Study, options: RunOptions, progress: StudyProgress) -> tup
     return session.finish(interrupted), interrupted
 
 
+def _with_threads(study: Study, threads: int) -> Study:
+    """The study with ``train.threads`` set (operational: the study's key is unchanged)."""
+    base = study.base.copy()
+    base.train.threads = threads
+    return dataclasses.replace(study, base=base)
+
+
+def _watch(session: Session):
+    def watch() -> None:
+        done, _, best = session.tally()
+        session.progress.update(done, best)
+
+    return watch
+
+
 def run_worker(study: Study, options: RunOptions) -> None:
     """A worker process started by ``--workers``: trials only, plain log lines."""
-    _catch_stops()
-    session = Session(study, options)
+    from rich.console import Console
+
+    stops = Stops().catch()
+    session = Session(study, options, stops)
+    console = Console(force_terminal=False, highlight=False)
     session.progress = StudyProgress(
-        _plain_console(), study.key, options.n_trials, session.tally()[0], study.settings.metric
+        console, study.key, options.n_trials, session.tally()[0], study.settings.metric
     )
     try:
         session.work()
     except KeyboardInterrupt:
-        sys.exit(130)
-
-
-def _plain_console():
-    from rich.console import Console
-
-    return Console(force_terminal=False, highlight=False)
-
-
-def _spawn_workers(session: Session, options: RunOptions, progress: StudyProgress) -> None:
-    """Start ``options.workers`` processes on the same storage; watch the storage meanwhile."""
-    session.reap()
-    logs = options.run_dir / "workers"
-    logs.mkdir(parents=True, exist_ok=True)
-    threads = max(1, (os.cpu_count() or 1) // options.workers)
-    entry = "from ablate.cli.main import main; main()"
-    procs = []
-    for index in range(options.workers):
-        log = (logs / f"worker{index}.log").open("w")
-        argv = [sys.executable, "-c", entry, *options.argv, f"train.threads={threads}", "--worker"]
-        procs.append((subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT), log))
-    try:
-        while any(p.poll() is None for p, _ in procs):
-            time.sleep(1.0)
-            done, _, best = session.tally()
-            progress.update(done, best)
-    except KeyboardInterrupt:
-        for proc, _ in procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGINT)
-        for proc, _ in procs:
-            proc.wait()
-        raise
-    finally:
-        for _, log in procs:
-            log.close()
-    done, _, best = session.tally()
-    progress.update(done, best)
-    for index, (proc, _) in enumerate(procs):
-        if proc.returncode != 0:
-            path = logs / f"worker{index}.log"
-            tail = path.read_text().strip().splitlines()[-1:] or ["(no output)"]
-            raise AblateError(
-                f"worker {index} exited with {proc.returncode}: {tail[0]} (see {path})"
-            )
+        raise SystemExit(130) from None

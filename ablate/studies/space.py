@@ -6,8 +6,9 @@ Syntax (YAML-native)::
     train.lr: {float: [1.0e-4, 1.0e-3], log: true}
     model.depth: {int: [1, 4], step: 1}
 
-A key under a plugin's ``*_args`` (``model.patching_args.size``) is a plugin parameter: it
-is suggested only in trials whose chosen plugin has that parameter (looked up in the
+The plugin slots are those of :mod:`ablate.slots`. A key under a slot's arguments
+(``model.patching_args.size``, ``data.augment_args.mixup.alpha``) is a plugin parameter:
+it is suggested only in trials whose chosen plugin has that parameter (looked up in the
 registry); a parameter that no candidate plugin has is an error.
 """
 
@@ -16,31 +17,25 @@ from __future__ import annotations
 import difflib
 import itertools
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import optuna
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from ablate.config import MODEL_SECTIONS, resolve_model, resolve_presets
 from ablate.errors import AblateError
-from ablate.models.build import resolve
 from ablate.plugins import Registry
+from ablate.slots import SLOTS, Slot, lookup
 from ablate.studies.ranges import check_ranges
 
-#: config key naming a plugin -> plugin kind
-PLUGIN_KEYS: dict[str, str] = {
-    "model.patching": "patching",
-    "model.pos_encoding": "pos_encoding",
-    "model.stem": "stem",
-    "distill.teacher.patching": "patching",
-    "distill.teacher.pos_encoding": "pos_encoding",
-    "distill.teacher.stem": "stem",
-    "distill.loss": "distill_loss",
-    "data.dataset": "dataset",
-}
-#: ``*_args`` section -> the plugin key whose component owns those parameters
-ARGS_KEYS: dict[str, str] = {f"{key}_args": key for key in PLUGIN_KEYS}
+
+def _args_keys() -> dict[str, Slot]:
+    """A slot's arguments section -> its slot."""
+    return {slot.args_key: slot for slot in SLOTS.values()}
+
+
 _SCALARS = (str, int, float, bool, type(None))
 
 
@@ -55,7 +50,7 @@ class Dim:
     high: float = 0.0
     log: bool = False
     step: float | None = None
-    #: for a plugin parameter: the plugin key and the component names that have the parameter
+    #: for a plugin parameter: the slot key and the component names that have the parameter
     owner: str | None = None
     active_for: frozenset[str] = frozenset()
 
@@ -94,48 +89,50 @@ class Space:
         return len(list(itertools.product(*self.grid().values())))
 
     def suggest(self, trial: optuna.Trial, base: DictConfig) -> tuple[DictConfig, dict[str, Any]]:
-        """The trial's config (base plus suggested values) and the values it was given."""
+        """The trial's config (``base`` plus the suggested values, then its model presets)
+        and the values it was given."""
         config = base.copy()
         chosen: dict[str, Any] = {}
         for dim in self.dims:
-            if dim.owner is not None and plugin_name(config, dim.owner) not in dim.active_for:
+            if dim.owner is not None and not dim.active_for & set(plugin_names(config, dim.owner)):
                 continue
             chosen[dim.key] = dim.suggest(trial)
             OmegaConf.update(config, dim.key, chosen[dim.key], merge=True)
-        return config, chosen
+        return resolve_presets(config), chosen
 
 
-def plugin_name(config: DictConfig, key: str) -> str | None:
-    """The effective plugin name at ``key`` (model presets filled in)."""
-    section, _, field_name = key.rpartition(".")
-    if section in ("model", "distill.teacher"):
-        return resolve(OmegaConf.select(config, section)).get(field_name)
-    return OmegaConf.select(config, key)
+def plugin_names(config: DictConfig, key: str) -> list[str]:
+    """The plugin names in effect at slot ``key`` (model presets filled in)."""
+    slot = SLOTS[key]
+    section = OmegaConf.select(config, slot.section)
+    if slot.section in MODEL_SECTIONS:
+        section = resolve_model(section, slot.section)
+    return [name for name, _ in slot.read(section)]
 
 
-def _parse_dim(key: str, spec: Any) -> Dim:
+def _parse_dim(key: str, raw: Any) -> Dim:
     where = f"space.{key}"
-    if not isinstance(spec, Mapping):
+    if not isinstance(raw, Mapping):
         raise AblateError(
             f"{where}: expected a mapping such as {{choice: [a, b]}}, "
-            f"{{float: [lo, hi], log: true}} or {{int: [lo, hi], step: 1}}; got {spec!r}"
+            f"{{float: [lo, hi], log: true}} or {{int: [lo, hi], step: 1}}; got {raw!r}"
         )
-    kinds = [k for k in ("choice", "float", "int") if k in spec]
+    kinds = [k for k in ("choice", "float", "int") if k in raw]
     if len(kinds) != 1:
-        raise AblateError(f"{where}: give exactly one of choice, float, int (got {sorted(spec)})")
+        raise AblateError(f"{where}: give exactly one of choice, float, int (got {sorted(raw)})")
     kind = kinds[0]
     allowed = {
         "choice": {"choice"},
         "float": {"float", "log", "step"},
         "int": {"int", "log", "step"},
     }
-    extra = sorted(set(spec) - allowed[kind])
+    extra = sorted(set(raw) - allowed[kind])
     if extra:
         raise AblateError(
             f"{where}: unknown option '{extra[0]}' for {kind} "
             f"(valid: {', '.join(sorted(allowed[kind]))})"
         )
-    value = spec[kind]
+    value = raw[kind]
     if kind == "choice":
         if not isinstance(value, list) or not value:
             raise AblateError(f"{where}: choice needs a non-empty list, got {value!r}")
@@ -153,10 +150,10 @@ def _parse_dim(key: str, spec: Any) -> Dim:
     low, high = value
     if low > high:
         raise AblateError(f"{where}: low {low} is above high {high}")
-    log = spec.get("log", False)
+    log = raw.get("log", False)
     if not isinstance(log, bool):
         raise AblateError(f"{where}: log must be true or false, got {log!r}")
-    step = spec.get("step")
+    step = raw.get("step")
     if step is not None and (not isinstance(step, number) or isinstance(step, bool) or step <= 0):
         raise AblateError(f"{where}: step must be a positive {kind}, got {step!r}")
     if log and (low <= 0 or step not in (None, 1)):
@@ -165,11 +162,10 @@ def _parse_dim(key: str, spec: Any) -> Dim:
 
 
 def candidates(dims: dict[str, Dim], base: DictConfig, key: str) -> list[str]:
-    """The plugin names ``key`` can take: the swept choices or the base config's value."""
+    """The plugin names ``key`` can take: the swept choices or the base config's."""
     if key in dims:
         return [str(c) for c in dims[key].choices]
-    name = plugin_name(base, key)
-    return [] if name is None else [name]
+    return plugin_names(base, key)
 
 
 def _check_key(base: DictConfig, key: str) -> None:
@@ -178,7 +174,7 @@ def _check_key(base: DictConfig, key: str) -> None:
     parts = key.split(".")
     for depth, part in enumerate(parts):
         prefix = ".".join(parts[:depth])
-        if prefix in ARGS_KEYS or prefix in ("data.dataset_args", "data.augment_args"):
+        if prefix in _args_keys():
             return  # free-form plugin arguments, checked against the plugin below
         if not isinstance(node, DictConfig) or part not in node:
             valid = list(node.keys()) if isinstance(node, DictConfig) else []
@@ -214,66 +210,75 @@ def parse_space(raw: Any, base: DictConfig, registry: Registry) -> Space:
     if not isinstance(raw, Mapping):
         raise AblateError(f"space: expected a mapping of dotted keys, got {raw!r}")
     dims: dict[str, Dim] = {}
-    for key, spec in raw.items():
+    for key, value in raw.items():
         _check_key(base, str(key))
-        dims[str(key)] = _parse_dim(str(key), spec)
+        dims[str(key)] = _parse_dim(str(key), value)
 
     plain, plugin_args = [], []
     for key, dim in dims.items():
-        owner_args, _, param = key.rpartition(".")
-        if owner_args in ARGS_KEYS:
-            plugin_args.append(_bind_param(dims, base, registry, dim, ARGS_KEYS[owner_args], param))
+        owner = _args_owner(key)
+        if owner is not None:
+            plugin_args.append(_bind_param(dims, base, registry, dim, *owner))
             continue
-        if key in PLUGIN_KEYS:
+        slot = SLOTS.get(key)
+        if slot is not None and not slot.many:
             if dim.kind != "choice":
                 raise AblateError(f"space.{key}: a plugin is swept with {{choice: [...]}}")
             for name in dim.choices:
-                _check_plugin(registry, PLUGIN_KEYS[key], name, f"space.{key}")
+                lookup(key, name, registry, where=f"space.{key}")
         else:
             _check_values(base, dim)
         plain.append(dim)
     return Space(tuple(plain + plugin_args))
 
 
-def _check_plugin(registry: Registry, kind: str, name: Any, where: str) -> None:
-    try:
-        registry.get(kind, str(name))
-    except AblateError as exc:
-        raise AblateError(f"{where}: {exc}") from None
+def _args_owner(key: str) -> tuple[Slot, str | None, str] | None:
+    """For a key under a slot's arguments: the slot, the plugin name (a list slot's
+    arguments are per name) and the parameter; None for any other key."""
+    for args_key, slot in _args_keys().items():
+        if not key.startswith(f"{args_key}."):
+            continue
+        rest = key.removeprefix(f"{args_key}.")
+        name, _, param = rest.partition(".") if slot.many else (None, "", rest)
+        if not param or "." in param:
+            example = f"{args_key}.<name>.<parameter>" if slot.many else f"{args_key}.<parameter>"
+            raise AblateError(f"space.{key}: sweep one plugin parameter, as {example}")
+        return slot, name, param
+    return None
 
 
 def _bind_param(
-    dims: dict[str, Dim], base: DictConfig, registry: Registry, dim: Dim, owner: str, param: str
+    dims: dict[str, Dim],
+    base: DictConfig,
+    registry: Registry,
+    dim: Dim,
+    slot: Slot,
+    name: str | None,
+    param: str,
 ) -> Dim:
     """Attach a plugin-parameter dimension to the candidate plugins that have it."""
-    kind = PLUGIN_KEYS[owner]
-    names = candidates(dims, base, owner)
+    names = candidates(dims, base, slot.key)
+    if name is not None:  # a list slot: the parameter belongs to the one plugin it names
+        if name not in names:
+            raise AblateError(
+                f"space.{dim.key}: '{name}' is not in {slot.key} ({', '.join(names) or 'empty'})"
+            )
+        names = [name]
     having = []
-    for name in names:
-        _check_plugin(registry, kind, name, f"space.{owner}")
-        component = registry.get(kind, name)
+    for candidate in names:
+        component = lookup(slot.key, candidate, registry, where=f"space.{slot.key}")
         if any(p.name == param for p in component.params):
             values = dim.choices if dim.kind == "choice" else (dim.low, dim.high)
             for value in values:
-                component.check_args({param: value}, f"space.{owner}_args")
-            having.append(name)
+                component.check_args({param: value}, f"space.{slot.args_where(candidate)}")
+            having.append(candidate)
     if not having:
         described = "; ".join(
-            f"{name}: {', '.join(p.name for p in registry.get(kind, name).params) or 'none'}"
-            for name in names
+            f"{n}: {', '.join(p.name for p in lookup(slot.key, n, registry).params) or 'none'}"
+            for n in names
         )
         raise AblateError(
-            f"space.{dim.key}: no candidate {kind} has a parameter '{param}' "
+            f"space.{dim.key}: no candidate {slot.kind} has a parameter '{param}' "
             f"(candidates and their parameters: {described or 'none'})"
         )
-    return Dim(
-        dim.key,
-        dim.kind,
-        dim.choices,
-        dim.low,
-        dim.high,
-        dim.log,
-        dim.step,
-        owner,
-        frozenset(having),
-    )
+    return replace(dim, owner=slot.key, active_for=frozenset(having))

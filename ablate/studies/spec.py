@@ -18,17 +18,12 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from ablate.config import Config, flatten, load_yaml, make_config
+from ablate.config import MODEL_SECTIONS, Config, identity, load_yaml, make_config, resolve_model
 from ablate.errors import AblateError
 from ablate.plugins import Registry, get_registry
+from ablate.slots import SLOTS, lookup
 from ablate.studies.ranges import check_ranges
-from ablate.studies.space import (
-    PLUGIN_KEYS,
-    Space,
-    candidates,
-    parse_space,
-    plugin_name,
-)
+from ablate.studies.space import Space, candidates, parse_space
 
 SECTIONS = [f.name for f in dataclasses.fields(Config)]
 TOP_KEYS = ["name", "description", *SECTIONS, "space", "optuna"]
@@ -40,15 +35,6 @@ METRICS = (
     "test_f1_mean",
     "val_uar_mean",
     "val_war_mean",
-)
-#: config keys that change how a study runs, not what it measures: left out of its identity
-OPERATIONAL_KEYS = (
-    "data.workers",
-    "data.cache",
-    "data.cache_dir",
-    "train.device",
-    "train.threads",
-    "train.compile",
 )
 
 
@@ -69,7 +55,11 @@ class Settings:
 
 @dataclass(frozen=True)
 class Study:
-    """A validated study: ``key`` (name + config hash) names its Optuna study and MLflow run."""
+    """A validated study: ``key`` (name + config hash) names its Optuna study and MLflow run.
+
+    ``base`` is the config as written (model presets not yet applied), so that a swept
+    ``model.preset`` fills each trial's model from its own preset (``Space.suggest``).
+    """
 
     name: str
     path: Path
@@ -152,30 +142,22 @@ def _settings(raw: Any, space: Space) -> Settings:
 
 
 def _check_plugins(base: DictConfig, space: Space, registry: Registry) -> None:
-    """Plugin names and ``*_args`` in the base config, against every candidate plugin."""
+    """Every slot's plugin names and arguments in the base config, the arguments against
+    every candidate plugin (the swept ones included)."""
     swept = {dim.key: dim for dim in space.dims}
-    for key, kind in PLUGIN_KEYS.items():
-        name = plugin_name(base, key)
-        if key not in swept and name is not None:
-            try:
-                registry.get(kind, str(name))
-            except AblateError as exc:
-                raise AblateError(f"{key}: {exc}") from None
-        args = OmegaConf.select(base, f"{key}_args")
-        if args:
-            args = OmegaConf.to_container(args, resolve=True)
-            for candidate in candidates(swept, base, key):
-                registry.get(kind, candidate).check_args(args, f"{key}_args")
-    for name in base.data.augment:
-        try:
-            registry.get("augment", str(name))
-        except AblateError as exc:
-            raise AblateError(f"data.augment: {exc}") from None
+    for key, slot in SLOTS.items():
+        section = OmegaConf.select(base, slot.section)
+        if slot.section in MODEL_SECTIONS:
+            section = resolve_model(section, slot.section)
+        for name, args in slot.read(section):
+            names = [name] if slot.many else candidates(swept, base, key)
+            for candidate in names:
+                lookup(key, candidate, registry).check_args(args, slot.args_where(candidate))
 
 
 def study_key(name: str, base: DictConfig, raw_space: Any, settings: Settings) -> str:
-    """``name-<hash>``: the same resolved config, space and objective give the same key."""
-    flat = {k: v for k, v in flatten(base).items() if k not in OPERATIONAL_KEYS}
+    """``name-<hash>``: the same config, space and objective give the same key."""
+    flat = identity(base)
     objective = {
         "sampler": settings.sampler,
         "metric": settings.metric,
@@ -218,7 +200,7 @@ def _load(path: Path, overrides: Sequence[str], registry: Registry) -> Study:
             if section not in SECTIONS:
                 raise _unknown(f"override '{item}'", section, (*SECTIONS, "optuna"))
             _check_section(value, schema[section], section)
-    base = make_config(sections, dotlist=list(overrides))
+    base = make_config(sections, dotlist=list(overrides), presets=False)
     check_ranges(base)
     raw_space = data.get("space")
     space = parse_space(raw_space, base, registry)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import statistics
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -23,41 +22,6 @@ FOLD_METRIC = "seed{seed}/fold{fold}/test_{name}"
 TEACHER_FOLD_METRIC = "seed{seed}/fold{fold}/teacher_test_{name}"
 
 
-def _best_val(history: list[dict[str, float]]) -> dict[str, float]:
-    """Validation UA/WA at the best epoch of the last stage (what model selection saw)."""
-    if not history:
-        return {}
-    stage = history[-1].get("stage")
-    rows = [h for h in history if h.get("stage") == stage and "val_uar" in h]
-    if not rows:
-        return {}
-    best = max(rows, key=lambda h: h["val_uar"])
-    return {"val_uar": best["val_uar"], "val_war": best.get("val_war", float("nan"))}
-
-
-def aggregate(results: SeedResults) -> dict[str, float]:
-    """The trial's metrics: each summary value averaged over seeds, plus validation scores."""
-    metrics: dict[str, float] = {}
-    for key in results[0][1].summary:
-        metrics[key] = statistics.fmean(r.summary[key] for _, r in results)
-    for name in ("val_uar", "val_war"):
-        values = [_best_val(f.history).get(name) for _, r in results for f in r.folds]
-        values = [v for v in values if v is not None]
-        if values:
-            metrics[f"{name}_mean"] = statistics.fmean(values)
-    first = results[0][1]
-    metrics["params"] = float(first.params)
-    metrics["gflops"] = float(first.gflops)
-    metrics["seconds"] = sum(r.seconds for _, r in results)
-    metrics["compute_seconds"] = sum(r.compute_seconds for _, r in results)
-    metrics["eval_seconds"] = sum(r.eval_seconds for _, r in results)
-    if first.teacher_params:
-        metrics["teacher_params"] = float(first.teacher_params)
-        metrics["teacher_gflops"] = float(first.teacher_gflops)
-        metrics["teacher_seconds"] = sum(f.teacher_seconds for _, r in results for f in r.folds)
-    return metrics
-
-
 def fold_metrics(results: SeedResults) -> dict[str, float]:
     """Per-fold test metrics (and the teacher's), keyed so ``ablate compare`` can pair arms
     over seeds and folds."""
@@ -73,10 +37,12 @@ def fold_metrics(results: SeedResults) -> dict[str, float]:
     return metrics
 
 
-def log_result(store: Store, run_id: str, config: DictConfig, results: SeedResults) -> dict:
-    """Log metrics, tags and artifacts of a finished trial; returns its metrics."""
+def log_result(
+    store: Store, run_id: str, config: DictConfig, results: SeedResults, metrics: dict[str, float]
+) -> None:
+    """Log a finished trial: its ``metrics`` (computed by the study), per-fold metrics, tags
+    and artifacts."""
     first = results[0][1]
-    metrics = aggregate(results)
     store.log_metrics(run_id, {**metrics, **fold_metrics(results)})
     store.set_tags(
         run_id,
@@ -113,4 +79,3 @@ def log_result(store: Store, run_id: str, config: DictConfig, results: SeedResul
         if first.skipped:
             (out / "skipped.txt").write_text("".join(f"{p}\t{why}\n" for p, why in first.skipped))
         store.log_dir(run_id, out)
-    return metrics

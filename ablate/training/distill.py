@@ -12,28 +12,31 @@ import math
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from ablate.models.parts import DistillShape
+from ablate.config import identity
+from ablate.contracts import DistillLoss, DistillShape
+from ablate.errors import AblateError, first_line
 from ablate.plugins import Registry
+from ablate.slots import build_chosen, describe, lookup
 from ablate.training.engine import LossFn, predict
 
 
 def teacher_key(config: DictConfig, fingerprint: str, fold_indices: dict[str, list[int]]) -> str:
-    """Everything that determines the trained teacher, hashed."""
-    train = OmegaConf.to_container(config.train, resolve=True)
-    train["epochs"] = config.distill.teacher_epochs
-    for operational in ("device", "threads", "compile"):
-        train.pop(operational, None)
+    """Everything that determines the trained teacher, hashed: its model, the training
+    and data settings (less the operational keys, as for a study's identity), the data
+    fingerprint and the fold's split."""
+    settings = identity(
+        {section: OmegaConf.to_container(config[section]) for section in ("train", "data")}
+    )
+    settings["train.epochs"] = config.distill.teacher_epochs
     payload = {
         "teacher": OmegaConf.to_container(config.distill.teacher, resolve=True),
-        "train": train,
-        "data": {k: v for k, v in OmegaConf.to_container(config.data).items() if k != "workers"},
+        "settings": settings,
         "fingerprint": fingerprint,
         "split": fold_indices,
     }
@@ -92,12 +95,31 @@ class TeacherTargets:
 
 
 def build_distill_loss(
-    registry: Registry, config: DictConfig, student_dim: int, teacher_dim: int, num_classes: int
-) -> nn.Module:
-    component = registry.get("distill_loss", config.distill.loss)
+    registry: Registry | None,
+    config: DictConfig,
+    student_dim: int,
+    teacher_dim: int,
+    num_classes: int,
+) -> DistillLoss:
+    """The ``distill.loss`` plugin, checked on a dry-run batch: it must return a scalar."""
     shape = DistillShape(student_dim, teacher_dim, num_classes)
-    args: dict[str, Any] = OmegaConf.to_container(config.distill.loss_args, resolve=True)
-    return component.build(shape, args, "distill.loss_args")
+    (loss,) = build_chosen("distill.loss", config.distill, shape, registry)
+    inputs = torch.Generator().manual_seed(0)
+    sizes = (student_dim, teacher_dim, num_classes, num_classes)
+    batch = [torch.randn(2, size, generator=inputs) for size in sizes]
+    plugin = f"distill.loss: {describe(lookup('distill.loss', config.distill.loss, registry))}"
+    with torch.no_grad(), torch.random.fork_rng(devices=[]):
+        try:
+            value = loss(*batch)
+        except Exception as exc:
+            raise AblateError(
+                f"{plugin} failed on features {student_dim}/{teacher_dim} and "
+                f"{num_classes} classes: {type(exc).__name__}: {first_line(exc)}"
+            ) from None
+    if not isinstance(value, torch.Tensor) or value.shape != ():
+        got = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+        raise AblateError(f"{plugin} returned {got}; expected a scalar tensor")
+    return loss
 
 
 def matching_loss(loss: nn.Module, targets: TeacherTargets) -> LossFn:

@@ -25,6 +25,7 @@ from ablate.locks import file_lock
 from ablate.models.build import build_model
 from ablate.models.flops import forward_flops, parameter_count
 from ablate.plugins import Registry, get_registry
+from ablate.slots import TEACHER
 from ablate.training import distill
 from ablate.training.engine import (
     Reporter,
@@ -137,9 +138,17 @@ class FoldRun:
         x = ((x - self.mean) / self.std).unsqueeze(1)
         return Split(x.to(self.device), y.to(self.device))
 
-    def model(self, model_cfg: DictConfig) -> nn.Module:
+    def model(self, section: str) -> nn.Module:
+        """The model of config ``section``: ``model`` or ``distill.teacher``."""
         data = self.config.data
-        model = build_model(model_cfg, data.n_mels, data.frames, len(self.labels), self.registry)
+        model = build_model(
+            OmegaConf.select(self.config, section),
+            data.n_mels,
+            data.frames,
+            len(self.labels),
+            self.registry,
+            section,
+        )
         model = model.to(self.device)
         return torch.compile(model) if self.config.train.compile else model
 
@@ -165,7 +174,7 @@ def _teacher(run: FoldRun, reporter: Reporter | None, cache_dir: Path) -> tuple[
     seconds its training took (also when another trial or worker trained it)."""
     config = run.config
     seed_everything(run.seed)  # the teacher depends on its cache key only
-    teacher = run.model(config.distill.teacher)
+    teacher = run.model(TEACHER)
     split = {k: getattr(run.fold, k).tolist() for k in ("train", "val")}
     key = distill.teacher_key(config, run.corpus.fingerprint, split)
     with file_lock(cache_dir / f"teacher-{key}.lock"):
@@ -207,7 +216,7 @@ def train_fold(run: FoldRun, reporter: Reporter | None, teacher_cache: Path) -> 
     config = run.config
     ce = cross_entropy(config.train.label_smoothing)
     if not config.distill.enabled:
-        model = run.model(config.model)
+        model = run.model("model")
         outcome = run.fit(
             model, epochs=config.train.epochs, loss_fn=ce, stage="train", reporter=reporter
         )
@@ -223,7 +232,7 @@ def train_fold(run: FoldRun, reporter: Reporter | None, teacher_cache: Path) -> 
     with rng_preserved(run.device):
         teacher, teacher_seconds = _teacher(run, reporter, teacher_cache)
     teacher_wall = time.perf_counter() - started
-    model = run.model(config.model)
+    model = run.model("model")
     compute = evaluating = 0.0
     teacher_metrics = {}
     if len(run.test):
@@ -364,10 +373,16 @@ def run_trial(
     with out_of_memory_fails("building the model"):
         probe = build_model(config.model, data.n_mels, data.frames, n_classes, registry)
         teacher = (
-            build_model(config.distill.teacher, data.n_mels, data.frames, n_classes, registry)
+            build_model(
+                config.distill.teacher, data.n_mels, data.frames, n_classes, registry, TEACHER
+            )
             if config.distill.enabled
             else None
         )
+        if teacher is not None:  # its contract is checked before any teacher trains
+            distill.build_distill_loss(
+                registry, config, probe.feature_dim, teacher.feature_dim, n_classes
+            )
     teacher_cache = teacher_cache or cache_root(data) / "teachers"
     results = []
     for fold in folds:

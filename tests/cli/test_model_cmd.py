@@ -65,7 +65,10 @@ def test_table_output(capsys):
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("model.patching=diagonal", "error: unknown patching 'diagonal'; known: horizontal,"),
+        (
+            "model.patching=diagonal",
+            "error: model.patching: unknown patching 'diagonal'; known: horizontal,",
+        ),
         ("model.depht=2", "model.depht"),
         ("model.stem_args.size=3", "model.stem_args.size: stem 'none' has no parameter 'size'"),
         ("model.patching=square", "set pad=true"),

@@ -12,6 +12,7 @@ import pytest
 
 from ablate.cli.main import main
 from ablate.plugins import get_registry
+from ablate.slots import kinds
 
 ABLATE = str(Path(sys.executable).with_name("ablate"))
 
@@ -55,30 +56,35 @@ def test_table_shows_components_and_failures(tmp_path, monkeypatch, capsys):
     (tmp_path / "exploding_plugin.py").write_text("raise ImportError('kaboom')\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setenv("ABLATE_PLUGINS", "exploding_plugin")
-    with pytest.warns(UserWarning, match="exploding_plugin"):
-        main(["plugins"])
+    main(["plugins"])
     out, err = capsys.readouterr()
     assert "ablate plugins" in out
     for text in ("vertical", "coordinate", "logit_kl", "temperature"):
         assert text in out
     assert "failed: plugin 'exploding_plugin'" in err
     assert "kaboom" in err
+    assert f"({tmp_path / 'exploding_plugin.py'}:1)" in " ".join(err.split())
 
 
 def test_json_stdout_stays_parseable_when_a_plugin_fails(tmp_path, monkeypatch, capsys):
     (tmp_path / "exploding_plugin.py").write_text("raise ImportError('kaboom')\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setenv("ABLATE_PLUGINS", "exploding_plugin")
-    with pytest.warns(UserWarning):
-        main(["plugins", "--json"])
+    main(["plugins", "--json"])
     out, err = capsys.readouterr()
     assert json.loads(out)
-    assert "failed: plugin 'exploding_plugin'" in err
+    assert " ".join(err.split()) == (
+        "failed: plugin 'exploding_plugin' (exploding_plugin): failed to import: "
+        f"ImportError('kaboom') ({tmp_path / 'exploding_plugin.py'}:1)"
+    )
 
 
-def test_autoload_switch_empties_the_listing(monkeypatch, capsys):
+def test_autoload_switch_keeps_the_builtins(monkeypatch, capsys):
     monkeypatch.setenv("ABLATE_DISABLE_PLUGIN_AUTOLOAD", "1")
-    assert run_json(capsys) == []
+    rows = run_json(capsys)
+    assert {r["kind"] for r in rows} == set(kinds())
+    assert {r["package"] for r in rows} == {"ablate"}
+    assert ("stem", "none") in {(r["kind"], r["name"]) for r in rows}
 
 
 def test_real_subprocess():
@@ -98,3 +104,17 @@ def test_real_subprocess():
     assert version.stdout.startswith("ablate, version ")
     help_text = subprocess.run([ABLATE, "--help"], capture_output=True, text=True, timeout=60)
     assert "plugins" in help_text.stdout and "model" in help_text.stdout
+
+
+def test_a_failure_is_printed_once_pointing_at_the_plugin_s_file(tmp_path):
+    """Before: a UserWarning pointing into ablate, then the same failure as `failed: ...`."""
+    (tmp_path / "exploding_plugin.py").write_text("import os\nraise ImportError('kaboom')\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ABLATE_")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(tmp_path), env.get("PYTHONPATH")]))
+    env["ABLATE_PLUGINS"] = "exploding_plugin"
+    result = subprocess.run([ABLATE, "plugins"], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr
+    err = " ".join(result.stderr.split())
+    assert err.count("kaboom") == 1, result.stderr
+    assert f"{tmp_path / 'exploding_plugin.py'}:2" in err
+    assert "ablate/plugins.py" not in err and "Warning" not in err

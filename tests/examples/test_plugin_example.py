@@ -75,22 +75,33 @@ def test_ablate_plugins_lists_the_installed_plugin(site):
     assert rotary["params"] == {"base": {"type": "float", "default": 10000.0}}
     assert "otary" in rotary["description"]
     assert rows[("pos_encoding", "coordinate")]["package"] == "ablate"
+    overlapping = rows[("patching", "overlapping")]
+    assert overlapping["package"] == "ablate-rotary"
+    assert overlapping["params"] == {
+        "width": {"type": "int", "default": 4},
+        "stride": {"type": "int", "default": 2},
+    }
     assert "failed: plugin 'rotary'" not in result.stderr
 
 
-def test_ablate_model_uses_the_installed_plugin(site):
-    result = ablate(
-        site,
-        "model",
-        "--json",
-        "model.pos_encoding=rotary",
-        "model.pos_encoding_args.base=100",
-        "model.depth=1",
-    )
+def described(site: Path, *overrides: str) -> dict:
+    """``ablate model --json OVERRIDES``, which must succeed."""
+    result = ablate(site, "model", "--json", "model.depth=1", *overrides)
     assert result.returncode == 0, result.stderr
-    info = json.loads(result.stdout)
+    return json.loads(result.stdout)
+
+
+def test_ablate_model_uses_the_installed_plugin(site):
+    info = described(site, "model.pos_encoding=rotary", "model.pos_encoding_args.base=100")
     assert info["model"]["pos_encoding"] == "rotary"
     assert info["tokens"] == 129
+
+
+def test_ablate_model_builds_and_checks_the_overlapping_patching(site):
+    """Windows of 4 frames every 2: 63 tokens on 128 frames, each 3 x 128 x 4 features
+    after the teacher's coordinate channels; the build's dry run accepts it."""
+    teacher = ["model.preset=teacher", "model.stem_args.width=0.25"]
+    assert described(site, *teacher, "model.patching=overlapping")["tokens"] == 63 + 1
 
 
 def test_the_example_s_own_tests_pass(site):
@@ -108,7 +119,7 @@ def test_the_example_s_own_tests_pass(site):
         timeout=300,
     )
     assert result.returncode == 0, result.stdout[-2000:]
-    assert "3 passed" in result.stdout
+    assert "5 passed" in result.stdout
 
 
 def test_entry_point_loads_in_process_and_a_model_runs(site, monkeypatch):

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ablate.config import make_config
+from ablate.config import PRESETS, make_config
+from ablate.config import resolve_model as resolve
 from ablate.errors import AblateError
-from ablate.models.build import PRESETS, build_model, resolve, token_count
+from ablate.models.build import build_model, token_count
 from ablate.models.cnn import ReferenceCNN
 from ablate.models.flops import forward_flops, parameter_count
 
@@ -24,12 +25,13 @@ def test_resolve_fills_missing_and_null_fields_from_the_preset():
     assert spec["patching_args"] == {}
 
 
-def test_resolve_accepts_the_structured_config():
+def test_presets_are_resolved_once_when_the_config_is_made():
     config = make_config(dotlist=["model.preset=student", "model.heads=2"])
-    spec = resolve(config.model)
-    assert spec["heads"] == 2
-    assert spec["depth"] == PRESETS["student"]["depth"] == 3
-    assert spec["pos_encoding"] == "none"
+    assert config.model.heads == 2
+    assert config.model.depth == PRESETS["student"]["depth"] == 3
+    assert config.model.pos_encoding == "none"
+    assert config.distill.teacher.stem == "conv"  # the teacher's own preset
+    assert resolve(config.model) == dict(config.model)  # nothing left to fill
 
 
 def test_presets_are_the_paper_s():
@@ -71,7 +73,9 @@ def test_unknown_component_lists_the_known_names():
     with pytest.raises(AblateError) as info:
         build_model(dict(TINY, preset="student", patching="diagonal"), 128, 128, 4)
     message = str(info.value)
-    assert message == "unknown patching 'diagonal'; known: horizontal, square, vertical"
+    assert message == (
+        "model.patching: unknown patching 'diagonal'; known: horizontal, square, vertical"
+    )
 
 
 def test_a_patch_that_does_not_divide_is_a_clear_error():
@@ -79,7 +83,7 @@ def test_a_patch_that_does_not_divide_is_a_clear_error():
     with pytest.raises(AblateError) as info:
         build_model(spec, 128, 200, 4)
     message = str(info.value)
-    assert message.startswith("model.patching_args: patching 'square': patch 16x16")
+    assert message.startswith("model.patching_args: patching 'square' (ablate): patch 16x16")
     assert "set pad=true" in message
     assert "\n" not in message
 

@@ -10,7 +10,6 @@ import resource
 import shlex
 import signal
 import subprocess
-import time
 
 import pytest
 from study_helpers import (
@@ -19,14 +18,13 @@ from study_helpers import (
     _ablate,
     _children,
     _cli,
+    _one_line_error,
     _study,
     _trials,
     free_port,
     running_after_complete,
     wait_for,
 )
-
-from ablate.cli.main import main
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
@@ -195,17 +193,6 @@ def test_a_trial_out_of_memory_fails_with_the_reason_and_the_study_goes_on(workd
 
 
 # -- problems found before any training ----------------------------------------------------
-
-
-def _one_line_error(args, capsys) -> str:
-    started = time.monotonic()
-    with pytest.raises(SystemExit) as caught:
-        main([str(a) for a in args])
-    assert caught.value.code == 2
-    assert time.monotonic() - started < 30
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1, err
-    return err
 
 
 def test_a_run_dir_under_a_regular_file_is_one_line_before_training(workdir, capsys):

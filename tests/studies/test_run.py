@@ -3,19 +3,32 @@
 from __future__ import annotations
 
 import contextlib
+import os
 
 import optuna
 import pytest
 from study_helpers import TINY, _children, _cli, _study, _trials, fresh_mlflow
 
+from ablate.plugins import get_registry
+
 
 @pytest.fixture(scope="module")
 def swept(tmp_path_factory, mlflow_template):
-    """One grid study: 2 positional encodings x (a sane lr, a diverging lr)."""
+    """One grid study: 2 positional encodings x (a sane lr, a diverging lr), with entry
+    points off: the built-ins alone run a study (before, autoload off removed them all)."""
     tmp = tmp_path_factory.mktemp("sweep")
     fresh_mlflow(mlflow_template, tmp)
-    with contextlib.chdir(tmp):
-        _cli(["run", _study(tmp, "  train.lr: {choice: [1.0e-3, 1.0e+30]}"), *TINY])
+    previous = os.environ.get("ABLATE_DISABLE_PLUGIN_AUTOLOAD")
+    os.environ["ABLATE_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    get_registry.cache_clear()
+    try:
+        with contextlib.chdir(tmp):
+            _cli(["run", _study(tmp, "  train.lr: {choice: [1.0e-3, 1.0e+30]}"), *TINY])
+    finally:
+        os.environ.pop("ABLATE_DISABLE_PLUGIN_AUTOLOAD")
+        if previous is not None:
+            os.environ["ABLATE_DISABLE_PLUGIN_AUTOLOAD"] = previous
+        get_registry.cache_clear()
     return tmp
 
 

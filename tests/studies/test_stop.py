@@ -6,14 +6,14 @@ import weakref
 
 import pytest
 
-from ablate.studies import runner
+from ablate.studies.workers import Stops
 
 
 def test_a_ctrl_c_dropped_by_a_finalizer_is_raised_again():
     previous = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
     try:
-        runner._catch_stops()
-        runner.check_stop()  # nothing pending yet
+        stops = Stops().catch()
+        stops.check()  # nothing pending yet
 
         class Resource:
             pass
@@ -22,8 +22,8 @@ def test_a_ctrl_c_dropped_by_a_finalizer_is_raised_again():
         weakref.finalize(resource, os.kill, os.getpid(), signal.SIGINT)
         del resource  # the signal arrives inside the finalizer: Python prints and drops it
         with pytest.raises(KeyboardInterrupt, match="signal 2"):
-            runner.check_stop()
+            stops.check()
+        assert Stops().signal is None  # each run has its own: nothing left in a module global
     finally:
         signal.signal(signal.SIGINT, previous[0])
         signal.signal(signal.SIGTERM, previous[1])
-        runner._STOP["signal"] = None

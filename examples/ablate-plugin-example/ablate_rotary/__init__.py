@@ -1,10 +1,15 @@
-"""A rotary-style positional encoding for ablate, shipped as a separate package.
+"""A rotary-style positional encoding and an overlapping patching for ablate, shipped as a
+separate package.
 
 Rotary position embedding (Su et al., RoFormer) rotates each pair of features of a token
 by an angle proportional to the token's index. RoPE proper rotates the queries and keys
 inside every attention layer; an ablate positional encoding sees the token sequence once,
 before the encoder, so this variant rotates the token embeddings there. Rotations keep
 each token's norm, and the CLS token (index 0) is left unrotated.
+
+The overlapping patching cuts vertical windows of ``width`` frames every ``stride``
+frames, so neighbouring tokens share frames; the ``Patching`` base class counts the
+tokens and sizes them from the stride.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import torch
 
 from ablate import hookimpl
-from ablate.models.parts import ModelShape, PositionalEncoding
+from ablate.contracts import ModelShape, Patching, PositionalEncoding
 
 __version__ = "0.1.0"
 
@@ -39,6 +44,18 @@ class Rotary(PositionalEncoding):
         return torch.cat([rotated.flatten(-2), t[..., 2 * pairs :]], dim=-1)
 
 
+def overlapping(shape: ModelShape, width: int = 4, stride: int = 2) -> Patching:
+    """All Mel bins x ``width`` frames every ``stride`` frames (zero-padded at the end)."""
+    if not 1 <= stride <= width:
+        raise ValueError(f"need 1 <= stride <= width, got stride {stride}, width {width}")
+    return Patching(shape, shape.height, width, pad=True, stride=(shape.height, stride))
+
+
 @hookimpl
 def register_pos_encodings(register):
     register("rotary", Rotary, "Rotary-style: rotates each token's feature pairs by its index")
+
+
+@hookimpl
+def register_patchings(register):
+    register("overlapping", overlapping, "All Mel bins x `width` frames every `stride` frames")

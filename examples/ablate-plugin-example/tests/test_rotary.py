@@ -3,9 +3,9 @@
 import ablate_rotary
 import torch
 
-from ablate.models.build import build_model
-from ablate.models.parts import ModelShape
-from ablate.plugins import get_registry
+from ablate.contracts import ModelShape
+from ablate.models.build import build_model, token_count
+from ablate.plugins import get_registry, load_registry
 
 
 def test_registered_through_the_entry_point():
@@ -29,3 +29,26 @@ def test_a_model_uses_it():
     logits, feature = build_model(spec, 128, 64, num_classes=4)(torch.randn(2, 1, 128, 64))
     assert logits.shape == (2, 4)
     assert feature.shape == (2, 256)
+
+
+def test_overlapping_windows_share_frames():
+    patching = ablate_rotary.overlapping(ModelShape(4, 10, 1, 8), width=4, stride=2)
+    assert patching.grid == (1, 4)  # windows at frames 0, 2, 4, 6
+    x = torch.arange(40.0).reshape(1, 1, 4, 10)
+    tokens = patching(x)
+    assert tokens.shape == (1, 4, 16)
+    torch.testing.assert_close(tokens[0, 1], x[0, 0, :, 2:6].reshape(-1))  # frames 2-5
+    torch.testing.assert_close(tokens[0, 1, 2::4], tokens[0, 2, 0::4])  # frames 4-5 shared
+
+
+def test_an_overlapping_model_is_built_and_checked():
+    """Alone (autoload off): built-ins plus this module, installed or not."""
+    registry = load_registry([("rotary", "ablate-rotary", ablate_rotary)], autoload=False)
+    assert registry.failures == []
+    spec = {"preset": "teacher", "patching": "overlapping", "depth": 1}  # coordinate channels
+    spec.update(dim=32, heads=2, dim_head=16, stem_args={"width": 0.25})
+    model = build_model(spec, 128, 64, num_classes=4, registry=registry)
+    assert token_count(model) == (64 - 4) // 2 + 1 + 1  # 31 windows and CLS
+    assert model.patching.patch_dim == 128 * 4 * 3  # the stem's channel + 2 coordinates
+    logits, feature = model(torch.randn(2, 1, 128, 64))
+    assert logits.shape == (2, 4) and feature.shape == (2, 32)

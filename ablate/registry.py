@@ -1,0 +1,185 @@
+"""The registry: named components of each kind, their typed parameters, and the plugins
+that failed to load (see :mod:`ablate.plugins` for how plugins are loaded into it)."""
+
+from __future__ import annotations
+
+import inspect
+import typing
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ablate.errors import AblateError
+from ablate.slots import kinds
+
+
+class PluginWarning(UserWarning):
+    """A plugin could not be used; shown once, pointing at the plugin's file."""
+
+
+@dataclass(frozen=True)
+class Param:
+    """One tunable parameter of a component: keyword name, type and default."""
+
+    name: str
+    type: type
+    default: Any
+
+    @property
+    def type_name(self) -> str:
+        return getattr(self.type, "__name__", str(self.type))
+
+
+@dataclass(frozen=True)
+class Component:
+    """A registered, named building block of one kind."""
+
+    kind: str
+    name: str
+    factory: Callable[..., Any]
+    description: str
+    params: tuple[Param, ...]
+    package: str
+    plugin: str
+
+    def defaults(self) -> dict[str, Any]:
+        return {p.name: p.default for p in self.params}
+
+    def check_args(self, args: Mapping[str, Any], where: str) -> dict[str, Any]:
+        """Validate ``args`` against the parameters; ``where`` names the config key."""
+        known = {p.name: p for p in self.params}
+        checked = {}
+        for key, value in args.items():
+            param = known.get(key)
+            if param is None:
+                options = ", ".join(known) or "none"
+                raise AblateError(
+                    f"{where}.{key}: {self.kind} '{self.name}' has no parameter '{key}' "
+                    f"(its parameters: {options})"
+                )
+            checked[key] = _coerce(value, param, f"{where}.{key}")
+        return checked
+
+    def build(self, context: Any, args: Mapping[str, Any] | None = None, where: str = "") -> Any:
+        """Instantiate with validated ``args`` (``where`` is the config key for errors)."""
+        where = where or f"{self.kind}_args"
+        return self.factory(context, **self.check_args(args or {}, where))
+
+
+@dataclass(frozen=True)
+class PluginFailure:
+    """A plugin that could not be used, why, and where (its file and line, when known)."""
+
+    plugin: str
+    package: str
+    reason: str
+    file: str = ""
+    line: int = 0
+
+    def __str__(self) -> str:
+        return f"plugin '{self.plugin}' ({self.package}): {self.reason}"
+
+    @property
+    def location(self) -> str:
+        return f"{self.file}:{self.line}" if self.line else self.file
+
+    def warn(self) -> None:
+        """Warn once, at the plugin's file rather than at ablate's."""
+        warnings.warn_explicit(
+            str(self), PluginWarning, self.file or f"<{self.package}>", self.line or 0
+        )
+
+
+@dataclass
+class Registry:
+    """All components by kind and name, plus the plugins that failed to load."""
+
+    components: dict[str, dict[str, Component]] = field(
+        default_factory=lambda: {kind: {} for kind in kinds()}
+    )
+    failures: list[PluginFailure] = field(default_factory=list)
+
+    def names(self, kind: str) -> list[str]:
+        return sorted(self._kind(kind))
+
+    def get(self, kind: str, name: str) -> Component:
+        """The component ``name`` of ``kind``; a one-line error lists the known names."""
+        components = self._kind(kind)
+        if name not in components:
+            known = ", ".join(sorted(components)) or "none registered"
+            raise AblateError(f"unknown {kind} '{name}'; known: {known}")
+        return components[name]
+
+    def all(self) -> list[Component]:
+        return [c for kind in self.components for _, c in sorted(self.components[kind].items())]
+
+    def _kind(self, kind: str) -> dict[str, Component]:
+        if kind not in self.components:
+            known = ", ".join(self.components)
+            raise AblateError(f"unknown plugin kind '{kind}'; known: {known}")
+        return self.components[kind]
+
+
+def _coerce(value: Any, param: Param, where: str) -> Any:
+    """Accept ``value`` if it fits the parameter's type (ints widen to float)."""
+    expected = param.type
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if expected in (int, float, str, bool) and (
+        not isinstance(value, expected) or (expected is int and isinstance(value, bool))
+    ):
+        raise AblateError(f"{where}: expected {param.type_name}, got {value!r}")
+    return value
+
+
+def _params_of(factory: Callable[..., Any]) -> tuple[Param, ...]:
+    """Keyword parameters after the context argument, each with a type hint and default."""
+    target = factory.__init__ if inspect.isclass(factory) else factory
+    try:
+        signature = inspect.signature(target)
+        hints = typing.get_type_hints(target)
+    except (TypeError, ValueError, NameError) as exc:
+        raise TypeError(f"cannot read the factory's signature: {exc}") from None
+    positional = [p for p in signature.parameters.values() if p.name != "self"]
+    if not positional or positional[0].kind not in (
+        inspect.Parameter.POSITIONAL_ONLY,
+        inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        inspect.Parameter.VAR_POSITIONAL,
+    ):
+        raise TypeError("the factory must take the build context as its first argument")
+    params = []
+    for p in positional[1:]:
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        if p.default is p.empty or p.name not in hints:
+            raise TypeError(f"parameter '{p.name}' needs a type hint and a default")
+        params.append(Param(p.name, hints[p.name], p.default))
+    return tuple(params)
+
+
+class Collector:
+    """The ``register`` callback handed to one plugin's hook for one kind."""
+
+    def __init__(self, registry: Registry, kind: str, plugin: str, package: str):
+        self.registry, self.kind, self.plugin, self.package = registry, kind, plugin, package
+        self.added: list[Component] = []
+
+    def __call__(self, name: str, factory: Callable[..., Any], description: str) -> None:
+        existing = self.registry.components[self.kind].get(name)
+        if existing is not None:
+            raise AblateError(
+                f"duplicate {self.kind} '{name}': registered by {existing.package} "
+                f"({existing.plugin}) and by {self.package} ({self.plugin})"
+            )
+        if not isinstance(name, str) or not name:
+            raise AblateError(f"{self.kind} name must be a non-empty string, got {name!r}")
+        try:
+            params = _params_of(factory)
+        except TypeError as exc:
+            raise AblateError(f"{self.kind} '{name}': {exc}") from None
+        component = Component(
+            self.kind, name, factory, description.strip(), params, self.package, self.plugin
+        )
+        self.registry.components[self.kind][name] = component
+        self.added.append(component)

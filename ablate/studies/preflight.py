@@ -1,0 +1,67 @@
+"""Before a study's first trial: the plugins of every point of its space, built and run.
+
+Only the swept keys that change what a plugin is built from are enumerated (the plugin
+slots, their arguments and :data:`CONTEXT_KEYS`; a float range by its two ends); every
+other key keeps one value. Each distinct part is checked once.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from typing import Any
+
+import optuna
+from omegaconf import DictConfig
+
+from ablate.errors import AblateError
+from ablate.slots import SLOTS, TEACHER
+from ablate.studies.space import Dim
+from ablate.studies.spec import Study
+
+#: besides the slots and their arguments, the keys a plugin's build context is made of
+CONTEXT_KEYS = (
+    "data.n_mels",
+    "data.frames",
+    "model.preset",
+    "model.dim",
+    "distill.enabled",
+    f"{TEACHER}.preset",
+    f"{TEACHER}.dim",
+)
+
+
+def _shapes_a_plugin(key: str) -> bool:
+    return (
+        key in CONTEXT_KEYS
+        or key in SLOTS
+        or any(key.startswith(f"{slot.args_key}.") for slot in SLOTS.values())
+    )
+
+
+def _values(dim: Dim) -> list[Any]:
+    every = [dim.low, dim.high] if dim.kind == "float" else dim.grid()
+    return every if _shapes_a_plugin(dim.key) else every[:1]
+
+
+def points(study: Study) -> Iterator[tuple[DictConfig, dict[str, Any]]]:
+    """Each point's trial config and the plugin-relevant values that make it."""
+    dims = study.space.dims
+    for combo in itertools.product(*(_values(dim) for dim in dims)):
+        params = {dim.key: value for dim, value in zip(dims, combo, strict=True)}
+        config, chosen = study.space.suggest(optuna.trial.FixedTrial(params), study.base)
+        yield config, {k: v for k, v in chosen.items() if _shapes_a_plugin(k)}
+
+
+def check_space(study: Study, num_classes: int) -> None:
+    """Build and dry-run the plugins of every point; the first problem is one line that
+    also names the point."""
+    from ablate.training.preflight import check_config
+
+    seen: set[str] = set()
+    for config, chosen in points(study):
+        try:
+            check_config(config, num_classes, seen=seen)
+        except AblateError as exc:
+            where = ", ".join(f"{k}={v}" for k, v in chosen.items())
+            raise AblateError(f"{exc} (at {where})" if where else str(exc)) from None

@@ -1,0 +1,113 @@
+"""A study's MLflow lifecycle: its parent run, one child run per trial, and their ends.
+
+The tracker records what the study computed (the trial's metrics and objective value are
+worked out in :mod:`ablate.studies.seeds` and handed over); nothing is read back from the
+store to score a trial.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import optuna
+from omegaconf import DictConfig
+from optuna.trial import TrialState
+
+from ablate.config import flatten
+from ablate.studies.spec import Study
+from ablate.tracking.mlflow_store import Store
+from ablate.tracking.plots import optuna_pngs
+from ablate.tracking.results import SeedResults, log_result
+from ablate.tracking.tables import markdown, to_csv
+
+#: why a run is ended KILLED when its process is gone
+GONE = "the worker stopped before the trial finished"
+
+
+class Tracker:
+    """The study's parent run in the store at ``uri`` (found again or created)."""
+
+    def __init__(self, study: Study, uri: str, storage: str):
+        self.study = study
+        self.store = Store(uri)
+        self.experiment_id = self.store.experiment_id(study.name)
+        self.parent_id = self.store.open_parent(
+            self.experiment_id,
+            study.key,
+            {"ablate.study": study.name, "ablate.kind": "study", "ablate.storage": storage},
+        )
+
+    def start_child(self, name: str, tags: Mapping[str, str]) -> str:
+        return self.store.start_child(self.experiment_id, self.parent_id, name, tags)
+
+    def log_config(self, run_id: str, config: DictConfig) -> None:
+        self.store.log_params(run_id, flatten(config))
+
+    def log_epoch(self, run_id: str, prefix: str, metrics: Mapping[str, Any], step: int) -> None:
+        values = {prefix + k: v for k, v in metrics.items() if k not in ("epoch", "stage")}
+        self.store.log_metrics(run_id, values, step=step)
+
+    def log_result(
+        self, run_id: str, config: DictConfig, results: SeedResults, metrics: dict[str, float]
+    ) -> None:
+        log_result(self.store, run_id, config, results, metrics)
+
+    def end(self, run_id: str, status: str, reason: str | None = None) -> None:
+        self.store.end(run_id, status, reason)
+
+    def end_if_running(self, run_id: str | None) -> None:
+        """End a run its process left RUNNING (KILLED)."""
+        if run_id and self.store.client.get_run(run_id).info.status == "RUNNING":
+            self.store.end(run_id, "KILLED", GONE)
+
+    def end_orphans(self, states: Callable[[], Mapping[int, TrialState]]) -> None:
+        """End RUNNING trial runs whose Optuna trial failed without ending them (a process
+        died or was interrupted between opening the run and entering the trial).
+
+        The runs are listed before ``states()`` reads the trials: a trial's process ends
+        its run before Optuna records the verdict, so a FAIL trial whose run is still
+        RUNNING has no one left to end it.
+        """
+        runs = self.store.children(self.parent_id, self.experiment_id, "RUNNING")
+        if not runs:
+            return
+        now = states()
+        for run in runs:
+            number = run.data.tags.get("ablate.trial")
+            if number is not None and now.get(int(number)) == TrialState.FAIL:
+                self.end_if_running(run.info.run_id)
+
+    def finish(
+        self,
+        rows: list[dict[str, Any]],
+        optuna_study: optuna.Study,
+        n_trials: int,
+        interrupted: bool,
+        tally: Callable[[], tuple[int, int, float | None]],
+    ) -> None:
+        """Summary tables and Optuna plots on the parent run, which ends when the budget
+        is used up (or this process was interrupted, or nothing else is running).
+        ``tally()`` is read last: other processes may have finished meanwhile."""
+        metric = self.study.settings.metric
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp)
+            named = [{metric if k == "value" else k: v for k, v in row.items()} for row in rows]
+            (out / "summary.md").write_text(markdown(named))
+            (out / "summary.csv").write_text(to_csv(named))
+            plots = out / "plots"
+            plots.mkdir()
+            optuna_pngs(optuna_study, plots)
+            self.store.log_dir(self.parent_id, out, "study")
+        done, running, best = tally()
+        metrics = {"trials_done": done}
+        if best is not None:
+            metrics[f"best_{metric}"] = best
+        self.store.log_metrics(self.parent_id, metrics)
+        if done >= n_trials:
+            self.store.end(self.parent_id, "FINISHED")
+        elif interrupted or not running:
+            self.store.end(self.parent_id, "KILLED")
+        # else: another process (machine) is still training; the last one to finish ends it
