@@ -21,8 +21,8 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
+from ablate.config import OPERATIONAL_KEYS
 from ablate.errors import AblateError
-from ablate.studies.spec import OPERATIONAL_KEYS
 from ablate.tracking.mlflow_store import STUDY_KEY_TAG, Store
 from ablate.tracking.stats import fold_means
 
