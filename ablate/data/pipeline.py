@@ -228,7 +228,8 @@ def extract(
     jobs: Sequence[Job], data: DictConfig, progress: bool = True, description: str = "features"
 ) -> list[torch.Tensor | str]:
     """Run ``jobs`` through the cache and the worker pool; a feature or a skip reason each."""
-    cache = FeatureCache(cache_root(data), enabled=bool(data.cache))
+    shape = (int(data.n_mels), int(data.frames))
+    cache = FeatureCache(cache_root(data), enabled=bool(data.cache), shape=shape)
     outputs: list[torch.Tensor | str | None] = [cache.get(job.key) for job in jobs]
     missing = [i for i, output in enumerate(outputs) if output is None]
     container = OmegaConf.to_container(data, resolve=True)
