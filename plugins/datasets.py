@@ -18,6 +18,7 @@ from ablate.data.corpus import (
     Utterance,
     audio_files,
     finish_scan,
+    readable,
     require_dir,
 )
 from ablate.data.synthetic import CLASSES, generate, speaker_voice
@@ -145,7 +146,7 @@ class CremaD(Adapter):
         table = self.root / "VideoDemographics.csv"
         if not table.is_file():
             return {}
-        with table.open(newline="", encoding="utf-8-sig") as handle:
+        with table.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
             rows = csv.DictReader(handle)
             return {
                 row["ActorID"].strip(): row.get("Sex", "").strip().lower()
@@ -239,7 +240,8 @@ class Tess(Adapter):
             return None
         speaker, word, emotion = match.groups()
         speaker = speaker.upper()[0] + "AF"
-        meta = {"gender": "female", "age": "old" if speaker == "OAF" else "young", "text": word}
+        age = "old" if speaker == "OAF" else "young"
+        meta = {"gender": "female", "age": age, "text": readable(word)}
         return Utterance(path, TESS_EMOTIONS[emotion.lower()], speaker, meta)
 
 
@@ -259,7 +261,11 @@ class Folder(Adapter):
         if self.manifest is None:
             return super().scan()
         result = ScanResult([])
-        with self.manifest.open(newline="", encoding="utf-8-sig") as handle:
+        # undecodable bytes stay as the same escapes the file system gives: a path written
+        # in any encoding still finds its file
+        with self.manifest.open(
+            newline="", encoding="utf-8-sig", errors="surrogateescape"
+        ) as handle:
             reader = csv.DictReader(handle)
             columns = set(reader.fieldnames or ())
             if not {"path", "label"} <= columns:
@@ -275,11 +281,12 @@ class Folder(Adapter):
                 elif not label:
                     result.skipped.append((str(path), "missing-label"))
                 else:
-                    result.utterances.append(Utterance(path, label, speaker or "unknown", {}))
+                    speaker = readable(speaker) or "unknown"
+                    result.utterances.append(Utterance(path, readable(label), speaker, {}))
         return finish_scan(self.name, self.root, self.layout, result)
 
     def parse(self, path: Path) -> Utterance | None:
-        parts = path.relative_to(self.root).parts
+        parts = [readable(part) for part in path.relative_to(self.root).parts]
         if len(parts) == 2:
             return Utterance(path, parts[0], "unknown", {})
         if len(parts) == 3:

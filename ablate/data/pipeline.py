@@ -108,7 +108,7 @@ def load_corpus(
     utterances = select_labels(result.utterances, data)
     skipped = list(result.skipped)
     settings = FeatureExtractor(data).settings()
-    hashes = [file_hash(u.path) for u in utterances]
+    utterances, hashes = _hashed(utterances, skipped)
     jobs = [
         Job(str(u.path), key_of("logmel", h, settings))
         for u, h in zip(utterances, hashes, strict=True)
@@ -141,6 +141,24 @@ def load_corpus(
         fingerprint=key_of(kept_hashes, [u.label for u in kept], speakers, settings),
         hashes=kept_hashes,
     )
+
+
+def _hashed(
+    utterances: list[Utterance], skipped: list[tuple[str, str]]
+) -> tuple[list[Utterance], list[str]]:
+    """The utterances whose file can be read, with their content hashes; the others are
+    added to ``skipped`` as ``missing-file`` (gone since the scan) or ``unreadable``."""
+    kept, hashes = [], []
+    for utterance in utterances:
+        try:
+            hashes.append(file_hash(utterance.path))
+        except FileNotFoundError:
+            skipped.append((str(utterance.path), "missing-file"))
+        except OSError:
+            skipped.append((str(utterance.path), "unreadable"))
+        else:
+            kept.append(utterance)
+    return kept, hashes
 
 
 def _summary(skipped: list[tuple[str, str]]) -> str:
@@ -225,15 +243,15 @@ def _run(job: Job) -> torch.Tensor | str:
     extractor: FeatureExtractor = _worker["extractor"]
     try:
         wave, rate = load_audio(job.path, _worker["data"].get("max_seconds"))
+        if job.augments:
+            wave = extractor.resample(wave, rate)
+            rate = extractor.sample_rate
+            generator = torch.Generator().manual_seed(job.seed)
+            for augment in _augments_for(job.augments):
+                wave = augment(wave, rate, generator)
+        return extractor(wave, rate)
     except AudioError as exc:
         return exc.reason
-    if job.augments:
-        wave = extractor.resample(wave, rate)
-        rate = extractor.sample_rate
-        generator = torch.Generator().manual_seed(job.seed)
-        for augment in _augments_for(job.augments):
-            wave = augment(wave, rate, generator)
-    return extractor(wave, rate)
 
 
 def _progress(enabled: bool) -> Progress:
