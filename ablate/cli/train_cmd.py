@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -32,13 +33,23 @@ def _config_sections(path: Path) -> dict:
 )
 @click.argument("config_file", type=click.Path(path_type=Path))
 @click.argument("overrides", nargs=-1)
-@click.option("--out", type=click.Path(path_type=Path), required=True, help="Model directory.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Model directory: new or empty, or an existing model directory with --force.",
+)
+@click.option("--force", is_flag=True, help="Replace the model directory --out if it exists.")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-def train(config_file: Path, overrides: tuple[str, ...], out: Path, as_json: bool) -> None:
+def train(
+    config_file: Path, overrides: tuple[str, ...], out: Path, force: bool, as_json: bool
+) -> None:
     """Train one configuration on the whole corpus (minus its validation speakers) and save it."""
-    from ablate.training.fit_one import train_one
+    from ablate.training.fit_one import check_trainable, train_one
 
     config = make_config(_config_sections(config_file), dotlist=overrides)
+    check_trainable(config, f"{config_file}: ")
+    _check_out(out, force)
     saved = train_one(config)
     saved.save(out)
     info = {"out": str(out), "labels": saved.label_names, **saved.meta["validation"]}
@@ -49,6 +60,37 @@ def train(config_file: Path, overrides: tuple[str, ...], out: Path, as_json: boo
         f"saved model to [bold]{out}[/bold]: validation UA {info['uar']:.3f}, "
         f"WA {info['war']:.3f} on {info['n']} utterances"
     )
+
+
+def _check_out(out: Path, force: bool) -> None:
+    """Before training: ``out`` is new, an empty folder, or (with ``force``) a model
+    directory, and a model can be written beside it; else a one-line error."""
+    from ablate.training.saved import is_model_dir
+
+    if out.is_symlink() or out.exists():
+        if not out.is_dir():
+            raise AblateError(f"--out {out}: is a file; give a folder for the model")
+        if any(out.iterdir()):
+            if not is_model_dir(out):
+                raise AblateError(
+                    f"--out {out}: a folder holding other files; give a new or empty folder"
+                )
+            if not force:
+                raise AblateError(
+                    f"--out {out}: already holds a model; pass --force to replace it, "
+                    "or give another folder"
+                )
+    parent = out.absolute().parent
+    while not parent.exists():  # the folders save() will create; nothing is created now
+        parent = parent.parent
+    probe = parent / f".ablate-write-test-{os.getpid()}"
+    try:
+        probe.mkdir()
+        probe.rmdir()
+    except OSError as exc:
+        raise AblateError(
+            f"--out {out}: cannot write in {parent} ({exc.strerror or exc})"
+        ) from None
 
 
 def _evaluate(model_dir: Path, dataset: str, root: str | None) -> dict:
