@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from pathlib import Path
 
 import click
@@ -93,7 +94,13 @@ def _check_out(out: Path, force: bool) -> None:
         ) from None
 
 
-def _evaluate(model_dir: Path, dataset: str, root: str | None) -> dict:
+def _counts(counter: Counter) -> str:
+    return ", ".join(f"{name} {n}" for name, n in sorted(counter.items()))
+
+
+def _evaluate(model_dir: Path, dataset: str, root: str | None, only_known: bool) -> dict:
+    """Metrics over the utterances whose label the model knows. Others are refused unless
+    ``only_known``: a UA over a subset of the classes must never pass for the whole corpus."""
     from ablate.data.pipeline import load_corpus
     from ablate.training.metrics import classification_metrics
     from ablate.training.saved import SavedModel
@@ -107,31 +114,56 @@ def _evaluate(model_dir: Path, dataset: str, root: str | None) -> dict:
         data.dataset_args = {}
     corpus = load_corpus(data)
     known = {name: i for i, name in enumerate(saved.label_names)}
-    keep = [i for i, name in enumerate(corpus.label_names) if name in known]
-    if not keep:
+    where = f"{dataset} at {root}" if root else dataset
+    if not any(name in known for name in corpus.label_names):
         raise AblateError(
-            f"{dataset} at {root}: none of its labels ({', '.join(corpus.label_names)}) "
+            f"{where}: none of its labels ({', '.join(corpus.label_names)}) "
             f"are known to the model ({', '.join(saved.label_names)})"
         )
     remap = torch.tensor([known.get(name, -1) for name in corpus.label_names])
     targets = remap[corpus.labels]
     mask = targets >= 0
+    unknown = Counter(corpus.label_names[i] for i in corpus.labels[~mask].tolist())
+    if unknown and not only_known:
+        raise AblateError(
+            f"{where}: {int((~mask).sum())} utterances have labels the model was not trained "
+            f"on ({_counts(unknown)}); pass --only-known-labels to score the other "
+            f"{int(mask.sum())} on the model's classes"
+        )
     probs = saved.probabilities(corpus.features[mask])
     metrics = classification_metrics(
         targets[mask].numpy(), probs.argmax(-1).numpy(), saved.label_names
     )
     dropped = int((~mask).sum())
-    return {**metrics, "n": int(mask.sum()), "unknown_label_utterances": dropped}
+    return {
+        **metrics,
+        "n": int(mask.sum()),
+        "classes_scored": sorted(metrics["per_class_recall"]),
+        "model_classes": list(saved.label_names),
+        "left_out": {"n": dropped, "labels": dict(sorted(unknown.items()))},
+        "unknown_label_utterances": dropped,
+    }
 
 
 @click.command(epilog="Example: ablate evaluate models/coord emodb ~/corpora/emodb --json")
 @click.argument("model_dir", type=click.Path(path_type=Path))
 @click.argument("dataset")
 @click.argument("root", required=False)
+@click.option(
+    "--only-known-labels",
+    is_flag=True,
+    help="Score only the utterances whose label the model knows (the rest are counted).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-def evaluate(model_dir: Path, dataset: str, root: str | None, as_json: bool) -> None:
-    """Metrics (UA, WA, macro-F1) of a saved model on a corpus."""
-    result = _evaluate(model_dir, dataset, root)
+def evaluate(
+    model_dir: Path, dataset: str, root: str | None, only_known_labels: bool, as_json: bool
+) -> None:
+    """Metrics (UA, WA, macro-F1) of a saved model on a corpus.
+
+    UA and macro-F1 average over the model's classes present in the corpus (named under
+    the table). A corpus with labels the model does not know is refused unless
+    --only-known-labels is given; the utterances left out are then counted by label."""
+    result = _evaluate(model_dir, dataset, root, only_known_labels)
     if as_json:
         print_json(result)
         return
@@ -140,6 +172,17 @@ def evaluate(model_dir: Path, dataset: str, root: str | None, as_json: bool) -> 
         table.add_column(column)
     table.add_row(str(result["n"]), *(f"{result[k]:.3f}" for k in ("uar", "war", "f1")))
     console.print(table)
+    scored, classes = result["classes_scored"], result["model_classes"]
+    console.print(
+        f"UA and macro-F1 over the model's classes present: {', '.join(scored)} "
+        f"({len(scored)} of {len(classes)})"
+    )
+    left_out = result["left_out"]
+    if left_out["n"]:
+        console.print(
+            f"left out {left_out['n']} utterances with labels the model does not know: "
+            f"{_counts(Counter(left_out['labels']))}"
+        )
 
 
 @click.command(epilog="Example: ablate predict models/coord 03a01Fa.wav --json")

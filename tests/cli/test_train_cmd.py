@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import shutil
 import time
 
 import pytest
+import torch
 import yaml
 
 from ablate.cli.main import main
@@ -134,3 +136,51 @@ def test_an_existing_model_is_replaced_only_with_force(tiny_config_file, tmp_pat
     main([*argv, "--force", "--json"])
     assert (out / "model.pt").read_bytes() != first
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model", "tiny.yaml"]  # no leftovers
+
+
+# -- evaluate on a corpus whose labels partly differ -----------------------------------------
+
+
+@pytest.fixture
+def partly_known(tmp_path, tiny_config_file):
+    """An (untrained) model of the 4 tiny synthetic classes, and a folder corpus of
+    glide_up, burst_late (known to it) and tilt_high (unknown), 4 files each."""
+    from ablate.models.build import build_model
+    from ablate.training.saved import SavedModel
+
+    config = make_config(yaml.safe_load(tiny_config_file.read_text()))
+    scanned = scan(config.data).utterances
+    labels = sorted({u.label for u in scanned})
+    model = build_model(config.model, 32, 32, len(labels))
+    ones = torch.ones(32, 1)
+    out = tmp_path / "model"
+    SavedModel(config, model, labels, ones * -5, ones * 3, {"label_names": labels}).save(out)
+    tree = yaml.safe_load(tiny_config_file.read_text())
+    six = make_config(tree, dotlist=["data.dataset_args.classes=6"]).data
+    root = tmp_path / "corpus"
+    for label in ("glide_up", "burst_late", "tilt_high"):
+        files = [u.path for u in scan(six).utterances if u.label == label][:4]
+        (root / label).mkdir(parents=True)
+        for path in files:
+            shutil.copy(path, root / label / path.name)
+    return out, root, labels
+
+
+def test_evaluate_refuses_labels_the_model_does_not_know_unless_asked(partly_known, capsys):
+    model, root, labels = partly_known
+    with pytest.raises(SystemExit) as caught:
+        main(["evaluate", str(model), "folder", str(root)])
+    assert caught.value.code == 2
+    assert capsys.readouterr().err == (
+        f"error: folder at {root}: 4 utterances have labels the model was not trained on "
+        "(tilt_high 4); pass --only-known-labels to score the other 8 on the model's classes\n"
+    )
+    argv = ["evaluate", str(model), "folder", str(root), "--only-known-labels"]
+    result = run_json(capsys, *argv, "--json")
+    assert result["n"] == 8 and result["left_out"] == {"n": 4, "labels": {"tilt_high": 4}}
+    assert result["classes_scored"] == ["burst_late", "glide_up"]
+    assert result["model_classes"] == labels
+    main(argv)
+    out = " ".join(capsys.readouterr().out.split())
+    assert "UA and macro-F1 over the model's classes present: burst_late, glide_up (2 of 4)" in out
+    assert "left out 4 utterances with labels the model does not know: tilt_high 4" in out
