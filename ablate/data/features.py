@@ -56,15 +56,18 @@ def _wav_rate(head: bytes) -> int | None:
 def load_audio(path: str | Path, max_seconds: float | None = None) -> tuple[torch.Tensor, int]:
     """Decode ``path`` to a mono float32 waveform and its sample rate.
 
-    Raises :class:`AudioError` with reason ``unreadable``, ``empty``, ``lfs-pointer``,
-    ``not-audio``, ``corrupt``, ``bad-sample-rate``, ``too-long`` (over ``max_seconds``,
-    judged from the header before decoding), ``zero-length``, ``non-finite`` or ``silent``.
+    Raises :class:`AudioError` with reason ``missing-file``, ``unreadable``, ``empty``,
+    ``lfs-pointer``, ``not-audio``, ``corrupt``, ``bad-sample-rate``, ``too-long`` (over
+    ``max_seconds``, judged from the header before decoding), ``zero-length``,
+    ``non-finite`` or ``silent``.
     The file name is passed to libsndfile as bytes, so any name the OS can open decodes.
     """
     path = Path(path)
     try:
         with path.open("rb") as handle:
             head = handle.read(64)
+    except FileNotFoundError as exc:
+        raise AudioError("missing-file", path) from exc
     except OSError as exc:
         raise AudioError("unreadable", path) from exc
     if not head:

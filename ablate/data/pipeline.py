@@ -274,7 +274,9 @@ def extract(
     outputs: list[torch.Tensor | str | None] = [cache.get(job.key) for job in jobs]
     missing = [i for i, output in enumerate(outputs) if output is None]
     container = OmegaConf.to_container(data, resolve=True)
-    workers = max(1, min(int(data.workers), len(missing) // MIN_JOBS_PER_WORKER))
+    # never more processes than cores: each holds a torch runtime (~0.5 GB)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    workers = max(1, min(int(data.workers), cores or 1, len(missing) // MIN_JOBS_PER_WORKER))
     with _progress(progress) as bar:
         task = bar.add_task(description, total=len(jobs), completed=len(jobs) - len(missing))
         todo = [jobs[i] for i in missing]

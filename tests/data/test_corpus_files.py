@@ -7,6 +7,7 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import shutil
 import subprocess
 import sys
 import warnings
@@ -18,6 +19,7 @@ import torch
 
 from ablate.data.features import AudioError, load_audio
 from ablate.data.pipeline import load_corpus
+from ablate.errors import AblateError
 
 RATE = 16000
 ENTRY = "from ablate.cli.main import main; main()"
@@ -163,3 +165,35 @@ def test_anti_phase_stereo_is_not_called_silent(tmp_path):
     except AudioError as exc:
         pytest.fail(f"skipped as {exc.reason}")
     assert wave.abs().max() > 0.4
+
+
+def test_files_that_vanish_after_the_scan_are_counted_as_missing(tmp_path, small_data, monkeypatch):
+    """A corpus on a network share or a folder deleted while ablate runs: files listed by
+    the scan are gone when they are read (one, then all of them)."""
+    import ablate.data.pipeline as pipeline
+
+    root = tmp_path / "corpus"
+    _corpus(root)
+    real_scan = pipeline.scan
+    gone = []
+
+    def scan_then_delete(data, registry=None):
+        result = real_scan(data, registry)
+        for path in gone:
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+        return result
+
+    monkeypatch.setattr(pipeline, "scan", scan_then_delete)
+    gone[:] = [root / "sad" / "spk1" / "ok0.wav"]
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        corpus = load_corpus(small_data("folder", root), progress=False)
+    assert len(corpus) == 3 and corpus.skipped_counts() == {"missing-file": 1}
+    gone[:] = [root]
+    with warnings.catch_warnings(record=True), pytest.raises(AblateError) as caught:
+        warnings.simplefilter("always")
+        load_corpus(small_data("folder", root), progress=False)
+    assert str(caught.value) == "dataset 'folder': every file was skipped (3 missing-file)"
+    with pytest.raises(AudioError) as caught:
+        load_audio(root / "nope.wav")
+    assert str(caught.value) == f"{root / 'nope.wav'}: missing-file"

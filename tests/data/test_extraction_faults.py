@@ -82,3 +82,22 @@ def test_ctrl_c_during_extraction_is_one_line_and_stops_the_workers(emodb_root, 
     assert proc.returncode == 130
     assert err.strip() == "aborted" and "Traceback" not in err
     assert not [w for w in workers if _alive(w)]
+
+
+def test_data_workers_beyond_the_cores_starts_no_more_processes_than_cores(emodb_root, tmp_path):
+    """`data.workers=64` used to fork 51 processes (408 misses / 8) of ~0.5 GB each."""
+    cores = len(os.sched_getaffinity(0))
+    argv = [sys.executable, "-c", ENTRY, "data", "emodb", str(emodb_root), "--json",
+            "data.workers=64", f"data.cache_dir={tmp_path / 'cache'}"]  # fmt: skip
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    most = 0
+    try:
+        while proc.poll() is None:
+            most = max(most, len(_children(proc.pid)))
+            time.sleep(0.02)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 0
+    pool = min(cores, 408 // 8)
+    assert most == (pool if pool > 1 else 0)  # one core: extracted in the process itself
