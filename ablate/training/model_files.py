@@ -1,12 +1,12 @@
 """Reading a model directory's files, each checked before use.
 
 A model directory may come from a stranger, an interrupted copy or a hand edit. Every
-file is read safely (YAML with ``safe_load``, weights with ``weights_only=True``) and
-checked against the others: the config must build a model the weights fit, the label
-names must match its output size, the input normaliser must have the config's shape and
-be finite with a positive std, the weights must be finite. Anything else is a one-line
-:class:`AblateError` naming the file and what is wrong, never a traceback and never a
-model that predicts NaN.
+file is read safely (YAML with ``safe_load`` and no aliases, weights with
+``weights_only=True``) and checked against the others: the config must build a model the
+weights fit, the label names must match its output size, the input normaliser must have
+the config's shape and be finite with a positive std, the weights must be finite.
+Anything else is a one-line :class:`AblateError` naming the file and what is wrong, never
+a traceback and never a model that predicts NaN.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 from omegaconf import DictConfig
 from torch import nn
 
@@ -29,8 +30,25 @@ from ablate.studies.ranges import check_ranges
 RETRAIN = "retrain it with `ablate train CONFIG --out DIR`"
 
 
+def _refuse_aliases(path: Path) -> None:
+    """A YAML alias (``*a``) in ``config.yaml``: never written by ablate, and a stranger's
+    few hundred bytes of nested aliases ("billion laughs") expand into billions of config
+    nodes (10^6 took 6 minutes). Checked on the event stream: nothing is built."""
+    try:
+        for event in yaml.parse(path.read_text()):
+            if isinstance(event, yaml.AliasEvent):
+                line = event.start_mark.line + 1
+                raise AblateError(
+                    f"{path}: a YAML alias at line {line}; ablate never writes one, and "
+                    f"nested aliases can expand without end; {RETRAIN}"
+                )
+    except yaml.YAMLError:
+        pass  # load_yaml reports it, with its line and column
+
+
 def read_config(path: Path) -> DictConfig:
-    """``config.yaml``: a valid config whose values are in range."""
+    """``config.yaml``: a valid config without aliases whose values are in range."""
+    _refuse_aliases(path)
     raw = load_yaml(path)  # one-line errors that name the file
     try:
         config = make_config(raw)

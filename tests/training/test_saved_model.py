@@ -62,6 +62,14 @@ def _first_weight(payload, value):
     return payload
 
 
+def _laughs(levels: int = 9) -> str:
+    """~600 bytes of nested YAML aliases that expand to 10^9 nodes once built."""
+    lines = ["l0: &l0 [x, x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, levels):
+        lines.append(f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]")
+    return "model:\n  patching_args:\n" + "".join(f"    {line}\n" for line in lines)
+
+
 class _Code:
     def __reduce__(self):
         import os
@@ -111,6 +119,12 @@ TAMPERED = [
         lambda d: (d / "config.yaml").write_text("model: !!python/object/apply:os.system [x]\n"),
         "config.yaml",
         "could not determine a constructor for the tag",
+    ),
+    (
+        "a billion laughs in config.yaml",
+        lambda d: (d / "config.yaml").write_text(_laughs()),
+        "config.yaml",
+        "a YAML alias at line 4; ablate never writes one",
     ),
     (
         "config.yaml a list",
