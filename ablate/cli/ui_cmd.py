@@ -71,7 +71,8 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 def port_in_use(host: str, port: int) -> str | None:
-    """Why ``host:port`` cannot be listened on now (``strerror``), or None when it can.
+    """Why ``host:port`` cannot be listened on now (``strerror``), or None when it can;
+    an unknown host is a one-line error.
 
     Binds as the server will (``SO_REUSEADDR``), so a port left in TIME_WAIT counts as
     free and only a listening socket, on this address or on all of them, counts as taken.
@@ -79,7 +80,7 @@ def port_in_use(host: str, port: int) -> str | None:
     try:
         infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
-        return exc.strerror
+        raise AblateError(f"--host {host}: {exc.strerror}") from None
     family, kind, proto, _, address = infos[0]
     with socket.socket(family, kind, proto) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -261,9 +261,12 @@ def test_a_port_held_by_another_server_is_one_line_at_once(tmp_path, foreign_ser
 
 def test_only_the_servers_own_session_counts_as_owning_its_port(foreign_server, tmp_path):
     from ablate.cli.ui_cmd import owns_port, port_in_use
+    from ablate.errors import AblateError
 
     assert port_in_use("127.0.0.1", foreign_server) == "Address already in use"
     assert port_in_use("127.0.0.1", free_port()) is None
+    with pytest.raises(AblateError, match=r"^--host no-such-host\.invalid: "):
+        port_in_use("no-such-host.invalid", 5000)
     port = free_port()
     code = (
         "import http.server as h; "

@@ -170,6 +170,13 @@ def test_an_old_store_holding_runs_is_never_rebuilt_and_the_error_says_how_to_up
     assert hashlib.sha256(path.read_bytes()).hexdigest() == before
 
 
+def test_an_empty_store_file_is_rebuilt(tmp_path, compare):
+    """What a power cut can leave of a store created without syncing."""
+    (tmp_path / "mlflow.db").write_bytes(b"")
+    assert compare(tmp_path).strip().splitlines()[-1] == NO_STUDY
+    _usable(tmp_path / "mlflow.db")
+
+
 def test_a_file_that_is_not_a_database_is_one_line(tmp_path, compare):
     (tmp_path / "mlflow.db").write_text("notes, not a database\n" * 100)
     assert compare(tmp_path).strip() == (
