@@ -24,25 +24,22 @@ from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
-from study_helpers import TINY, _ablate, _children, _cli, _study, free_port, fresh_mlflow
+from study_helpers import (
+    TINY,
+    _ablate,
+    _children,
+    _cli,
+    _study,
+    free_port,
+    fresh_mlflow,
+    lines_of,
+)
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
 
 def _browser() -> str | None:
     return next((found for name in BROWSERS if (found := shutil.which(name))), None)
-
-
-def _lines(proc: subprocess.Popen) -> queue.Queue:
-    """The process's stdout lines, read by a thread (so waits can be bounded)."""
-    lines: queue.Queue = queue.Queue()
-
-    def pump():
-        for line in proc.stdout:
-            lines.put(line)
-
-    threading.Thread(target=pump, daemon=True).start()
-    return lines
 
 
 def _wait_line(lines: queue.Queue, prefix: str, timeout: float) -> str:
@@ -120,7 +117,7 @@ def ui(tmp_path_factory, mlflow_template):
     )
     state = {"tmp": tmp, "port": port, "parent": parents[0], "child": children[0]}
     try:
-        state["line"] = _wait_line(_lines(proc), "MLflow UI:", 180)
+        state["line"] = _wait_line(lines_of(proc.stdout), "MLflow UI:", 180)
         yield state
     finally:
         proc.send_signal(signal.SIGINT)  # Ctrl-C

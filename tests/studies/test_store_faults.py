@@ -13,13 +13,12 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
-from study_helpers import _ablate
+from study_helpers import _ablate, lines_of
 
 from ablate.cli.main import main
 from ablate.tracking.sqlite_store import _expected
@@ -28,20 +27,9 @@ NO_STUDY = "error: no study 'x' in sqlite:///mlflow.db; experiments: none"
 MIGRATING = "Updating database tables"  # MLflow's log line as the migrations start
 
 
-def _stderr_lines(proc: subprocess.Popen) -> queue.Queue:
-    lines: queue.Queue = queue.Queue()
-
-    def pump():
-        for line in proc.stderr:
-            lines.put(line)
-
-    threading.Thread(target=pump, daemon=True).start()
-    return lines
-
-
 def _interrupt_while_migrating(proc: subprocess.Popen, signum: int, delay: float) -> None:
     """Send ``signum`` ``delay`` s after the process says its migrations started."""
-    lines = _stderr_lines(proc)
+    lines = lines_of(proc.stderr)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
