@@ -43,33 +43,49 @@ def lock_path(path: Path) -> Path:
     return path.with_name(f".{path.name}.lock")
 
 
-def _rows(db: sqlite3.Connection) -> dict[str, int]:
-    """Rows per table, ignoring the seeded ones and MLflow's Default experiment (id 0)."""
-    tables = [r[0] for r in db.execute("select name from sqlite_master where type='table'")]
-    counts = {}
-    for table in tables:
-        if table in SEEDED or table.startswith("sqlite_"):
-            continue
-        where = " where experiment_id != 0" if table == "experiments" else ""
-        counts[table] = db.execute(f'select count(*) from "{table}"{where}').fetchone()[0]
-    return counts
+def _connect(path: Path) -> contextlib.closing[sqlite3.Connection]:
+    return contextlib.closing(sqlite3.connect(path, timeout=60))
 
 
-def _state(path: Path) -> tuple[str | None, set[str], dict[str, int]]:
-    """(alembic revision, table names, rows of user data per table) of a store file."""
+def _unusable(path: Path, exc: sqlite3.DatabaseError) -> AblateError:
+    return AblateError(
+        f"tracking store {path}: not a usable SQLite database ({first_line(exc)}); "
+        "move it away or pass another --tracking-uri"
+    )
+
+
+def _state(path: Path) -> tuple[str | None, set[str]]:
+    """(alembic revision, table names) of an existing store file: two tiny queries, as
+    every command that opens the store asks."""
     try:
-        with contextlib.closing(sqlite3.connect(path, timeout=60)) as db:
+        with _connect(path) as db:
             tables = {r[0] for r in db.execute("select name from sqlite_master where type='table'")}
-            revision = None
+            row = None
             if "alembic_version" in tables:
                 row = db.execute("select version_num from alembic_version").fetchone()
-                revision = row[0] if row else None
-            return revision, tables, _rows(db)
+            return (row[0] if row else None), tables
     except sqlite3.DatabaseError as exc:
-        raise AblateError(
-            f"tracking store {path}: not a usable SQLite database ({first_line(exc)}); "
-            "move it away or pass another --tracking-uri"
-        ) from None
+        raise _unusable(path, exc) from None
+
+
+def _holdings(path: Path, tables: set[str]) -> dict[str, int]:
+    """Runs and experiments (MLflow's Default one, id 0, aside) counted, and 1 for any other
+    table with a row, of a store that is not current: what a rebuild would lose."""
+    found = {}
+    try:
+        with _connect(path) as db:
+            for table in sorted(tables):
+                if table in SEEDED or table.startswith("sqlite_"):
+                    continue
+                if table in ("runs", "experiments"):
+                    where = " where experiment_id != 0" if table == "experiments" else ""
+                    query = f'select count(*) from "{table}"{where}'
+                else:
+                    query = f'select exists(select 1 from "{table}")'
+                found[table] = db.execute(query).fetchone()[0]
+    except sqlite3.DatabaseError as exc:
+        raise _unusable(path, exc) from None
+    return found
 
 
 def _expected() -> tuple[str, set[str]]:
@@ -116,6 +132,7 @@ def _build(path: Path) -> None:
 
 
 def _current(revision: str | None, tables: set[str]) -> tuple[bool, str]:
+    """Whether the store is at this MLflow's schema with all its tables, and that schema."""
     head, needed = _expected()
     return revision == head and needed <= tables, head
 
@@ -130,10 +147,11 @@ def ensure_complete(path: Path) -> None:
     if not path.exists() or path.stat().st_size == 0:
         _build(path)
         return
-    revision, tables, rows = _state(path)
+    revision, tables = _state(path)
     current, head = _current(revision, tables)
     if current:
         return
+    rows = _holdings(path, tables)
     if not any(rows.values()):
         print(
             f"note: {path} was left half-made (schema {revision or 'none'} of {head}, "
@@ -163,7 +181,7 @@ def opened(path: Path) -> Iterator[None]:
         except OSError as exc:
             if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS) or not path.is_file():
                 raise
-            if not _current(*_state(path)[:2])[0]:
+            if not _current(*_state(path))[0]:
                 raise AblateError(
                     f"tracking store {path}: cannot create its lock file "
                     f"({exc.strerror}) to finish or repair it; make its folder writable"
