@@ -13,7 +13,13 @@ from pathlib import Path
 from ablate import hookimpl
 from ablate.contracts import DatasetAdapter
 from ablate.data.cache import cache_root
-from ablate.data.corpus import ScanResult, Utterance, audio_files, finish_scan
+from ablate.data.corpus import (
+    ScanResult,
+    Utterance,
+    audio_files,
+    finish_scan,
+    readable,
+)
 from ablate.data.synthetic import CLASSES, generate, speaker_voice
 from ablate.errors import AblateError
 
@@ -112,7 +118,7 @@ class CremaD(DatasetAdapter):
         table = self.root / "VideoDemographics.csv"
         if not table.is_file():
             return {}
-        with table.open(newline="", encoding="utf-8-sig") as handle:
+        with table.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
             rows = csv.DictReader(handle)
             return {
                 row["ActorID"].strip(): row.get("Sex", "").strip().lower()
@@ -206,7 +212,8 @@ class Tess(DatasetAdapter):
             return None
         speaker, word, emotion = match.groups()
         speaker = speaker.upper()[0] + "AF"
-        meta = {"gender": "female", "age": "old" if speaker == "OAF" else "young", "text": word}
+        age = "old" if speaker == "OAF" else "young"
+        meta = {"gender": "female", "age": age, "text": readable(word)}
         return Utterance(path, TESS_EMOTIONS[emotion.lower()], speaker, meta)
 
 
@@ -226,7 +233,11 @@ class Folder(DatasetAdapter):
         if self.manifest is None:
             return super().scan()
         result = ScanResult([])
-        with self.manifest.open(newline="", encoding="utf-8-sig") as handle:
+        # undecodable bytes stay as the same escapes the file system gives: a path written
+        # in any encoding still finds its file
+        with self.manifest.open(
+            newline="", encoding="utf-8-sig", errors="surrogateescape"
+        ) as handle:
             reader = csv.DictReader(handle)
             columns = set(reader.fieldnames or ())
             if not {"path", "label"} <= columns:
@@ -242,11 +253,12 @@ class Folder(DatasetAdapter):
                 elif not label:
                     result.skipped.append((str(path), "missing-label"))
                 else:
-                    result.utterances.append(Utterance(path, label, speaker or "unknown", {}))
+                    speaker = readable(speaker) or "unknown"
+                    result.utterances.append(Utterance(path, readable(label), speaker, {}))
         return finish_scan(self.name, self.root, self.layout, result)
 
     def parse(self, path: Path) -> Utterance | None:
-        parts = path.relative_to(self.root).parts
+        parts = [readable(part) for part in path.relative_to(self.root).parts]
         if len(parts) == 2:
             return Utterance(path, parts[0], "unknown", {})
         if len(parts) == 3:

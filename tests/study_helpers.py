@@ -6,10 +6,12 @@ model and data are shrunk (TINY) so that a trial takes seconds on one CPU thread
 
 from __future__ import annotations
 
+import queue
 import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -136,6 +138,18 @@ def make_template(directory: Path) -> Path:
     path = directory / "mlflow.db"
     MlflowClient(f"sqlite:///{path}").search_experiments()
     return path
+
+
+def lines_of(stream) -> queue.Queue:
+    """A text stream's lines, read by a thread (so that waits on them can be bounded)."""
+    lines: queue.Queue = queue.Queue()
+
+    def pump():
+        for line in stream:
+            lines.put(line)
+
+    threading.Thread(target=pump, daemon=True).start()
+    return lines
 
 
 def free_port() -> int:

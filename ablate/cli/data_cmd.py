@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from pathlib import Path
 
@@ -21,7 +22,7 @@ def summarise(dataset: str, root: str | None, overrides: tuple[str, ...]) -> dic
     dotlist = [f"data.dataset={dataset}", *([f"data.root={root}"] if root else []), *overrides]
     config = make_config(dotlist=dotlist)
     corpus = load_corpus(config.data)
-    infos = [sf.info(str(u.path)) for u in corpus.utterances]
+    infos = [sf.info(os.fsencode(u.path)) for u in corpus.utterances]
     durations = [info.frames / info.samplerate for info in infos]
     per_speaker: dict[str, Counter] = {}
     for utterance in corpus.utterances:

@@ -69,7 +69,11 @@ def main(argv: list[str] | None = None) -> None:
     except AblateError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as exc:
+        if isinstance(exc.__cause__, EOFError):
+            # click turns any EOFError into Abort; only Ctrl-C (or Ctrl-D at a prompt) is
+            # an interruption; an EOFError from a truncated file is a failure, not exit 130
+            raise exc.__cause__ from None
         click.echo("aborted", err=True)
         sys.exit(130)
     except click.ClickException as exc:

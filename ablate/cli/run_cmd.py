@@ -103,7 +103,7 @@ def run(
     n_trials: int | None,
 ) -> None:
     """Run (or resume) the study in STUDY_FILE with KEY=VALUE overrides of its base config."""
-    from ablate.studies.progress import StudyProgress
+    from ablate.studies.progress import StudyProgress, trials_done
     from ablate.studies.runner import RunOptions, run_study
     from ablate.studies.spec import load_study
     from ablate.studies.storage import default_url
@@ -134,7 +134,8 @@ def run(
         f"study [bold]{study.key}[/]: {options.n_trials} trials, "
         f"{study.settings.sampler} sampler, metric {study.settings.metric}"
     )
-    progress = StudyProgress(console, study.key, options.n_trials, 0, study.settings.metric)
+    done = trials_done(options.storage, study.key)
+    progress = StudyProgress(console, study.key, options.n_trials, done, study.settings.metric)
     try:
         rows, interrupted = run_study(study, options, progress)
     except KeyboardInterrupt:  # before the first trial (opening the stores, loading data)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections import Counter
 from pathlib import Path
 
 import click
@@ -32,13 +34,23 @@ def _config_sections(path: Path) -> dict:
 )
 @click.argument("config_file", type=click.Path(path_type=Path))
 @click.argument("overrides", nargs=-1)
-@click.option("--out", type=click.Path(path_type=Path), required=True, help="Model directory.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Model directory: new or empty, or an existing model directory with --force.",
+)
+@click.option("--force", is_flag=True, help="Replace the model directory --out if it exists.")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-def train(config_file: Path, overrides: tuple[str, ...], out: Path, as_json: bool) -> None:
+def train(
+    config_file: Path, overrides: tuple[str, ...], out: Path, force: bool, as_json: bool
+) -> None:
     """Train one configuration on the whole corpus (minus its validation speakers) and save it."""
-    from ablate.training.fit_one import train_one
+    from ablate.training.fit_one import check_trainable, train_one
 
     config = make_config(_config_sections(config_file), dotlist=overrides)
+    check_trainable(config, f"{config_file}: ")
+    _check_out(out, force)
     saved = train_one(config)
     saved.save(out)
     info = {"out": str(out), "labels": saved.label_names, **saved.meta["validation"]}
@@ -51,7 +63,44 @@ def train(config_file: Path, overrides: tuple[str, ...], out: Path, as_json: boo
     )
 
 
-def _evaluate(model_dir: Path, dataset: str, root: str | None) -> dict:
+def _check_out(out: Path, force: bool) -> None:
+    """Before training: ``out`` is new, an empty folder, or (with ``force``) a model
+    directory, and a model can be written beside it; else a one-line error."""
+    from ablate.training.saved import is_model_dir
+
+    if out.is_symlink() or out.exists():
+        if not out.is_dir():
+            raise AblateError(f"--out {out}: is a file; give a folder for the model")
+        if any(out.iterdir()):
+            if not is_model_dir(out):
+                raise AblateError(
+                    f"--out {out}: a folder holding other files; give a new or empty folder"
+                )
+            if not force:
+                raise AblateError(
+                    f"--out {out}: already holds a model; pass --force to replace it, "
+                    "or give another folder"
+                )
+    parent = out.absolute().parent
+    while not parent.exists():  # the folders save() will create; nothing is created now
+        parent = parent.parent
+    probe = parent / f".ablate-write-test-{os.getpid()}"
+    try:
+        probe.mkdir()
+        probe.rmdir()
+    except OSError as exc:
+        raise AblateError(
+            f"--out {out}: cannot write in {parent} ({exc.strerror or exc})"
+        ) from None
+
+
+def _counts(counter: Counter) -> str:
+    return ", ".join(f"{name} {n}" for name, n in sorted(counter.items()))
+
+
+def _evaluate(model_dir: Path, dataset: str, root: str | None, only_known: bool) -> dict:
+    """Metrics over the utterances whose label the model knows. Others are refused unless
+    ``only_known``: a UA over a subset of the classes must never pass for the whole corpus."""
     from ablate.data.pipeline import load_corpus
     from ablate.training.metrics import classification_metrics
     from ablate.training.saved import SavedModel
@@ -65,31 +114,56 @@ def _evaluate(model_dir: Path, dataset: str, root: str | None) -> dict:
         data.dataset_args = {}
     corpus = load_corpus(data)
     known = {name: i for i, name in enumerate(saved.label_names)}
-    keep = [i for i, name in enumerate(corpus.label_names) if name in known]
-    if not keep:
+    where = f"{dataset} at {root}" if root else dataset
+    if not any(name in known for name in corpus.label_names):
         raise AblateError(
-            f"{dataset} at {root}: none of its labels ({', '.join(corpus.label_names)}) "
+            f"{where}: none of its labels ({', '.join(corpus.label_names)}) "
             f"are known to the model ({', '.join(saved.label_names)})"
         )
     remap = torch.tensor([known.get(name, -1) for name in corpus.label_names])
     targets = remap[corpus.labels]
     mask = targets >= 0
+    unknown = Counter(corpus.label_names[i] for i in corpus.labels[~mask].tolist())
+    if unknown and not only_known:
+        raise AblateError(
+            f"{where}: {int((~mask).sum())} utterances have labels the model was not trained "
+            f"on ({_counts(unknown)}); pass --only-known-labels to score the other "
+            f"{int(mask.sum())} on the model's classes"
+        )
     probs = saved.probabilities(corpus.features[mask])
     metrics = classification_metrics(
         targets[mask].numpy(), probs.argmax(-1).numpy(), saved.label_names
     )
     dropped = int((~mask).sum())
-    return {**metrics, "n": int(mask.sum()), "unknown_label_utterances": dropped}
+    return {
+        **metrics,
+        "n": int(mask.sum()),
+        "classes_scored": sorted(metrics["per_class_recall"]),
+        "model_classes": list(saved.label_names),
+        "left_out": {"n": dropped, "labels": dict(sorted(unknown.items()))},
+        "unknown_label_utterances": dropped,
+    }
 
 
 @click.command(epilog="Example: ablate evaluate models/coord emodb ~/corpora/emodb --json")
 @click.argument("model_dir", type=click.Path(path_type=Path))
 @click.argument("dataset")
 @click.argument("root", required=False)
+@click.option(
+    "--only-known-labels",
+    is_flag=True,
+    help="Score only the utterances whose label the model knows (the rest are counted).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-def evaluate(model_dir: Path, dataset: str, root: str | None, as_json: bool) -> None:
-    """Metrics (UA, WA, macro-F1) of a saved model on a corpus."""
-    result = _evaluate(model_dir, dataset, root)
+def evaluate(
+    model_dir: Path, dataset: str, root: str | None, only_known_labels: bool, as_json: bool
+) -> None:
+    """Metrics (UA, WA, macro-F1) of a saved model on a corpus.
+
+    UA and macro-F1 average over the model's classes present in the corpus (named under
+    the table). A corpus with labels the model does not know is refused unless
+    --only-known-labels is given; the utterances left out are then counted by label."""
+    result = _evaluate(model_dir, dataset, root, only_known_labels)
     if as_json:
         print_json(result)
         return
@@ -98,6 +172,17 @@ def evaluate(model_dir: Path, dataset: str, root: str | None, as_json: bool) -> 
         table.add_column(column)
     table.add_row(str(result["n"]), *(f"{result[k]:.3f}" for k in ("uar", "war", "f1")))
     console.print(table)
+    scored, classes = result["classes_scored"], result["model_classes"]
+    console.print(
+        f"UA and macro-F1 over the model's classes present: {', '.join(scored)} "
+        f"({len(scored)} of {len(classes)})"
+    )
+    left_out = result["left_out"]
+    if left_out["n"]:
+        console.print(
+            f"left out {left_out['n']} utterances with labels the model does not know: "
+            f"{_counts(Counter(left_out['labels']))}"
+        )
 
 
 @click.command(epilog="Example: ablate predict models/coord 03a01Fa.wav --json")

@@ -10,6 +10,7 @@ import contextlib
 import importlib.util
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -69,14 +70,70 @@ def _stop(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
-def _wait_ready(url: str, proc: subprocess.Popen, timeout: float) -> None:
+def port_in_use(host: str, port: int) -> str | None:
+    """Why ``host:port`` cannot be listened on now (``strerror``), or None when it can;
+    an unknown host is a one-line error.
+
+    Binds as the server will (``SO_REUSEADDR``), so a port left in TIME_WAIT counts as
+    free and only a listening socket, on this address or on all of them, counts as taken.
+    """
+    try:
+        infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise AblateError(f"--host {host}: {exc.strerror}") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            return exc.strerror or str(exc)
+    return None
+
+
+def _listening_inodes(port: int) -> set[str]:
+    """Socket inodes listening on ``port`` (Linux /proc/net/tcp and tcp6)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as rows:
+            for row in list(rows)[1:]:
+                fields = row.split()
+                if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                    inodes.add(fields[9])
+    return inodes
+
+
+def owns_port(session: int, port: int) -> bool | None:
+    """Whether a process of ``session`` (the server's own session) listens on ``port``;
+    None where /proc cannot tell (not Linux)."""
+    if not os.path.isdir("/proc/self/fd"):
+        return None
+    inodes = _listening_inodes(port)
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if os.getsid(int(pid)) != session:
+                continue
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+                if target.startswith("socket:[") and target[8:-1] in inodes:
+                    return True
+        except OSError:  # the process ended, or is not ours to inspect
+            continue
+    return False
+
+
+def _wait_ready(url: str, proc: subprocess.Popen, port: int, timeout: float) -> None:
+    """Until the server answers ``/health`` on ``port``, and it is ours that answers."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise AblateError(f"the MLflow server exited with {proc.returncode} (see above)")
+            raise AblateError(
+                f"the MLflow server exited with {proc.returncode} before answering at {url} "
+                f"(see above; is port {port} taken?)"
+            )
         try:
             with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-                if response.status == 200:
+                if response.status == 200 and owns_port(proc.pid, port) is not False:
                     return
         except OSError:
             pass
@@ -114,6 +171,12 @@ def ui(port: int, host: str, tracking_uri: str, storage: str | None) -> None:
     """Start the MLflow UI on the tracking store and print its URL; run until Ctrl-C."""
     from ablate.tracking.mlflow_store import Store
 
+    busy = port_in_use(host, port)
+    if busy:
+        raise AblateError(
+            f"--port {port}: cannot listen on {host}:{port} ({busy}); stop what holds it "
+            "or pick another --port"
+        )
     Store(tracking_uri)  # a missing or unreachable store is a one-line error now
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the servers too
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # started in the background
@@ -121,10 +184,13 @@ def ui(port: int, host: str, tracking_uri: str, storage: str | None) -> None:
     url = f"http://{_browser_host(host)}:{port}"
     procs = [_start(_server_command(tracking_uri, host, port))]
     try:
-        _wait_ready(url, procs[0], START_TIMEOUT_S)
+        _wait_ready(url, procs[0], port, START_TIMEOUT_S)
         click.echo(f"MLflow UI: {url}  (tracking store {tracking_uri})")
         storage = storage or _default_storage()
         dashboard = _dashboard_command(storage, host, port + 1) if storage else None
+        if dashboard and port_in_use(host, port + 1):
+            click.echo(f"Optuna dashboard not started: port {port + 1} is in use")
+            dashboard = None
         if dashboard:
             procs.append(_start(dashboard))
             click.echo(f"Optuna dashboard: http://{_browser_host(host)}:{port + 1}  ({storage})")

@@ -1,8 +1,12 @@
 """The on-disk cache: features keyed by audio content + settings, and generated audio.
 
 Location: ``data.cache_dir``, else ``$ABLATE_CACHE_DIR``, else ``~/.cache/ablate``.
-Every write goes to a temporary file in the same folder and is then renamed with
-``os.replace``, so two processes filling the cache at once never see a partial file.
+Every write goes to a temporary file in the same folder, is synced to disk, and is then
+renamed with ``os.replace``: two processes filling the cache at once never see a partial
+file, and a power cut cannot leave an empty file under the final name. An entry that is
+still unusable (unreadable, truncated, the wrong shape or type, not finite) is a miss:
+it is recomputed and overwritten. A cache folder that cannot be written is warned about
+once; the features are then computed without being stored.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -52,12 +57,17 @@ def key_of(*parts: Any) -> str:
 
 
 def atomic_write(path: Path, write) -> None:
-    """Call ``write(temp_path)`` then rename the temp file onto ``path`` atomically."""
+    """Call ``write(temp_path)``, sync the temp file, rename it onto ``path`` atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
     os.close(fd)
     try:
         write(Path(temp))
+        fd = os.open(temp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(temp, path)
     finally:
         if os.path.exists(temp):
@@ -65,25 +75,35 @@ def atomic_write(path: Path, write) -> None:
 
 
 class FeatureCache:
-    """Feature tensors stored as ``.npy`` files under ``<root>/features/<key[:2]>/``."""
+    """Feature tensors stored as ``.npy`` files under ``<root>/features/<key[:2]>/``;
+    ``shape`` is what every entry must have (checked on read when given)."""
 
-    def __init__(self, root: Path, enabled: bool = True):
+    def __init__(self, root: Path, enabled: bool = True, shape: tuple[int, ...] | None = None):
         self.folder = root / FEATURES
         self.enabled = enabled
+        self.shape = shape
+        self.writable = True
 
     def _path(self, key: str) -> Path:
         return self.folder / key[:2] / f"{key}.npy"
 
     def get(self, key: str) -> torch.Tensor | None:
+        """The entry, or None when it is missing or unusable (then recomputed)."""
         if not self.enabled:
             return None
         try:
-            return torch.from_numpy(np.load(self._path(key), allow_pickle=False))
-        except (OSError, ValueError):
+            array = np.load(self._path(key), allow_pickle=False)
+        except (OSError, ValueError, EOFError):  # missing, unreadable, truncated, not .npy
             return None
+        usable = (
+            array.dtype == np.float32
+            and (self.shape is None or array.shape == self.shape)
+            and bool(np.isfinite(array).all())
+        )
+        return torch.from_numpy(array) if usable else None
 
     def put(self, key: str, value: torch.Tensor) -> None:
-        if not self.enabled:
+        if not (self.enabled and self.writable):
             return
         array = value.numpy()
 
@@ -91,4 +111,13 @@ class FeatureCache:
             with temp.open("wb") as handle:
                 np.save(handle, array, allow_pickle=False)
 
-        atomic_write(self._path(key), write)
+        try:
+            atomic_write(self._path(key), write)
+        except OSError as exc:
+            self.writable = False
+            warnings.warn(
+                f"feature cache {self.folder}: cannot write ({exc.strerror or exc}); "
+                "features are computed but not cached (set data.cache_dir or "
+                "ABLATE_CACHE_DIR to a writable folder)",
+                stacklevel=2,
+            )

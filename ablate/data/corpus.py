@@ -6,6 +6,7 @@ and remap labels (``data.label_map``) the same way everywhere.
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -49,6 +50,17 @@ class ScanResult:
 
     utterances: list[Utterance]
     skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+def readable(name: str) -> str:
+    """A file or folder name as text (a label, a speaker): itself when it is valid UTF-8,
+    else its bytes with each undecodable one written as ``\\xNN``: stable, printable, and
+    never a guessed encoding (``fr\\xf6hlich`` for Latin-1 ``fröhlich``)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(name).decode("utf-8", "backslashreplace")
+    return name
 
 
 def count_reasons(skipped: Iterable[tuple[str, str]]) -> dict[str, int]:

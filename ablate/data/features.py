@@ -9,6 +9,7 @@ utterance to ``frames`` (bilinear), keeping all of it at the cost of a variable 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,12 @@ LOG_FLOOR = 1e-6
 #: Peak amplitude at or below which a file counts as silent.
 SILENCE = 1e-4
 #: Bumped whenever the extraction code changes what it outputs (invalidates the cache).
-FEATURE_VERSION = 1
+#: 2: channels that cancel when averaged are downmixed to the loudest one.
+FEATURE_VERSION = 2
+#: Averaging channels may fall to this share of the loudest channel's RMS level (a silent
+#: second channel gives 0.5, uncorrelated ones 0.7); below it, the channels cancel
+#: (anti-phase or wired-backwards stereo) and the loudest channel is used alone.
+CANCELLATION = 0.25
 FITS = ("pad", "resize")
 _LFS_MAGIC = b"version https://git-lfs"
 _AUDIO_MAGIC = (b"RIFF", b"RIFX", b"RF64", b"FORM", b"fLaC", b"OggS", b"ID3", b".snd")
@@ -50,14 +56,18 @@ def _wav_rate(head: bytes) -> int | None:
 def load_audio(path: str | Path, max_seconds: float | None = None) -> tuple[torch.Tensor, int]:
     """Decode ``path`` to a mono float32 waveform and its sample rate.
 
-    Raises :class:`AudioError` with reason ``empty``, ``lfs-pointer``, ``not-audio``,
-    ``corrupt``, ``bad-sample-rate``, ``too-long`` (over ``max_seconds``, judged from the
-    header before decoding), ``zero-length``, ``non-finite`` or ``silent``.
+    Raises :class:`AudioError` with reason ``missing-file``, ``unreadable``, ``empty``,
+    ``lfs-pointer``, ``not-audio``, ``corrupt``, ``bad-sample-rate``, ``too-long`` (over
+    ``max_seconds``, judged from the header before decoding), ``zero-length``,
+    ``non-finite`` or ``silent``.
+    The file name is passed to libsndfile as bytes, so any name the OS can open decodes.
     """
     path = Path(path)
     try:
         with path.open("rb") as handle:
             head = handle.read(64)
+    except FileNotFoundError as exc:
+        raise AudioError("missing-file", path) from exc
     except OSError as exc:
         raise AudioError("unreadable", path) from exc
     if not head:
@@ -65,12 +75,12 @@ def load_audio(path: str | Path, max_seconds: float | None = None) -> tuple[torc
     if head.startswith(_LFS_MAGIC):
         raise AudioError("lfs-pointer", path)
     try:
-        info = sf.info(str(path))
+        info = sf.info(os.fsencode(path))
         if info.samplerate <= 0:
             raise AudioError("bad-sample-rate", path)
         if max_seconds and info.frames > max_seconds * info.samplerate:
             raise AudioError("too-long", path)
-        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+        data, rate = sf.read(os.fsencode(path), dtype="float32", always_2d=True)
     except AudioError:
         raise
     except Exception as exc:
@@ -82,12 +92,27 @@ def load_audio(path: str | Path, max_seconds: float | None = None) -> tuple[torc
         raise AudioError("bad-sample-rate", path)
     if data.shape[0] == 0:
         raise AudioError("zero-length", path)
-    wave = torch.from_numpy(np.ascontiguousarray(data.mean(axis=1)))
+    if not np.isfinite(data).all():
+        raise AudioError("non-finite", path)
+    wave = torch.from_numpy(downmix(data))
     if not torch.isfinite(wave).all():
         raise AudioError("non-finite", path)
     if wave.abs().max() <= SILENCE:
         raise AudioError("silent", path)
     return wave, int(rate)
+
+
+def downmix(data: np.ndarray) -> np.ndarray:
+    """``(samples, channels)`` -> mono: the channel mean, unless averaging cancels the
+    signal (its RMS level under :data:`CANCELLATION` times the loudest channel's, as in
+    anti-phase stereo, left = -right): then the loudest channel alone."""
+    mean = data.mean(axis=1)
+    if data.shape[1] == 1:
+        return np.ascontiguousarray(mean)
+    levels = np.sqrt(np.mean(np.square(data, dtype=np.float64), axis=0))
+    if np.sqrt(np.mean(np.square(mean, dtype=np.float64))) < CANCELLATION * levels.max():
+        return np.ascontiguousarray(data[:, int(levels.argmax())])
+    return np.ascontiguousarray(mean)
 
 
 class FeatureExtractor:
@@ -137,7 +162,11 @@ class FeatureExtractor:
         return torchaudio.functional.resample(wave, sample_rate, self.sample_rate)
 
     def __call__(self, wave: torch.Tensor, sample_rate: int) -> torch.Tensor:
+        """The image of ``wave``; :class:`AudioError` ``too-short`` when, at the target
+        rate, it is shorter than one analysis window (``n_fft`` samples)."""
         wave = self.resample(wave.float(), sample_rate)
+        if wave.shape[-1] < self._settings["n_fft"]:
+            raise AudioError("too-short")
         with torch.no_grad():
             image = torch.log(self.mel(wave) + LOG_FLOOR)
         return self._fit(image).contiguous()

@@ -9,7 +9,10 @@ skip an error instead.
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
+import os
+import signal
 import sys
 import threading
 import warnings
@@ -33,6 +36,8 @@ from ablate.slots import build_chosen, build_slot, describe, lookup
 
 #: Below this many misses per worker, a process pool costs more than it saves.
 MIN_JOBS_PER_WORKER = 8
+#: prctl option: the signal a process gets when its parent dies (linux/prctl.h)
+PR_SET_PDEATHSIG = 1
 
 
 @dataclass
@@ -108,7 +113,7 @@ def load_corpus(
     utterances = select_labels(result.utterances, data)
     skipped = list(result.skipped)
     settings = FeatureExtractor(data).settings()
-    hashes = [file_hash(u.path) for u in utterances]
+    utterances, hashes = _hashed(utterances, skipped)
     jobs = [
         Job(str(u.path), key_of("logmel", h, settings))
         for u, h in zip(utterances, hashes, strict=True)
@@ -141,6 +146,24 @@ def load_corpus(
         fingerprint=key_of(kept_hashes, [u.label for u in kept], speakers, settings),
         hashes=kept_hashes,
     )
+
+
+def _hashed(
+    utterances: list[Utterance], skipped: list[tuple[str, str]]
+) -> tuple[list[Utterance], list[str]]:
+    """The utterances whose file can be read, with their content hashes; the others are
+    added to ``skipped`` as ``missing-file`` (gone since the scan) or ``unreadable``."""
+    kept, hashes = [], []
+    for utterance in utterances:
+        try:
+            hashes.append(file_hash(utterance.path))
+        except FileNotFoundError:
+            skipped.append((str(utterance.path), "missing-file"))
+        except OSError:
+            skipped.append((str(utterance.path), "unreadable"))
+        else:
+            kept.append(utterance)
+    return kept, hashes
 
 
 def _summary(skipped: list[tuple[str, str]]) -> str:
@@ -181,8 +204,26 @@ class _WorkerState(threading.local):
 _worker = _WorkerState()
 
 
-def _init_worker(data: dict) -> None:
-    """Build the extractor once per process, which then uses one torch thread."""
+def _die_with(parent: int) -> None:
+    """Have the kernel SIGKILL this pool worker when its parent dies (Linux), so a
+    ``kill -9`` of ablate leaves no orphaned 500 MB workers behind."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before the line above took effect
+        os._exit(1)
+
+
+def _init_worker(data: dict, parent: int | None = None) -> None:
+    """Build the extractor once per process, which then uses one torch thread.
+
+    A pool worker (``parent`` given) dies with its parent and ignores Ctrl-C: the terminal
+    sends SIGINT to the whole process group, and the parent alone stops the pool (each
+    worker used to print a KeyboardInterrupt traceback).
+    """
+    if parent is not None:
+        _die_with(parent)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(1)
     _worker.clear()
     _worker["data"] = OmegaConf.create(data)
@@ -203,15 +244,15 @@ def _run(job: Job) -> torch.Tensor | str:
     extractor: FeatureExtractor = _worker["extractor"]
     try:
         wave, rate = load_audio(job.path, _worker["data"].get("max_seconds"))
+        if job.augments:
+            wave = extractor.resample(wave, rate)
+            rate = extractor.sample_rate
+            generator = torch.Generator().manual_seed(job.seed)
+            for augment in _augments_for(job.augments):
+                wave = augment(wave, rate, generator)
+        return extractor(wave, rate)
     except AudioError as exc:
         return exc.reason
-    if job.augments:
-        wave = extractor.resample(wave, rate)
-        rate = extractor.sample_rate
-        generator = torch.Generator().manual_seed(job.seed)
-        for augment in _augments_for(job.augments):
-            wave = augment(wave, rate, generator)
-    return extractor(wave, rate)
 
 
 def _progress(enabled: bool) -> Progress:
@@ -229,11 +270,14 @@ def extract(
     jobs: Sequence[Job], data: DictConfig, progress: bool = True, description: str = "features"
 ) -> list[torch.Tensor | str]:
     """Run ``jobs`` through the cache and the worker pool; a feature or a skip reason each."""
-    cache = FeatureCache(cache_root(data), enabled=bool(data.cache))
+    shape = (int(data.n_mels), int(data.frames))
+    cache = FeatureCache(cache_root(data), enabled=bool(data.cache), shape=shape)
     outputs: list[torch.Tensor | str | None] = [cache.get(job.key) for job in jobs]
     missing = [i for i, output in enumerate(outputs) if output is None]
     container = OmegaConf.to_container(data, resolve=True)
-    workers = max(1, min(int(data.workers), len(missing) // MIN_JOBS_PER_WORKER))
+    # never more processes than cores: each holds a torch runtime (~0.5 GB)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    workers = max(1, min(int(data.workers), cores or 1, len(missing) // MIN_JOBS_PER_WORKER))
     with _progress(progress) as bar:
         task = bar.add_task(description, total=len(jobs), completed=len(jobs) - len(missing))
         todo = [jobs[i] for i in missing]
@@ -245,7 +289,7 @@ def extract(
             results = map(_run, todo)
         else:
             pool = ProcessPoolExecutor(
-                workers, _context(), initializer=_init_worker, initargs=(container,)
+                workers, _context(), initializer=_init_worker, initargs=(container, os.getpid())
             )
             results = pool.map(_run, todo, chunksize=4)
         try:

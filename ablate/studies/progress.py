@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -15,6 +16,28 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+
+
+def trials_done(storage_url: str, key: str) -> int:
+    """Trials of study ``key`` that already used up budget, read from its storage: what a
+    resumed run starts from (and its ETA counts from). 0 for a study not begun yet; a new
+    default SQLite file is not created here."""
+    import optuna
+
+    from ablate.studies.runner import counted
+    from ablate.studies.storage import open_storage
+
+    prefix = "sqlite:///"
+    path = Path(storage_url.removeprefix(prefix).split("?")[0])
+    if storage_url.startswith(prefix) and not path.is_file():
+        return 0
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    storage = open_storage(storage_url)
+    try:
+        study = optuna.load_study(study_name=key, storage=storage)
+    except KeyError:  # the storage exists, the study is new
+        return 0
+    return sum(counted(t) for t in study.get_trials(deepcopy=False))
 
 
 def _fmt(value: float | None) -> str:

@@ -7,7 +7,6 @@ errors are retried.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import socket
@@ -20,8 +19,8 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from ablate.errors import AblateError, first_line
-from ablate.locks import file_lock
 from ablate.tracking.provenance import provenance_tags
+from ablate.tracking.sqlite_store import opened, sqlite_path
 
 T = TypeVar("T")
 STUDY_KEY_TAG = "ablate.study_key"
@@ -61,13 +60,11 @@ def absolute_uri(uri: str) -> str:
 
 
 def _schema_lock(uri: str) -> AbstractContextManager[None]:
-    """For a SQLite store, a machine-wide lock around opening it: MLflow creates and
-    migrates the schema on first open, and two processes doing that at once fail
-    ("duplicate column name"). Other stores need none."""
-    if not uri.startswith("sqlite:///"):
-        return nullcontext()
-    digest = hashlib.sha256(uri.encode()).hexdigest()[:16]
-    return file_lock(Path(tempfile.gettempdir()) / f"ablate-mlflow-{digest}.lock")
+    """For a SQLite store, its lock file while it is created or repaired and opened
+    (MLflow creates and migrates the schema on first open, and two processes doing that
+    at once fail: "duplicate column name"). Other stores need none."""
+    path = sqlite_path(uri)
+    return nullcontext() if path is None else opened(path)
 
 
 #: how a run, arm or figure label says its test speakers were also trained on
@@ -121,6 +118,8 @@ class Store:
             with _schema_lock(location):
                 self.client = MlflowClient(tracking_uri=location)
                 _retry(self.client.search_experiments, max_results=1)
+        except AblateError:
+            raise
         except Exception as exc:
             raise AblateError(f"tracking store {uri}: {first_line(exc)}") from None
 

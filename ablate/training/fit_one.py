@@ -6,14 +6,33 @@ from ablate import __version__
 from ablate.data.cache import cache_root
 from ablate.data.pipeline import load_corpus
 from ablate.data.splits import training_fold
+from ablate.errors import AblateError
 from ablate.plugins import get_registry
+from ablate.studies.ranges import check_ranges
 from ablate.training.engine import evaluate
 from ablate.training.saved import SavedModel
 from ablate.training.trial import FoldRun, train_fold
 
 
+def check_trainable(config, where: str = "") -> None:
+    """Before any data is loaded: every value in range, and epochs that train something
+    (0 epochs would save the untrained, randomly initialised model)."""
+    check_ranges(config, where)
+    stages = ["train.epochs"]
+    if config.distill.enabled:
+        stages = ["distill.teacher_epochs", "distill.finetune_epochs"]
+    for key in stages:
+        section, name = key.split(".")
+        if config[section][name] < 1:
+            raise AblateError(
+                f"{where}{key}: {config[section][name]} would save an untrained model; "
+                "`ablate train` needs at least 1"
+            )
+
+
 def train_one(config) -> SavedModel:
     """Train on every speaker but the validation ones; select and report on validation."""
+    check_trainable(config)
     registry = get_registry()
     corpus = load_corpus(config.data, registry)
     fold = training_fold(corpus, config.protocol)

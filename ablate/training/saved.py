@@ -7,28 +7,49 @@ Layout::
     MODEL_DIR/meta.json      label names, feature settings, validation metrics, provenance
 
 Weights load with ``torch.load(weights_only=True)``: nothing in the directory is unpickled
-as code, so a model directory from a stranger cannot run anything on load.
+as code, so a model directory from a stranger cannot run anything on load. Every file is
+checked against the others on load (:mod:`ablate.training.model_files`); a directory is
+written beside its destination and renamed into place, so it is never half-written.
 """
 
 from __future__ import annotations
 
 import json
-import pickle
+import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from torch import nn
 
-from ablate.config import make_config, to_yaml
-from ablate.data.features import FeatureExtractor, load_audio
-from ablate.errors import AblateError, first_line
-from ablate.models.build import build_model
+from ablate.config import to_yaml
+from ablate.data.features import AudioError, FeatureExtractor, load_audio
+from ablate.errors import AblateError
 from ablate.training.engine import predict
+from ablate.training.model_files import (
+    check_normaliser,
+    fitted_model,
+    read_config,
+    read_meta,
+    read_weights,
+)
 
 FILES = ("config.yaml", "model.pt", "meta.json")
+
+
+def is_model_dir(directory: Path) -> bool:
+    return all((directory / name).is_file() for name in FILES)
+
+
+def _synced(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 @dataclass
@@ -41,15 +62,43 @@ class SavedModel:
     meta: dict[str, Any]
 
     def save(self, out: Path) -> Path:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "config.yaml").write_text(to_yaml(self.config))
-        state = {k: v.detach().cpu() for k, v in self.model.state_dict().items()}
-        torch.save({"state_dict": state, "mean": self.mean, "std": self.std}, out / "model.pt")
-        (out / "meta.json").write_text(json.dumps(self.meta, indent=2, default=str))
+        """Write the directory beside ``out`` and rename it into place: ``out`` is never
+        left half-written. An existing model directory there is replaced (the caller
+        decides whether that is allowed); other existing contents are refused."""
+        out.parent.mkdir(parents=True, exist_ok=True)
+        temp = out.with_name(f".{out.name}.saving-{os.getpid()}")
+        shutil.rmtree(temp, ignore_errors=True)
+        temp.mkdir()
+        try:
+            (temp / "config.yaml").write_text(to_yaml(self.config))
+            state = {k: v.detach().cpu() for k, v in self.model.state_dict().items()}
+            weights = {"state_dict": state, "mean": self.mean, "std": self.std}
+            torch.save(weights, temp / "model.pt")
+            (temp / "meta.json").write_text(json.dumps(self.meta, indent=2, default=str))
+            for name in FILES:
+                _synced(temp / name)
+            self._install(temp, out)
+        finally:
+            shutil.rmtree(temp, ignore_errors=True)
         return out
+
+    @staticmethod
+    def _install(temp: Path, out: Path) -> None:
+        if out.is_dir() and not any(out.iterdir()):
+            out.rmdir()
+        if not out.exists():
+            temp.rename(out)
+            return
+        if not is_model_dir(out):
+            raise AblateError(f"{out}: exists and is not a model directory; nothing was written")
+        old = out.with_name(f".{out.name}.replaced-{os.getpid()}")
+        out.rename(old)
+        temp.rename(out)
+        shutil.rmtree(old, ignore_errors=True)
 
     @classmethod
     def load(cls, directory: str | Path) -> SavedModel:
+        """Read and check every file; a one-line error names the file and the fault."""
         directory = Path(directory)
         missing = [name for name in FILES if not (directory / name).is_file()]
         if missing:
@@ -57,25 +106,12 @@ class SavedModel:
                 f"{directory}: not a model directory (missing {', '.join(missing)}); "
                 "make one with `ablate train CONFIG --out DIR`"
             )
-        config = make_config(OmegaConf.load(directory / "config.yaml"))
-        meta = json.loads((directory / "meta.json").read_text())
-        try:
-            payload = torch.load(directory / "model.pt", map_location="cpu", weights_only=True)
-        except pickle.UnpicklingError as exc:  # weights_only refused a non-tensor object
-            found = [line for line in str(exc).splitlines() if "GLOBAL" in line]
-            detail = f" ({found[0].strip().rstrip('.')})" if found else ""
-            raise AblateError(
-                f"{directory / 'model.pt'}: refused to load: it holds Python objects, not only "
-                f"tensors{detail}; nothing in it was run"
-            ) from None
-        except Exception as exc:
-            raise AblateError(
-                f"{directory / 'model.pt'}: cannot load weights ({first_line(exc)})"
-            ) from None
+        config = read_config(directory / "config.yaml")
+        meta = read_meta(directory / "meta.json")
+        payload = read_weights(directory / "model.pt")
+        check_normaliser(directory / "model.pt", payload, config.data.n_mels)
         labels = meta["label_names"]
-        data = config.data
-        model = build_model(config.model, data.n_mels, data.frames, len(labels))
-        model.load_state_dict(payload["state_dict"])
+        model = fitted_model(directory, config, labels, payload["state_dict"])
         return cls(config, model.eval(), labels, payload["mean"], payload["std"], meta)
 
     def normalise(self, features: torch.Tensor) -> torch.Tensor:
@@ -92,7 +128,11 @@ class SavedModel:
         rows = []
         for path in paths:
             wave, rate = load_audio(path, self.config.data.get("max_seconds"))
-            probs = self.probabilities(extractor(wave, rate)[None])[0]
+            try:
+                features = extractor(wave, rate)
+            except AudioError as exc:
+                raise AudioError(exc.reason, path) from None
+            probs = self.probabilities(features[None])[0]
             rows.append(
                 {
                     "file": str(path),

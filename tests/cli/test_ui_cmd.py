@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import html
+import http.server
 import json
 import os
 import queue
@@ -15,6 +16,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -22,25 +24,22 @@ from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
-from study_helpers import TINY, _ablate, _children, _cli, _study, free_port, fresh_mlflow
+from study_helpers import (
+    TINY,
+    _ablate,
+    _children,
+    _cli,
+    _study,
+    free_port,
+    fresh_mlflow,
+    lines_of,
+)
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
 
 def _browser() -> str | None:
     return next((found for name in BROWSERS if (found := shutil.which(name))), None)
-
-
-def _lines(proc: subprocess.Popen) -> queue.Queue:
-    """The process's stdout lines, read by a thread (so waits can be bounded)."""
-    lines: queue.Queue = queue.Queue()
-
-    def pump():
-        for line in proc.stdout:
-            lines.put(line)
-
-    threading.Thread(target=pump, daemon=True).start()
-    return lines
 
 
 def _wait_line(lines: queue.Queue, prefix: str, timeout: float) -> str:
@@ -118,7 +117,7 @@ def ui(tmp_path_factory, mlflow_template):
     )
     state = {"tmp": tmp, "port": port, "parent": parents[0], "child": children[0]}
     try:
-        state["line"] = _wait_line(_lines(proc), "MLflow UI:", 180)
+        state["line"] = _wait_line(lines_of(proc.stdout), "MLflow UI:", 180)
         yield state
     finally:
         proc.send_signal(signal.SIGINT)  # Ctrl-C
@@ -208,3 +207,76 @@ def test_a_study_runs_against_a_tracking_server_over_http(ui):
     assert {"config.yaml", "model_fold0.pt"} <= artifacts
     weights = client.download_artifacts(child.info.run_id, "model_fold0.pt", str(ui["tmp"]))
     assert Path(weights).stat().st_size > 0
+
+
+# -- a port that is taken ---------------------------------------------------------------------
+
+
+class _Health(http.server.BaseHTTPRequestHandler):
+    """Another local web server that answers /health, as MLflow's does."""
+
+    def do_GET(self):
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"OK")
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def foreign_server():
+    server = http.server.HTTPServer(("127.0.0.1", 0), _Health)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_port_held_by_another_server_is_one_line_at_once(tmp_path, foreign_server):
+    """It used to print that other server's URL as the MLflow UI (it answers /health), or
+    wait 32 s and say `the MLflow server exited with 0`."""
+    port = foreign_server
+    started = time.monotonic()
+    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
+    proc = _ablate(["ui", "--port", port], tmp_path, **pipes)
+    try:
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+        _kill_servers_on(port)
+    assert proc.returncode == 2 and "MLflow UI:" not in out
+    assert err.strip() == (
+        f"error: --port {port}: cannot listen on 127.0.0.1:{port} (Address already in use); "
+        "stop what holds it or pick another --port"
+    )
+    assert time.monotonic() - started < 60  # no server was started and waited for
+    assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_only_the_servers_own_session_counts_as_owning_its_port(foreign_server, tmp_path):
+    from ablate.cli.ui_cmd import owns_port, port_in_use
+    from ablate.errors import AblateError
+
+    assert port_in_use("127.0.0.1", foreign_server) == "Address already in use"
+    assert port_in_use("127.0.0.1", free_port()) is None
+    with pytest.raises(AblateError, match=r"^--host no-such-host\.invalid: "):
+        port_in_use("no-such-host.invalid", 5000)
+    port = free_port()
+    code = (
+        "import http.server as h; "
+        f"h.HTTPServer(('127.0.0.1', {port}), h.SimpleHTTPRequestHandler).serve_forever()"
+    )
+    child = subprocess.Popen([sys.executable, "-c", code], cwd=tmp_path, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not _listening(port) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert owns_port(child.pid, port) is True
+        assert owns_port(child.pid, foreign_server) is False  # held, but by someone else
+        assert owns_port(os.getsid(0), port) is False
+    finally:
+        child.kill()
+        child.wait()

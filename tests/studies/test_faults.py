@@ -152,6 +152,8 @@ def test_ctrl_c_marks_the_trial_prints_how_to_resume_and_exits_130(workdir, caps
     _cli(resume[1:])  # the printed command finishes the study
     _check_resumed(workdir, stopped.number, run.info.run_id, finished, n=3)
     out = capsys.readouterr().out
+    # it starts from the trials already done (it used to say 0/3, and its ETA counted them)
+    assert re.search(rf"^study tiny-[0-9a-f]{{10}}: {len(finished)}/3 trials done$", out, re.M)
     assert "resume with:" not in out, "a finished study has nothing to resume"
     assert re.search(r"^compare with: +ablate compare tiny-[0-9a-f]{10}$", out, re.M)
 
