@@ -97,7 +97,7 @@ GRID_KILLS = [
 @pytest.mark.parametrize(("points", "position", "workers"), GRID_KILLS)
 def test_a_kill_at_any_grid_point_resumes_to_the_whole_grid(workdir, points, position, workers):
     study = _study(workdir, SEEDS if points == 4 else "")
-    args = ["run", study, *TINY, "train.epochs=10"]  # long enough to be caught training
+    args = ["run", study, *TINY, "train.epochs=40"]  # long enough to be caught training
     proc = _ablate(args, workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_for(lambda: _training(workdir, position), 240, f"trial {position}", proc)
