@@ -2,7 +2,11 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
+from ablate import allocator
 from ablate.hookspecs import hookimpl
+
+# First, before torch allocates anything: keep freed memory in the process (see allocator).
+allocator.apply()
 
 try:
     __version__ = version("ablate")
