@@ -5,8 +5,11 @@ the ``(batch, tokens, 3 * heads * dim_head)`` projection is not: the head split,
 merge and their gradients copied about 15 million floats per student layer and step, the
 largest share of the step outside the matrix products once the dropout masks were cheap.
 Here every head's matrices are strided views of that projection, which the CPU's batched
-matrix product reads (and, for the output and the gradients, writes) in place; the
-1/sqrt(dim_head) scale rides in the product (``alpha``) instead of a pass over the scores.
+matrix product reads in place; its products are written into the head's slice of the
+output (or of the gradient) by the copy that the layout needs anyway, one head at a time
+(a product written straight into a strided slice is split into one small product per
+sample, which scales badly on two threads). The 1/sqrt(dim_head) scale rides in the
+scores' product (``alpha``) and in the gradients' copies instead of passes over the scores.
 
 Values match ``softmax(q k^T * scale)`` with :func:`ablate.models.dropout.mask`'s mask (the
 same random draws as the batched version), times v; where the scale is a power of two
@@ -37,7 +40,7 @@ class _HeadwiseAttention(torch.autograd.Function):
             scores = torch.empty(b, n, n, dtype=qkv.dtype)
             scores.baddbmm_(q, k.transpose(1, 2), beta=0, alpha=scale)
             probs.append(scores.softmax(-1))
-            torch.bmm(probs[h] * keep[:, h], v, out=merged[:, :, h])
+            merged[:, :, h] = torch.bmm(probs[h] * keep[:, h], v)
         ctx.heads, ctx.scale = heads, scale
         ctx.save_for_backward(qkv, keep, *probs)
         return out
@@ -57,11 +60,11 @@ class _HeadwiseAttention(torch.autograd.Function):
             q, k, v = parts[:, :, 0, h], parts[:, :, 1, h], parts[:, :, 2, h]
             grad = grads[:, :, h]
             kept = probs[h] * keep[:, h]
-            torch.bmm(kept.transpose(1, 2), grad, out=split[:, :, 2, h])
+            split[:, :, 2, h] = torch.bmm(kept.transpose(1, 2), grad)
             grad_probs = torch.bmm(grad, v.transpose(1, 2)).mul_(keep[:, h])
             grad_scores = torch._softmax_backward_data(grad_probs, probs[h], -1, qkv.dtype)
-            split[:, :, 0, h].baddbmm_(grad_scores, k, beta=0, alpha=scale)
-            split[:, :, 1, h].baddbmm_(grad_scores.transpose(1, 2), q, beta=0, alpha=scale)
+            torch.mul(torch.bmm(grad_scores, k), scale, out=split[:, :, 0, h])
+            torch.mul(torch.bmm(grad_scores.transpose(1, 2), q), scale, out=split[:, :, 1, h])
         return grad_qkv, None, None
 
 
