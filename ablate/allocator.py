@@ -11,7 +11,11 @@ of the CNN's CPU time went to the kernel. :func:`apply` sets, once per process:
   threshold from moving);
 - ``M_TRIM_THRESHOLD`` -1: the heap is never trimmed, so a step reuses the pages the last
   step faulted in;
-- ``M_TOP_PAD`` 64 MiB: the heap grows in 64 MiB strides (untouched pages cost nothing).
+- ``M_TOP_PAD`` 64 MiB: the heap grows in 64 MiB strides (untouched pages cost nothing);
+- ``M_ARENA_MAX`` 1: every thread allocates from that one heap. A worker thread's own
+  arena lives in 64 MiB heaps and maps anything larger on its own: the teacher's
+  convolutions (oneDNN's per-thread buffers) still faulted 10,000 pages a step without
+  this. Torch allocates few, large blocks, so the shared lock costs nothing measurable.
 
 The price: a process keeps the memory of its largest step until it exits (its peak resident
 size does not change). ``import ablate`` applies it, so the CLI, ``--workers`` processes
@@ -30,9 +34,9 @@ import os
 from dataclasses import dataclass
 
 OPT_OUT = "ABLATE_MALLOC"
-M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD = -1, -2, -3
+M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD, M_ARENA_MAX = -1, -2, -3, -8
 #: mallopt parameter -> value (an int, as mallopt takes; -1 disables trimming)
-SETTINGS = {M_MMAP_THRESHOLD: 1 << 30, M_TRIM_THRESHOLD: -1, M_TOP_PAD: 64 << 20}
+SETTINGS = {M_MMAP_THRESHOLD: 1 << 30, M_TRIM_THRESHOLD: -1, M_TOP_PAD: 64 << 20, M_ARENA_MAX: 1}
 _USER_KEYS = (
     "MALLOC_MMAP_THRESHOLD_",
     "MALLOC_TRIM_THRESHOLD_",

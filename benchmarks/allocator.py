@@ -10,7 +10,9 @@ so that load from other processes hits both alike. Policies:
 - ``system``: glibc as it comes (``ABLATE_MALLOC=system``);
 - ``ablate``: what ``import ablate`` sets (``ablate/allocator.py``);
 - ``tunables``: the same settings as glibc tunables in the environment (the re-exec
-  alternative), for comparison.
+  alternative), for comparison;
+- ``ablate+passive``: ablate's policy with ``OMP_WAIT_POLICY=PASSIVE`` (idle OpenMP
+  threads sleep at once instead of spinning), which matters on a shared machine.
 
 Every child reads its policy back (``ablate.allocator.probe``) and the table shows it.
 Usage: python benchmarks/allocator.py [--arms cnn teacher student] [--threads 2]
@@ -38,6 +40,8 @@ POLICY_ENV = {
     "system": {"ABLATE_MALLOC": "system"},
     "ablate": {},
     "tunables": {"GLIBC_TUNABLES": TUNABLES},
+    # not malloc: OpenMP workers that sleep at once instead of spinning (docs/performance.md)
+    "ablate+passive": {"OMP_WAIT_POLICY": "PASSIVE"},
 }
 
 
@@ -75,6 +79,7 @@ def child(arm: str, threads: int, seconds: float) -> dict:
         "steps": steps,
         "seconds": elapsed,
         "samples_per_s": steps * BATCH / elapsed,
+        "cpu_s_per_step": (user + system) / steps,
         "user_s": user,
         "system_s": system,
         "system_share": system / (user + system),
@@ -128,7 +133,7 @@ def main() -> None:
         f"(best of {args.reps} children x {args.seconds:.0f} s, interleaved)"
     )
     columns = ("arm", "policy", "read back", "samples/s", "vs system", "system time share")
-    for column in (*columns, "minor faults/step", "load"):
+    for column in (*columns, "CPU s/step", "minor faults/step", "load"):
         table.add_column(column, justify="right")
     for row in rows:
         table.add_row(
@@ -138,6 +143,7 @@ def main() -> None:
             f"{row['samples_per_s']:.1f}",
             f"{row['speedup_vs_system']:.2f}x" if "speedup_vs_system" in row else "",
             f"{100 * row['system_share']:.1f}%",
+            f"{row['cpu_s_per_step']:.2f}",
             f"{row['minor_faults_per_step']:,.0f}",
             row["loads"],
         )
@@ -165,6 +171,7 @@ def summarise(runs: list[dict], arms: list[str], policies: list[str]) -> list[di
                     "system_share": top["system_share"],
                     "system_share_all": [round(r["system_share"], 4) for r in mine],
                     "minor_faults_per_step": top["minor_faults"] / top["steps"],
+                    "cpu_s_per_step": top["cpu_s_per_step"],
                     "loads": ", ".join(r["load_1min"] for r in mine),
                 }
             )
