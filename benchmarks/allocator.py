@@ -11,8 +11,9 @@ so that load from other processes hits both alike. Policies:
 - ``ablate``: what ``import ablate`` sets (``ablate/allocator.py``);
 - ``tunables``: the same settings as glibc tunables in the environment (the re-exec
   alternative), for comparison;
-- ``ablate+passive``: ablate's policy with ``OMP_WAIT_POLICY=PASSIVE`` (idle OpenMP
-  threads sleep at once instead of spinning), which matters on a shared machine.
+- ``omp-default``: ablate's malloc policy with GNU OpenMP's default spin of idle threads
+  (300,000 iterations; ablate sets 10,000, see ``ablate/threads.py``), which matters on a
+  shared machine. Every other arm runs with ablate's spin.
 
 Every child reads its policy back (``ablate.allocator.probe``) and the table shows it.
 Usage: python benchmarks/allocator.py [--arms cnn teacher student] [--threads 2]
@@ -40,8 +41,8 @@ POLICY_ENV = {
     "system": {"ABLATE_MALLOC": "system"},
     "ablate": {},
     "tunables": {"GLIBC_TUNABLES": TUNABLES},
-    # not malloc: OpenMP workers that sleep at once instead of spinning (docs/performance.md)
-    "ablate+passive": {"OMP_WAIT_POLICY": "PASSIVE"},
+    # not malloc: GNU OpenMP's own spin (ablate sets 10,000; ablate/threads.py), for comparison
+    "omp-default": {"GOMP_SPINCOUNT": "300000"},
 }
 
 
@@ -88,8 +89,8 @@ def child(arm: str, threads: int, seconds: float) -> dict:
 
 
 def run_child(arm: str, policy: str, threads: int, seconds: float) -> dict:
-    env = {k: v for k, v in os.environ.items() if k != "ABLATE_MALLOC"}
-    env.pop("GLIBC_TUNABLES", None)
+    skip = ("ABLATE_MALLOC", "GLIBC_TUNABLES", "GOMP_SPINCOUNT", "OMP_WAIT_POLICY")
+    env = {k: v for k, v in os.environ.items() if k not in skip and not k.startswith("MALLOC_")}
     env.update(POLICY_ENV[policy])
     argv = [sys.executable, __file__, "--child", arm, "--threads", str(threads)]
     out = subprocess.run(

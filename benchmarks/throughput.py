@@ -19,25 +19,25 @@ Usage: python benchmarks/throughput.py [--device cpu|cuda] [--threads N] [--arms
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 # Only the model plugins: the data and augment plugins import soundfile and torchaudio.
 os.environ.setdefault("ABLATE_DISABLE_PLUGIN_AUTOLOAD", "1")
 os.environ.setdefault(
     "ABLATE_PLUGINS", "ablate_plugins.patching,ablate_plugins.pos_encoding,ablate_plugins.stem"
 )
-
-import argparse
-import json
-import sys
-import types
-from pathlib import Path
-
-import torch
-from rich.console import Console
-from rich.table import Table
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parents[1]))  # a checkout, not pip-installed
+# isort: off
+import ablate  # noqa: F401  before torch, as in ablate's processes: malloc and OpenMP policy
+
+# isort: on
+import argparse
+import json
+import types
+
+import torch
 from common import (
     infer_step,
     load,
@@ -46,6 +46,8 @@ from common import (
     time_interleaved,
     train_step,
 )
+from rich.console import Console
+from rich.table import Table
 
 from ablate.models.build import build_model
 from ablate.models.flops import forward_flops, parameter_count

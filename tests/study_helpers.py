@@ -173,11 +173,13 @@ ALLOCATOR_PROBE = Path(__file__).resolve().parent / "allocator_probe"
 
 def probe_allocator(monkeypatch, probe_dir: Path, **env: str) -> None:
     """Python processes started from now on write ``ablate.allocator.probe()`` at exit to
-    ``probe_dir`` (tests/allocator_probe/sitecustomize.py); no malloc setting is inherited."""
+    ``probe_dir`` (tests/allocator_probe/sitecustomize.py); no malloc or OpenMP setting is
+    inherited from this process."""
     probe_dir.mkdir(exist_ok=True)
     for key in [k for k in os.environ if k.startswith("MALLOC_")] + ["GLIBC_TUNABLES"]:
         monkeypatch.delenv(key, raising=False)
-    monkeypatch.delenv("ABLATE_MALLOC", raising=False)
+    for key in ("ABLATE_MALLOC", "GOMP_SPINCOUNT", "OMP_WAIT_POLICY"):
+        monkeypatch.delenv(key, raising=False)
     path = os.pathsep.join(filter(None, [str(ALLOCATOR_PROBE), os.environ.get("PYTHONPATH")]))
     monkeypatch.setenv("PYTHONPATH", path)
     monkeypatch.setenv("ABLATE_PROBE_DIR", str(probe_dir))

@@ -1,5 +1,6 @@
 """Put on PYTHONPATH by tests/test_allocator.py: every Python process started with it writes
-what ``ablate.allocator.probe`` observes when it exits, to ``$ABLATE_PROBE_DIR/<pid>.json``."""
+what ``ablate.allocator.probe`` observes when it exits, and its OpenMP spin setting, to
+``$ABLATE_PROBE_DIR/<pid>.json``."""
 
 import atexit
 import json
@@ -14,6 +15,7 @@ def _write() -> None:
 
     probe = allocator.probe()
     record = {"argv": sys.argv, "keeps_memory": probe.keeps_memory, **probe.__dict__}
+    record["GOMP_SPINCOUNT"] = os.environ.get("GOMP_SPINCOUNT")  # ablate/threads.py
     path = os.path.join(os.environ["ABLATE_PROBE_DIR"], f"{os.getpid()}.json")
     with open(path, "w") as f:
         json.dump(record, f)

@@ -19,6 +19,7 @@ from study_helpers import (
 )
 
 from ablate.allocator import _glibc
+from ablate.threads import SPIN_COUNT
 
 
 def _worker_logs(tmp_path) -> list[str]:
@@ -40,8 +41,10 @@ def _run_workers(tmp_path, kind: str, workers: int) -> None:
 def test_two_workers_share_one_sqlite_storage_and_respect_the_budget(workdir, monkeypatch):
     probe_allocator(monkeypatch, workdir / "probes")
     _run_workers(workdir, "sqlite", 2)
-    if _glibc() is not None:  # each worker ran with the malloc policy (ablate/allocator.py)
-        probes = [p for p in allocator_probes(workdir / "probes") if "--worker" in p["argv"]]
+    # each worker ran with ablate's malloc policy and OpenMP spin (allocator.py, threads.py)
+    probes = [p for p in allocator_probes(workdir / "probes") if "--worker" in p["argv"]]
+    assert [p["GOMP_SPINCOUNT"] for p in probes] == [SPIN_COUNT] * 2
+    if _glibc() is not None:
         assert [(p["policy"], p["keeps_memory"]) for p in probes] == [("ablate", True)] * 2
 
 
