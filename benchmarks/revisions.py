@@ -47,18 +47,20 @@ def run(tree: Path, script: list[str], out: Path) -> list[dict]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], usage="%(prog)s BEFORE AFTER [options] -- SCRIPT ..."
+    )
     parser.add_argument("before")
     parser.add_argument("after")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--by", nargs="+", required=True, help="keys naming a row")
     parser.add_argument("--keys", nargs="+", required=True, help="figures to compare")
     parser.add_argument("--json", type=Path, help="also write every round's rows here")
-    parser.add_argument("script", nargs=argparse.REMAINDER, help="-- SCRIPT [ARGS]")
-    args = parser.parse_args()
-    script = args.script[1:] if args.script[:1] == ["--"] else args.script
+    argv = sys.argv[1:]
+    split = argv.index("--") if "--" in argv else len(argv)
+    args, script = parser.parse_args(argv[:split]), argv[split + 1 :]
     if not script:
-        parser.error("give the benchmark script after --")
+        parser.error("give the benchmark script and its arguments after --")
     from common import load
     from rich.console import Console
     from rich.table import Table
