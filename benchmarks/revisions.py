@@ -74,6 +74,8 @@ def main() -> None:
                 before = load()
                 rows = run(trees[rev], script, Path(tmp) / f"{rev}-{round_}.json")
                 results[rev].append([row | {"load_1min": f"{before}->{load()}"} for row in rows])
+                if args.json:  # kept as it comes: a failure later loses nothing
+                    args.json.write_text(json.dumps(results, indent=2))
     table = Table(title=f"{' '.join(script)}: {args.before} -> {args.after}, {args.rounds} rounds")
     for column in (*args.by, *(f"{k} {rev}" for k in args.keys for rev in results), "loads"):
         table.add_column(column, justify="right")
@@ -82,14 +84,13 @@ def main() -> None:
         cells, loads = [], []
         for key in args.keys:
             for rounds in results.values():
-                values = [r[key] for rows in rounds for r in rows if _name(r, args.by) == name]
+                mine = [r for rows in rounds for r in rows if _name(r, args.by) == name]
+                values = [r[key] for r in mine if key in r]
                 cells.append(_cell(key, values))
         for rounds in results.values():
             loads += [r["load_1min"] for rows in rounds for r in rows if _name(r, args.by) == name]
         table.add_row(*map(str, name), *cells, ", ".join(loads))
     Console(width=200).print(table)
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
 
 
 def _name(row: dict, by: list[str]) -> tuple:
