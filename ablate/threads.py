@@ -3,10 +3,12 @@
 torch and MKL run their parallel loops on GNU OpenMP, whose idle threads spin for up to
 300,000 iterations (milliseconds) before they sleep. On a machine of their own that costs
 nothing; on a shared one the spinning threads take the cores away from the thread with
-work and from everyone else. On this project's shared 2-core machine (load 4 to 7 from
-other processes) a two-thread student step took 1.9 to 7.1 s with the default spin and
-1.15 to 1.8 s with ``GOMP_SPINCOUNT=10000`` (about 0.2 ms of spinning: still longer than
-the gaps between the operations of a step, so the threads stay awake through a step).
+work and from everyone else. On this project's shared 2-core machine (load 3.3 - 3.8 from
+other processes) the student trained at 14.6 samples/s on two threads with the default
+spin and 27.9 with ``GOMP_SPINCOUNT=10000``, the CNN at 26.6 and 36.9 (``python
+benchmarks/allocator.py --arms student cnn --policies omp-default ablate``). 10,000
+iterations are about 0.2 ms: longer than the gaps between a step's operations, so the
+threads stay awake through a step.
 
 :func:`apply` sets ``GOMP_SPINCOUNT`` in the environment unless the user set it or
 ``OMP_WAIT_POLICY``. GNU OpenMP reads it when it is loaded, which ``import torch`` does:

@@ -218,8 +218,8 @@ def dry_run(args: argparse.Namespace, runs: list[StudyRun]) -> int:
     estimate = simulate(runs, work, cal)
     fits = estimate <= args.budget_s
     verdict = "fits" if fits else f"does NOT fit: {math.ceil(estimate / args.budget_s)} windows"
-    print(f"estimated wall time {estimate / 60:.1f} min; budget {args.budget_s / 60:.1f} min: ")
-    print(verdict)
+    budget = args.budget_s / 60
+    print(f"estimated wall time {estimate / 60:.1f} min; budget {budget:.1f} min: {verdict}")
     if not fits:
         need = estimate / args.budget_s
         print(f"to fit one window the GPU must train {need:.1f}x faster than measured")
