@@ -5,7 +5,8 @@ By default glibc serves every block above a (dynamic, at most 32 MiB) threshold 
 twice that threshold lies free. A training step allocates and frees the same large
 activations every time (the reference CNN's first feature map at batch 32 is 64 MiB), so each
 step maps fresh pages and faults every one of them in again: on this project's CPU a quarter
-of the CNN's CPU time went to the kernel. :func:`apply` sets, once per process:
+of the CNN's CPU time went to
+the kernel. :func:`apply` sets, once per process:
 
 - ``M_MMAP_THRESHOLD`` 1 GiB: blocks up to 1 GiB come from the heap (this also stops the
   threshold from moving);
@@ -14,11 +15,13 @@ of the CNN's CPU time went to the kernel. :func:`apply` sets, once per process:
 - ``M_TOP_PAD`` 64 MiB: the heap grows in 64 MiB strides (untouched pages cost nothing);
 - ``M_ARENA_MAX`` 1: every thread allocates from that one heap. A worker thread's own
   arena lives in 64 MiB heaps and maps anything larger on its own: the teacher's
-  convolutions (oneDNN's per-thread buffers) still faulted 10,000 pages a step without
-  this. Torch allocates few, large blocks, so the shared lock costs nothing measurable.
+  convolutions (oneDNN's per-thread buffers) still faulted about 16,000 pages a step
+  without this. Torch allocates few, large blocks: with one arena the student trains as
+  fast as without any of this (``benchmarks/allocator.py``).
 
-The price: a process keeps the memory of its largest step until it exits (its peak resident
-size does not change). ``import ablate`` applies it, so the CLI, ``--workers`` processes
+The price: a process keeps the memory of its largest step until it exits, and a heap that
+is never trimmed holds some fragmentation (about 0.1 GiB more at the peak of a study on
+EmoDB, docs/performance.md). ``import ablate`` applies it, so the CLI, ``--workers`` processes
 (they run the CLI) and feature-extraction workers (forked, so they inherit it; spawned ones
 import ablate) all run with it, and nobody has to remember an environment variable.
 
