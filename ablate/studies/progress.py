@@ -24,7 +24,7 @@ def trials_done(storage_url: str, key: str) -> int:
     default SQLite file is not created here."""
     import optuna
 
-    from ablate.studies.runner import counted
+    from ablate.studies.budget import counted
     from ablate.studies.storage import open_storage
 
     prefix = "sqlite:///"
