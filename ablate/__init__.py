@@ -2,7 +2,13 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
+from ablate import allocator, threads
 from ablate.hookspecs import hookimpl
+
+# First, before torch is loaded: keep freed memory in the process (see allocator), and let
+# idle OpenMP threads sleep soon instead of spinning for milliseconds (see threads).
+allocator.apply()
+threads.apply()
 
 try:
     __version__ = version("ablate")

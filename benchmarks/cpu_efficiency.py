@@ -13,6 +13,10 @@ Needs the bench extra: pip install -e ".[bench]"
 
 from __future__ import annotations
 
+# isort: off
+import ablate  # noqa: F401  before torch, as in ablate's processes: malloc and OpenMP policy
+
+# isort: on
 import argparse
 import json
 import statistics

@@ -20,21 +20,21 @@ Usage: python benchmarks/throughput.py [--device cpu|cuda] [--threads N] [--arms
 from __future__ import annotations
 
 import os
-
-# The built-ins alone: no installed third-party plugin changes what is measured.
-os.environ.setdefault("ABLATE_DISABLE_PLUGIN_AUTOLOAD", "1")
-
-import argparse
-import json
 import sys
 from pathlib import Path
 
-import torch
-from rich.console import Console
-from rich.table import Table
-
+# The built-ins alone: no installed third-party plugin changes what is measured.
+os.environ.setdefault("ABLATE_DISABLE_PLUGIN_AUTOLOAD", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parents[1]))  # a checkout, not pip-installed
+# isort: off
+import ablate  # noqa: F401  before torch, as in ablate's processes: malloc and OpenMP policy
+
+# isort: on
+import argparse
+import json
+
+import torch
 from common import (
     infer_step,
     load,
@@ -43,6 +43,8 @@ from common import (
     time_interleaved,
     train_step,
 )
+from rich.console import Console
+from rich.table import Table
 
 from ablate.models.build import build_model
 from ablate.models.flops import forward_flops, parameter_count

@@ -9,7 +9,8 @@
 #   worker process per trial, on one GPU; plus the leak demonstration (pe_vs_coord on
 #   random 8-fold splits of a corpus augmented before splitting); then patch_shape; then
 #   pe_vs_coord again with seeds 0, 1 and 2. The paper's settings, every study with three
-#   seeds (about 4 x the GPU time of the default; did not fit the 15 minutes borrowed):
+#   seeds (about 33 minutes of one H200 by `python studies/paper_gpu.py ROOT --dry-run`,
+#   which also runs them as one resumable script):
 #     EPOCHS=50 SEEDS=0,1,2 studies/evidence.sh EMODB_ROOT gpu
 #   (feature matching runs EPOCHS / 2 epochs, the other stages EPOCHS).
 # PROFILE cpu: reduced for a 2-core CPU: 64x64 features (hop 512 keeps the 2 s), dim 64

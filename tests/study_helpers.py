@@ -6,6 +6,8 @@ model and data are shrunk (TINY) so that a trial takes seconds on one CPU thread
 
 from __future__ import annotations
 
+import json
+import os
 import queue
 import shutil
 import socket
@@ -190,3 +192,26 @@ def check_budget_and_tracking(tmp_path, storage, n_trials: int) -> None:
     finished = {c.data.tags["ablate.trial"] for c in children if c.info.status == "FINISHED"}
     assert finished == {str(t.number) for t in counted}
     assert all(c.info.status != "RUNNING" for c in children)
+
+
+ALLOCATOR_PROBE = Path(__file__).resolve().parent / "allocator_probe"
+
+
+def probe_allocator(monkeypatch, probe_dir: Path, **env: str) -> None:
+    """Python processes started from now on write ``ablate.allocator.probe()`` at exit to
+    ``probe_dir`` (tests/allocator_probe/sitecustomize.py); no malloc or OpenMP setting is
+    inherited from this process."""
+    probe_dir.mkdir(exist_ok=True)
+    for key in [k for k in os.environ if k.startswith("MALLOC_")] + ["GLIBC_TUNABLES"]:
+        monkeypatch.delenv(key, raising=False)
+    for key in ("ABLATE_MALLOC", "GOMP_SPINCOUNT", "OMP_WAIT_POLICY"):
+        monkeypatch.delenv(key, raising=False)
+    path = os.pathsep.join(filter(None, [str(ALLOCATOR_PROBE), os.environ.get("PYTHONPATH")]))
+    monkeypatch.setenv("PYTHONPATH", path)
+    monkeypatch.setenv("ABLATE_PROBE_DIR", str(probe_dir))
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+
+
+def allocator_probes(probe_dir: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted(probe_dir.glob("*.json"))]

@@ -7,7 +7,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ablate.contracts import Patching, PositionalEncoding
-from ablate.models.dropout import Dropout, dropout
+from ablate.models.cpu_attention import headwise_attention
+from ablate.models.dropout import Dropout
 
 
 class FeedForward(nn.Sequential):
@@ -24,7 +25,8 @@ class FeedForward(nn.Sequential):
 
 class Attention(nn.Module):
     """Multi-head self-attention: ``scaled_dot_product_attention``, except for training with
-    dropout on the CPU, where four explicit ops are faster than its unfused fallback."""
+    dropout on the CPU, whose SDPA has no fused kernel with dropout: there one head at a time
+    on strided views of the projection (:mod:`ablate.models.cpu_attention`), without copies."""
 
     def __init__(self, dim: int, heads: int, dim_head: int, dropout: float):
         super().__init__()
@@ -36,19 +38,12 @@ class Attention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, n, _ = x.shape
-        # unbind, not qkv[0], qkv[1], qkv[2]: indexing backpropagates through three
-        # zero-filled full-size qkv gradients that are then summed; unbind's backward is
-        # one stack (about 6% of the attention's forward + backward time on the CPU).
-        q, k, v = (
-            self.to_qkv(self.norm(x)).reshape(b, n, 3, self.heads, -1).permute(2, 0, 3, 1, 4)
-        ).unbind(0)
-        if self.training and self.dropout > 0 and x.device.type == "cpu":
-            # On the CPU, SDPA has no fused kernel with dropout and its fallback is slower
-            # than these four ops (about 2% of a training step); CUDA keeps its fused one.
-            weights = (q @ k.transpose(-2, -1)) * q.shape[-1] ** -0.5
-            out = dropout(weights.softmax(-1), self.dropout) @ v
-        else:
-            out = F.scaled_dot_product_attention(q, k, v)
+        qkv = self.to_qkv(self.norm(x))
+        p = self.dropout if self.training else 0.0
+        if p > 0 and x.device.type == "cpu":
+            return self.to_out(headwise_attention(qkv, self.heads, p))
+        q, k, v = qkv.reshape(b, n, 3, self.heads, -1).permute(2, 0, 3, 1, 4).unbind(0)
+        out = F.scaled_dot_product_attention(q, k, v, dropout_p=p)
         return self.to_out(out.transpose(1, 2).reshape(b, n, -1))
 
 

@@ -8,7 +8,18 @@ import sys
 import time
 
 import pytest
-from study_helpers import SEEDS, TINY, _cli, _study, check_budget_and_tracking
+from study_helpers import (
+    SEEDS,
+    TINY,
+    _cli,
+    _study,
+    allocator_probes,
+    check_budget_and_tracking,
+    probe_allocator,
+)
+
+from ablate.allocator import _glibc
+from ablate.threads import SPIN_COUNT
 
 
 def _worker_logs(tmp_path) -> list[str]:
@@ -27,8 +38,14 @@ def _run_workers(tmp_path, kind: str, workers: int) -> None:
     check_budget_and_tracking(tmp_path, storage, 3)
 
 
-def test_two_workers_share_one_sqlite_storage_and_respect_the_budget(workdir):
+def test_two_workers_share_one_sqlite_storage_and_respect_the_budget(workdir, monkeypatch):
+    probe_allocator(monkeypatch, workdir / "probes")
     _run_workers(workdir, "sqlite", 2)
+    # each worker ran with ablate's malloc policy and OpenMP spin (allocator.py, threads.py)
+    probes = [p for p in allocator_probes(workdir / "probes") if "--worker" in p["argv"]]
+    assert [p["GOMP_SPINCOUNT"] for p in probes] == [SPIN_COUNT] * 2
+    if _glibc() is not None:
+        assert [(p["policy"], p["keeps_memory"]) for p in probes] == [("ablate", True)] * 2
 
 
 @pytest.mark.slow  # ~45 s each on 2 busy cores
