@@ -51,13 +51,13 @@ def trial_configs(study) -> list:
     """The grid's configs, with plugin parameters only where their plugin is chosen."""
     from omegaconf import OmegaConf
 
-    from ablate.studies.space import plugin_name
+    from ablate.studies.space import plugin_names
 
     configs, seen = [], set()
     for values in itertools.product(*study.space.grid().values()):
         config = study.base.copy()
         for dim, value in zip(study.space.dims, values, strict=True):
-            if dim.owner is None or plugin_name(config, dim.owner) in dim.active_for:
+            if dim.owner is None or dim.active_for & set(plugin_names(config, dim.owner)):
                 OmegaConf.update(config, dim.key, value, merge=True)
         key = json.dumps(OmegaConf.to_container(config, resolve=True), sort_keys=True)
         if key not in seen:
@@ -68,13 +68,13 @@ def trial_configs(study) -> list:
 
 def trial_cost(config, seeds: int, sizes: list[int], rate: dict[str, float]) -> float:
     """Seconds one process alone on the GPU spends in this trial's training steps."""
-    from ablate.models.build import resolve
+    from ablate.config import resolve_model
 
     samples = sum(sizes) * seeds
-    student = rate[arm_of(resolve(config.model))]
+    student = rate[arm_of(resolve_model(config.model))]
     if not config.distill.enabled:
         return samples * config.train.epochs / student
-    teacher = rate[arm_of(resolve(config.distill.teacher))]
+    teacher = rate[arm_of(resolve_model(config.distill.teacher, "distill.teacher"))]
     stages = config.distill.finetune_epochs
     if config.distill.loss != "none":
         stages += config.distill.feature_epochs
@@ -162,16 +162,16 @@ def calibration(store: Path, cost_of: Callable[[str, str, int, int], float | Non
 
 def _label(model: dict) -> str:
     """``arm pos_encoding`` of a (resolved) model config: how plan and store trials match."""
-    from ablate.models.build import resolve
+    from ablate.config import resolve_model
 
-    spec = resolve({k.removeprefix("model."): v for k, v in model.items() if _model_key(k)})
+    spec = resolve_model({k.removeprefix("model."): v for k, v in model.items() if _model_key(k)})
     return f"{arm_of(spec)} {spec['pos_encoding']}"
 
 
 def _model_key(key: str) -> bool:
-    from ablate.models.build import MODEL_KEYS
+    from ablate.config import MODEL_FIELDS
 
-    return key.removeprefix("model.") in MODEL_KEYS and key.startswith("model.")
+    return key.removeprefix("model.") in MODEL_FIELDS and key.startswith("model.")
 
 
 def _fit(points: list[tuple[float, float, float]]) -> dict:

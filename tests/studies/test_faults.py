@@ -27,6 +27,8 @@ from study_helpers import (
 )
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+#: trials long enough (a few seconds) for the poll to catch one training on a fast machine
+CAUGHT = "train.epochs=40"
 
 
 def _interrupted_trial(tmp_path):
@@ -57,7 +59,7 @@ def _check_resumed(tmp_path, killed: int, killed_run: str, finished_before: set[
 
 def test_sigkill_mid_trial_then_the_same_command_finishes_the_study(workdir):
     study = _study(workdir, SEEDS)
-    args = ["run", study, *TINY]
+    args = ["run", study, *TINY, CAUGHT]
     proc = _ablate(args, workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_for(lambda: running_after_complete(workdir), 240, "a second trial", proc)
@@ -97,7 +99,7 @@ GRID_KILLS = [
 @pytest.mark.parametrize(("points", "position", "workers"), GRID_KILLS)
 def test_a_kill_at_any_grid_point_resumes_to_the_whole_grid(workdir, points, position, workers):
     study = _study(workdir, SEEDS if points == 4 else "")
-    args = ["run", study, *TINY, "train.epochs=40"]  # long enough to be caught training
+    args = ["run", study, *TINY, CAUGHT]
     proc = _ablate(args, workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_for(lambda: _training(workdir, position), 240, f"trial {position}", proc)
@@ -117,7 +119,7 @@ def test_a_kill_at_any_grid_point_resumes_to_the_whole_grid(workdir, points, pos
 def test_ctrl_c_marks_the_trial_prints_how_to_resume_and_exits_130(workdir, capsys):
     study = _study(workdir, SEEDS)
     proc = _ablate(
-        ["run", study, *TINY, "--n-trials", 3],
+        ["run", study, *TINY, CAUGHT, "--n-trials", 3],
         workdir,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -142,7 +144,7 @@ def test_ctrl_c_marks_the_trial_prints_how_to_resume_and_exits_130(workdir, caps
     assert "KeyboardInterrupt" in run.data.tags["ablate.fail_reason"]
     (line,) = [x for x in out.splitlines() if x.startswith("resume with:")]
     resume = shlex.split(line.removeprefix("resume with:"))
-    assert resume == ["ablate", "run", str(study), *TINY, "--n-trials", "3"]
+    assert resume == ["ablate", "run", str(study), *TINY, CAUGHT, "--n-trials", "3"]
     assert "interrupted: finished trials are kept" in out
     # output to a pipe is plain lines: no ANSI escapes, no carriage-return progress bars
     assert not ANSI.search(out) and "\r" not in out

@@ -41,11 +41,13 @@ def _run_workers(tmp_path, kind: str, workers: int) -> None:
 def test_two_workers_share_one_sqlite_storage_and_respect_the_budget(workdir, monkeypatch):
     probe_allocator(monkeypatch, workdir / "probes")
     _run_workers(workdir, "sqlite", 2)
-    # each worker ran with ablate's malloc policy and OpenMP spin (allocator.py, threads.py)
-    probes = [p for p in allocator_probes(workdir / "probes") if "--worker" in p["argv"]]
-    assert [p["GOMP_SPINCOUNT"] for p in probes] == [SPIN_COUNT] * 2
+    # every process ablate started (the two spawn()ed workers at least) ran with its malloc
+    # policy and OpenMP spin (allocator.py, threads.py); each writes its probe at exit
+    probes = allocator_probes(workdir / "probes")
+    assert len(probes) >= 2
+    assert {p["GOMP_SPINCOUNT"] for p in probes} == {SPIN_COUNT}
     if _glibc() is not None:
-        assert [(p["policy"], p["keeps_memory"]) for p in probes] == [("ablate", True)] * 2
+        assert {(p["policy"], p["keeps_memory"]) for p in probes} == {("ablate", True)}
 
 
 @pytest.mark.slow  # ~45 s each on 2 busy cores
