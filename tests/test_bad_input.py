@@ -112,7 +112,8 @@ STUDY_FILES = [
     (
         "no name",
         SPACE,
-        "name: expected a study name without '/', got None",
+        "name: expected a study name that can name a folder (no '/', '\\' or '..', "
+        "not starting with '.'), got None",
     ),
 ]
 

@@ -192,3 +192,20 @@ def training_fold(corpus, protocol: DictConfig) -> Fold:
     val = _carve(labels, everything, protocol.val_fraction, rng)
     empty = np.zeros(0, dtype=np.int64)
     return Fold(0, np.setdiff1d(everything, val), val, empty, False, [], [])
+
+
+def check_classes(corpus) -> None:
+    """A classifier needs two classes; ``data.labels`` or ``data.label_map`` can leave one."""
+    names = list(corpus.label_names)
+    if len(names) < 2:
+        raise AblateError(
+            f"data.labels: the corpus has {len(names)} class ({', '.join(names) or 'none'}) "
+            "after data.label_map and data.labels; a classifier needs at least 2"
+        )
+
+
+def check_split(corpus, protocol: DictConfig) -> list[Fold]:
+    """The folds of ``protocol`` over ``corpus``, or one line saying why there are none:
+    fewer than two classes, or too few speakers for the split."""
+    check_classes(corpus)
+    return make_folds(corpus, protocol)

@@ -22,7 +22,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from ablate.errors import AblateError
 from ablate.studies import budget
-from ablate.studies.preflight import check_space
+from ablate.studies.preflight import check_data, check_space
 from ablate.studies.progress import StudyProgress
 from ablate.studies.seeds import run_seeds, score
 from ablate.studies.spec import Study
@@ -136,21 +136,26 @@ class Session:
         """The corpus for a data config, loaded once per process."""
         from ablate.data.pipeline import load_corpus
 
-        key = json.dumps(OmegaConf.to_container(data, resolve=True), sort_keys=True)
+        key = _data_key(data)
         if key not in self._corpora:
             self._corpora[key] = load_corpus(data, progress=self.progress is not None)
         return self._corpora[key]
+
+    def keep(self, data: DictConfig, corpus: Any) -> None:
+        """Use ``corpus``, loaded already, for ``data``."""
+        self._corpora[_data_key(data)] = corpus
 
     # -- trials --------------------------------------------------------------------------
     def objective(self, trial: optuna.Trial) -> float:
         budget.claim(self.optuna, trial, self.options.n_trials)
         config, chosen = self.study.space.suggest(trial, self.study.base)
+        seeds = self.study.settings.seeds_for(config)
         tags = {
             "ablate.study": self.study.name,
             "ablate.study_key": self.study.key,
             "ablate.trial": str(trial.number),
             "ablate.swept": json.dumps(chosen, sort_keys=True),
-            "ablate.seeds": json.dumps(list(self.study.settings.seeds)),
+            "ablate.seeds": json.dumps(list(seeds)),
             "ablate.status": "running",
         }
         retry_of = trial.user_attrs.get("retry_of")
@@ -164,7 +169,7 @@ class Session:
                 self.progress.trial_start(trial.number, chosen)
             results = run_seeds(
                 config,
-                self.study.settings.seeds,
+                seeds,
                 self.corpus(config.data),
                 _Reporter(self, trial, run_id),
                 self.options.run_dir / "teachers",
@@ -241,15 +246,24 @@ class Session:
         return rows
 
 
+def _data_key(data: DictConfig) -> str:
+    return json.dumps(OmegaConf.to_container(data, resolve=True), sort_keys=True)
+
+
 def run_study(study: Study, options: RunOptions, progress: StudyProgress) -> tuple[list, bool]:
     """Run (or resume) the study here or in worker processes; (rows, interrupted).
 
-    Before the first trial, the corpus is loaded and every point's plugins are built and
-    run once, so a data or plugin problem surfaces before any training."""
+    Before the first trial (and before anything is recorded), the corpus is loaded and
+    checked against every swept protocol, and every point's plugins are built and run
+    once, so a data or plugin problem surfaces before any training."""
+    from ablate.data.pipeline import load_corpus
+
     stops = Stops()
-    session = Session(study, options, stops, progress)
-    corpus = session.corpus(study.base.data)
+    corpus = load_corpus(study.base.data, progress=True)
+    check_data(study, corpus)
     check_space(study, len(corpus.label_names))
+    session = Session(study, options, stops, progress)  # nothing is recorded before here
+    session.keep(study.base.data, corpus)
     stops.catch()
     interrupted = False
     try:
