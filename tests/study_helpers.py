@@ -87,6 +87,14 @@ def _trials(tmp_path: Path, storage=None) -> list[optuna.trial.FrozenTrial]:
     return optuna.load_study(study_name=summary.study_name, storage=storage).get_trials()
 
 
+def no_trials(tmp_path: Path, storage=None) -> bool:
+    """No trial of study 'tiny' was started (its storage or study may not exist at all)."""
+    if storage is None and not (tmp_path / "runs" / "tiny" / "optuna.db").exists():
+        return True
+    summaries = optuna.get_all_study_summaries(_storage(tmp_path, storage))
+    return all(s.n_trials == 0 for s in summaries)
+
+
 def _children(tmp_path: Path):
     """(client, parent runs, child runs) of experiment 'tiny' in ``tmp_path/mlflow.db``."""
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
