@@ -94,7 +94,8 @@ def _speaker_name(value, unique: list[str]) -> str:
 
 def _need(have: int, need: int, what: str, why: str) -> None:
     if have < need:
-        raise AblateError(f"{what} needs at least {need} speakers {why}, the corpus has {have}")
+        why = f" {why}" if why else ""
+        raise AblateError(f"{what} needs at least {need} speakers{why}, the corpus has {have}")
 
 
 def _grouped_stratified(speakers, labels, unique, k, rng) -> list[list[str]]:
