@@ -91,7 +91,8 @@ def _check_section(data: Any, schema: DictConfig, where: str) -> None:
         if str(key) not in schema:
             raise _unknown(where, str(key), list(schema.keys()))
         child = schema[str(key)]
-        if isinstance(child, DictConfig) and OmegaConf.get_type(child) is not dict and value is not None:
+        free_form = OmegaConf.get_type(child) is dict if isinstance(child, DictConfig) else True
+        if not free_form and value is not None:
             _check_section(value, child, f"{where}.{key}")
 
 
@@ -223,8 +224,11 @@ def _load(path: Path, overrides: Sequence[str], registry: Registry) -> Study:
         if key not in TOP_KEYS:
             raise _unknown("", str(key), TOP_KEYS)
     name = data.get("name")
-    if not isinstance(name, str) or not name.strip() or any(c in name for c in "/\\\0") or (
-        ".." in name or name.startswith(".")
+    if (
+        not isinstance(name, str)
+        or not name.strip()
+        or any(c in name for c in "/\\\0")
+        or (".." in name or name.startswith("."))
     ):
         raise AblateError(
             "name: expected a study name that can name a folder (no '/', '\\' or '..', "
