@@ -76,11 +76,12 @@ def compare(
     from ablate.tracking import tables
     from ablate.tracking.mlflow_store import STUDY_KEY_TAG, Store
 
+    target = _plot_target(plot) if plot else None  # a bad path fails before any work
     analysis = verdicts.analyse(Store(tracking_uri), list(studies), metric, reference)
     table, caption = verdicts.rows(analysis), verdicts.caption(analysis)
     found = _effects(analysis) if effects else []
-    if plot:
-        _plots(analysis, found, Path(plot))
+    if target:
+        _plots(analysis, found, target)
     if fmt == "csv":
         for note in analysis.notes:
             click.echo(f"note: {note}", err=True)
@@ -190,10 +191,35 @@ def _effects_markdown(result) -> str:
     )
 
 
+def _plot_target(text: str) -> Path:
+    """``--plot``'s file: a format matplotlib writes, its folder created when missing."""
+    from matplotlib.figure import Figure
+
+    from ablate.errors import AblateError
+
+    path = Path(text)
+    formats = sorted(Figure().canvas.get_supported_filetypes())
+    if path.suffix.lower().lstrip(".") not in formats:
+        raise AblateError(
+            f"--plot {text}: unknown figure format '{path.suffix}'; "
+            f"supported: {', '.join('.' + f for f in formats)}"
+        )
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise AblateError(f"--plot {text}: cannot create {path.parent} ({exc.strerror})") from None
+    return path
+
+
 def _plots(analysis, found: list, path: Path) -> None:
+    from ablate.errors import AblateError
     from ablate.tracking.figures import arms_figure, chance, effects_figure
 
-    arms_figure(analysis, path)
-    for result in found:
-        name = f"{path.stem}-effects" + (f"-{result.study}" if len(found) > 1 else "")
-        effects_figure(result, chance(analysis), path.with_name(name + ".png"))
+    try:
+        arms_figure(analysis, path)
+        for result in found:
+            name = f"{path.stem}-effects" + (f"-{result.study}" if len(found) > 1 else "")
+            effects_figure(result, chance(analysis), path.with_name(name + path.suffix))
+    except OSError as exc:
+        where = exc.filename or path
+        raise AblateError(f"--plot {where}: cannot write ({exc.strerror or exc})") from None
