@@ -8,8 +8,10 @@ before the first trial (:mod:`.preflight`).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import logging
 import os
 import warnings
 from dataclasses import dataclass
@@ -20,8 +22,9 @@ import optuna
 from omegaconf import DictConfig, OmegaConf
 from optuna.trial import FrozenTrial, TrialState
 
-from ablate.errors import AblateError
+from ablate.errors import AblateError, first_line
 from ablate.studies import budget
+from ablate.studies.failures import Halt, halts, trial_failures
 from ablate.studies.preflight import check_data, check_space
 from ablate.studies.progress import StudyProgress
 from ablate.studies.seeds import run_seeds, score
@@ -81,7 +84,8 @@ class _Reporter:
     def epoch(self, fold: int, stage: str, epoch: int, metrics: dict[str, float]) -> None:
         self.session.stops.check()
         prefix = f"seed{self.seed}/fold{fold}/{stage}/"
-        self.session.tracker.log_epoch(self.run_id, prefix, metrics, epoch)
+        with halts(self.session.tracking):
+            self.session.tracker.log_epoch(self.run_id, prefix, metrics, epoch)
         if self.session.progress:
             self.session.progress.epoch(self.trial.number, fold, stage, epoch, metrics)
         if self.session.study.settings.pruner != "none" and "val_uar" in metrics:
@@ -106,6 +110,9 @@ class Session:
     ):
         self.study, self.options, self.stops, self.progress = study, options, stops, progress
         optuna.logging.set_verbosity(optuna.logging.ERROR)
+        # a store's error reaches the user as one line (failures.halts); MLflow would also
+        # log each one with its traceback
+        logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
         self.storage = open_storage(options.storage)
         self.optuna = optuna.create_study(
@@ -116,6 +123,8 @@ class Session:
             direction=study.settings.direction,
             load_if_exists=True,
         )
+        self.tracking = f"tracking store {options.tracking_uri}"
+        self.optuna_where = f"optuna storage {options.storage}"
         self.tracker = Tracker(study, options.tracking_uri, options.storage)
         self._corpora: dict[str, Any] = {}
 
@@ -125,12 +134,17 @@ class Session:
 
     def reap(self) -> None:
         """Fail trials whose process is gone, end their runs and queue them again."""
-        budget.fail_dead(self.optuna, self.storage)
-        self.tracker.end_orphans(
-            lambda: {t.number: t.state for t in self.optuna.get_trials(deepcopy=False)}
-        )
-        for trial in budget.retry_interrupted(self.optuna):
-            self.tracker.end_if_running(trial.user_attrs.get("mlflow_run_id"))
+        with halts(self.optuna_where):
+            budget.fail_dead(self.optuna, self.storage)
+        with halts(self.tracking):
+            self.tracker.end_orphans(
+                lambda: {t.number: t.state for t in self.optuna.get_trials(deepcopy=False)}
+            )
+        with halts(self.optuna_where):
+            retried = budget.retry_interrupted(self.optuna)
+        with halts(self.tracking):
+            for trial in retried:
+                self.tracker.end_if_running(trial.user_attrs.get("mlflow_run_id"))
 
     def corpus(self, data: DictConfig) -> Any:
         """The corpus for a data config, loaded once per process."""
@@ -161,38 +175,51 @@ class Session:
         retry_of = trial.user_attrs.get("retry_of")
         if retry_of is not None:
             tags["ablate.retry_of"] = str(retry_of)
-        run_id = self.tracker.start_child(trial_run_name(trial.number, config), tags)
+        with halts(self.tracking):
+            run_id = self.tracker.start_child(trial_run_name(trial.number, config), tags)
         try:  # from here on, however the trial ends, its MLflow run is ended with it
-            trial.set_user_attr("mlflow_run_id", run_id)
-            self.tracker.log_config(run_id, config)
+            with halts(self.optuna_where):
+                trial.set_user_attr("mlflow_run_id", run_id)
+            with halts(self.tracking):
+                self.tracker.log_config(run_id, config)
             if self.progress:
                 self.progress.trial_start(trial.number, chosen)
-            results = run_seeds(
-                config,
-                seeds,
-                self.corpus(config.data),
-                _Reporter(self, trial, run_id),
-                self.options.run_dir / "teachers",
-            )
-            metrics, value = score(results, self.study.settings.metric)
-            self.tracker.log_result(run_id, config, results, metrics)
-        except (TrialFailed, AblateError) as exc:
+            with trial_failures():
+                results = run_seeds(
+                    config,
+                    seeds,
+                    self.corpus(config.data),
+                    _Reporter(self, trial, run_id),
+                    self.options.run_dir / "teachers",
+                )
+                metrics, value = score(results, self.study.settings.metric)
+            with halts(self.tracking):
+                self.tracker.log_result(run_id, config, results, metrics)
+        except (TrialFailed, AblateError) as exc:  # the trial's own: counted, not retried
             reason = getattr(exc, "reason", None) or str(exc)
-            trial.set_user_attr("fail_reason", reason)
-            trial.set_user_attr("counted", True)
-            self.tracker.end(run_id, "FAILED", reason)
+            with halts(self.tracking):
+                self.tracker.end(run_id, "FAILED", reason)
+            with halts(self.optuna_where):
+                trial.set_user_attr("fail_reason", reason)
+                trial.set_user_attr("counted", True)
             raise
         except optuna.TrialPruned as exc:
-            self.tracker.end(run_id, "KILLED", f"pruned at {exc}")
+            with halts(self.tracking):
+                self.tracker.end(run_id, "KILLED", f"pruned at {exc}")
             raise
-        except BaseException as exc:  # interrupted or a bug: not counted, retried next run
-            status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
-            self.tracker.end(run_id, status, f"{type(exc).__name__}: {exc}".strip(": "))
-            raise
-        self.tracker.end(run_id, "FINISHED")
-        return value
+        except BaseException as exc:  # interrupted or halted: not counted, retried next run
+            why = str(exc) if isinstance(exc, Halt) else f"{type(exc).__name__}: {exc}"
+            with contextlib.suppress(Exception):  # the store may be what refused
+                self.tracker.end(run_id, "KILLED", why.strip(": "))
+            if isinstance(exc, (KeyboardInterrupt, Halt)):
+                raise
+            raise Halt(f"{type(exc).__name__}: {first_line(exc)}") from None
+        return value  # its run is FINISHED once Optuna has recorded it COMPLETE (_after)
 
     def _after(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        if trial.state == TrialState.COMPLETE:
+            with halts(self.tracking):
+                self.tracker.end(trial.user_attrs["mlflow_run_id"], "FINISHED")
         if self.progress and not trial.user_attrs.get("discarded"):
             done, _, best = self.tally()
             self.progress.trial_end(trial.number, trial.state.name, trial.value, done, best)
@@ -202,16 +229,18 @@ class Session:
         while True:
             self.stops.check()
             self.reap()
-            done, running, _ = self.tally()
+            with halts(self.optuna_where):
+                done, running, _ = self.tally()
             if done + running >= self.options.n_trials:
                 return
-            self.optuna.optimize(
-                self.objective,
-                n_trials=1,
-                catch=(AblateError, budget.Discarded, TrialFailed),
-                callbacks=[self._after],
-                gc_after_trial=False,
-            )
+            with halts(self.optuna_where):  # a Halt from the trial keeps its own words
+                self.optuna.optimize(
+                    self.objective,
+                    n_trials=1,
+                    catch=(AblateError, budget.Discarded, TrialFailed),
+                    callbacks=[self._after],
+                    gc_after_trial=False,
+                )
 
     # -- the end of a run ----------------------------------------------------------------
     def rows(self) -> list[dict[str, Any]]:
@@ -278,6 +307,15 @@ def run_study(study: Study, options: RunOptions, progress: StudyProgress) -> tup
             )
     except KeyboardInterrupt:
         interrupted = True
+    except Halt as exc:
+        progress.stop()
+        with contextlib.suppress(Exception), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the summary, if the stores still take it
+            session.finish(interrupted=True)
+        raise AblateError(
+            f"{exc}; the trial was not counted: fix this and run the same command again "
+            "(finished trials are kept)"
+        ) from None
     finally:
         progress.stop()
     return session.finish(interrupted), interrupted
@@ -312,3 +350,6 @@ def run_worker(study: Study, options: RunOptions) -> None:
         session.work()
     except KeyboardInterrupt:
         raise SystemExit(130) from None
+    except Halt as exc:
+        print(f"error: {exc}", flush=True)
+        raise SystemExit(2) from None
