@@ -72,12 +72,19 @@ def compare(
     separate arms, labelled by the settings they differ in. Arms whose test speakers were
     seen in training are marked speaker-dependent everywhere. The method and its checks:
     docs/studies.md, "Comparing"."""
+    from ablate.errors import AblateError
     from ablate.tracking import compare as verdicts
-    from ablate.tracking import tables
+    from ablate.tracking import coverage, tables
     from ablate.tracking.mlflow_store import STUDY_KEY_TAG, Store
 
     target = _plot_target(plot) if plot else None  # a bad path fails before any work
-    analysis = verdicts.analyse(Store(tracking_uri), list(studies), metric, reference)
+    store = Store(tracking_uri)
+    try:
+        analysis = verdicts.analyse(store, list(studies), metric, reference)
+    except AblateError as exc:  # nothing to show: say what the store lacks, if that is why
+        notes = _coverage(store, studies)
+        raise AblateError("; ".join([str(exc), *notes])) from None
+    analysis.notes.extend(coverage.compare_notes(store, analysis.parents))
     table, caption = verdicts.rows(analysis), verdicts.caption(analysis)
     found = _effects(analysis) if effects else []
     if target:
@@ -107,6 +114,21 @@ def compare(
             console.print(line)
     for note in analysis.notes:
         console.print(f"note: {note}")
+
+
+def _coverage(store, studies) -> list[str]:
+    """The coverage notes of the studies that exist in ``store``."""
+    from ablate.errors import AblateError
+    from ablate.tracking.arms import find_parent
+    from ablate.tracking.coverage import compare_notes
+
+    parents = []
+    for target in studies:
+        try:
+            parents.append(find_parent(store, target))
+        except AblateError:
+            continue
+    return compare_notes(store, parents)
 
 
 _OTHERS = " WA, F1 and costs per arm: --format markdown or csv."

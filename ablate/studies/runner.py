@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import click
 import optuna
 from omegaconf import DictConfig, OmegaConf
 from optuna.trial import FrozenTrial, TrialState
@@ -27,11 +28,14 @@ from ablate.studies import budget
 from ablate.studies.failures import Halt, halts, trial_failures
 from ablate.studies.preflight import check_data, check_space
 from ablate.studies.progress import StudyProgress
+from ablate.studies.samplers import pruner, sampler
 from ablate.studies.seeds import run_seeds, score
 from ablate.studies.spec import Study
 from ablate.studies.storage import open_storage
+from ablate.studies.summary import verdict_rows
 from ablate.studies.tracker import Tracker
 from ablate.studies.workers import Stops, spawn
+from ablate.tracking.coverage import run_warning
 from ablate.tracking.mlflow_store import trial_run_name
 from ablate.training.engine import TrialFailed
 
@@ -47,30 +51,6 @@ class RunOptions:
     tracking_uri: str
     n_trials: int
     workers: int = 1
-
-
-def _sampler(study: Study) -> optuna.samplers.BaseSampler:
-    settings = study.settings
-    if settings.sampler == "grid":
-        return optuna.samplers.GridSampler(study.space.grid(), seed=settings.sampler_seed)
-    if settings.sampler == "random":
-        return optuna.samplers.RandomSampler(seed=settings.sampler_seed)
-    return optuna.samplers.TPESampler(seed=settings.sampler_seed)
-
-
-def _pruner(study: Study) -> optuna.pruners.BasePruner:
-    settings = study.settings
-    classes = {
-        "none": optuna.pruners.NopPruner,
-        "median": optuna.pruners.MedianPruner,
-        "percentile": optuna.pruners.PercentilePruner,
-        "hyperband": optuna.pruners.HyperbandPruner,
-        "successive_halving": optuna.pruners.SuccessiveHalvingPruner,
-    }
-    try:
-        return classes[settings.pruner](**settings.pruner_args)
-    except (TypeError, ValueError) as exc:
-        raise AblateError(f"optuna.pruner_args: {settings.pruner}: {exc}") from None
 
 
 class _Reporter:
@@ -118,8 +98,8 @@ class Session:
         self.optuna = optuna.create_study(
             study_name=study.key,
             storage=self.storage,
-            sampler=_sampler(study),
-            pruner=_pruner(study),
+            sampler=sampler(study),
+            pruner=pruner(study),
             direction=study.settings.direction,
             load_if_exists=True,
         )
@@ -245,28 +225,7 @@ class Session:
     # -- the end of a run ----------------------------------------------------------------
     def rows(self) -> list[dict[str, Any]]:
         """One row per trial that reached a verdict, best first."""
-        rows = []
-        for t in self.optuna.get_trials(deepcopy=False):
-            if t.user_attrs.get("discarded") or t.state in (TrialState.RUNNING, TrialState.WAITING):
-                continue
-            seconds = (
-                (t.datetime_complete - t.datetime_start).total_seconds()
-                if t.datetime_complete and t.datetime_start
-                else None
-            )
-            rows.append(
-                {
-                    "trial": t.number,
-                    "state": t.state.name,
-                    "value": t.value,
-                    **t.params,
-                    "seconds": seconds,
-                    "note": t.user_attrs.get("fail_reason", ""),
-                }
-            )
-        sign = -1 if self.study.settings.direction == "maximize" else 1
-        rows.sort(key=lambda r: (r["value"] is None, sign * (r["value"] or 0.0), r["trial"]))
-        return rows
+        return verdict_rows(self.optuna.get_trials(deepcopy=False), self.study.settings.direction)
 
     def finish(self, interrupted: bool) -> list[dict[str, Any]]:
         """Summary table and Optuna plots on the parent run; returns the rows."""
@@ -293,6 +252,13 @@ def run_study(study: Study, options: RunOptions, progress: StudyProgress) -> tup
     check_space(study, len(corpus.label_names))
     session = Session(study, options, stops, progress)  # nothing is recorded before here
     session.keep(study.base.data, corpus)
+    tracker = session.tracker
+    with halts(session.tracking):
+        warning = run_warning(
+            session.optuna, tracker.store, tracker.parent_id, tracker.experiment_id
+        )
+    if warning:
+        click.echo(warning, err=True)
     stops.catch()
     interrupted = False
     try:

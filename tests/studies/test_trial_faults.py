@@ -5,9 +5,11 @@ one line (exit 2), the trial is retried on the next run, and Optuna and MLflow a
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from collections import Counter
 
+import optuna
 import pytest
 from study_helpers import (
     TINY,
@@ -155,3 +157,36 @@ def test_a_folder_made_read_only_mid_study_halts_in_one_line_and_resumes(workdir
     )
     _cli(args)  # the same command
     _agree(workdir, 2)
+
+
+# -- a tracking store deleted or replaced ----------------------------------------------------
+
+
+def test_a_replaced_tracking_store_is_named_by_run_and_compare(workdir, mlflow_template, capsys):
+    """Before: the rerun exited 0 with no word, and compare ranked only the arms run since,
+    without the best one."""
+    study = _study(workdir)
+    _cli(["run", study, *TINY, "--n-trials", 1])
+    (first,) = _trials(workdir)
+    shutil.copy(mlflow_template, workdir / "mlflow.db")  # the store replaced by an empty one
+    capsys.readouterr()
+    _cli(["run", study, *TINY, "--n-trials", 2])
+    err = " ".join(capsys.readouterr().err.split())
+    assert (
+        "warning: tracking store sqlite:///mlflow.db: 1 of 1 finished trial is not in this "
+        "tracking store (trial 0): it was deleted or replaced since, or they ran with another "
+        "--tracking-uri." in err
+    )
+    _cli(["compare", "tiny", "--format", "markdown"])
+    out = " ".join(capsys.readouterr().out.split())
+    (encoding,) = first.params.values()
+    assert (
+        f"Note: study {_key(workdir)}: "
+        f"1 of 2 finished trials is not in this tracking store (trial 0 "
+        f"(model.pos_encoding={encoding})), so compare cannot show them" in out
+    )
+
+
+def _key(tmp_path) -> str:
+    (summary,) = optuna.get_all_study_summaries(f"sqlite:///{tmp_path}/runs/tiny/optuna.db")
+    return summary.study_name
