@@ -69,9 +69,11 @@ class _Reporter:
         if self.session.progress:
             self.session.progress.epoch(self.trial.number, fold, stage, epoch, metrics)
         if self.session.study.settings.pruner != "none" and "val_uar" in metrics:
-            self.trial.report(metrics["val_uar"], self.step)
+            with halts(self.session.optuna_where):
+                self.trial.report(metrics["val_uar"], self.step)
+                prune = self.trial.should_prune()
             self.step += 1
-            if self.trial.should_prune():
+            if prune:
                 raise optuna.TrialPruned(f"fold {fold} {stage} epoch {epoch}")
 
     def fold_done(self, result: Any) -> None:
