@@ -106,9 +106,9 @@ def trials(runs: list, rate: dict[str, float]) -> dict[str, list[Trial]]:
             corpora[data.root] = SimpleNamespace(
                 speakers=[u.speaker for u in utterances], labels=[u.label for u in utterances]
             )
-        seeds = len(study.settings.seeds)
         out[run.label] = []
         for config in trial_configs(study):
+            seeds = len(study.settings.seeds_for(config))
             sizes = train_sizes(config, corpora[data.root])
             epochs = config.train.epochs
             model = OmegaConf.to_container(config.model, resolve=True)

@@ -6,6 +6,7 @@ model and data are shrunk (TINY) so that a trial takes seconds on one CPU thread
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import queue
@@ -87,12 +88,29 @@ def _trials(tmp_path: Path, storage=None) -> list[optuna.trial.FrozenTrial]:
     return optuna.load_study(study_name=summary.study_name, storage=storage).get_trials()
 
 
+def no_trials(tmp_path: Path, storage=None) -> bool:
+    """No trial of study 'tiny' was started (its storage or study may not exist at all)."""
+    if storage is None and not (tmp_path / "runs" / "tiny" / "optuna.db").exists():
+        return True
+    summaries = optuna.get_all_study_summaries(_storage(tmp_path, storage))
+    return all(s.n_trials == 0 for s in summaries)
+
+
 def _children(tmp_path: Path):
     """(client, parent runs, child runs) of experiment 'tiny' in ``tmp_path/mlflow.db``."""
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     runs = client.search_runs([client.get_experiment_by_name("tiny").experiment_id])
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     return client, parents, [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+
+
+def drop_file_permission_override() -> None:
+    """In a child, before exec: drop CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH from the
+    bounding set, so that even root is refused what file permissions refuse."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    for capability in (1, 2):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
+        if libc.prctl(24, capability, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
+            raise OSError(ctypes.get_errno(), "PR_CAPBSET_DROP")
 
 
 def _ablate(args, cwd, **kwargs) -> subprocess.Popen:

@@ -110,9 +110,40 @@ STUDY_FILES = [
         "optuna.sampler: unknown sampler 'bayes'; known: grid, random, tpe",
     ),
     (
+        "a name that climbs out of runs/ (optuna.db landed in the cwd)",
+        "name: '..'\n" + SPACE,
+        "name: expected a study name that can name a folder (no '/', '\\' or '..', "
+        "not starting with '.'), got '..'",
+    ),
+    (
+        "a name with a path separator",
+        "name: ../up\n" + SPACE,
+        "name: expected a study name that can name a folder (no '/', '\\' or '..', "
+        "not starting with '.'), got '../up'",
+    ),
+    (
+        "a duplicate choice value (it ran as two identical trials)",
+        "name: t\nspace:\n  model.pos_encoding: {choice: [coordinate, none, coordinate]}\n",
+        "space.model.pos_encoding: choice value 'coordinate' is listed twice "
+        "(each would be its own trial)",
+    ),
+    (
+        "optuna.seeds beside another train.seed (train.seed was silently replaced)",
+        "name: t\ntrain: {seed: 5}\n" + SPACE + "optuna: {seeds: [0, 1]}\n",
+        "optuna.seeds [0, 1] and train.seed=5 both set the seeds; keep one "
+        "(without optuna.seeds, each trial trains once with its train.seed)",
+    ),
+    (
+        "optuna.seeds beside a swept train.seed",
+        "name: t\nspace:\n  train.seed: {choice: [0, 1]}\noptuna: {seeds: [0]}\n",
+        "optuna.seeds [0] and space.train.seed both set the seeds; keep one "
+        "(without optuna.seeds, each trial trains once with its train.seed)",
+    ),
+    (
         "no name",
         SPACE,
-        "name: expected a study name without '/', got None",
+        "name: expected a study name that can name a folder (no '/', '\\' or '..', "
+        "not starting with '.'), got None",
     ),
 ]
 

@@ -72,15 +72,23 @@ def compare(
     separate arms, labelled by the settings they differ in. Arms whose test speakers were
     seen in training are marked speaker-dependent everywhere. The method and its checks:
     docs/studies.md, "Comparing"."""
+    from ablate.errors import AblateError
     from ablate.tracking import compare as verdicts
-    from ablate.tracking import tables
+    from ablate.tracking import coverage, tables
     from ablate.tracking.mlflow_store import STUDY_KEY_TAG, Store
 
-    analysis = verdicts.analyse(Store(tracking_uri), list(studies), metric, reference)
+    target = _plot_target(plot) if plot else None  # a bad path fails before any work
+    store = Store(tracking_uri)
+    try:
+        analysis = verdicts.analyse(store, list(studies), metric, reference)
+    except AblateError as exc:  # nothing to show: say what the store lacks, if that is why
+        notes = _coverage(store, studies)
+        raise AblateError("; ".join([str(exc), *notes])) from None
+    analysis.notes.extend(coverage.compare_notes(store, analysis.parents))
     table, caption = verdicts.rows(analysis), verdicts.caption(analysis)
     found = _effects(analysis) if effects else []
-    if plot:
-        _plots(analysis, found, Path(plot))
+    if target:
+        _plots(analysis, found, target)
     if fmt == "csv":
         for note in analysis.notes:
             click.echo(f"note: {note}", err=True)
@@ -106,6 +114,21 @@ def compare(
             console.print(line)
     for note in analysis.notes:
         console.print(f"note: {note}")
+
+
+def _coverage(store, studies) -> list[str]:
+    """The coverage notes of the studies that exist in ``store``."""
+    from ablate.errors import AblateError
+    from ablate.tracking.arms import find_parent
+    from ablate.tracking.coverage import compare_notes
+
+    parents = []
+    for target in studies:
+        try:
+            parents.append(find_parent(store, target))
+        except AblateError:
+            continue
+    return compare_notes(store, parents)
 
 
 _OTHERS = " WA, F1 and costs per arm: --format markdown or csv."
@@ -190,10 +213,35 @@ def _effects_markdown(result) -> str:
     )
 
 
+def _plot_target(text: str) -> Path:
+    """``--plot``'s file: a format matplotlib writes, its folder created when missing."""
+    from matplotlib.figure import Figure
+
+    from ablate.errors import AblateError
+
+    path = Path(text)
+    formats = sorted(Figure().canvas.get_supported_filetypes())
+    if path.suffix.lower().lstrip(".") not in formats:
+        raise AblateError(
+            f"--plot {text}: unknown figure format '{path.suffix}'; "
+            f"supported: {', '.join('.' + f for f in formats)}"
+        )
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise AblateError(f"--plot {text}: cannot create {path.parent} ({exc.strerror})") from None
+    return path
+
+
 def _plots(analysis, found: list, path: Path) -> None:
+    from ablate.errors import AblateError
     from ablate.tracking.figures import arms_figure, chance, effects_figure
 
-    arms_figure(analysis, path)
-    for result in found:
-        name = f"{path.stem}-effects" + (f"-{result.study}" if len(found) > 1 else "")
-        effects_figure(result, chance(analysis), path.with_name(name + ".png"))
+    try:
+        arms_figure(analysis, path)
+        for result in found:
+            name = f"{path.stem}-effects" + (f"-{result.study}" if len(found) > 1 else "")
+            effects_figure(result, chance(analysis), path.with_name(name + path.suffix))
+    except OSError as exc:
+        where = exc.filename or path
+        raise AblateError(f"--plot {where}: cannot write ({exc.strerror or exc})") from None

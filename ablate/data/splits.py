@@ -94,7 +94,8 @@ def _speaker_name(value, unique: list[str]) -> str:
 
 def _need(have: int, need: int, what: str, why: str) -> None:
     if have < need:
-        raise AblateError(f"{what} needs at least {need} speakers {why}, the corpus has {have}")
+        why = f" {why}" if why else ""
+        raise AblateError(f"{what} needs at least {need} speakers{why}, the corpus has {have}")
 
 
 def _grouped_stratified(speakers, labels, unique, k, rng) -> list[list[str]]:
@@ -192,3 +193,20 @@ def training_fold(corpus, protocol: DictConfig) -> Fold:
     val = _carve(labels, everything, protocol.val_fraction, rng)
     empty = np.zeros(0, dtype=np.int64)
     return Fold(0, np.setdiff1d(everything, val), val, empty, False, [], [])
+
+
+def check_classes(corpus) -> None:
+    """A classifier needs two classes; ``data.labels`` or ``data.label_map`` can leave one."""
+    names = list(corpus.label_names)
+    if len(names) < 2:
+        raise AblateError(
+            f"data.labels: the corpus has {len(names)} class ({', '.join(names) or 'none'}) "
+            "after data.label_map and data.labels; a classifier needs at least 2"
+        )
+
+
+def check_split(corpus, protocol: DictConfig) -> list[Fold]:
+    """The folds of ``protocol`` over ``corpus``, or one line saying why there are none:
+    fewer than two classes, or too few speakers for the split."""
+    check_classes(corpus)
+    return make_folds(corpus, protocol)

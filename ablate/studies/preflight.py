@@ -1,4 +1,5 @@
-"""Before a study's first trial: the plugins of every point of its space, built and run.
+"""Before a study's first trial: the corpus against every swept protocol, and the plugins
+of every point of its space, built and run.
 
 Only the swept keys that change what a plugin is built from are enumerated (the plugin
 slots, their arguments and :data:`CONTEXT_KEYS`; a float range by its two ends); every
@@ -12,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import optuna
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from ablate.errors import AblateError
 from ablate.slots import SLOTS, TEACHER
@@ -40,7 +41,7 @@ def _shapes_a_plugin(key: str) -> bool:
 
 
 def _values(dim: Dim) -> list[Any]:
-    every = [dim.low, dim.high] if dim.kind == "float" else dim.grid()
+    every = _ends(dim)
     return every if _shapes_a_plugin(dim.key) else every[:1]
 
 
@@ -51,6 +52,27 @@ def points(study: Study) -> Iterator[tuple[DictConfig, dict[str, Any]]]:
         params = {dim.key: value for dim, value in zip(dims, combo, strict=True)}
         config, chosen = study.space.suggest(optuna.trial.FixedTrial(params), study.base)
         yield config, {k: v for k, v in chosen.items() if _shapes_a_plugin(k)}
+
+
+def check_data(study: Study, corpus: Any) -> None:
+    """The corpus forms the folds of every swept protocol (its classes and speakers):
+    a split it cannot make fails every trial, so it stops the run before the first."""
+    from ablate.data.splits import check_split
+
+    dims = [dim for dim in study.space.dims if dim.key.startswith("protocol.")]
+    for combo in itertools.product(*(_ends(dim) for dim in dims)):
+        protocol = study.base.protocol.copy()
+        for dim, value in zip(dims, combo, strict=True):
+            OmegaConf.update(protocol, dim.key.removeprefix("protocol."), value, merge=True)
+        try:
+            check_split(corpus, protocol)
+        except AblateError as exc:
+            where = ", ".join(f"{dim.key}={value}" for dim, value in zip(dims, combo, strict=True))
+            raise AblateError(f"{exc} (at {where})" if where else str(exc)) from None
+
+
+def _ends(dim: Dim) -> list[Any]:
+    return [dim.low, dim.high] if dim.kind == "float" else dim.grid()
 
 
 def check_space(study: Study, num_classes: int) -> None:

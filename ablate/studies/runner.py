@@ -8,27 +8,34 @@ before the first trial (:mod:`.preflight`).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import logging
 import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import click
 import optuna
 from omegaconf import DictConfig, OmegaConf
 from optuna.trial import FrozenTrial, TrialState
 
-from ablate.errors import AblateError
+from ablate.errors import AblateError, first_line
 from ablate.studies import budget
-from ablate.studies.preflight import check_space
+from ablate.studies.failures import Halt, halts, trial_failures
+from ablate.studies.preflight import check_data, check_space
 from ablate.studies.progress import StudyProgress
+from ablate.studies.samplers import pruner, sampler
 from ablate.studies.seeds import run_seeds, score
 from ablate.studies.spec import Study
 from ablate.studies.storage import open_storage
+from ablate.studies.summary import verdict_rows
 from ablate.studies.tracker import Tracker
 from ablate.studies.workers import Stops, spawn
+from ablate.tracking.coverage import run_warning
 from ablate.tracking.mlflow_store import trial_run_name
 from ablate.training.engine import TrialFailed
 
@@ -46,30 +53,6 @@ class RunOptions:
     workers: int = 1
 
 
-def _sampler(study: Study) -> optuna.samplers.BaseSampler:
-    settings = study.settings
-    if settings.sampler == "grid":
-        return optuna.samplers.GridSampler(study.space.grid(), seed=settings.sampler_seed)
-    if settings.sampler == "random":
-        return optuna.samplers.RandomSampler(seed=settings.sampler_seed)
-    return optuna.samplers.TPESampler(seed=settings.sampler_seed)
-
-
-def _pruner(study: Study) -> optuna.pruners.BasePruner:
-    settings = study.settings
-    classes = {
-        "none": optuna.pruners.NopPruner,
-        "median": optuna.pruners.MedianPruner,
-        "percentile": optuna.pruners.PercentilePruner,
-        "hyperband": optuna.pruners.HyperbandPruner,
-        "successive_halving": optuna.pruners.SuccessiveHalvingPruner,
-    }
-    try:
-        return classes[settings.pruner](**settings.pruner_args)
-    except (TypeError, ValueError) as exc:
-        raise AblateError(f"optuna.pruner_args: {settings.pruner}: {exc}") from None
-
-
 class _Reporter:
     """Per-epoch metrics to MLflow and the progress display; validation UA to the pruner."""
 
@@ -81,13 +64,16 @@ class _Reporter:
     def epoch(self, fold: int, stage: str, epoch: int, metrics: dict[str, float]) -> None:
         self.session.stops.check()
         prefix = f"seed{self.seed}/fold{fold}/{stage}/"
-        self.session.tracker.log_epoch(self.run_id, prefix, metrics, epoch)
+        with halts(self.session.tracking):
+            self.session.tracker.log_epoch(self.run_id, prefix, metrics, epoch)
         if self.session.progress:
             self.session.progress.epoch(self.trial.number, fold, stage, epoch, metrics)
         if self.session.study.settings.pruner != "none" and "val_uar" in metrics:
-            self.trial.report(metrics["val_uar"], self.step)
+            with halts(self.session.optuna_where):
+                self.trial.report(metrics["val_uar"], self.step)
+                prune = self.trial.should_prune()
             self.step += 1
-            if self.trial.should_prune():
+            if prune:
                 raise optuna.TrialPruned(f"fold {fold} {stage} epoch {epoch}")
 
     def fold_done(self, result: Any) -> None:
@@ -106,16 +92,21 @@ class Session:
     ):
         self.study, self.options, self.stops, self.progress = study, options, stops, progress
         optuna.logging.set_verbosity(optuna.logging.ERROR)
+        # a store's error reaches the user as one line (failures.halts); MLflow would also
+        # log each one with its traceback
+        logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
         self.storage = open_storage(options.storage)
         self.optuna = optuna.create_study(
             study_name=study.key,
             storage=self.storage,
-            sampler=_sampler(study),
-            pruner=_pruner(study),
+            sampler=sampler(study),
+            pruner=pruner(study),
             direction=study.settings.direction,
             load_if_exists=True,
         )
+        self.tracking = f"tracking store {options.tracking_uri}"
+        self.optuna_where = f"optuna storage {options.storage}"
         self.tracker = Tracker(study, options.tracking_uri, options.storage)
         self._corpora: dict[str, Any] = {}
 
@@ -125,69 +116,92 @@ class Session:
 
     def reap(self) -> None:
         """Fail trials whose process is gone, end their runs and queue them again."""
-        budget.fail_dead(self.optuna, self.storage)
-        self.tracker.end_orphans(
-            lambda: {t.number: t.state for t in self.optuna.get_trials(deepcopy=False)}
-        )
-        for trial in budget.retry_interrupted(self.optuna):
-            self.tracker.end_if_running(trial.user_attrs.get("mlflow_run_id"))
+        with halts(self.optuna_where):
+            budget.fail_dead(self.optuna, self.storage)
+        with halts(self.tracking):
+            self.tracker.end_orphans(
+                lambda: {t.number: t.state for t in self.optuna.get_trials(deepcopy=False)}
+            )
+        with halts(self.optuna_where):
+            retried = budget.retry_interrupted(self.optuna)
+        with halts(self.tracking):
+            for trial in retried:
+                self.tracker.end_if_running(trial.user_attrs.get("mlflow_run_id"))
 
     def corpus(self, data: DictConfig) -> Any:
         """The corpus for a data config, loaded once per process."""
         from ablate.data.pipeline import load_corpus
 
-        key = json.dumps(OmegaConf.to_container(data, resolve=True), sort_keys=True)
+        key = _data_key(data)
         if key not in self._corpora:
             self._corpora[key] = load_corpus(data, progress=self.progress is not None)
         return self._corpora[key]
+
+    def keep(self, data: DictConfig, corpus: Any) -> None:
+        """Use ``corpus``, loaded already, for ``data``."""
+        self._corpora[_data_key(data)] = corpus
 
     # -- trials --------------------------------------------------------------------------
     def objective(self, trial: optuna.Trial) -> float:
         budget.claim(self.optuna, trial, self.options.n_trials)
         config, chosen = self.study.space.suggest(trial, self.study.base)
+        seeds = self.study.settings.seeds_for(config)
         tags = {
             "ablate.study": self.study.name,
             "ablate.study_key": self.study.key,
             "ablate.trial": str(trial.number),
             "ablate.swept": json.dumps(chosen, sort_keys=True),
-            "ablate.seeds": json.dumps(list(self.study.settings.seeds)),
+            "ablate.seeds": json.dumps(list(seeds)),
             "ablate.status": "running",
         }
         retry_of = trial.user_attrs.get("retry_of")
         if retry_of is not None:
             tags["ablate.retry_of"] = str(retry_of)
-        run_id = self.tracker.start_child(trial_run_name(trial.number, config), tags)
+        with halts(self.tracking):
+            run_id = self.tracker.start_child(trial_run_name(trial.number, config), tags)
         try:  # from here on, however the trial ends, its MLflow run is ended with it
-            trial.set_user_attr("mlflow_run_id", run_id)
-            self.tracker.log_config(run_id, config)
+            with halts(self.optuna_where):
+                trial.set_user_attr("mlflow_run_id", run_id)
+            with halts(self.tracking):
+                self.tracker.log_config(run_id, config)
             if self.progress:
                 self.progress.trial_start(trial.number, chosen)
-            results = run_seeds(
-                config,
-                self.study.settings.seeds,
-                self.corpus(config.data),
-                _Reporter(self, trial, run_id),
-                self.options.run_dir / "teachers",
-            )
-            metrics, value = score(results, self.study.settings.metric)
-            self.tracker.log_result(run_id, config, results, metrics)
-        except (TrialFailed, AblateError) as exc:
+            with trial_failures():
+                results = run_seeds(
+                    config,
+                    seeds,
+                    self.corpus(config.data),
+                    _Reporter(self, trial, run_id),
+                    self.options.run_dir / "teachers",
+                )
+                metrics, value = score(results, self.study.settings.metric)
+            with halts(self.tracking):
+                self.tracker.log_result(run_id, config, results, metrics)
+        except (TrialFailed, AblateError) as exc:  # the trial's own: counted, not retried
             reason = getattr(exc, "reason", None) or str(exc)
-            trial.set_user_attr("fail_reason", reason)
-            trial.set_user_attr("counted", True)
-            self.tracker.end(run_id, "FAILED", reason)
+            with halts(self.tracking):
+                self.tracker.end(run_id, "FAILED", reason)
+            with halts(self.optuna_where):
+                trial.set_user_attr("fail_reason", reason)
+                trial.set_user_attr("counted", True)
             raise
         except optuna.TrialPruned as exc:
-            self.tracker.end(run_id, "KILLED", f"pruned at {exc}")
+            with halts(self.tracking):
+                self.tracker.end(run_id, "KILLED", f"pruned at {exc}")
             raise
-        except BaseException as exc:  # interrupted or a bug: not counted, retried next run
-            status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
-            self.tracker.end(run_id, status, f"{type(exc).__name__}: {exc}".strip(": "))
-            raise
-        self.tracker.end(run_id, "FINISHED")
-        return value
+        except BaseException as exc:  # interrupted or halted: not counted, retried next run
+            why = str(exc) if isinstance(exc, Halt) else f"{type(exc).__name__}: {exc}"
+            with contextlib.suppress(Exception):  # the store may be what refused
+                self.tracker.end(run_id, "KILLED", why.strip(": "))
+            if isinstance(exc, (KeyboardInterrupt, Halt)):
+                raise
+            raise Halt(f"{type(exc).__name__}: {first_line(exc)}") from None
+        return value  # its run is FINISHED once Optuna has recorded it COMPLETE (_after)
 
     def _after(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        if trial.state == TrialState.COMPLETE:
+            with halts(self.tracking):
+                self.tracker.end(trial.user_attrs["mlflow_run_id"], "FINISHED")
         if self.progress and not trial.user_attrs.get("discarded"):
             done, _, best = self.tally()
             self.progress.trial_end(trial.number, trial.state.name, trial.value, done, best)
@@ -197,42 +211,23 @@ class Session:
         while True:
             self.stops.check()
             self.reap()
-            done, running, _ = self.tally()
+            with halts(self.optuna_where):
+                done, running, _ = self.tally()
             if done + running >= self.options.n_trials:
                 return
-            self.optuna.optimize(
-                self.objective,
-                n_trials=1,
-                catch=(AblateError, budget.Discarded, TrialFailed),
-                callbacks=[self._after],
-                gc_after_trial=False,
-            )
+            with halts(self.optuna_where):  # a Halt from the trial keeps its own words
+                self.optuna.optimize(
+                    self.objective,
+                    n_trials=1,
+                    catch=(AblateError, budget.Discarded, TrialFailed),
+                    callbacks=[self._after],
+                    gc_after_trial=False,
+                )
 
     # -- the end of a run ----------------------------------------------------------------
     def rows(self) -> list[dict[str, Any]]:
         """One row per trial that reached a verdict, best first."""
-        rows = []
-        for t in self.optuna.get_trials(deepcopy=False):
-            if t.user_attrs.get("discarded") or t.state in (TrialState.RUNNING, TrialState.WAITING):
-                continue
-            seconds = (
-                (t.datetime_complete - t.datetime_start).total_seconds()
-                if t.datetime_complete and t.datetime_start
-                else None
-            )
-            rows.append(
-                {
-                    "trial": t.number,
-                    "state": t.state.name,
-                    "value": t.value,
-                    **t.params,
-                    "seconds": seconds,
-                    "note": t.user_attrs.get("fail_reason", ""),
-                }
-            )
-        sign = -1 if self.study.settings.direction == "maximize" else 1
-        rows.sort(key=lambda r: (r["value"] is None, sign * (r["value"] or 0.0), r["trial"]))
-        return rows
+        return verdict_rows(self.optuna.get_trials(deepcopy=False), self.study.settings.direction)
 
     def finish(self, interrupted: bool) -> list[dict[str, Any]]:
         """Summary table and Optuna plots on the parent run; returns the rows."""
@@ -241,15 +236,31 @@ class Session:
         return rows
 
 
+def _data_key(data: DictConfig) -> str:
+    return json.dumps(OmegaConf.to_container(data, resolve=True), sort_keys=True)
+
+
 def run_study(study: Study, options: RunOptions, progress: StudyProgress) -> tuple[list, bool]:
     """Run (or resume) the study here or in worker processes; (rows, interrupted).
 
-    Before the first trial, the corpus is loaded and every point's plugins are built and
-    run once, so a data or plugin problem surfaces before any training."""
+    Before the first trial (and before anything is recorded), the corpus is loaded and
+    checked against every swept protocol, and every point's plugins are built and run
+    once, so a data or plugin problem surfaces before any training."""
+    from ablate.data.pipeline import load_corpus
+
     stops = Stops()
-    session = Session(study, options, stops, progress)
-    corpus = session.corpus(study.base.data)
+    corpus = load_corpus(study.base.data, progress=True)
+    check_data(study, corpus)
     check_space(study, len(corpus.label_names))
+    session = Session(study, options, stops, progress)  # nothing is recorded before here
+    session.keep(study.base.data, corpus)
+    tracker = session.tracker
+    with halts(session.tracking):
+        warning = run_warning(
+            session.optuna, tracker.store, tracker.parent_id, tracker.experiment_id
+        )
+    if warning:
+        click.echo(warning, err=True)
     stops.catch()
     interrupted = False
     try:
@@ -264,6 +275,15 @@ def run_study(study: Study, options: RunOptions, progress: StudyProgress) -> tup
             )
     except KeyboardInterrupt:
         interrupted = True
+    except Halt as exc:
+        progress.stop()
+        with contextlib.suppress(Exception), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the summary, if the stores still take it
+            session.finish(interrupted=True)
+        raise AblateError(
+            f"{exc}; the trial was not counted: fix this and run the same command again "
+            "(finished trials are kept)"
+        ) from None
     finally:
         progress.stop()
     return session.finish(interrupted), interrupted
@@ -298,3 +318,6 @@ def run_worker(study: Study, options: RunOptions) -> None:
         session.work()
     except KeyboardInterrupt:
         raise SystemExit(130) from None
+    except Halt as exc:
+        print(f"error: {exc}", flush=True)
+        raise SystemExit(2) from None

@@ -136,9 +136,13 @@ def _parse_dim(key: str, raw: Any) -> Dim:
     if kind == "choice":
         if not isinstance(value, list) or not value:
             raise AblateError(f"{where}: choice needs a non-empty list, got {value!r}")
-        for item in value:
+        for index, item in enumerate(value):
             if not isinstance(item, _SCALARS):
                 raise AblateError(f"{where}: choice values must be scalars, got {item!r}")
+            if item in value[:index]:
+                raise AblateError(
+                    f"{where}: choice value {item!r} is listed twice (each would be its own trial)"
+                )
         return Dim(key, kind, choices=tuple(value))
     number = int if kind == "int" else (int, float)
     if (

@@ -48,9 +48,14 @@ class Settings:
     direction: str = "maximize"
     pruner: str = "none"
     pruner_args: dict[str, Any] = field(default_factory=dict)
-    #: every trial trains once per seed (``train.seed``) and reports the mean
-    seeds: tuple[int, ...] = (0,)
+    #: every trial trains once per seed (``train.seed``) and reports the mean; None (unset):
+    #: once, with the trial's own ``train.seed`` (the base config's or the swept value)
+    seeds: tuple[int, ...] | None = None
     sampler_seed: int = 0
+
+    def seeds_for(self, config: DictConfig) -> tuple[int, ...]:
+        """The seeds a trial with ``config`` trains with."""
+        return self.seeds if self.seeds is not None else (int(config.train.seed),)
 
 
 @dataclass(frozen=True)
@@ -78,14 +83,16 @@ def _unknown(where: str, key: str, valid: Sequence[str]) -> AblateError:
 
 
 def _check_section(data: Any, schema: DictConfig, where: str) -> None:
-    """Unknown keys in a config section, recursively; plugin ``*_args`` are free-form."""
+    """Unknown keys in a config section, recursively; mappings (plugin ``*_args``,
+    ``data.label_map``) are free-form: their types are checked when the config is made."""
     if not isinstance(data, Mapping):
         raise AblateError(f"{where}: expected a mapping, got {data!r}")
     for key, value in data.items():
         if str(key) not in schema:
             raise _unknown(where, str(key), list(schema.keys()))
         child = schema[str(key)]
-        if isinstance(child, DictConfig) and not str(key).endswith("_args") and value is not None:
+        free_form = OmegaConf.get_type(child) is dict if isinstance(child, DictConfig) else True
+        if not free_form and value is not None:
             _check_section(value, child, f"{where}.{key}")
 
 
@@ -122,9 +129,9 @@ def _settings(raw: Any, space: Space) -> Settings:
         raise AblateError(f"optuna.n_trials: expected a positive int, got {n_trials!r}")
     if sampler == "grid":
         space.grid()  # a float range has no grid: fail now, not in the first trial
-    seeds = values.get("seeds", [0])
+    seeds = values.get("seeds")
     seeds = [seeds] if isinstance(seeds, int) and not isinstance(seeds, bool) else seeds
-    if (
+    if seeds is not None and (
         not isinstance(seeds, list)
         or not seeds
         or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)
@@ -137,8 +144,29 @@ def _settings(raw: Any, space: Space) -> Settings:
     if not isinstance(sampler_seed, int):
         raise AblateError(f"optuna.sampler_seed: expected an int, got {sampler_seed!r}")
     return Settings(
-        sampler, n_trials, metric, direction, pruner, dict(pruner_args), tuple(seeds), sampler_seed
+        sampler,
+        n_trials,
+        metric,
+        direction,
+        pruner,
+        dict(pruner_args),
+        None if seeds is None else tuple(seeds),
+        sampler_seed,
     )
+
+
+def _check_seeds(settings: Settings, base: DictConfig, space: Space, seed_set: bool) -> None:
+    """One seed rule: ``optuna.seeds`` when given, else each trial's ``train.seed``; a
+    ``train.seed`` that says otherwise (set to another value, or swept) is an error."""
+    if settings.seeds is None:
+        return
+    swept = any(dim.key == "train.seed" for dim in space.dims)
+    if swept or (seed_set and settings.seeds != (base.train.seed,)):
+        where = "space.train.seed" if swept else f"train.seed={base.train.seed}"
+        raise AblateError(
+            f"optuna.seeds {list(settings.seeds)} and {where} both set the seeds; keep one "
+            "(without optuna.seeds, each trial trains once with its train.seed)"
+        )
 
 
 def _check_plugins(base: DictConfig, space: Space, registry: Registry) -> None:
@@ -155,6 +183,16 @@ def _check_plugins(base: DictConfig, space: Space, registry: Registry) -> None:
                 lookup(key, candidate, registry).check_args(args, slot.args_where(candidate))
 
 
+def _seeds_identity(base: DictConfig, raw_space: Any, settings: Settings) -> Any:
+    """The seeds in a study's identity: a study without ``optuna.seeds`` keeps the key it
+    had when seeds defaulted to [0], unless its seed comes from a swept ``train.seed``."""
+    if settings.seeds is not None:
+        return list(settings.seeds)
+    if isinstance(raw_space, Mapping) and "train.seed" in raw_space:
+        return "train.seed"
+    return [int(base.train.seed)]
+
+
 def study_key(name: str, base: DictConfig, raw_space: Any, settings: Settings) -> str:
     """``name-<hash>``: the same config, space and objective give the same key."""
     flat = identity(base)
@@ -162,7 +200,7 @@ def study_key(name: str, base: DictConfig, raw_space: Any, settings: Settings) -
         "sampler": settings.sampler,
         "metric": settings.metric,
         "direction": settings.direction,
-        "seeds": list(settings.seeds),
+        "seeds": _seeds_identity(base, raw_space, settings),
         "sampler_seed": settings.sampler_seed,
     }
     blob = json.dumps({"config": flat, "space": raw_space, "optuna": objective}, sort_keys=True)
@@ -186,8 +224,16 @@ def _load(path: Path, overrides: Sequence[str], registry: Registry) -> Study:
         if key not in TOP_KEYS:
             raise _unknown("", str(key), TOP_KEYS)
     name = data.get("name")
-    if not isinstance(name, str) or not name.strip() or "/" in name:
-        raise AblateError(f"name: expected a study name without '/', got {name!r}")
+    if (
+        not isinstance(name, str)
+        or not name.strip()
+        or any(c in name for c in "/\\\0")
+        or (".." in name or name.startswith("."))
+    ):
+        raise AblateError(
+            "name: expected a study name that can name a folder (no '/', '\\' or '..', "
+            f"not starting with '.'), got {name!r}"
+        )
     schema = OmegaConf.structured(Config)
     sections = {key: data[key] for key in SECTIONS if data.get(key) is not None}
     for key, value in sections.items():
@@ -210,6 +256,10 @@ def _load(path: Path, overrides: Sequence[str], registry: Registry) -> Study:
         OmegaConf.from_dotlist(optuna_overrides),
     )
     settings = _settings(OmegaConf.to_container(optuna_tree)["optuna"], space)
+    seed_set = "seed" in (sections.get("train") or {}) or any(
+        item.partition("=")[0].strip().lstrip("+~") == "train.seed" for item in overrides
+    )
+    _check_seeds(settings, base, space, seed_set)
     space_blob = OmegaConf.to_container(OmegaConf.create(raw_space), resolve=True)
     return Study(
         name=name,

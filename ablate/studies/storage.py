@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import time
+import warnings
 from pathlib import Path
 
 import optuna
@@ -27,9 +28,11 @@ def _rdb(url: str, kwargs: dict, attempts: int = 6) -> optuna.storages.RDBStorag
     an empty database) race to create Optuna's tables."""
     for attempt in range(attempts):
         try:
-            return optuna.storages.RDBStorage(
-                url, engine_kwargs=kwargs, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S
-            )
+            with warnings.catch_warnings():  # the heartbeat is "experimental": no need to say
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(
+                    url, engine_kwargs=kwargs, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S
+                )
         except Exception as exc:
             text = f"{type(exc).__name__} {exc}".lower()
             if attempt == attempts - 1 or not any(word in text for word in _SCHEMA_RACE):

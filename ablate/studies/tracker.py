@@ -65,7 +65,9 @@ class Tracker:
 
     def end_orphans(self, states: Callable[[], Mapping[int, TrialState]]) -> None:
         """End RUNNING trial runs whose Optuna trial failed without ending them (a process
-        died or was interrupted between opening the run and entering the trial).
+        died or was interrupted between opening the run and entering the trial), and
+        finish those whose trial Optuna recorded COMPLETE (a process stopped between the
+        two records: a run is FINISHED only after its trial is COMPLETE).
 
         The runs are listed before ``states()`` reads the trials: a trial's process ends
         its run before Optuna records the verdict, so a FAIL trial whose run is still
@@ -77,8 +79,11 @@ class Tracker:
         now = states()
         for run in runs:
             number = run.data.tags.get("ablate.trial")
-            if number is not None and now.get(int(number)) == TrialState.FAIL:
+            state = now.get(int(number)) if number is not None else None
+            if state == TrialState.FAIL:
                 self.end_if_running(run.info.run_id)
+            elif state == TrialState.COMPLETE:
+                self.store.end(run.info.run_id, "FINISHED")
 
     def finish(
         self,

@@ -47,7 +47,7 @@ class Stops:
 
 def _run_logged(target: Callable[..., None], args: Sequence[Any], log: str) -> None:
     """In the worker process: everything it prints, Python or native, goes to ``log``."""
-    handle = open(log, "w", buffering=1)  # noqa: SIM115 - open for the life of the process
+    handle = open(log, "a", buffering=1)  # noqa: SIM115 - open for the life of the process
     sys.stdout.flush()
     sys.stderr.flush()
     os.dup2(handle.fileno(), 1)
@@ -63,14 +63,16 @@ def spawn(
     every: float = 1.0,
 ) -> None:
     """Run ``target(*args[i])`` in one fresh process per ``i``, its output in
-    ``logs/worker<i>.log``, calling ``watch`` every ``every`` seconds until all exit.
+    ``logs/worker<i>-<pid>.log`` (``pid``: this process, so that commands sharing a run dir
+    keep their own logs; appended to, never truncated), calling ``watch`` every ``every``
+    seconds until all exit.
 
     Ctrl-C is passed on to every worker, which is then waited for; a worker that fails is
     a one-line error quoting the last line of its log.
     """
     logs.mkdir(parents=True, exist_ok=True)
     context = multiprocessing.get_context("spawn")  # no forked copy of this process's state
-    paths = [logs / f"worker{index}.log" for index in range(len(args))]
+    paths = [logs / f"worker{index}-{os.getpid()}.log" for index in range(len(args))]
     procs = [
         context.Process(target=_run_logged, args=(target, own, str(path)), name=path.stem)
         for own, path in zip(args, paths, strict=True)

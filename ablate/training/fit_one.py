@@ -5,7 +5,7 @@ from __future__ import annotations
 from ablate import __version__
 from ablate.data.cache import cache_root
 from ablate.data.pipeline import load_corpus
-from ablate.data.splits import training_fold
+from ablate.data.splits import check_classes, training_fold
 from ablate.errors import AblateError
 from ablate.plugins import get_registry
 from ablate.studies.ranges import check_ranges
@@ -35,6 +35,7 @@ def train_one(config) -> SavedModel:
     check_trainable(config)
     registry = get_registry()
     corpus = load_corpus(config.data, registry)
+    check_classes(corpus)
     fold = training_fold(corpus, config.protocol)
     run = FoldRun(config, corpus, fold, registry)
     trained = train_fold(run, None, cache_root(config.data) / "teachers")

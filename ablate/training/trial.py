@@ -19,7 +19,7 @@ from ablate.data.augment import BatchAugmenter, augment_before_split, training_s
 from ablate.data.cache import cache_root
 from ablate.data.features import fit_normalizer
 from ablate.data.pipeline import Corpus, load_corpus
-from ablate.data.splits import Fold, make_folds
+from ablate.data.splits import Fold, check_split
 from ablate.errors import first_line
 from ablate.locks import file_lock
 from ablate.models.build import build_model
@@ -367,7 +367,7 @@ def run_trial(
     if leaky:
         corpus = augment_before_split(corpus, config.data, config.train.seed, registry)
         config = OmegaConf.merge(config, {"data": {"augment_copies": 0}})
-    folds = make_folds(corpus, config.protocol)
+    folds = check_split(corpus, config.protocol)
     data = config.data
     n_classes = len(corpus.label_names)
     with out_of_memory_fails("building the model"):

@@ -4,7 +4,6 @@ the real pipeline and CLI."""
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import shutil
@@ -16,6 +15,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from study_helpers import drop_file_permission_override
 
 from ablate.data.features import AudioError, load_audio
 from ablate.data.pipeline import load_corpus
@@ -55,15 +55,6 @@ def test_files_shorter_than_one_window_are_skipped_as_too_short(tmp_path, small_
     assert message.startswith("skipped 2 files (2 too-short); first: ")
 
 
-def _drop_file_permission_override() -> None:
-    """In the child, before exec: drop CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH from the
-    bounding set, so that even root is refused a file without read permission."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    for capability in (1, 2):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
-        if libc.prctl(24, capability, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
-            raise OSError(ctypes.get_errno(), "PR_CAPBSET_DROP")
-
-
 def _ablate_data(root, cache, *extra: str) -> subprocess.CompletedProcess:
     argv = [sys.executable, "-c", ENTRY, "data", "folder", str(root), *SMALL,
             f"data.cache_dir={cache}", *extra]  # fmt: skip
@@ -73,7 +64,7 @@ def _ablate_data(root, cache, *extra: str) -> subprocess.CompletedProcess:
         capture_output=True,
         text=True,
         timeout=300,
-        preexec_fn=_drop_file_permission_override if privileged else None,
+        preexec_fn=drop_file_permission_override if privileged else None,
     )
 
 

@@ -4,7 +4,7 @@ without a tracking store."""
 from __future__ import annotations
 
 import pytest
-from study_helpers import TINY, _one_line_error, _trials
+from study_helpers import TINY, _one_line_error, no_trials
 
 from ablate.studies.seeds import aggregate, run_seeds, score
 from ablate.training.engine import TrialFailed
@@ -29,7 +29,7 @@ def test_a_point_of_the_space_whose_plugin_fails_stops_the_study_before_any_tria
         "the 32x32 input; change the patch size or set pad=true "
         "(at model.patching=square, model.patching_args.size=5)"
     )
-    assert _trials(workdir) == []
+    assert no_trials(workdir)
 
 
 def test_a_broken_third_party_part_stops_the_study_before_any_trial(workdir, capsys, plugin_module):
@@ -54,7 +54,7 @@ def test_a_broken_third_party_part_stops_the_study_before_any_trial(workdir, cap
     err = _one_line_error(["run", study, *TINY], capsys, seconds=60)
     assert err.startswith("error: model.patching: patching 'flipped' (flipped) turned ")
     assert err.endswith("(at model.patching=flipped)")
-    assert _trials(workdir) == []
+    assert no_trials(workdir)
 
 
 def test_a_trial_is_scored_from_its_results_without_a_tracking_store(tmp_path):

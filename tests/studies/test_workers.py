@@ -71,3 +71,22 @@ def test_processes_opening_a_new_sqlite_store_at_once_all_succeed(tmp_path):
     ]
     errors = [p.communicate()[1] for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0], [e.strip()[-300:] for e in errors]
+
+
+def test_commands_sharing_a_run_dir_keep_each_others_worker_logs(tmp_path):
+    """Two commands on one run dir (two terminals, or two machines on a shared disk) both
+    wrote ``worker0.log``: the second truncated the first's."""
+    from ablate.studies.workers import spawn
+
+    logs = tmp_path / "workers"
+    spawn(print, [["first command, worker 0"], ["first command, worker 1"]], logs, lambda: None)
+    code = (
+        "from pathlib import Path; from ablate.studies.workers import spawn\n"
+        "if __name__ == '__main__':\n"
+        f"    spawn(print, [['second command, worker 0']], Path({str(logs)!r}), lambda: None)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path)
+    text = "".join(p.read_text() for p in logs.glob("worker*.log"))
+    for line in ("first command, worker 0", "first command, worker 1", "second command, worker 0"):
+        assert line in text
+    assert len(list(logs.glob("worker0*.log"))) == 2

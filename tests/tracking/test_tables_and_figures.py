@@ -84,3 +84,30 @@ def test_figure_labels_name_the_reference_and_the_leak(gpu_store, capsys, tmp_pa
 )
 def test_a_speaker_dependent_trial_says_so_in_its_run_name(overrides, name):
     assert trial_run_name(3, make_config(dotlist=overrides)) == name
+
+
+def test_compare_plot_into_a_missing_folder_creates_it(gpu_store, capsys, tmp_path):
+    """Before: FileNotFoundError, a traceback, after the whole analysis."""
+    target = tmp_path / "figures" / "new" / "arms.pdf"
+    code, _, err = run(capsys, "compare", PE, "--plot", target, "--tracking-uri", gpu_store)
+    assert code == 0, err
+    assert target.read_bytes().startswith(b"%PDF")
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ("arms.bmpx", "unknown figure format '.bmpx'; supported: "),
+        ("arms", "unknown figure format ''; supported: "),
+    ],
+)
+def test_compare_plot_with_a_bad_name_is_one_line(gpu_store, capsys, tmp_path, name, problem):
+    """Before: ValueError ('Format 'bmpx' is not supported') as a traceback."""
+    code, out, err = run(
+        capsys, "compare", PE, "--plot", tmp_path / name, "--tracking-uri", gpu_store
+    )
+    assert code == 2 and not out
+    assert err.startswith(f"error: --plot {tmp_path / name}: {problem}")
+    assert len(err.splitlines()) == 1
+    if "supported" in problem:
+        assert ".pdf, " in err and ".png, " in err and ".svg, " in err
