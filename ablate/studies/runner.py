@@ -80,8 +80,7 @@ class _Reporter:
 
     def epoch(self, fold: int, stage: str, epoch: int, metrics: dict[str, float]) -> None:
         self.session.stops.check()
-        prefix = f"seed{self.seed}/fold{fold}/{stage}/"
-        self.session.tracker.log_epoch(self.run_id, prefix, metrics, epoch)
+        self.session.tracker.log_epoch(self.run_id, self.seed, fold, stage, metrics, epoch)
         if self.session.progress:
             self.session.progress.epoch(self.trial.number, fold, stage, epoch, metrics)
         if self.session.study.settings.pruner != "none" and "val_uar" in metrics:
@@ -91,7 +90,8 @@ class _Reporter:
                 raise optuna.TrialPruned(f"fold {fold} {stage} epoch {epoch}")
 
     def fold_done(self, result: Any) -> None:
-        """Nothing to do per fold: results are logged once the trial is complete."""
+        """The fold's scores and weights go to its fold run as soon as it is tested."""
+        self.session.tracker.fold_done(self.run_id, self.seed, result)
 
 
 class Session:
@@ -156,7 +156,8 @@ class Session:
         retry_of = trial.user_attrs.get("retry_of")
         if retry_of is not None:
             tags["ablate.retry_of"] = str(retry_of)
-        run_id = self.tracker.start_child(trial_run_name(trial.number, config), tags)
+        name = trial_run_name(trial.number, config, chosen, len(self.study.settings.seeds))
+        run_id = self.tracker.start_child(name, tags)
         try:  # from here on, however the trial ends, its MLflow run is ended with it
             trial.set_user_attr("mlflow_run_id", run_id)
             self.tracker.log_config(run_id, config)
