@@ -141,6 +141,22 @@ def _wait_ready(url: str, proc: subprocess.Popen, port: int, timeout: float) -> 
     raise AblateError(f"the MLflow server did not answer at {url} within {timeout:.0f} s")
 
 
+def study_links(store, url: str) -> list[tuple[str, str]]:
+    """(experiment name, the URL of its runs, ranked) for each experiment holding a study."""
+    from ablate.tracking.views import VIEW_TAG, runs_url
+
+    experiments = store.client.search_experiments()
+    studies = {
+        run.info.experiment_id for run in store.parents([e.experiment_id for e in experiments])
+    }
+    links = []
+    for experiment in experiments:
+        if experiment.experiment_id in studies:
+            link = runs_url(url, experiment.experiment_id, VIEW_TAG in experiment.tags)
+            links.append((experiment.name, link))
+    return links
+
+
 def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
@@ -177,7 +193,7 @@ def ui(port: int, host: str, tracking_uri: str, storage: str | None) -> None:
             f"--port {port}: cannot listen on {host}:{port} ({busy}); stop what holds it "
             "or pick another --port"
         )
-    Store(tracking_uri)  # a missing or unreachable store is a one-line error now
+    store = Store(tracking_uri)  # a missing or unreachable store is a one-line error now
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the servers too
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # started in the background
         signal.signal(signal.SIGINT, _interrupt)
@@ -186,6 +202,8 @@ def ui(port: int, host: str, tracking_uri: str, storage: str | None) -> None:
     try:
         _wait_ready(url, procs[0], port, START_TIMEOUT_S)
         click.echo(f"MLflow UI: {url}  (tracking store {tracking_uri})")
+        for name, link in study_links(store, url):
+            click.echo(f"  {name}: {link}")
         storage = storage or _default_storage()
         dashboard = _dashboard_command(storage, host, port + 1) if storage else None
         if dashboard and port_in_use(host, port + 1):

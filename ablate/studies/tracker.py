@@ -53,6 +53,8 @@ class Tracker:
         self._folds: dict[tuple[str, int, int], str] = {}
 
     def start_child(self, name: str, tags: Mapping[str, str]) -> str:
+        """A trial's run, nested under the study's parent run."""
+        tags = {**tags, folds.KIND_TAG: "trial"}
         return self.store.start_child(self.experiment_id, self.parent_id, name, tags)
 
     def log_config(self, run_id: str, config: DictConfig) -> None:

@@ -25,8 +25,21 @@ VIEW_TAG = f"mlflow.sharedViewState.{VIEW_KEY}"
 OTHERS = ("test_uar_mean", "test_war_mean", "test_f1_mean")
 
 
+#: the study and trial runs, without the fold runs nested under each trial
+SEARCH = "tags.`ablate.kind` != 'fold'"
+
+
 def _column(kind: str, key: str) -> str:
     return f"{kind}.`{key}`"
+
+
+#: the runs table's run-name column (an arm's name and seed count need the room)
+NAME_COLUMN = _column("attributes", "Run Name")
+
+
+def _width(column: str) -> int:
+    """Pixels: room for a metric's first digits, a param's value, the best arm's name."""
+    return 125 if column.startswith("metrics") else 180 if column.startswith("params") else 330
 
 
 def headline_metrics(metric: str) -> list[str]:
@@ -44,7 +57,7 @@ def view_state(metric: str, direction: str, swept: Sequence[str]) -> dict[str, A
     columns += [_column("params", key) for key in swept]
     columns += [_column("tags", "ablate.best_arm")]
     return {
-        "searchFilter": "",
+        "searchFilter": SEARCH,
         "orderByKey": _column("metrics", metric),
         "orderByAsc": direction != "maximize",
         "startTime": "ALL",
@@ -52,6 +65,8 @@ def view_state(metric: str, direction: str, swept: Sequence[str]) -> dict[str, A
         "datasetsFilter": [],
         "modelVersionFilter": "All Runs",
         "selectedColumns": columns,
+        "columnOrder": columns,
+        "columnWidths": {NAME_COLUMN: 430, **{c: _width(c) for c in columns}},
         "runListHidden": False,
         "viewMaximized": False,
     }
@@ -64,6 +79,9 @@ def set_up(client: Any, experiment_id: str, metric: str, direction: str, swept: 
     client.set_experiment_tag(experiment_id, VIEW_TAG, json.dumps(state))
 
 
-def runs_url(base: str, experiment_id: str) -> str:
-    """The page of an experiment's runs in ablate's view."""
-    return f"{base}/#/experiments/{experiment_id}/runs?viewStateShareKey={VIEW_KEY}"
+def runs_url(base: str, experiment_id: str, view: bool = True) -> str:
+    """The page of an experiment's runs, in ablate's view if it has one. ``workflowType``
+    is for MLflow 3 releases whose UI picks GenAI or classic mode per browser rather than
+    from the experiment's kind (3.17 does)."""
+    query = "workflowType=machine_learning" + (f"&viewStateShareKey={VIEW_KEY}" if view else "")
+    return f"{base}/#/experiments/{experiment_id}/runs?{query}"
