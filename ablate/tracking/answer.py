@@ -47,8 +47,11 @@ def study_params(study: Any) -> dict[str, Any]:
 
 
 def answer_markdown(analysis: Any, key: str) -> str:
-    """The ranked table with its caption and notes, under a line naming the best arm."""
+    """A line naming the best arm, the arms in the terminal's few columns, then the full
+    table ``ablate compare --format markdown`` prints, with its caption and notes."""
     from ablate.tracking.compare import caption, label, rows
+    from ablate.tracking.narrow import markdown as narrow_markdown
+    from ablate.tracking.narrow import narrow
     from ablate.tracking.tables import markdown
 
     best = analysis.verdicts[0]
@@ -58,7 +61,12 @@ def answer_markdown(analysis: Any, key: str) -> str:
         f"(95% CI {cell(interval.low)}-{cell(interval.high)}, {interval.n} test folds)\n\n"
     )
     notes = "".join(f"\nNote: {n}\n" for n in analysis.notes)
-    return head + markdown(rows(analysis), caption(analysis)) + notes
+    table = rows(analysis)
+    short = narrow_markdown(narrow(table, analysis.metric))
+    full = markdown(table, caption(analysis))
+    return (
+        f"{head}{short}\nEvery column (`ablate compare {key} --format markdown`):\n\n{full}{notes}"
+    )
 
 
 def publish(store: Store, parent: Any, objective: str) -> str | None:
