@@ -116,3 +116,55 @@ class StudyProgress:
     def stop(self) -> None:
         if self.bars:
             self.bars.stop()
+
+
+def stage_epochs(config: Any) -> dict[str, int]:
+    """The epochs each training stage of ``config`` runs (a cached teacher skips its own)."""
+    if config.distill.enabled:
+        distill = config.distill
+        return {
+            "teacher": distill.teacher_epochs,
+            "feature": distill.feature_epochs,
+            "finetune": distill.finetune_epochs,
+        }
+    return {"train": config.train.epochs}
+
+
+class EpochProgress:
+    """One model's training for ``ablate train``: a rich bar with ETA over every stage's
+    epochs on a terminal, else one plain line per epoch (as ``ablate run`` prints)."""
+
+    def __init__(self, console: Console, stages: dict[str, int]):
+        self.console, self.stages = console, stages
+        self.started = time.monotonic()
+        self.bars: Progress | None = None
+        if console.is_terminal:
+            self.bars = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                console=console,
+            )
+            self.task = self.bars.add_task("training", total=sum(stages.values()) or None)
+            self.bars.start()
+
+    def epoch(self, fold: int, stage: str, epoch: int, metrics: dict) -> None:
+        total = self.stages.get(stage, 0)
+        text = (
+            f"{stage} epoch {epoch}/{total}: loss {_fmt(metrics.get('train_loss'))} "
+            f"val UA {_fmt(metrics.get('val_uar'))}"
+        )
+        if self.bars:
+            self.bars.update(self.task, advance=1, description=text)
+        else:
+            elapsed = time.monotonic() - self.started
+            self.console.print(f"{text} ({elapsed:.0f} s)", highlight=False, soft_wrap=True)
+
+    def fold_done(self, result: Any) -> None:
+        """One model, no folds: nothing to report."""
+
+    def stop(self) -> None:
+        if self.bars:
+            self.bars.stop()
