@@ -58,7 +58,7 @@ def answer_markdown(analysis: Any, key: str) -> str:
     interval = best.interval
     head = (
         f"**{key}: best arm {label(best.arm)}**, {analysis.metric} {cell(interval.mean)} "
-        f"(95% CI {cell(interval.low)}-{cell(interval.high)}, {interval.n} test folds)\n\n"
+        f"({_interval(interval)})\n\n"
     )
     notes = "".join(f"\nNote: {n}\n" for n in analysis.notes)
     table = rows(analysis)
@@ -67,6 +67,13 @@ def answer_markdown(analysis: Any, key: str) -> str:
     return (
         f"{head}{short}\nEvery column (`ablate compare {key} --format markdown`):\n\n{full}{notes}"
     )
+
+
+def _interval(interval: Any) -> str:
+    folds = f"{interval.n} test fold{'s' if interval.n != 1 else ''}"
+    if interval.n < 2:
+        return f"{folds}: no interval"
+    return f"95% CI {cell(interval.low)} to {cell(interval.high)}, {folds}"
 
 
 def publish(store: Store, parent: Any, objective: str) -> str | None:
@@ -86,7 +93,7 @@ def publish(store: Store, parent: Any, objective: str) -> str | None:
     text = answer_markdown(analysis, key)
     best = analysis.verdicts[0]
     interval = best.interval
-    ci = f"[{cell(interval.low)}, {cell(interval.high)}]"
+    ci = f"[{cell(interval.low)}, {cell(interval.high)}]" if interval.n > 1 else "(1 fold)"
     run_id = parent.info.run_id
     store.set_tags(
         run_id,
