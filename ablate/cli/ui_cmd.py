@@ -52,9 +52,19 @@ def _default_storage() -> str | None:
     return f"sqlite:///{found[0].resolve()}" if len(found) == 1 else None
 
 
-def _start(argv: list[str]) -> subprocess.Popen:
+def _start(argv: list[str], cwd: Path | None = None) -> subprocess.Popen:
     # a session of its own: the server's workers are stopped with it, as one group
-    return subprocess.Popen(argv, start_new_session=True)
+    return subprocess.Popen(argv, start_new_session=True, cwd=cwd)
+
+
+def server_folder(tracking_uri: str) -> Path | None:
+    """Where the MLflow server runs: a SQLite store's folder, so that a relative artifact
+    location (a committed store's ``<store>-artifacts/``) is found beside the store."""
+    from ablate.tracking.mlflow_store import absolute_uri
+    from ablate.tracking.sqlite_store import sqlite_path
+
+    path = sqlite_path(absolute_uri(tracking_uri))
+    return Path(path).parent if path is not None else None
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -198,7 +208,7 @@ def ui(port: int, host: str, tracking_uri: str, storage: str | None) -> None:
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # started in the background
         signal.signal(signal.SIGINT, _interrupt)
     url = f"http://{_browser_host(host)}:{port}"
-    procs = [_start(_server_command(tracking_uri, host, port))]
+    procs = [_start(_server_command(tracking_uri, host, port), server_folder(tracking_uri))]
     try:
         _wait_ready(url, procs[0], port, START_TIMEOUT_S)
         click.echo(f"MLflow UI: {url}  (tracking store {tracking_uri})")

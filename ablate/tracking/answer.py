@@ -105,7 +105,7 @@ def publish(store: Store, parent: Any, objective: str) -> str | None:
         },
     )
     store.log_metrics(run_id, _best_metrics(analysis))
-    store.client.set_experiment_tag(parent.info.experiment_id, NOTE_TAG, text)
+    _experiment_note(store, parent.info.experiment_id)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         (out / "compare.md").write_text(text)
@@ -113,6 +113,18 @@ def publish(store: Store, parent: Any, objective: str) -> str | None:
         arms_figure(analysis, out / "compare.png")
         store.log_dir(run_id, out, "compare")
     return label(best.arm)
+
+
+def _experiment_note(store: Store, experiment_id: str) -> None:
+    """The experiment's description: each study's answer line, newest first (an
+    experiment holds every study key of one name)."""
+    heads = [
+        run.data.tags[NOTE_TAG].split("\n", 1)[0]
+        for run in store.parents([experiment_id])
+        if NOTE_TAG in run.data.tags
+    ]
+    text = "\n\n".join(heads) + "\n\nThe ranked table of each: its study run's description."
+    store.client.set_experiment_tag(experiment_id, NOTE_TAG, text)
 
 
 def _best_metrics(analysis: Any) -> Mapping[str, float]:

@@ -118,7 +118,8 @@ def _wait_text(driver, wanted: str, timeout: float = 90) -> str:
 
 @pytest.fixture(scope="module")
 def ui(tmp_path_factory, mlflow_template):
-    """A two-trial study on two folds (so each arm has an interval), then `ablate ui` on a free port; stopped with Ctrl-C at the end."""
+    """A two-trial study on two folds (so each arm has an interval), then `ablate ui` on a
+    free port; stopped with Ctrl-C at the end."""
     tmp = tmp_path_factory.mktemp("ui")
     fresh_mlflow(mlflow_template, tmp)
     with contextlib.chdir(tmp):
@@ -174,7 +175,7 @@ def test_ui_prints_its_url_listens_on_loopback_and_serves_the_study(ui):
     )
 
 
-@pytest.mark.slow  # ~60 s: four page loads in headless Chromium
+# ~40 s: three page loads in headless Chromium (not "slow": CI must run it)
 def test_a_browser_sees_the_answer_without_a_click(ui):
     """The study link opens the classic runs table (not MLflow 3's empty GenAI traces page),
     ranked, with the arms named; the parent run's description is the ranked table; a
