@@ -27,6 +27,19 @@ OPTUNA_PLOTS = (
 )
 
 
+def shares_per_true_class(confusion: Sequence[Sequence[int]]) -> np.ndarray:
+    """Each row divided by its total (a class never tested stays 0): the diagonal holds each
+    class's recall, whose mean is UA."""
+    counts = np.asarray(confusion, dtype=float)
+    totals = counts.sum(axis=1, keepdims=True)
+    return np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
+
+
+def cell_text(share: float, count: float) -> str:
+    """A confusion cell: its share of the true class over its count."""
+    return f"{share:.2f}\n{int(count)}"
+
+
 def confusion_png(
     confusion: Sequence[Sequence[int]], labels: Sequence[str], path: Path, title: str = ""
 ) -> Path:
@@ -35,7 +48,7 @@ def confusion_png(
     with the count below it."""
     counts = np.asarray(confusion, dtype=float)
     totals = counts.sum(axis=1, keepdims=True)
-    shares = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
+    shares = shares_per_true_class(confusion)
     size = len(labels)
     fig, ax = plt.subplots(figsize=(1.6 + 0.85 * size, 1.4 + 0.75 * size))
     ax.imshow(shares, cmap="Blues", vmin=0.0, vmax=1.0)
@@ -48,7 +61,7 @@ def confusion_png(
     for i in range(size):
         for j in range(size):
             colour = "white" if shares[i, j] > 0.6 else "black"
-            text = f"{shares[i, j]:.2f}\n{int(counts[i, j])}"
+            text = cell_text(shares[i, j], counts[i, j])
             ax.text(j, i, text, ha="center", va="center", fontsize=7, color=colour)
     ax.set_title(textwrap.fill(title or "confusion matrix", 60), fontsize=9)
     fig.tight_layout()
