@@ -40,6 +40,18 @@ def trials_done(storage_url: str, key: str) -> int:
     return sum(counted(t) for t in study.get_trials(deepcopy=False))
 
 
+def _bars(console: Console) -> Progress:
+    """A description, a bar, done/total, time elapsed and ETA."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    )
+
+
 def _fmt(value: float | None) -> str:
     return "-" if value is None or not math.isfinite(value) else f"{value:.4f}"
 
@@ -55,14 +67,7 @@ class StudyProgress:
         self.done_at_start = done
         self.bars: Progress | None = None
         if self.live:
-            self.bars = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                TimeRemainingColumn(),
-                console=console,
-            )
+            self.bars = _bars(console)
             self.study_task = self.bars.add_task(self._study_text(), total=total, completed=done)
             self.trial_task = self.bars.add_task("waiting for a trial", total=None)
             self.bars.start()
@@ -139,14 +144,7 @@ class EpochProgress:
         self.started = time.monotonic()
         self.bars: Progress | None = None
         if console.is_terminal:
-            self.bars = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                TimeRemainingColumn(),
-                console=console,
-            )
+            self.bars = _bars(console)
             self.task = self.bars.add_task("training", total=sum(stages.values()) or None)
             self.bars.start()
 

@@ -40,13 +40,34 @@ def intervals(results: SeedResults) -> dict[str, float]:
     return out
 
 
+def headline(metrics: dict[str, float], results: SeedResults) -> str:
+    """The trial run's description: its scores first (the metrics table is alphabetical),
+    then where the detail is."""
+    from ablate.tracking.tables import cell
+
+    def score(name: str) -> str:
+        low, high = metrics.get(f"{name}_ci95_low"), metrics.get(f"{name}_ci95_high")
+        ci = f" (95% CI {cell(low)} to {cell(high)})" if low is not None else ""
+        return f"{cell(metrics.get(f'{name}_mean'))}{ci}"
+
+    folds, seeds = len(results[0][1].folds), len(results)
+    return (
+        f"**test UA {score('test_uar')}**, WA {score('test_war')}, F1 {score('test_f1')}: "
+        f"means over {folds} test folds, each fold's {seeds} seed(s) averaged first.\n\n"
+        "Per fold: the nested fold runs (scores, epoch series, weights `model.pt`). "
+        "Artifacts: confusion.png (each true class's share, with counts), "
+        "learning_curves.png, folds.json, config.yaml."
+    )
+
+
 def log_result(
     store: Store, run_id: str, config: DictConfig, results: SeedResults, metrics: dict[str, float]
 ) -> None:
     """Log a finished trial: its ``metrics`` (computed by the study), their intervals, the
     averaged learning curves, tags and artifacts."""
     first = results[0][1]
-    store.log_metrics(run_id, {**metrics, **intervals(results)})
+    spread = intervals(results)
+    store.log_metrics(run_id, {**metrics, **spread})
     for epoch, values in averaged_curves(f.history for _, r in results for f in r.folds).items():
         store.log_metrics(run_id, values, step=epoch)
     store.set_tags(
@@ -58,6 +79,7 @@ def log_result(
             "ablate.label_names": json.dumps(first.label_names),
             "ablate.notes": "; ".join(first.notes) or "none",
             "ablate.weights": WEIGHTS,
+            "mlflow.note.content": headline({**metrics, **spread}, results),
         },
     )
     with tempfile.TemporaryDirectory() as tmp:

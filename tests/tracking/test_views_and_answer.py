@@ -111,6 +111,8 @@ def test_a_trial_keeps_per_fold_detail_in_its_fold_runs(study):
             (step, pytest.approx(np.mean(v))) for step, v in sorted(by_epoch.items())
         ]
         assert trial.data.metrics["test_uar_ci95_low"] <= trial.data.metrics["test_uar_mean"]
+        note = trial.data.tags["mlflow.note.content"]  # the headline first on the trial page
+        assert note.startswith("**test UA ") and "(95% CI " in note and "model.pt" in note
 
 
 def test_averaged_curves_count_each_epoch_over_the_folds_that_reached_it():
