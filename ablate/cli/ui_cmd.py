@@ -40,10 +40,12 @@ def _dashboard_command(storage: str, host: str, port: int) -> list[str] | None:
     """optuna-dashboard on ``storage`` when the package is installed, else None."""
     if importlib.util.find_spec("optuna_dashboard") is None:
         return None
-    return [
-        sys.executable, "-m", "optuna_dashboard", storage,
-        "--host", host, "--port", str(port),
-    ]  # fmt: skip
+    # the package has no __main__: its console script's function, run by this Python
+    code = (
+        "import sys; from optuna_dashboard._cli import main; "
+        "sys.argv[0] = 'optuna-dashboard'; main()"
+    )
+    return [sys.executable, "-c", code, storage, "--host", host, "--port", str(port)]
 
 
 def _default_storage() -> str | None:
@@ -193,9 +195,26 @@ def _browser_host(host: str) -> str:
     help="Optuna storage for optuna-dashboard (if installed); default: the only "
     "runs/*/optuna.db here. It listens on --port + 1.",
 )
-def ui(port: int, host: str, tracking_uri: str, storage: str | None) -> None:
+@click.option(
+    "--optuna",
+    is_flag=True,
+    help="Also serve optuna-dashboard on the study storage (pip install optuna-dashboard); "
+    "without the flag it starts only when installed and a storage is found.",
+)
+def ui(port: int, host: str, tracking_uri: str, storage: str | None, optuna: bool) -> None:
     """Start the MLflow UI on the tracking store and print its URL; run until Ctrl-C."""
     from ablate.tracking.mlflow_store import Store
+
+    if optuna:
+        storage = storage or _default_storage()
+        if importlib.util.find_spec("optuna_dashboard") is None:
+            raise AblateError(
+                "--optuna: optuna-dashboard is not installed; pip install optuna-dashboard"
+            )
+        if storage is None:
+            raise AblateError(
+                "--optuna: no study storage here (runs/*/optuna.db); pass --storage URL"
+            )
 
     busy = port_in_use(host, port)
     if busy:

@@ -338,3 +338,21 @@ def test_only_the_servers_own_session_counts_as_owning_its_port(foreign_server, 
     finally:
         child.kill()
         child.wait()
+
+
+def test_optuna_dashboard_on_request_is_one_line_when_it_cannot_start(tmp_path, capsys):
+    """`ablate ui --optuna` names what is missing before any server starts."""
+    import importlib.util
+
+    from study_helpers import _one_line_error
+
+    with contextlib.chdir(tmp_path):
+        err = _one_line_error(["ui", "--optuna", "--port", free_port()], capsys)
+    if importlib.util.find_spec("optuna_dashboard") is None:
+        assert (
+            err
+            == "error: --optuna: optuna-dashboard is not installed; pip install optuna-dashboard"
+        )
+    else:
+        assert err.startswith("error: --optuna: no study storage here")
+    assert not (tmp_path / "mlflow.db").exists()
