@@ -148,3 +148,25 @@ def test_the_git_commit_is_the_packages_own_from_any_directory(tmp_path):
     repo = Path(__file__).resolve().parents[2]
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True)
     assert here == head.stdout.strip() and len(here) == 40  # it was "unknown" outside the repo
+
+
+def test_the_parallel_coordinate_plot_shows_its_best_and_worst_lines():
+    """The best line sat on the top border and the worst was drawn white."""
+    import optuna
+    import optuna.visualization.matplotlib as ovm
+    from matplotlib.collections import LineCollection
+
+    from ablate.tracking.plots import _readable_lines
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    study = optuna.create_study(direction="maximize")
+    for value, arm in ((0.9, "a"), (0.5, "b"), (0.7, "c")):
+        study.enqueue_trial({"x": arm})
+        study.optimize(lambda t, v=value: (t.suggest_categorical("x", ["a", "b", "c"]), v)[1], 1)
+    figure = ovm.plot_parallel_coordinate(study).figure
+    _readable_lines(figure)
+    objective = figure.axes[0]
+    low, high = objective.get_ylim()
+    assert low < 0.5 and high > 0.9  # neither extreme on the border
+    (lines,) = [c for c in objective.collections if isinstance(c, LineCollection)]
+    assert max(lines.get_cmap()(0.0)[:3]) < 0.9  # the worst line is not white
