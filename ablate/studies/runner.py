@@ -29,7 +29,6 @@ from ablate.studies.spec import Study
 from ablate.studies.storage import open_storage
 from ablate.studies.tracker import Tracker
 from ablate.studies.workers import Stops, spawn
-from ablate.tracking.mlflow_store import trial_run_name
 from ablate.training.engine import TrialFailed
 
 __all__ = ["RunOptions", "Session", "run_study", "run_worker"]
@@ -156,8 +155,7 @@ class Session:
         retry_of = trial.user_attrs.get("retry_of")
         if retry_of is not None:
             tags["ablate.retry_of"] = str(retry_of)
-        name = trial_run_name(trial.number, config, chosen, len(self.study.settings.seeds))
-        run_id = self.tracker.start_child(name, tags)
+        run_id = self.tracker.start_trial(trial.number, config, chosen, tags)
         try:  # from here on, however the trial ends, its MLflow run is ended with it
             trial.set_user_attr("mlflow_run_id", run_id)
             self.tracker.log_config(run_id, config)

@@ -21,7 +21,7 @@ from ablate.config import flatten
 from ablate.studies.spec import Study
 from ablate.tracking import folds, views
 from ablate.tracking.answer import publish, study_params
-from ablate.tracking.mlflow_store import PARENT_TAG, Store
+from ablate.tracking.mlflow_store import PARENT_TAG, Store, trial_run_name
 from ablate.tracking.plots import optuna_pngs
 from ablate.tracking.results import SeedResults, log_result
 from ablate.tracking.tables import markdown, to_csv
@@ -52,8 +52,11 @@ class Tracker:
         #: the open fold run of each (trial run, seed, fold)
         self._folds: dict[tuple[str, int, int], str] = {}
 
-    def start_child(self, name: str, tags: Mapping[str, str]) -> str:
-        """A trial's run, nested under the study's parent run."""
+    def start_trial(
+        self, number: int, config: DictConfig, chosen: Mapping[str, Any], tags: Mapping[str, str]
+    ) -> str:
+        """A trial's run, nested under the study's parent run and named by its arm."""
+        name = trial_run_name(number, config, chosen, len(self.study.settings.seeds))
         tags = {**tags, folds.KIND_TAG: "trial"}
         return self.store.start_child(self.experiment_id, self.parent_id, name, tags)
 
