@@ -185,7 +185,8 @@ def test_a_browser_sees_the_answer_without_a_click(ui):
     driver = _driver()
     try:
         driver.get(link)
-        text = _wait_text(driver, r"[1-9]\d* matching runs")
+        # the rows, then their columns: each renders when its data arrives
+        text = _wait_text(driver, r"(?s)(?=.*[1-9]\d* matching runs)(?=.*test_uar_ci95_low)")
         assert "/runs" in driver.current_url and "Traces" not in driver.title
         assert "3 matching runs" in text, text  # the study and its 2 trials, not the fold runs
         assert "test_uar_mean" in text and "test_uar_ci95_low" in text
@@ -196,7 +197,7 @@ def test_a_browser_sees_the_answer_without_a_click(ui):
         assert f"best {answer}" in text  # the parent's row names the best arm
         run_page = f"{link.split('/runs?')[0]}/runs/{parent.info.run_id}"
         driver.get(run_page + "?workflowType=machine_learning")
-        text = _wait_text(driver, "Description")
+        text = _wait_text(driver, r"(?s)(?=.*Description)(?=.*significant)")
         assert f"best arm {answer}" in text
         assert "test_uar [95% CI]" in text and "significant" in text  # the ranked table
         child = children[0]
