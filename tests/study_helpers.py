@@ -97,11 +97,13 @@ def no_trials(tmp_path: Path, storage=None) -> bool:
 
 
 def _children(tmp_path: Path):
-    """(client, parent runs, child runs) of experiment 'tiny' in ``tmp_path/mlflow.db``."""
+    """(client, parent runs, trial runs) of experiment 'tiny' in ``tmp_path/mlflow.db``
+    (the fold runs nested under trial runs are left out)."""
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     runs = client.search_runs([client.get_experiment_by_name("tiny").experiment_id])
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
-    return client, parents, [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    ids = {p.info.run_id for p in parents}
+    return client, parents, [r for r in runs if r.data.tags.get("mlflow.parentRunId") in ids]
 
 
 def drop_file_permission_override() -> None:

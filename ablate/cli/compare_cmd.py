@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import click
-from rich.table import Table
 
 from ablate.cli.output import console
-from ablate.tracking.mlflow_store import LEAK
 
 
 @click.command(
@@ -135,45 +132,15 @@ _OTHERS = " WA, F1 and costs per arm: --format markdown or csv."
 
 
 def _print(rows: list[dict], title: str, caption: str, metric: str) -> None:
-    """A terminal table narrow enough to read: a value and its interval share a column;
-    other metrics and costs are left to markdown and csv."""
-    from rich import box
+    """The arms in few columns (a value and its interval share a cell); other metrics and
+    costs are left to markdown and csv."""
     from rich.text import Text
 
-    from ablate.tracking.tables import cell
+    from ablate.cli.output import print_rows
+    from ablate.tracking.narrow import narrow
 
-    def view(row: dict, *keys: str) -> list[str]:
-        return [cell(row.get(key)) for key in keys]
-
-    name = "arm" if "arm" in rows[0] else "level"
-    columns: dict[str, Callable[[dict], str]] = {
-        "rank": lambda r: cell(r.get("rank")),
-        "factor": lambda r: cell(r.get("factor")),
-        name: lambda r: _marked(r, name),
-        f"{metric} [95% CI]": lambda r: " ".join(view(r, metric, "ci95")).strip(),
-        "sd folds/seeds": lambda r: "/".join(v for v in view(r, "sd_folds", "sd_seeds") if v),
-        "folds x seeds": lambda r: " x ".join(v for v in view(r, "folds", "seeds") if v),
-        "diff [95% CI]": lambda r: " ".join(view(r, "diff", "diff_ci95")).strip(),
-        "p (Holm)": lambda r: "{} ({})".format(*view(r, "p", "p_holm")) if cell(r.get("p")) else "",
-        "significant": lambda r: cell(r.get("significant")),
-    }
-    shown = {k: f for k, f in columns.items() if k not in ("rank", "factor") or k in rows[0]}
-    if "sd_folds" not in rows[0]:
-        del shown["sd folds/seeds"]
-    out = Table(title=title, box=box.SIMPLE_HEAD)
-    for header in shown:
-        width = {name: (20, None), "significant": (None, 12)}.get(header, (None, None))
-        out.add_column(header, overflow="fold", min_width=width[0], max_width=width[1])
-    for row in rows:
-        out.add_row(*(Text(show(row)) for show in shown.values()))
-    console.print(out)
+    print_rows(narrow(rows, metric), title)
     console.print(Text(caption))
-
-
-def _marked(row: dict, name: str) -> str:
-    """The arm or level, with the leak mark of its row."""
-    leak = row.get("speaker_independent", "yes") != "yes"
-    return f"{row[name]} ({LEAK})" if leak else str(row[name])
 
 
 def _effects(analysis) -> list:

@@ -10,9 +10,8 @@ import sys
 from pathlib import Path
 
 import click
-from rich.table import Table
 
-from ablate.cli.output import console
+from ablate.cli.output import console, print_rows
 from ablate.errors import AblateError
 
 DEFAULT_TRACKING = "sqlite:///mlflow.db"
@@ -50,20 +49,12 @@ def _check_tracking(uri: str) -> None:
         _writable(path.parent, "tracking store folder")
 
 
-def _ranked(rows: list[dict], metric: str) -> Table:
-    table = Table(title="trials, best first")
-    columns = list(dict.fromkeys(key for row in rows for key in row))
-    for column in columns:
-        table.add_column(metric if column == "value" else column)
-    for row in rows:
-        cells = []
-        for column in columns:
-            value = row.get(column)
-            cells.append(
-                f"{value:.4f}" if isinstance(value, float) else "" if value is None else str(value)
-            )
-        table.add_row(*cells)
-    return table
+def _ranked(rows: list[dict], metric: str) -> list[dict[str, str]]:
+    """The trials as text rows, through the one cell formatter."""
+    from ablate.tracking.tables import cell, columns
+
+    names = columns(rows)
+    return [{metric if c == "value" else c: cell(row.get(c)) for c in names} for row in rows]
 
 
 @click.command(
@@ -142,7 +133,7 @@ def run(
         progress.stop()
         rows, interrupted = [], True
     if rows:
-        console.print(_ranked(rows, study.settings.metric))
+        print_rows(_ranked(rows, study.settings.metric), "trials, best first")
     console.print(f"Optuna storage: {options.storage}  (study {study.key})", soft_wrap=True)
     console.print(
         f"MLflow store:   {tracking_uri}  (experiment {study.name}); "

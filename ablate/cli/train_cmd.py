@@ -46,12 +46,19 @@ def train(
     config_file: Path, overrides: tuple[str, ...], out: Path, force: bool, as_json: bool
 ) -> None:
     """Train one configuration on the whole corpus (minus its validation speakers) and save it."""
+    from ablate.cli.output import errors
+    from ablate.studies.progress import EpochProgress, stage_epochs
     from ablate.training.fit_one import check_trainable, train_one
 
     config = make_config(_config_sections(config_file), dotlist=overrides)
     check_trainable(config, f"{config_file}: ")
     _check_out(out, force)
-    saved = train_one(config)
+    # with --json, stdout holds the JSON alone: progress goes to stderr
+    progress = EpochProgress(errors if as_json else console, stage_epochs(config))
+    try:
+        saved = train_one(config, progress)
+    finally:
+        progress.stop()
     saved.save(out)
     info = {"out": str(out), "labels": saved.label_names, **saved.meta["validation"]}
     if as_json:

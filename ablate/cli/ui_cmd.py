@@ -40,10 +40,12 @@ def _dashboard_command(storage: str, host: str, port: int) -> list[str] | None:
     """optuna-dashboard on ``storage`` when the package is installed, else None."""
     if importlib.util.find_spec("optuna_dashboard") is None:
         return None
-    return [
-        sys.executable, "-m", "optuna_dashboard", storage,
-        "--host", host, "--port", str(port),
-    ]  # fmt: skip
+    # the package has no __main__: its console script's function, run by this Python
+    code = (
+        "import sys; from optuna_dashboard._cli import main; "
+        "sys.argv[0] = 'optuna-dashboard'; main()"
+    )
+    return [sys.executable, "-c", code, storage, "--host", host, "--port", str(port)]
 
 
 def _default_storage() -> str | None:
@@ -52,9 +54,19 @@ def _default_storage() -> str | None:
     return f"sqlite:///{found[0].resolve()}" if len(found) == 1 else None
 
 
-def _start(argv: list[str]) -> subprocess.Popen:
+def _start(argv: list[str], cwd: Path | None = None) -> subprocess.Popen:
     # a session of its own: the server's workers are stopped with it, as one group
-    return subprocess.Popen(argv, start_new_session=True)
+    return subprocess.Popen(argv, start_new_session=True, cwd=cwd)
+
+
+def server_folder(tracking_uri: str) -> Path | None:
+    """Where the MLflow server runs: a SQLite store's folder, so that a relative artifact
+    location (a committed store's ``<store>-artifacts/``) is found beside the store."""
+    from ablate.tracking.mlflow_store import absolute_uri
+    from ablate.tracking.sqlite_store import sqlite_path
+
+    path = sqlite_path(absolute_uri(tracking_uri))
+    return Path(path).parent if path is not None else None
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -141,6 +153,22 @@ def _wait_ready(url: str, proc: subprocess.Popen, port: int, timeout: float) -> 
     raise AblateError(f"the MLflow server did not answer at {url} within {timeout:.0f} s")
 
 
+def study_links(store, url: str) -> list[tuple[str, str]]:
+    """(experiment name, the URL of its runs, ranked) for each experiment holding a study."""
+    from ablate.tracking.views import VIEW_TAG, runs_url
+
+    experiments = store.client.search_experiments()
+    studies = {
+        run.info.experiment_id for run in store.parents([e.experiment_id for e in experiments])
+    }
+    links = []
+    for experiment in experiments:
+        if experiment.experiment_id in studies:
+            link = runs_url(url, experiment.experiment_id, VIEW_TAG in experiment.tags)
+            links.append((experiment.name, link))
+    return links
+
+
 def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
@@ -167,9 +195,26 @@ def _browser_host(host: str) -> str:
     help="Optuna storage for optuna-dashboard (if installed); default: the only "
     "runs/*/optuna.db here. It listens on --port + 1.",
 )
-def ui(port: int, host: str, tracking_uri: str, storage: str | None) -> None:
+@click.option(
+    "--optuna",
+    is_flag=True,
+    help="Also serve optuna-dashboard on the study storage (pip install optuna-dashboard); "
+    "without the flag it starts only when installed and a storage is found.",
+)
+def ui(port: int, host: str, tracking_uri: str, storage: str | None, optuna: bool) -> None:
     """Start the MLflow UI on the tracking store and print its URL; run until Ctrl-C."""
     from ablate.tracking.mlflow_store import Store
+
+    if optuna:
+        storage = storage or _default_storage()
+        if importlib.util.find_spec("optuna_dashboard") is None:
+            raise AblateError(
+                "--optuna: optuna-dashboard is not installed; pip install optuna-dashboard"
+            )
+        if storage is None:
+            raise AblateError(
+                "--optuna: no study storage here (runs/*/optuna.db); pass --storage URL"
+            )
 
     busy = port_in_use(host, port)
     if busy:
@@ -177,15 +222,17 @@ def ui(port: int, host: str, tracking_uri: str, storage: str | None) -> None:
             f"--port {port}: cannot listen on {host}:{port} ({busy}); stop what holds it "
             "or pick another --port"
         )
-    Store(tracking_uri)  # a missing or unreachable store is a one-line error now
+    store = Store(tracking_uri)  # a missing or unreachable store is a one-line error now
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the servers too
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # started in the background
         signal.signal(signal.SIGINT, _interrupt)
     url = f"http://{_browser_host(host)}:{port}"
-    procs = [_start(_server_command(tracking_uri, host, port))]
+    procs = [_start(_server_command(tracking_uri, host, port), server_folder(tracking_uri))]
     try:
         _wait_ready(url, procs[0], port, START_TIMEOUT_S)
         click.echo(f"MLflow UI: {url}  (tracking store {tracking_uri})")
+        for name, link in study_links(store, url):
+            click.echo(f"  {name}: {link}")
         storage = storage or _default_storage()
         dashboard = _dashboard_command(storage, host, port + 1) if storage else None
         if dashboard and port_in_use(host, port + 1):

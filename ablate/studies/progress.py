@@ -40,6 +40,18 @@ def trials_done(storage_url: str, key: str) -> int:
     return sum(counted(t) for t in study.get_trials(deepcopy=False))
 
 
+def _bars(console: Console) -> Progress:
+    """A description, a bar, done/total, time elapsed and ETA."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    )
+
+
 def _fmt(value: float | None) -> str:
     return "-" if value is None or not math.isfinite(value) else f"{value:.4f}"
 
@@ -55,14 +67,7 @@ class StudyProgress:
         self.done_at_start = done
         self.bars: Progress | None = None
         if self.live:
-            self.bars = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                TimeRemainingColumn(),
-                console=console,
-            )
+            self.bars = _bars(console)
             self.study_task = self.bars.add_task(self._study_text(), total=total, completed=done)
             self.trial_task = self.bars.add_task("waiting for a trial", total=None)
             self.bars.start()
@@ -112,6 +117,51 @@ class StudyProgress:
                 f"trial {number} {state.lower()}: {self.metric} {_fmt(value)} | "
                 f"{done}/{self.total} done, best {_fmt(best)}, ETA {self._eta(done)}"
             )
+
+    def stop(self) -> None:
+        if self.bars:
+            self.bars.stop()
+
+
+def stage_epochs(config: Any) -> dict[str, int]:
+    """The epochs each training stage of ``config`` runs (a cached teacher skips its own)."""
+    if config.distill.enabled:
+        distill = config.distill
+        return {
+            "teacher": distill.teacher_epochs,
+            "feature": distill.feature_epochs,
+            "finetune": distill.finetune_epochs,
+        }
+    return {"train": config.train.epochs}
+
+
+class EpochProgress:
+    """One model's training for ``ablate train``: a rich bar with ETA over every stage's
+    epochs on a terminal, else one plain line per epoch (as ``ablate run`` prints)."""
+
+    def __init__(self, console: Console, stages: dict[str, int]):
+        self.console, self.stages = console, stages
+        self.started = time.monotonic()
+        self.bars: Progress | None = None
+        if console.is_terminal:
+            self.bars = _bars(console)
+            self.task = self.bars.add_task("training", total=sum(stages.values()) or None)
+            self.bars.start()
+
+    def epoch(self, fold: int, stage: str, epoch: int, metrics: dict) -> None:
+        total = self.stages.get(stage, 0)
+        text = (
+            f"{stage} epoch {epoch}/{total}: loss {_fmt(metrics.get('train_loss'))} "
+            f"val UA {_fmt(metrics.get('val_uar'))}"
+        )
+        if self.bars:
+            self.bars.update(self.task, advance=1, description=text)
+        else:
+            elapsed = time.monotonic() - self.started
+            self.console.print(f"{text} ({elapsed:.0f} s)", highlight=False, soft_wrap=True)
+
+    def fold_done(self, result: Any) -> None:
+        """One model, no folds: nothing to report."""
 
     def stop(self) -> None:
         if self.bars:

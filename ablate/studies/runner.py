@@ -1,18 +1,16 @@
 """Running a study: trials drawn from shared Optuna storage, each tracked as a nested MLflow run.
 
 The jobs around it live beside it: the budget and reaping (:mod:`.budget`), stop signals
-and worker processes (:mod:`.workers`), the MLflow lifecycle (:mod:`.tracker`), the seed
-loop and the objective value (:mod:`.seeds`), and the dry run of every point's plugins
-before the first trial (:mod:`.preflight`).
+and worker processes (:mod:`.workers`, :mod:`.parallel`), the MLflow lifecycle
+(:mod:`.tracker`), the seed loop and the objective value (:mod:`.seeds`), and the dry run of
+every point's plugins before the first trial (:mod:`.preflight`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import logging
-import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,12 +32,11 @@ from ablate.studies.spec import Study
 from ablate.studies.storage import open_storage
 from ablate.studies.summary import verdict_rows
 from ablate.studies.tracker import Tracker
-from ablate.studies.workers import Stops, spawn
+from ablate.studies.workers import Stops
 from ablate.tracking.coverage import run_warning
-from ablate.tracking.mlflow_store import trial_run_name
 from ablate.training.engine import TrialFailed
 
-__all__ = ["RunOptions", "Session", "run_study", "run_worker"]
+__all__ = ["RunOptions", "Session", "run_study"]
 
 
 @dataclass
@@ -63,9 +60,8 @@ class _Reporter:
 
     def epoch(self, fold: int, stage: str, epoch: int, metrics: dict[str, float]) -> None:
         self.session.stops.check()
-        prefix = f"seed{self.seed}/fold{fold}/{stage}/"
         with halts(self.session.tracking):
-            self.session.tracker.log_epoch(self.run_id, prefix, metrics, epoch)
+            self.session.tracker.log_epoch(self.run_id, self.seed, fold, stage, metrics, epoch)
         if self.session.progress:
             self.session.progress.epoch(self.trial.number, fold, stage, epoch, metrics)
         if self.session.study.settings.pruner != "none" and "val_uar" in metrics:
@@ -77,7 +73,9 @@ class _Reporter:
                 raise optuna.TrialPruned(f"fold {fold} {stage} epoch {epoch}")
 
     def fold_done(self, result: Any) -> None:
-        """Nothing to do per fold: results are logged once the trial is complete."""
+        """The fold's scores and weights go to its fold run as soon as it is tested."""
+        with halts(self.session.tracking):
+            self.session.tracker.fold_done(self.run_id, self.seed, result)
 
 
 class Session:
@@ -158,7 +156,7 @@ class Session:
         if retry_of is not None:
             tags["ablate.retry_of"] = str(retry_of)
         with halts(self.tracking):
-            run_id = self.tracker.start_child(trial_run_name(trial.number, config), tags)
+            run_id = self.tracker.start_trial(trial.number, config, chosen, len(seeds), tags)
         try:  # from here on, however the trial ends, its MLflow run is ended with it
             with halts(self.optuna_where):
                 trial.set_user_attr("mlflow_run_id", run_id)
@@ -267,12 +265,9 @@ def run_study(study: Study, options: RunOptions, progress: StudyProgress) -> tup
         if options.workers <= 1:
             session.work()
         else:
-            session.reap()
-            threads = max(1, (os.cpu_count() or 1) // options.workers)
-            worker = (_with_threads(study, threads), options)
-            spawn(
-                run_worker, [worker] * options.workers, options.run_dir / "workers", _watch(session)
-            )
+            from ablate.studies.parallel import run_workers
+
+            run_workers(session)
     except KeyboardInterrupt:
         interrupted = True
     except Halt as exc:
@@ -287,37 +282,3 @@ def run_study(study: Study, options: RunOptions, progress: StudyProgress) -> tup
     finally:
         progress.stop()
     return session.finish(interrupted), interrupted
-
-
-def _with_threads(study: Study, threads: int) -> Study:
-    """The study with ``train.threads`` set (operational: the study's key is unchanged)."""
-    base = study.base.copy()
-    base.train.threads = threads
-    return dataclasses.replace(study, base=base)
-
-
-def _watch(session: Session):
-    def watch() -> None:
-        done, _, best = session.tally()
-        session.progress.update(done, best)
-
-    return watch
-
-
-def run_worker(study: Study, options: RunOptions) -> None:
-    """A worker process started by ``--workers``: trials only, plain log lines."""
-    from rich.console import Console
-
-    stops = Stops().catch()
-    session = Session(study, options, stops)
-    console = Console(force_terminal=False, highlight=False)
-    session.progress = StudyProgress(
-        console, study.key, options.n_trials, session.tally()[0], study.settings.metric
-    )
-    try:
-        session.work()
-    except KeyboardInterrupt:
-        raise SystemExit(130) from None
-    except Halt as exc:
-        print(f"error: {exc}", flush=True)
-        raise SystemExit(2) from None

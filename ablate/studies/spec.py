@@ -29,7 +29,7 @@ SECTIONS = [f.name for f in dataclasses.fields(Config)]
 TOP_KEYS = ["name", "description", *SECTIONS, "space", "optuna"]
 SAMPLERS = ("grid", "random", "tpe")
 PRUNERS = ("none", "median", "percentile", "hyperband", "successive_halving")
-METRICS = (
+OBJECTIVES = (
     "test_uar_mean",
     "test_war_mean",
     "test_f1_mean",
@@ -115,8 +115,10 @@ def _settings(raw: Any, space: Space) -> Settings:
     if pruner not in PRUNERS:
         raise AblateError(f"optuna.pruner: unknown pruner {pruner!r}; known: {', '.join(PRUNERS)}")
     metric = values.get("metric", "test_uar_mean")
-    if metric not in METRICS:
-        raise AblateError(f"optuna.metric: unknown metric {metric!r}; known: {', '.join(METRICS)}")
+    if metric not in OBJECTIVES:
+        raise AblateError(
+            f"optuna.metric: unknown metric {metric!r}; known: {', '.join(OBJECTIVES)}"
+        )
     direction = values.get("direction", "maximize")
     if direction not in ("maximize", "minimize"):
         raise AblateError(f"optuna.direction: {direction!r}; expected maximize or minimize")

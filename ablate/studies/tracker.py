@@ -7,6 +7,7 @@ store to score a trial.
 
 from __future__ import annotations
 
+import sys
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -18,7 +19,9 @@ from optuna.trial import TrialState
 
 from ablate.config import flatten
 from ablate.studies.spec import Study
-from ablate.tracking.mlflow_store import Store
+from ablate.tracking import folds, views
+from ablate.tracking.answer import publish, study_params
+from ablate.tracking.mlflow_store import PARENT_TAG, Store, trial_run_name
 from ablate.tracking.plots import optuna_pngs
 from ablate.tracking.results import SeedResults, log_result
 from ablate.tracking.tables import markdown, to_csv
@@ -39,16 +42,50 @@ class Tracker:
             study.key,
             {"ablate.study": study.name, "ablate.kind": "study", "ablate.storage": storage},
         )
+        settings = study.settings
+        swept = [dim.key for dim in study.space.dims]
+        views.set_up(
+            self.store.client, self.experiment_id, settings.metric, settings.direction, swept
+        )
+        if not self.store.client.get_run(self.parent_id).data.params:
+            self.store.log_params(self.parent_id, study_params(study))
+        #: the open fold run of each (trial run, seed, fold)
+        self._folds: dict[tuple[str, int, int], str] = {}
 
-    def start_child(self, name: str, tags: Mapping[str, str]) -> str:
+    def start_trial(
+        self,
+        number: int,
+        config: DictConfig,
+        chosen: Mapping[str, Any],
+        n_seeds: int,
+        tags: Mapping[str, str],
+    ) -> str:
+        """A trial's run, nested under the study's parent run and named by its arm."""
+        name = trial_run_name(number, config, chosen, n_seeds)
+        tags = {**tags, folds.KIND_TAG: "trial"}
         return self.store.start_child(self.experiment_id, self.parent_id, name, tags)
 
     def log_config(self, run_id: str, config: DictConfig) -> None:
         self.store.log_params(run_id, flatten(config))
 
-    def log_epoch(self, run_id: str, prefix: str, metrics: Mapping[str, Any], step: int) -> None:
-        values = {prefix + k: v for k, v in metrics.items() if k not in ("epoch", "stage")}
-        self.store.log_metrics(run_id, values, step=step)
+    def log_epoch(
+        self, run_id: str, seed: int, fold: int, stage: str, metrics: Mapping[str, Any], step: int
+    ) -> None:
+        """One epoch of a fold, on its nested fold run (opened on the fold's first epoch)."""
+        key = (run_id, seed, fold)
+        if key not in self._folds:
+            self._folds[key] = folds.start(self.store, run_id, self.study.key, seed, fold)
+        values = {f"{stage}/{k}": v for k, v in metrics.items() if k not in ("epoch", "stage")}
+        self.store.log_metrics(self._folds[key], values, step=step)
+
+    def fold_done(self, run_id: str, seed: int, result: Any) -> None:
+        """A fold's test scores and weights on its fold run, which then ends."""
+        import torch
+
+        key = (run_id, seed, result.fold)
+        if key not in self._folds:  # a fold that reported no epoch
+            self._folds[key] = folds.start(self.store, run_id, self.study.key, seed, result.fold)
+        folds.finish(self.store, self._folds.pop(key), seed, result, torch.save)
 
     def log_result(
         self, run_id: str, config: DictConfig, results: SeedResults, metrics: dict[str, float]
@@ -56,11 +93,35 @@ class Tracker:
         log_result(self.store, run_id, config, results, metrics)
 
     def end(self, run_id: str, status: str, reason: str | None = None) -> None:
+        """End a trial run and its fold runs still open; a FINISHED trial updates the
+        study's answer on the parent run."""
+        self._end_folds(run_id, status, reason)
         self.store.end(run_id, status, reason)
+        if status == "FINISHED":
+            self.publish()
+
+    def _end_folds(self, run_id: str, status: str, reason: str | None) -> None:
+        self._folds = {k: v for k, v in self._folds.items() if k[0] != run_id}
+        query = f"tags.`{PARENT_TAG}` = '{run_id}' and attributes.status = 'RUNNING'"
+        for fold_run in self.store.search([self.experiment_id], query):
+            self.store.end(fold_run.info.run_id, status, reason or "its trial ended")
+
+    def publish(self) -> None:
+        """The ranked arms on the parent run; a failure to draw them is said, and the
+        trial that just finished is kept."""
+        try:
+            parent = self.store.client.get_run(self.parent_id)
+            publish(self.store, parent, self.study.settings.metric)
+        except Exception as exc:
+            print(
+                f"warning: the study's answer on its parent run was not updated: {exc}",
+                file=sys.stderr,
+            )
 
     def end_if_running(self, run_id: str | None) -> None:
-        """End a run its process left RUNNING (KILLED)."""
+        """End a run its process left RUNNING (KILLED), and its open fold runs."""
         if run_id and self.store.client.get_run(run_id).info.status == "RUNNING":
+            self._end_folds(run_id, "KILLED", GONE)
             self.store.end(run_id, "KILLED", GONE)
 
     def end_orphans(self, states: Callable[[], Mapping[int, TrialState]]) -> None:
@@ -106,6 +167,7 @@ class Tracker:
             plots.mkdir()
             optuna_pngs(optuna_study, plots)
             self.store.log_dir(self.parent_id, out, "study")
+        self.publish()
         done, running, best = tally()
         metrics = {"trials_done": done}
         if best is not None:

@@ -5,10 +5,10 @@ tag); a distillation study adds its teacher as an arm. Arms of different study k
 never pooled: two keys with the same study name become separate arms, labelled by the
 settings in which the studies differ (``split=random_kfold``), and a note names them all.
 
-Per-fold values are read by :func:`fold_values` alone, so their source can change in one
-place. Each fold gets an identity that says what it tested (the dataset, class set and test
-speakers; for a speaker-dependent split the exact data and split), so two arms are paired
-only on folds that tested the same thing.
+Per-fold values are read by :func:`ablate.tracking.folds.fold_values` alone, so their
+source can change in one place. Each fold gets an identity that says what it tested (the
+dataset, class set and test speakers; for a speaker-dependent split the exact data and
+split), so two arms are paired only on folds that tested the same thing.
 """
 
 from __future__ import annotations
@@ -16,20 +16,17 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import re
 import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
 from ablate.config import OPERATIONAL_KEYS
 from ablate.errors import AblateError
-from ablate.tracking.mlflow_store import STUDY_KEY_TAG, Store
+from ablate.tracking import folds as fold_runs
+from ablate.tracking.folds import TEACHER, fold_values
+from ablate.tracking.mlflow_store import STUDY_KEY_TAG, Store, arm_name
 from ablate.tracking.stats import fold_means
 
-METRICS = ("uar", "war", "f1")
-#: the arm of a distillation study's teacher, read from every trial's teacher scores
-TEACHER = "teacher"
-_FOLD_KEY = re.compile(r"^seed(\d+)/fold(\d+)/(teacher_)?test_(\w+)$")
 #: how many of the settings in which two studies of one name differ their labels show
 _SHOWN_DIFFERENCES = 1
 
@@ -57,20 +54,6 @@ class Arm:
     def fold_means(self, metric: str) -> dict[str, float]:
         """``metric`` (uar, war, f1) per fold, its seeds averaged first."""
         return fold_means(self.values.get(metric, {}))
-
-
-def fold_values(run: Any) -> dict[tuple[str, str], dict[tuple[int, int], float]]:
-    """A finished trial's per-fold test scores: ``{(role, metric): {(seed, fold): value}}``
-    with role ``""`` for the trial's model and ``"teacher"`` for its distillation teacher.
-    The one place that knows how per-fold metrics are stored."""
-    out: dict[tuple[str, str], dict[tuple[int, int], float]] = {}
-    for key, value in run.data.metrics.items():
-        match = _FOLD_KEY.match(key)
-        if match and match.group(4) in METRICS:
-            role = TEACHER if match.group(3) else ""
-            seed_fold = (int(match.group(1)), int(match.group(2)))
-            out.setdefault((role, match.group(4)), {})[seed_fold] = value
-    return out
 
 
 def find_parent(store: Store, target: str, notes: list[str] | None = None) -> Any:
@@ -118,20 +101,22 @@ def load_arms(store: Store, targets: list[str]) -> tuple[list[Any], list[Arm], l
     arms: dict[tuple[str, str], Arm] = {}
     for key, finished in runs.items():
         prefix = f"{labels[key]}: " if labels[key] else ""
+        by_trial = fold_runs.of_study(store, parents[key].info.experiment_id, key)
         for run in finished:
+            folds = by_trial.get(run.info.run_id, [])
             swept = run.data.tags.get("ablate.swept", run.info.run_name)
             arm = arms.setdefault((key, swept), Arm(prefix + _arm_name(swept), key, _json(swept)))
-            _add_run(arm, run, "")
+            _add_run(arm, run, "", folds)
             if "teacher_params" in run.data.metrics:
                 teacher = arms.setdefault((key, TEACHER), Arm(prefix + TEACHER, key, teacher=True))
-                _add_run(teacher, run, TEACHER)
+                _add_run(teacher, run, TEACHER, folds)
     return list(parents.values()), [a for a in arms.values() if a.values], notes
 
 
-def _add_run(arm: Arm, run: Any, role: str = "") -> None:
+def _add_run(arm: Arm, run: Any, role: str = "", fold_runs: list[Any] | None = None) -> None:
     arm.runs += 1
     folds = _fold_ids(run)
-    for (source, metric), values in fold_values(run).items():
+    for (source, metric), values in fold_values(run, fold_runs or []).items():
         if source != role:
             continue
         for (seed, fold), value in values.items():
@@ -180,7 +165,7 @@ def _arm_name(label: str) -> str:
     swept = _json(label)
     if not isinstance(swept, dict) or not swept:
         return label
-    return ", ".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in swept.items())
+    return arm_name(swept)
 
 
 def _study_labels(

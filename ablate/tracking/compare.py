@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ablate.errors import AblateError
-from ablate.tracking.arms import METRICS, Arm, load_arms
+from ablate.tracking.arms import Arm, load_arms
 from ablate.tracking.mlflow_store import LEAK, Store
 from ablate.tracking.stats import ALPHA, Interval, Paired, against, seed_sd, t_interval
 from ablate.tracking.tables import MeanSd, PValue, Range
+from ablate.training.metrics import TEST_METRICS
 
 
 @dataclass
@@ -116,7 +117,7 @@ def rows(analysis: Analysis) -> list[dict[str, Any]]:
             "folds": interval.n,
             "seeds": str(low) if low == high else f"{low}-{high}",
         }
-        for other in METRICS:
+        for other in TEST_METRICS:
             if other != name:
                 fold = list(arm.fold_means(other).values())
                 summary = t_interval(fold)

@@ -71,12 +71,24 @@ def _schema_lock(uri: str) -> AbstractContextManager[None]:
 LEAK = "speaker-dependent"
 
 
-def trial_run_name(number: int, config: Any) -> str:
-    """``trial-N``, marked speaker-dependent when the trial's test folds share speakers
-    (random folds) or augmented copies (augmentation before the split) with training."""
+def arm_name(swept: Mapping[str, Any]) -> str:
+    """``pos_encoding=coordinate, patching=vertical``: the swept values, by their last key part."""
+    return ", ".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in swept.items()) or "base config"
+
+
+def leaky(config: Any) -> bool:
+    """Whether a config's test folds share speakers (random folds) or augmented copies
+    (augmentation before the split) with training."""
     protocol = config.protocol
-    leaky = protocol.split == "random_kfold" or bool(protocol.augment_before_split)
-    return f"trial-{number} ({LEAK})" if leaky else f"trial-{number}"
+    return protocol.split == "random_kfold" or bool(protocol.augment_before_split)
+
+
+def trial_run_name(number: int, config: Any, swept: Mapping[str, Any], seeds: int) -> str:
+    """``pos_encoding=coordinate, 3 seeds (trial 2)``: the arm first, so the runs table
+    reads as the comparison; marked speaker-dependent when the trial leaks."""
+    mark = f" ({LEAK})" if leaky(config) else ""
+    plural = "" if seeds == 1 else "s"
+    return f"{arm_name(swept)}{mark}, {seeds} seed{plural} (trial {number})"
 
 
 #: seconds a new parent run waits before checking whether another process made one too
@@ -221,6 +233,12 @@ class Store:
             tags["ablate.fail_reason"] = reason
         self.set_tags(run_id, tags)
         _retry(self.client.set_terminated, run_id, status=status)
+
+    def search(self, experiment_ids: Sequence[str], query: str) -> list[Any]:
+        """Every run of ``experiment_ids`` that matches ``query`` (MLflow filter syntax)."""
+        return _retry(
+            self.client.search_runs, list(experiment_ids), filter_string=query, max_results=50000
+        )
 
     def children(self, parent_id: str, experiment_id: str, status: str | None = None) -> list[Any]:
         """The trial runs of a study's parent run; only those in ``status`` if given."""

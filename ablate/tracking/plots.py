@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -26,37 +27,79 @@ OPTUNA_PLOTS = (
 )
 
 
-def confusion_png(confusion: Sequence[Sequence[int]], labels: Sequence[str], path: Path) -> Path:
-    """Counts with true labels as rows and predictions as columns."""
-    fig, ax = plt.subplots(figsize=(1 + 0.7 * len(labels), 1 + 0.6 * len(labels)))
-    ax.imshow(confusion, cmap="Blues")
-    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
-    ax.set_yticks(range(len(labels)), labels)
+def shares_per_true_class(confusion: Sequence[Sequence[int]]) -> np.ndarray:
+    """Each row divided by its total (a class never tested stays 0): the diagonal holds each
+    class's recall, whose mean is UA."""
+    counts = np.asarray(confusion, dtype=float)
+    totals = counts.sum(axis=1, keepdims=True)
+    return np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
+
+
+def cell_text(share: float, count: float) -> str:
+    """A confusion cell: its share of the true class over its count."""
+    return f"{share:.2f}\n{int(count)}"
+
+
+def confusion_png(
+    confusion: Sequence[Sequence[int]], labels: Sequence[str], path: Path, title: str = ""
+) -> Path:
+    """True classes as rows, predictions as columns; each cell coloured and labelled by its
+    share of its true class (so the diagonal is each class's recall, whose mean is UA),
+    with the count below it."""
+    counts = np.asarray(confusion, dtype=float)
+    totals = counts.sum(axis=1, keepdims=True)
+    shares = shares_per_true_class(confusion)
+    size = len(labels)
+    fig, ax = plt.subplots(figsize=(1.6 + 0.85 * size, 1.4 + 0.75 * size))
+    ax.imshow(shares, cmap="Blues", vmin=0.0, vmax=1.0)
+    ax.set_xticks(range(size), labels, rotation=45, ha="right")
+    ax.set_yticks(
+        range(size), [f"{n} ({int(t)})" for n, t in zip(labels, totals[:, 0], strict=True)]
+    )
     ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    for i, row in enumerate(confusion):
-        for j, count in enumerate(row):
-            ax.text(j, i, str(count), ha="center", va="center", fontsize=8)
+    ax.set_ylabel("true class (utterances)")
+    for i in range(size):
+        for j in range(size):
+            colour = "white" if shares[i, j] > 0.6 else "black"
+            text = cell_text(shares[i, j], counts[i, j])
+            ax.text(j, i, text, ha="center", va="center", fontsize=7, color=colour)
+    ax.set_title(textwrap.fill(title or "confusion matrix", 60), fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
 
 
-def curves_png(histories: dict[str, list[dict[str, float]]], path: Path) -> Path:
-    """Training loss, validation loss and validation UA per epoch, one line per fold/stage."""
+CURVES = ("train_loss", "val_loss", "val_uar")
+
+
+def curves_png(histories: Sequence[Sequence[dict[str, float]]], path: Path) -> Path:
+    """Training loss, validation loss and validation UA per epoch, averaged over the folds
+    (and seeds) that reached the epoch, one line per stage, shaded between the lowest and
+    highest fold."""
+    by_stage: dict[str, dict[int, dict[str, list[float]]]] = {}
+    for history in histories:
+        for row in history:
+            epochs = by_stage.setdefault(str(row.get("stage", "")), {})
+            values = epochs.setdefault(int(row.get("epoch", 0)), {})
+            for key in CURVES:
+                if key in row and math.isfinite(row[key]):
+                    values.setdefault(key, []).append(row[key])
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.5))
-    for label, history in histories.items():
-        for stage in dict.fromkeys(h.get("stage", "") for h in history):
-            rows = [h for h in history if h.get("stage", "") == stage]
-            epochs = [h.get("epoch", i) for i, h in enumerate(rows)]
-            name = f"{label} {stage}".strip()
-            for ax, key in zip(axes, ("train_loss", "val_loss", "val_uar"), strict=True):
-                ax.plot(epochs, [h.get(key, float("nan")) for h in rows], label=name)
-    for ax, key in zip(axes, ("train_loss", "val_loss", "val_uar"), strict=True):
+    for stage, epochs in by_stage.items():
+        xs = sorted(epochs)
+        for ax, key in zip(axes, CURVES, strict=True):
+            rows = [epochs[x].get(key, []) for x in xs]
+            mean = [float(np.mean(r)) if r else math.nan for r in rows]
+            low = [min(r) if r else math.nan for r in rows]
+            high = [max(r) if r else math.nan for r in rows]
+            (line,) = ax.plot(xs, mean, label=stage)
+            ax.fill_between(xs, low, high, color=line.get_color(), alpha=0.15)
+    for ax, key in zip(axes, CURVES, strict=True):
         ax.set_title(key)
         ax.set_xlabel("epoch")
     axes[-1].legend(fontsize=7)
+    fig.suptitle(f"mean over {len(histories)} folds x seeds; shaded: lowest to highest", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -166,6 +209,25 @@ def effects_png(
     return path
 
 
+def _readable_lines(figure) -> None:
+    """Optuna's parallel-coordinate plot colours trials from white (worst: invisible) and
+    puts the best on the top border: start the colours at a visible blue, and pad every
+    axis by the same share of its range, so lines stay aligned with every axis's ticks."""
+    from matplotlib.collections import LineCollection, QuadMesh
+    from matplotlib.colors import ListedColormap
+
+    blues = ListedColormap(plt.get_cmap("Blues")(np.linspace(0.35, 1.0, 256)))
+    for ax in figure.axes:
+        colourbar = any(isinstance(c, QuadMesh) for c in ax.collections)
+        for collection in ax.collections:
+            if isinstance(collection, LineCollection | QuadMesh):
+                collection.set_cmap(blues)
+        if not colourbar:
+            low, high = ax.get_ylim()
+            pad = (high - low) * 0.05
+            ax.set_ylim(low - pad, high + pad)
+
+
 def optuna_pngs(study, directory: Path) -> list[Path]:
     """Each Optuna matplotlib plot that applies to ``study``; the others are skipped."""
     import optuna.visualization.matplotlib as ovm
@@ -177,6 +239,8 @@ def optuna_pngs(study, directory: Path) -> list[Path]:
         try:
             result = getattr(ovm, name)(study)
             figure = result.figure if hasattr(result, "figure") else result.flat[0].figure
+            if name == "plot_parallel_coordinate":
+                _readable_lines(figure)
             figure.savefig(path, dpi=100, bbox_inches="tight")
             written.append(path)
         except Exception:  # a plot that needs 2+ params, completed trials, ...: not applicable

@@ -1,7 +1,12 @@
-"""Where a result came from: git commit, package versions, host and Python."""
+"""Where a result came from: git commit, package versions, host and Python.
+
+The commit is ablate's own (the repository the imported package lives in, or the commit
+pip recorded when it installed from git), not that of the directory a study is run from.
+"""
 
 from __future__ import annotations
 
+import json
 import platform
 import socket
 import subprocess
@@ -38,9 +43,22 @@ def versions() -> dict[str, str]:
     return found
 
 
-def provenance_tags(path: str | Path = ".") -> dict[str, str]:
+def package_commit() -> tuple[str, bool]:
+    """(commit, dirty) of the installed ablate package: its checkout's git state, else the
+    commit pip recorded in ``direct_url.json``; ("unknown", False) when neither exists."""
+    checkout = Path(__file__).resolve().parents[2]
+    if (checkout / ".git").exists():  # a checkout (or worktree), not site-packages
+        return git_state(checkout)
+    try:
+        recorded = json.loads(metadata.distribution("ablate").read_text("direct_url.json") or "{}")
+    except (metadata.PackageNotFoundError, ValueError):
+        return "unknown", False
+    return recorded.get("vcs_info", {}).get("commit_id", "unknown"), False
+
+
+def provenance_tags() -> dict[str, str]:
     """All of the above as MLflow tags under ``ablate.*``."""
-    commit, dirty = git_state(path)
+    commit, dirty = package_commit()
     tags = {
         "ablate.git_commit": commit,
         "ablate.git_dirty": str(dirty).lower(),

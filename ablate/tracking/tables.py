@@ -33,10 +33,14 @@ class PValue(float):
 
 
 def _number(value: float) -> str:
+    """Three decimals; thousands as whole numbers; a value three decimals would show as
+    0.000, or one of 1e15 or more, in three significant digits (1e-05, 1e+30)."""
     if math.isnan(value):
         return ""
     if math.isinf(value):
         return "inf" if value > 0 else "-inf"
+    if value and (abs(value) < 5e-4 or abs(value) >= 1e15):
+        return f"{value:.3g}"
     return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3f}"
 
 

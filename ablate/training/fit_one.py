@@ -30,15 +30,16 @@ def check_trainable(config, where: str = "") -> None:
             )
 
 
-def train_one(config) -> SavedModel:
-    """Train on every speaker but the validation ones; select and report on validation."""
+def train_one(config, reporter=None) -> SavedModel:
+    """Train on every speaker but the validation ones; select and report on validation.
+    ``reporter`` receives each epoch (progress for a person)."""
     check_trainable(config)
     registry = get_registry()
     corpus = load_corpus(config.data, registry)
     check_classes(corpus)
     fold = training_fold(corpus, config.protocol)
     run = FoldRun(config, corpus, fold, registry)
-    trained = train_fold(run, None, cache_root(config.data) / "teachers")
+    trained = train_fold(run, reporter, cache_root(config.data) / "teachers")
     model = trained.model
     cfg = config.train
     metrics = evaluate(model, run.val, run.labels, cfg.batch_size * 2, cfg.amp)

@@ -7,6 +7,9 @@ import math
 import numpy as np
 from scipy import stats
 
+#: the test scores of every fold: unweighted average recall (UA), accuracy (WA), macro F1
+TEST_METRICS = ("uar", "war", "f1")
+
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:
     """Rows are true classes, columns predicted."""

@@ -36,11 +36,11 @@ from ablate.training.engine import (
     fit,
     resolve_device,
 )
+from ablate.training.metrics import TEST_METRICS as METRICS
 from ablate.training.metrics import summarise
 
 __all__ = ["FoldResult", "Reporter", "TrialFailed", "TrialResult", "run_trial"]
 
-METRICS = ("uar", "war", "f1")
 T = TypeVar("T")
 
 

@@ -13,6 +13,8 @@ which=${1:-all}
 compare() { python3 -m ablate compare "$@" --tracking-uri "$uri" --format markdown; }
 
 if [ "$which" = gpu ] || [ "$which" = all ]; then
+  # artifacts beside the store, relative, so `ablate ui` shows them on any clone
+  python3 -m ablate.tracking.bundle emodb-h200.db
   uri=sqlite:///emodb-h200.db
   pe=pe_vs_coord-630e2cfed6 presets=presets-ffcf6905e6 cnn=preset=cnn
   {
@@ -50,6 +52,7 @@ PY
 fi
 
 if [ "$which" = cpu ] || [ "$which" = all ]; then
+  python3 -m ablate.tracking.bundle emodb-cpu.db
   uri=sqlite:///emodb-cpu.db
   ref=reference_cnn-7f416da94c cnn=preset=cnn
   {

@@ -10,6 +10,7 @@ import pytest
 from study_helpers import TINY, _children, _cli, _study, _trials, fresh_mlflow
 
 from ablate.plugins import get_registry
+from ablate.tracking.provenance import package_commit
 
 
 @pytest.fixture(scope="module")
@@ -48,11 +49,28 @@ def test_sweep_tracks_parent_and_nested_runs(swept):
         assert key in run.data.metrics
     timing = {k: run.data.metrics[k] for k in ("seconds", "compute_seconds", "eval_seconds")}
     assert 0 < timing["compute_seconds"] + timing["eval_seconds"] < timing["seconds"]
-    assert any(k.startswith("seed0/fold0/test_uar") for k in run.data.metrics)
-    for tag in ("ablate.git_commit", "ablate.version.torch", "ablate.fingerprint", "ablate.split"):
+    assert "test_uar_ci95_low" not in run.data.metrics  # one fold: no interval, none made up
+    # per-fold series and scores live in nested fold runs, not in the trial's charts
+    assert not [k for k in run.data.metrics if k.startswith("seed")]
+    assert {"train/train_loss", "train/val_loss", "train/val_uar"} <= set(run.data.metrics)
+    (fold,) = client.search_runs(
+        [run.info.experiment_id], f"tags.`mlflow.parentRunId` = '{run.info.run_id}'"
+    )
+    assert fold.info.status == "FINISHED" and fold.data.tags["ablate.kind"] == "fold"
+    assert fold.info.run_name == f"seed 0 fold 0: test {fold.data.tags['ablate.test_speakers']}"
+    assert 0.0 <= fold.data.metrics["test_uar"] <= 1.0 and "train/val_uar" in fold.data.metrics
+    assert "model.pt" in {a.path for a in client.list_artifacts(fold.info.run_id)}
+    assert run.data.tags["ablate.weights"].startswith("every fold's trained weights")
+    # the package's own commit, not the working directory's (a temporary folder here)
+    assert run.data.tags["ablate.git_commit"] == package_commit()[0] != "unknown"
+    for tag in ("ablate.version.torch", "ablate.fingerprint", "ablate.split"):
         assert run.data.tags[tag]
+    # the resolved config: preset values, not null
+    assert run.data.params["model.dropout"] not in ("None", "null", "")
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-    assert {"config.yaml", "confusion.png", "learning_curves.png", "model_fold0.pt"} <= artifacts
+    assert {"config.yaml", "confusion.png", "learning_curves.png", "folds.json"} <= artifacts
+    parent_files = {a.path for a in client.list_artifacts(parent.info.run_id, "compare")}
+    assert parent_files == {"compare/compare.md", "compare/compare.csv", "compare/compare.png"}
     assert "study" in {a.path for a in client.list_artifacts(parent.info.run_id)}
 
 
@@ -89,8 +107,9 @@ def test_a_speaker_dependent_study_is_marked_in_run_names_and_compare(tmp_path, 
         table = rows(analyse(Store("sqlite:///mlflow.db"), ["tiny"]))
     _, _, children = _children(tmp_path)
     assert {c.info.run_name for c in children} == {
-        "trial-0 (speaker-dependent)", "trial-1 (speaker-dependent)"
-    }  # fmt: skip
+        "pos_encoding=none (speaker-dependent), 1 seed (trial 0)",
+        "pos_encoding=coordinate (speaker-dependent), 1 seed (trial 1)",
+    }
     assert {r["speaker_independent"] for r in table} == {"NO (speaker-dependent)"}
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from types import SimpleNamespace
 
-from ablate.tracking.arms import Arm, _add_run, _study_labels, fold_values
+from ablate.tracking.arms import Arm, _add_run, _study_labels
+from ablate.tracking.folds import fold_values
 
 
 def trial(metrics, speakers=(("03",), ("08",)), independent=True, swept=None, params=None):

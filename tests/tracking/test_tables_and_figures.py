@@ -73,17 +73,23 @@ def test_figure_labels_name_the_reference_and_the_leak(gpu_store, capsys, tmp_pa
     assert "reference (the best arm)" in drawn["title"]
 
 
+ARM = {"model.pos_encoding": "coordinate", "model.patching": "vertical"}
+
+
 @pytest.mark.parametrize(
     ("overrides", "name"),
     [
-        ([], "trial-3"),
-        (["protocol.split=random_kfold"], "trial-3 (speaker-dependent)"),
-        (["protocol.augment_before_split=true"], "trial-3 (speaker-dependent)"),
-        (["protocol.split=loso"], "trial-3"),
+        ([], "pos_encoding=coordinate, patching=vertical, 3 seeds (trial 3)"),
+        (["protocol.split=random_kfold"],
+         "pos_encoding=coordinate, patching=vertical (speaker-dependent), 3 seeds (trial 3)"),
+        (["protocol.augment_before_split=true"],
+         "pos_encoding=coordinate, patching=vertical (speaker-dependent), 3 seeds (trial 3)"),
+        (["protocol.split=loso"], "pos_encoding=coordinate, patching=vertical, 3 seeds (trial 3)"),
     ],
-)
-def test_a_speaker_dependent_trial_says_so_in_its_run_name(overrides, name):
-    assert trial_run_name(3, make_config(dotlist=overrides)) == name
+)  # fmt: skip
+def test_a_trial_run_is_named_by_its_arm_and_seeds_and_marked_when_it_leaks(overrides, name):
+    assert trial_run_name(3, make_config(dotlist=overrides), ARM, 3) == name
+    assert trial_run_name(0, make_config(), {}, 1) == "base config, 1 seed (trial 0)"
 
 
 def test_compare_plot_into_a_missing_folder_creates_it(gpu_store, capsys, tmp_path):

@@ -1,0 +1,188 @@
+"""Make a committed SQLite store viewable on any clone: its artifacts live beside it.
+
+    python -m ablate.tracking.bundle docs/results/emodb-h200.db
+
+Every experiment and run gets a relative artifact location, ``<store>-artifacts/...``, which
+``ablate ui`` resolves against the store's folder (it starts the MLflow server there); the
+artifacts found on this machine are copied there. A store written before this release is
+brought up to date from what it logged: trial runs named by arm and tagged
+``ablate.kind = trial``, each trial's config, per-fold scores, intervals and learning
+curves rebuilt from its metrics, the study's answer on its parent run, and the experiment
+opening on its ranked runs. Confusion matrices cannot be rebuilt (the per-class
+counts were only in the lost artifacts); a trial's description says so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import sqlite3
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ablate.config import OPERATIONAL_KEYS
+from ablate.tracking import views
+from ablate.tracking.answer import NOTE_TAG, publish
+from ablate.tracking.folds import fold_values
+from ablate.tracking.mlflow_store import LEAK, Store, arm_name
+from ablate.tracking.plots import curves_png
+from ablate.tracking.stats import fold_means, t_interval
+
+KIND_TAG = "ablate.kind"
+LOST = (
+    "Rebuilt from this run's logged metrics: config.yaml, folds.json (per-fold test scores) "
+    "and learning_curves.png. The run's original artifacts (its confusion matrix and "
+    "weights) were lost with the machine that ran it; they are not made up here."
+)
+
+
+def relocate(db: Path) -> str:
+    """Copy the artifacts of ``db`` that exist on this machine to ``<stem>-artifacts/``
+    beside it, and point every artifact location there (relative)."""
+    root = f"{db.stem}-artifacts"
+    with contextlib.closing(sqlite3.connect(db)) as con, con:
+        for run, experiment, uri in con.execute(
+            "select run_uuid, experiment_id, artifact_uri from runs"
+        ):
+            source = Path(uri.removeprefix("file://"))
+            target = db.parent / root / str(experiment) / run / "artifacts"
+            if source.is_absolute() and source.is_dir() and source != target:
+                shutil.copytree(source, target, dirs_exist_ok=True)
+        con.execute("update experiments set artifact_location = ? || '/' || experiment_id", (root,))
+        con.execute(
+            "update runs set artifact_uri = ? || '/' || experiment_id || '/' || run_uuid || "
+            "'/artifacts'",
+            (root,),
+        )
+    return root
+
+
+def _series(db: Path) -> dict[str, dict[tuple[int, int], list[dict[str, Any]]]]:
+    """Old-layout epoch series: ``{run: {(seed, fold): [{stage, epoch, metric...}]}}``."""
+    query = "select run_uuid, key, value, step from metrics where key like 'seed%/fold%/%/%'"
+    rows: dict[str, dict[tuple[int, int], dict[tuple[str, int], dict]]] = {}
+    with contextlib.closing(sqlite3.connect(db)) as con:
+        for run, key, value, step in con.execute(query):
+            seed, fold, stage, name = key.split("/", 3)
+            entry = rows.setdefault(run, {}).setdefault((int(seed[4:]), int(fold[4:])), {})
+            entry.setdefault((stage, step), {"stage": stage, "epoch": step})[name] = value
+    return {
+        run: {
+            sf: [entries[k] for k in sorted(entries, key=lambda k: k[1])]
+            for sf, entries in f.items()
+        }
+        for run, f in rows.items()
+    }
+
+
+def _unflatten(params: dict[str, str]) -> dict[str, Any]:
+    tree: dict[str, Any] = {}
+    for key, text in sorted(params.items()):
+        node = tree
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = yaml.safe_load(text) if text else text
+    return tree
+
+
+def _trial(store: Store, run: Any, series: dict) -> None:
+    """Tag, rename and rebuild the artifacts of one old trial run."""
+    tags = run.data.tags
+    if tags.get(KIND_TAG) == "trial":  # written by this release, or already brought up to date
+        return
+    swept = json.loads(tags.get("ablate.swept", "{}") or "{}")
+    seeds = len(json.loads(tags.get("ablate.seeds", "[0]") or "[0]"))
+    mark = f" ({LEAK})" if tags.get("ablate.speaker_independent") == "false" else ""
+    name = f"{arm_name(swept)}{mark}, {seeds} seed{'s' if seeds != 1 else ''} "
+    name += f"(trial {tags.get('ablate.trial', '?')})"
+    store.set_tags(run.info.run_id, {KIND_TAG: "trial", "mlflow.runName": name})
+    if run.info.status != "FINISHED":
+        return
+    split = {int(e["fold"]): e for e in json.loads(tags.get("ablate.split", "[]") or "[]")}
+    scores = fold_values(run)
+    folds = [
+        {
+            "seed": seed,
+            "fold": fold,
+            "test_speakers": split.get(fold, {}).get("test_speakers"),
+            "metrics": {m: v[(seed, fold)] for (role, m), v in scores.items() if not role},
+        }
+        for seed, fold in sorted({sf for values in scores.values() for sf in values})
+    ]
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        (out / "config.yaml").write_text(yaml.safe_dump(_unflatten(run.data.params)))
+        (out / "folds.json").write_text(json.dumps(folds, indent=1))
+        histories = list(series.get(run.info.run_id, {}).values())
+        if histories:
+            curves_png(histories, out / "learning_curves.png")
+        store.log_dir(run.info.run_id, out)
+    store.log_metrics(run.info.run_id, _intervals(scores))
+    store.set_tags(run.info.run_id, {NOTE_TAG: LOST})
+
+
+def _intervals(scores: dict) -> dict[str, float]:
+    """Each test metric's 95% interval over the trial's folds, as new trials log it."""
+    out = {}
+    for (role, metric), values in scores.items():
+        if not role:
+            interval = t_interval(list(fold_means(values).values()))
+            out[f"test_{metric}_ci95_low"] = interval.low
+            out[f"test_{metric}_ci95_high"] = interval.high
+    return out
+
+
+def _parent_params(store: Store, parent: Any, trials: list[Any]) -> None:
+    """An old parent run's params: the settings its trials share (operational keys left
+    out) and each swept key's values, as new studies log them."""
+    finished = [r for r in trials if r.info.status == "FINISHED"]
+    if parent.data.params or not finished:
+        return
+    swept: dict[str, set[str]] = {}
+    for run in finished:
+        for key, value in json.loads(run.data.tags.get("ablate.swept", "{}") or "{}").items():
+            swept.setdefault(key, set()).add(str(value))
+    params: dict[str, Any] = {
+        k: v
+        for k, v in finished[0].data.params.items()
+        if k not in swept and k not in OPERATIONAL_KEYS
+    }
+    params.update({f"space.{k}": sorted(v) for k, v in swept.items()})
+    params["optuna.seeds"] = finished[0].data.tags.get("ablate.seeds", "")
+    store.log_params(parent.info.run_id, params)
+
+
+def upgrade(db: Path) -> None:
+    """Relocate ``db``'s artifacts, then bring its runs, parents and experiments up to date."""
+    db = db.resolve()
+    relocate(db)
+    series = _series(db)
+    with contextlib.chdir(db.parent):
+        store = Store(f"sqlite:///{db}")
+        experiments = store.client.search_experiments()
+        for parent in store.parents([e.experiment_id for e in experiments]):
+            trials = store.children(parent.info.run_id, parent.info.experiment_id)
+            for run in trials:
+                if run.data.tags.get(KIND_TAG) != "fold":
+                    _trial(store, run, series)
+            swept = sorted(
+                {k for r in trials for k in json.loads(r.data.tags.get("ablate.swept", "{}"))}
+            )
+            store.set_tags(parent.info.run_id, {KIND_TAG: "study"})
+            _parent_params(store, parent, trials)
+            views.set_up(
+                store.client, parent.info.experiment_id, "test_uar_mean", "maximize", swept
+            )
+            publish(store, store.client.get_run(parent.info.run_id), "test_uar_mean")
+
+
+if __name__ == "__main__":
+    for path in sys.argv[1:]:
+        upgrade(Path(path))
+        print(f"{path}: artifacts in {Path(path).stem}-artifacts/ beside it")

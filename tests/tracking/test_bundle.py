@@ -1,0 +1,73 @@
+"""A committed store on a fresh clone: artifacts beside it under a relative location, old
+trials brought up to date from their own metrics, the comparison unchanged."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+
+import pytest
+from mlflow import MlflowClient
+from store_helpers import PE, RESULTS
+
+from ablate.cli.ui_cmd import server_folder
+from ablate.tracking import compare as verdicts
+from ablate.tracking.bundle import upgrade
+from ablate.tracking.mlflow_store import Store
+
+
+def _trials(uri: str, key: str):
+    client = MlflowClient(uri)
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    (parent,) = client.search_runs(
+        experiments, f"tags.`ablate.study_key` = '{key}' and tags.`ablate.kind` = 'study'"
+    )
+    query = f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'"
+    return parent, client.search_runs([parent.info.experiment_id], query)
+
+
+@pytest.mark.parametrize("name", ["emodb-h200", "emodb-cpu"])
+def test_a_committed_store_shows_its_artifacts_on_a_fresh_clone(tmp_path, name):
+    """Its artifacts pointed at /work/main/mlruns or /tmp/ev: "No Artifacts Recorded"."""
+    shutil.copy(RESULTS / f"{name}.db", tmp_path)
+    shutil.copytree(RESULTS / f"{name}-artifacts", tmp_path / f"{name}-artifacts")
+    uri = f"sqlite:///{tmp_path / name}.db"
+    assert server_folder(uri) == tmp_path  # where `ablate ui` starts the MLflow server
+    client = MlflowClient(uri)
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    finished = [r for r in runs if r.data.tags.get("ablate.kind") == "trial"
+                and r.info.status == "FINISHED"]  # fmt: skip
+    assert finished
+    for run in finished:
+        assert not run.info.artifact_uri.startswith("/")
+        files = {p.name for p in (tmp_path / run.info.artifact_uri).iterdir()}
+        assert {"config.yaml", "folds.json"} <= files
+    for run in (r for r in runs if r.data.tags.get("ablate.kind") == "study"):
+        compare = tmp_path / run.info.artifact_uri / "compare"
+        assert {p.name for p in compare.iterdir()} == {"compare.md", "compare.csv", "compare.png"}
+
+
+def test_an_old_store_is_brought_up_to_date_from_its_metrics_and_compares_the_same(tmp_path):
+    db = tmp_path / "old.db"
+    shutil.copy(RESULTS / "emodb-h200.db", db)
+    with sqlite3.connect(db) as con:  # as it was committed: no kind, artifacts elsewhere
+        con.execute("delete from tags where key = 'ablate.kind' and value = 'trial'")
+        con.execute("update runs set artifact_uri = '/work/main/mlruns/gone'")
+    uri = f"sqlite:///{db}"
+    before = [str(r) for r in verdicts.rows(verdicts.analyse(Store(uri), [PE]))]
+    upgrade(db)
+    after = verdicts.rows(verdicts.analyse(Store(uri), [PE]))
+    assert [str(r) for r in after] == before
+    parent, trials = _trials(uri, PE)
+    assert parent.data.tags["ablate.best_arm"] == after[0]["arm"]
+    assert "| rank | arm | test_uar [95% CI] |" in parent.data.tags["mlflow.note.content"]
+    for trial in trials:
+        assert trial.data.tags["ablate.kind"] == "trial" and "3 seeds (trial" in trial.info.run_name
+        assert trial.info.artifact_uri.startswith("old-artifacts/")
+        if trial.info.status == "FINISHED":
+            files = {p.name for p in (tmp_path / trial.info.artifact_uri).iterdir()}
+            assert files == {"config.yaml", "folds.json", "learning_curves.png"}
+            assert "not made up" in trial.data.tags["mlflow.note.content"]
+            assert trial.data.metrics["test_uar_ci95_low"] < trial.data.metrics["test_uar_mean"]
+    upgrade(db)  # again: nothing changes, nothing breaks
+    assert [str(r) for r in verdicts.rows(verdicts.analyse(Store(uri), [PE]))] == before
