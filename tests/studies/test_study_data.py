@@ -14,6 +14,7 @@ from study_helpers import TINY, _children, _cli, _one_line_error, _trials, no_tr
 from ablate.data.pipeline import load_corpus
 from ablate.data.synthetic import generate
 from ablate.studies.spec import load_study
+from ablate.tracking.folds import SEED_TAG
 
 SPACE = "space:\n  model.pos_encoding: {choice: [coordinate, none]}\n"
 ONE_CLASS = (
@@ -150,14 +151,15 @@ def test_a_swept_train_seed_trains_each_arm_with_its_seed(workdir):
     the run logged train.seed=5 beside metrics named seed0/..."""
     study = _write(workdir, "space:\n  train.seed: {choice: [0, 5]}\n")
     _cli(["run", study, *TINY])
-    _, _, children = _children(workdir)
+    client, _, children = _children(workdir)
+    runs = client.search_runs([children[0].info.experiment_id])
     losses = {}
     for child in children:
         seed = child.data.params["train.seed"]
         assert child.data.tags["ablate.seeds"] == f"[{seed}]"
-        prefixes = {key.split("/")[0] for key in child.data.metrics if key.startswith("seed")}
-        assert prefixes == {f"seed{seed}"}
-        losses[seed] = child.data.metrics[f"seed{seed}/fold0/train/train_loss"]
+        folds = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == child.info.run_id]
+        assert {r.data.tags[SEED_TAG] for r in folds} == {seed}  # each fold run says its seed
+        losses[seed] = folds[0].data.metrics["train/train_loss"]
     assert sorted(losses) == ["0", "5"]
     assert losses["0"] != losses["5"]
 
