@@ -43,7 +43,12 @@ def test_train_evaluate_predict_round_trip(tiny_config_file, tmp_path, capsys):
         capsys, "train", str(tiny_config_file), "train.epochs=2", "--out", str(out), "--json"
     )
     assert {p.name for p in out.iterdir()} >= {"config.yaml", "model.pt", "meta.json"}
-    assert 0.0 <= trained["uar"] <= 1.0 and trained["n"] > 0
+    # every speaker trains, for the fixed 2 epochs; no validation split unless asked for
+    assert trained["validation_split"] is False and "uar" not in trained
+    assert trained["train_utterances"] == 64 and trained["epochs"] == 2
+    meta = json.loads((out / "meta.json").read_text())
+    assert [h["epoch"] for h in meta["history"]] == [1, 2]
+    assert all("val_uar" not in h and h["train_loss"] > 0 for h in meta["history"])
 
     evaluated = run_json(capsys, "evaluate", str(out), "synthetic", "--json")
     assert set(evaluated) >= {"uar", "war", "f1", "n"}
@@ -56,6 +61,29 @@ def test_train_evaluate_predict_round_trip(tiny_config_file, tmp_path, capsys):
     for row in predicted:
         assert row["label"] in trained["labels"]
         assert sum(row["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_validation_split_is_opt_in_and_stated(tiny_config_file, tmp_path, capsys):
+    out = tmp_path / "model"
+    trained = run_json(
+        capsys,
+        "train",
+        str(tiny_config_file),
+        "train.epochs=2",
+        "train.select=best_val",
+        "--val-fraction",
+        "0.25",
+        "--out",
+        str(out),
+        "--json",
+    )
+    assert trained["validation_split"] is True and trained["speakers"]
+    assert 0.0 <= trained["uar"] <= 1.0 and 0 < trained["n"] < 64
+    assert trained["train_utterances"] == 64 - trained["n"]
+    capsys.readouterr()
+    main(["train", str(tiny_config_file), "train.epochs=1", "--out", str(out), "--force"])
+    said = " ".join(capsys.readouterr().out.split())
+    assert "no validation split" in said and "every speaker" in said
 
 
 def test_missing_model_directory_is_a_one_line_error(tmp_path, capsys):
