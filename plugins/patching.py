@@ -38,7 +38,7 @@ class ConvTokens(Patching):
         layers, c_in, rows = [], shape.channels, shape.height
         for c_out in channels:
             layers += [
-                nn.Conv2d(c_in, c_out, 3, stride=(2, 1), padding=1),
+                nn.Conv2d(c_in, c_out, 3, stride=(2, 1), padding=1, bias=False),
                 nn.BatchNorm2d(c_out),
                 nn.GELU(),
             ]

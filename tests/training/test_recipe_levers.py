@@ -71,18 +71,18 @@ def test_unknown_selection_is_a_one_line_error(tiny_corpus):
         run_trial(tiny_config("train.select=best", "protocol.max_folds=1"), corpus=tiny_corpus)
 
 
-def test_weight_average_is_the_exponential_moving_average():
+def test_weight_average_is_the_exponential_moving_average_with_a_warm_up():
     model = nn.Linear(2, 1)
     start = model.weight.detach().clone()
-    average = WeightAverage(model, 0.5)
+    average = WeightAverage(model, 0.9)
     with torch.no_grad():
-        model.weight.add_(2.0)
-    average.update(model)
-    with torch.no_grad():
-        model.weight.add_(2.0)
-    average.update(model)
-    # 0.5 * (0.5 * w0 + 0.5 * (w0 + 2)) + 0.5 * (w0 + 4) = w0 + 2.5
-    torch.testing.assert_close(average.model.weight, start + 2.5)
+        model.weight.add_(11.0)
+    average.update(model)  # warm-up decay min(0.9, 2 / 11): mostly the new weights
+    torch.testing.assert_close(average.model.weight, start + 11.0 * 9 / 11)
+    for _ in range(200):
+        average.update(model)  # then 0.9 per step
+    torch.testing.assert_close(average.model.weight, model.weight, atol=1e-5, rtol=0)
+    assert average.decay == 0.9 and average.updates == 201
 
 
 def test_ema_trial_ends_with_the_averaged_weights(tiny_corpus):
