@@ -21,8 +21,9 @@
 #   validation split), a fixed schedule (30 epochs; the CNN and the strong ViT 40) and
 #   weight EMA 0.995. The CNN (reference_cnn.yaml) and the strong ViT (strong_vit.yaml)
 #   add their augmentation; distillation runs from the paper's ViT teacher
-#   (distillation.yaml) and from the CNN (distillation_cnn.yaml), 30 teacher + 5 feature-
-#   matching + 30 fine-tuning epochs. Two single-threaded lanes of studies, one per core.
+#   (distillation.yaml) and from the CNN (distillation_cnn.yaml), 20 teacher + 5 feature-
+#   matching + 30 fine-tuning epochs. Two single-threaded lanes of studies, one per core,
+#   about 75 minutes while other work shared the cores.
 #   LEAK=1 adds the leak demonstration (random 4-fold splits of an augmented corpus).
 # Every trial lands in ./mlflow.db; the tables come from `ablate compare`.
 set -euo pipefail
@@ -50,7 +51,7 @@ cpu)
     data.hop_length=512 data.norm=speaker protocol.split=loso protocol.max_folds=0
     protocol.val_fraction=0 train.select=last train.ema=0.995 train.epochs=30 train.lr=1.0e-3)
   vit=(model.dim=64 model.depth=3 model.heads=4 model.dim_head=16 model.mlp_dim=128)
-  teacher=(distill.teacher_epochs=30 distill.feature_epochs=5 distill.finetune_epochs=30)
+  teacher=(distill.teacher_epochs=20 distill.feature_epochs=5 distill.finetune_epochs=30)
   vit_teacher=(distill.teacher.dim=128 distill.teacher.depth=4 distill.teacher.heads=4
     distill.teacher.dim_head=32 distill.teacher.mlp_dim=256 distill.teacher.stem_args.width=0.25)
   ;;
@@ -87,11 +88,11 @@ else
       > distillation_cnn.log 2>&1
     run studies/strong_vit.yaml "${common[@]}" "${vit[@]}" "${one[@]}" train.epochs=40 \
       > strong_vit.log 2>&1
-    run studies/pe_vs_coord.yaml "${common[@]}" "${vit[@]}" "${one[@]}" > pe_vs_coord.log 2>&1
   } &
   {
     run studies/distillation.yaml "${common[@]}" "${vit[@]}" "${teacher[@]}" \
       "${vit_teacher[@]}" "${one[@]}" > distillation.log 2>&1
+    run studies/pe_vs_coord.yaml "${common[@]}" "${vit[@]}" "${one[@]}" > pe_vs_coord.log 2>&1
     run studies/patch_shape.yaml "${common[@]}" "${vit[@]}" "${one[@]}" > patch_shape.log 2>&1
     if [ "${LEAK:-0}" = 1 ]; then
       run studies/pe_vs_coord.yaml "${common[@]}" "${vit[@]}" train.threads=1 \
