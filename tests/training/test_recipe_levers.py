@@ -52,6 +52,7 @@ def test_no_validation_split_trains_a_fixed_schedule(tiny_corpus):
     assert fold.best_epoch == 3
     assert [h["epoch"] for h in fold.history] == [1, 2, 3]
     assert all(h["train_loss"] > 0 and "val_uar" not in h for h in fold.history)
+    assert result.summary["train_loss_final_mean"] == fold.history[-1]["train_loss"]
 
 
 def test_select_last_keeps_the_last_epoch_and_still_records_validation(tiny_corpus):
