@@ -23,7 +23,7 @@
 #   add their augmentation; distillation runs from the paper's ViT teacher
 #   (distillation.yaml) and from the CNN (distillation_cnn.yaml), 20 teacher + 5 feature-
 #   matching + 30 fine-tuning epochs. Two single-threaded lanes of studies, one per core,
-#   about 75 minutes while other work shared the cores.
+#   70 minutes while other work shared the cores (docs/results.md).
 #   LEAK=1 adds the leak demonstration (random 4-fold splits of an augmented corpus).
 # Every trial lands in ./mlflow.db; the tables come from `ablate compare`.
 set -euo pipefail

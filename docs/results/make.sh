@@ -16,8 +16,8 @@ compare() { python3 -m ablate compare "$@" --tracking-uri "$uri" --format markdo
 
 if [ "$which" = recipe ] || [ "$which" = all ]; then
   uri=sqlite:///emodb-recipe-cpu.db
-  cnn=reference_cnn-HASH vit=strong_vit-HASH pe=pe_vs_coord-HASH ps=patch_shape-HASH
-  dist=distillation-HASH dcnn=distillation_cnn-HASH ref=preset=cnn
+  cnn=reference_cnn-22d3660fe1 vit=strong_vit-9f1bd38d33 pe=pe_vs_coord-248d465754 ps=patch_shape-5023321404
+  dist=distillation-31b954c4e9 dcnn=distillation_cnn-551ae87630 ref=preset=cnn
   {
     echo "### Positional encoding (vertical patches) beside the reference CNN and the strong ViT, recipe, leave-one-speaker-out"
     compare $pe $cnn $vit --reference $ref --plot pe_vs_coord-recipe.png
@@ -25,8 +25,8 @@ if [ "$which" = recipe ] || [ "$which" = all ]; then
     echo "### Does an encoding help? Each against no encoding, paired over the 8 speakers"
     compare $pe --reference pos_encoding=none
     echo
-    echo "### Patch shape x coordinate channels beside the reference CNN, recipe, leave-one-speaker-out"
-    compare $ps $cnn --reference $ref --plot patch_shape-recipe.png --effects
+    echo "### Patch shape (no positional encoding) beside the reference CNN, recipe, leave-one-speaker-out"
+    compare $ps $cnn --reference $ref --plot patch_shape-recipe.png
     echo
     echo "### Distillation from the paper's ViT teacher and from the CNN, beside the reference CNN, recipe"
     compare $dist $dcnn $cnn --reference $ref --plot distillation-recipe.png
