@@ -43,6 +43,15 @@ class DataConfig:
     #: "pad": speech at the left, zeros at the right, long utterances cropped (the paper's);
     #: "resize": interpolate the whole utterance to ``frames``.
     fit: str = "pad"
+    #: keep up to this many frames of each utterance (0 = ``frames``); when longer than
+    #: ``frames``, training takes a random ``frames``-wide crop of each utterance and
+    #: evaluation averages the logits of sliding windows over the whole utterance
+    max_frames: int = 0
+    #: input normalisation: "global" (per-Mel-bin statistics of the training fold),
+    #: "utterance" (each utterance by its own per-bin statistics) or "speaker" (each
+    #: speaker by the per-bin statistics of all of its own utterances, unlabelled; test
+    #: speakers included; no label is read)
+    norm: str = "global"
     augment: list[str] = field(default_factory=list)
     augment_args: dict[str, Any] = field(default_factory=dict)
     #: extra augmented copies of each training utterance (wave-stage augmentations)
@@ -95,6 +104,9 @@ class ModelConfig:
     mlp_dim: int | None = None
     dropout: float | None = None
     emb_dropout: float | None = None
+    #: stochastic depth (ViTs; the cnn ignores it): the largest probability (the last
+    #: block's) of skipping a residual block in training, rising linearly over the depth
+    drop_path: float | None = None
 
 
 @dataclass
@@ -108,6 +120,13 @@ class TrainConfig:
     grad_clip: float = 1.0
     #: stop when validation UA has not improved for this many epochs (0 = never)
     patience: int = 0
+    #: which weights a training stage ends with: "best_val" (the epoch of the best
+    #: validation UA) or "last" (a fixed schedule: the last epoch; no selection on a
+    #: noisy epoch). Without a validation split every stage ends with the last epoch.
+    select: str = "best_val"
+    #: exponential moving average of the weights (decay per step; 0 = off): validation,
+    #: test and the saved model use the averaged weights
+    ema: float = 0.0
     seed: int = 0
     #: auto | cpu | cuda
     device: str = "auto"
@@ -158,7 +177,7 @@ OPERATIONAL_KEYS = (
     "train.compile",
 )
 
-_VIT = dict(dim=256, heads=5, dim_head=64, mlp_dim=512, dropout=0.1, emb_dropout=0.1)
+_VIT = dict(dim=256, heads=5, dim_head=64, mlp_dim=512, dropout=0.1, emb_dropout=0.1, drop_path=0.0)
 #: The paper's teacher and student (Kim & Lee 2024) and the reference CNN.
 PRESETS: dict[str, dict[str, Any]] = {
     "teacher": dict(_VIT, patching="vertical", pos_encoding="coordinate", stem="conv", depth=6),

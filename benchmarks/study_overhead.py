@@ -77,7 +77,7 @@ def trial_breakdown(overrides: list[str]) -> dict:
     """Run one trial in process with timers around its framework parts."""
     from ablate.config import make_config
     from ablate.data.pipeline import load_corpus
-    from ablate.training import engine, trial
+    from ablate.training import engine, fold, trial
 
     config = make_config(dotlist=overrides)
     start = time.perf_counter()
@@ -95,8 +95,8 @@ def trial_breakdown(overrides: list[str]) -> dict:
     for (module, name), label in patches.items():
         saved[(module, name)] = getattr(module, name)
         setattr(module, name, _timed(spent, label, getattr(module, name)))
-    init = trial.FoldRun.__init__
-    trial.FoldRun.__init__ = _timed(spent, "fold set-up (augment, normalise)", init)
+    init = fold.FoldRun.__init__
+    fold.FoldRun.__init__ = _timed(spent, "fold set-up (augment, normalise)", init)
     # engine calls copy.deepcopy(model.state_dict()) on each new best epoch
     engine.copy = types.SimpleNamespace(
         deepcopy=_timed(spent, "best-weights deepcopy", engine.copy.deepcopy)
@@ -106,7 +106,7 @@ def trial_breakdown(overrides: list[str]) -> dict:
     finally:
         for (module, name), fn in saved.items():
             setattr(module, name, fn)
-        trial.FoldRun.__init__ = init
+        fold.FoldRun.__init__ = init
         engine.copy = sys.modules["copy"]
     measured = result.compute_seconds + result.eval_seconds + sum(spent.values())
     spent["other (batch gather, augment, loss.item, model build)"] = result.seconds - measured

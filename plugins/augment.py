@@ -1,5 +1,5 @@
-"""Augmentations for training folds: time shift, noise, speed (wave); SpecAugment
-(feature); mixup (batch). Each draws its randomness from the generator it is given,
+"""Augmentations for training folds: time shift, noise, speed (wave); SpecAugment and
+frame shift (feature); mixup (batch). Each draws its randomness from the generator it is given,
 so a run is reproducible for a seed.
 
 Each subclasses the base of its stage in :mod:`ablate.contracts`, which gives the call
@@ -98,6 +98,28 @@ class SpecAugment(FeatureAugment):
         return x
 
 
+class FrameShift(FeatureAugment):
+    """Shift each example by up to ``max_frames`` frames either way (a random time shift
+    on the features, drawn per example every step, unlike the cached wave-stage
+    ``time_shift``); the frames shifted in are the example's quietest value per Mel bin."""
+
+    def __init__(self, _context: None, max_frames: int = 8):
+        if max_frames < 0:
+            raise AblateError("data.augment_args.frame_shift.max_frames: must be >= 0")
+        self.max_frames = int(max_frames)
+
+    def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        if self.max_frames == 0:
+            return x
+        b, w = x.shape[0], x.shape[-1]
+        shift = torch.randint(-self.max_frames, self.max_frames + 1, (b,), generator=generator)
+        source = torch.arange(w)[None, :] - shift[:, None]  # out[t] = x[t - shift]
+        inside = ((source >= 0) & (source < w)).to(x.device)
+        index = source.clamp(0, w - 1).to(x.device)[:, None, None, :].expand_as(x)
+        quiet = x.amin(dim=-1, keepdim=True)
+        return torch.where(inside[:, None, None, :], x.gather(-1, index), quiet)
+
+
 class Mixup(BatchAugment):
     """Mix each example and its target with a shuffled partner, weight ~ Beta(alpha, alpha)."""
 
@@ -119,4 +141,5 @@ def register_augments(register):
     register("noise", Noise, "White noise at `snr_db` dB SNR (wave)")
     register("speed", Speed, "Speed perturbation by a factor in [`low`, `high`] (wave)")
     register("specaugment", SpecAugment, "Time and frequency masks (feature)")
+    register("frame_shift", FrameShift, "Shift features by up to `max_frames` frames (feature)")
     register("mixup", Mixup, "Mix examples and targets, weight ~ Beta(`alpha`) (batch)")

@@ -1,4 +1,5 @@
-"""Distillation losses: on the pooled feature (L1, MSE, cosine), on the logits (KL), none."""
+"""Distillation losses: on the pooled feature (L1, MSE, cosine), on the logits (KL with a
+temperature; hard teacher labels), none."""
 
 import torch
 import torch.nn.functional as F
@@ -59,6 +60,16 @@ class LogitKL(DistillLoss):
         return F.kl_div(log_p, log_q, log_target=True, reduction="batchmean") * t * t
 
 
+class HardLabels(DistillLoss):
+    """DeiT's hard distillation: cross-entropy against the teacher's argmax as a label."""
+
+    def __init__(self, shape: DistillShape):
+        super().__init__()
+
+    def forward(self, s_feat, t_feat, s_logits, t_logits) -> torch.Tensor:
+        return F.cross_entropy(s_logits, t_logits.detach().argmax(dim=-1))
+
+
 class NoDistillation(DistillLoss):
     """No teacher signal: the student trains on labels alone."""
 
@@ -77,4 +88,5 @@ def register_distill_losses(register):
     register("feature_mse", FeatureMSE, "Mean squared error between pooled features")
     register("cosine", Cosine, "1 - cosine similarity of pooled features")
     register("logit_kl", LogitKL, "KL of temperature-softened logits, times T^2 (Hinton)")
+    register("hard", HardLabels, "Cross-entropy on the teacher's argmax (DeiT hard)")
     register("none", NoDistillation, "No distillation: student trained on labels only")

@@ -25,7 +25,7 @@ from ablate.plugins import load_registry
 SPACE = "space:\n  model.pos_encoding: {choice: [coordinate, none]}\n"
 MODEL_KEYS = (
     "preset, patching, patching_args, pos_encoding, pos_encoding_args, stem, stem_args, "
-    "dim, depth, heads, dim_head, mlp_dim, dropout, emb_dropout"
+    "dim, depth, heads, dim_head, mlp_dim, dropout, emb_dropout, drop_path"
 )
 
 # (case, study file, the exact one-line error after "error: study.yaml: ")
@@ -74,7 +74,7 @@ STUDY_FILES = [
         "name: t\nmodel: {patching: vertical}\n"
         "space:\n  model.patching_args.size: {choice: [8, 16]}\n",
         "space.model.patching_args.size: no candidate patching has a parameter 'size' "
-        "(candidates and their parameters: vertical: width, pad)",
+        "(candidates and their parameters: vertical: width, pad, stride)",
     ),
     (
         "negative epochs",
@@ -170,7 +170,7 @@ def test_a_typo_in_an_override_is_one_line(tmp_path, monkeypatch, capsys):
     assert capsys.readouterr().err == (
         "error: study.yaml: train: unknown key 'epocs' (did you mean 'epochs'? valid: epochs, "
         "batch_size, lr, weight_decay, warmup_epochs, label_smoothing, grad_clip, patience, "
-        "seed, device, amp, compile, threads)\n"
+        "select, ema, seed, device, amp, compile, threads)\n"
     )
 
 

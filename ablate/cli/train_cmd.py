@@ -41,11 +41,25 @@ def _config_sections(path: Path) -> dict:
     help="Model directory: new or empty, or an existing model directory with --force.",
 )
 @click.option("--force", is_flag=True, help="Replace the model directory --out if it exists.")
+@click.option(
+    "--val-fraction",
+    type=click.FloatRange(0.0, 1.0, max_open=True),
+    default=0.0,
+    show_default=True,
+    help="Keep this share of the speakers out for validation (and for train.select="
+    "best_val); 0 trains on every speaker for train.epochs.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def train(
-    config_file: Path, overrides: tuple[str, ...], out: Path, force: bool, as_json: bool
+    config_file: Path,
+    overrides: tuple[str, ...],
+    out: Path,
+    force: bool,
+    val_fraction: float,
+    as_json: bool,
 ) -> None:
-    """Train one configuration on the whole corpus (minus its validation speakers) and save it."""
+    """Train one configuration on every speaker for a fixed number of epochs and save it
+    (a validation split is opt-in: --val-fraction)."""
     from ablate.cli.output import errors
     from ablate.studies.progress import EpochProgress, stage_epochs
     from ablate.training.fit_one import check_trainable, train_one
@@ -56,17 +70,41 @@ def train(
     # with --json, stdout holds the JSON alone: progress goes to stderr
     progress = EpochProgress(errors if as_json else console, stage_epochs(config))
     try:
-        saved = train_one(config, progress)
+        saved = train_one(config, val_fraction, progress)
     finally:
         progress.stop()
     saved.save(out)
-    info = {"out": str(out), "labels": saved.label_names, **saved.meta["validation"]}
+    meta = saved.meta
+    validation = meta["validation"]
+    info = {
+        "out": str(out),
+        "labels": saved.label_names,
+        "train_utterances": meta["train_utterances"],
+        "train_speakers": meta["train_speakers"],
+        "epochs": meta["best_epoch"],
+        "validation_split": validation is not None,
+        **(validation or {}),
+    }
     if as_json:
         print_json(info)
         return
+    trained_on = (
+        f"trained on {info['train_utterances']} utterances of "
+        f"{len(info['train_speakers'])} speakers"
+    )
+    if validation is None:
+        console.print(
+            f"saved model to [bold]{out}[/bold]: {trained_on}, every speaker, "
+            f"{info['epochs']} epochs (fixed schedule, no validation split; opt in with "
+            "--val-fraction)"
+        )
+        return
+    held_out = ", ".join(validation["speakers"]) or "random utterances"
     console.print(
-        f"saved model to [bold]{out}[/bold]: validation UA {info['uar']:.3f}, "
-        f"WA {info['war']:.3f} on {info['n']} utterances"
+        f"saved model to [bold]{out}[/bold]: {trained_on}; validation split "
+        f"{held_out} ({info['n']} utterances, --val-fraction {val_fraction}): "
+        f"UA {info['uar']:.3f}, "
+        f"WA {info['war']:.3f}; weights of epoch {info['epochs']} ({validation['selection']})"
     )
 
 
@@ -137,7 +175,8 @@ def _evaluate(model_dir: Path, dataset: str, root: str | None, only_known: bool)
             f"on ({_counts(unknown)}); pass --only-known-labels to score the other "
             f"{int(mask.sum())} on the model's classes"
         )
-    probs = saved.probabilities(corpus.features[mask])
+    speakers = [s for s, keep in zip(corpus.speakers, mask.tolist(), strict=True) if keep]
+    probs = saved.probabilities(corpus.features[mask], speakers)
     metrics = classification_metrics(
         targets[mask].numpy(), probs.argmax(-1).numpy(), saved.label_names
     )

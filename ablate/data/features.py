@@ -115,6 +115,11 @@ def downmix(data: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(mean)
 
 
+def image_width(data: DictConfig) -> int:
+    """Frames kept per utterance: ``data.max_frames`` when set above ``data.frames``."""
+    return max(int(data.frames), int(data.get("max_frames", 0) or 0))
+
+
 class FeatureExtractor:
     """Waveform -> ``(n_mels, frames)`` float32 log-Mel image, from the data config."""
 
@@ -122,8 +127,10 @@ class FeatureExtractor:
         if data.fit not in FITS:
             raise AblateError(f"data.fit: expected one of {', '.join(FITS)}, got {data.fit!r}")
         self.sample_rate = int(data.sample_rate)
-        self.frames = int(data.frames)
+        self.frames = image_width(data)
         self.fit = str(data.fit)
+        if self.frames > int(data.frames) and self.fit != "pad":
+            raise AblateError("data.max_frames: sliding windows need data.fit=pad")
         self._settings = {
             "version": FEATURE_VERSION,
             "sample_rate": self.sample_rate,

@@ -29,7 +29,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from ablate.contracts import Augment
 from ablate.data.cache import FeatureCache, cache_root, file_hash, key_of
 from ablate.data.corpus import ScanResult, Utterance, count_reasons
-from ablate.data.features import AudioError, FeatureExtractor, load_audio
+from ablate.data.features import AudioError, FeatureExtractor, image_width, load_audio
 from ablate.errors import AblateError
 from ablate.plugins import Registry, get_registry
 from ablate.slots import build_chosen, build_slot, describe, lookup
@@ -270,7 +270,7 @@ def extract(
     jobs: Sequence[Job], data: DictConfig, progress: bool = True, description: str = "features"
 ) -> list[torch.Tensor | str]:
     """Run ``jobs`` through the cache and the worker pool; a feature or a skip reason each."""
-    shape = (int(data.n_mels), int(data.frames))
+    shape = (int(data.n_mels), image_width(data))
     cache = FeatureCache(cache_root(data), enabled=bool(data.cache), shape=shape)
     outputs: list[torch.Tensor | str | None] = [cache.get(job.key) for job in jobs]
     missing = [i for i, output in enumerate(outputs) if output is None]

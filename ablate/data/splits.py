@@ -4,7 +4,8 @@
 more than one side of a fold. ``random_kfold`` splits utterances (stratified by label)
 and leaks speakers, so its folds are flagged ``speaker_independent=False``. Every fold
 carves its validation subset from the training side (whole speakers when
-speaker-independent), so the test side is never used for model selection.
+speaker-independent), so the test side is never used for model selection;
+``val_fraction`` 0 keeps no validation subset (training then ends on a fixed schedule).
 """
 
 from __future__ import annotations
@@ -122,7 +123,7 @@ def _grouped_stratified(speakers, labels, unique, k, rng) -> list[list[str]]:
 def _speaker_fold(index, test_speakers, speakers, labels, val_fraction, rng) -> Fold:
     """Test = the given speakers; validation = whole speakers drawn from the rest."""
     rest = sorted(set(speakers.tolist()) - set(test_speakers))
-    n_val = min(len(rest) - 1, max(1, round(val_fraction * len(rest))))
+    n_val = 0 if val_fraction <= 0 else min(len(rest) - 1, max(1, round(val_fraction * len(rest))))
     val_speakers = sorted(rng.choice(rest, size=n_val, replace=False).tolist())
     test = np.flatnonzero(np.isin(speakers, test_speakers))
     val = np.flatnonzero(np.isin(speakers, val_speakers))
@@ -158,7 +159,10 @@ def _random_kfold(labels, protocol, rng) -> list[Fold]:
 
 
 def _carve(labels: np.ndarray, indices: np.ndarray, fraction: float, rng) -> np.ndarray:
-    """A stratified ``fraction`` (at least one utterance) of ``indices``."""
+    """A stratified ``fraction`` (at least one utterance unless ``fraction`` is 0) of
+    ``indices``."""
+    if fraction <= 0:
+        return indices[:0].astype(np.int64)
     chosen: list[np.ndarray] = []
     for label in np.unique(labels[indices]):
         members = rng.permutation(indices[labels[indices] == label])

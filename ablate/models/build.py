@@ -46,6 +46,7 @@ def build_model(
         mlp_dim=resolved["mlp_dim"],
         dropout=resolved["dropout"],
         emb_dropout=resolved["emb_dropout"],
+        drop_path=resolved["drop_path"] or 0.0,
     )
 
 

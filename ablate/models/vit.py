@@ -47,8 +47,40 @@ class Attention(nn.Module):
         return self.to_out(out.transpose(1, 2).reshape(b, n, -1))
 
 
+class DropPath(nn.Module):
+    """Stochastic depth: in training, drop a residual branch for a whole example with
+    probability ``p``, scaling the kept ones by ``1 / (1 - p)``; the identity in evaluation."""
+
+    def __init__(self, p: float):
+        super().__init__()
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"drop_path must be in [0, 1), got {p}")
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        keep = torch.rand((x.shape[0],) + (1,) * (x.ndim - 1), device=x.device) >= self.p
+        return x * keep.to(x.dtype) / (1.0 - self.p)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
 class Transformer(nn.Module):
-    def __init__(self, dim: int, depth: int, heads: int, dim_head: int, mlp_dim: int, dropout):
+    """Pre-norm blocks; block ``i`` of ``depth`` drops its branches with probability
+    ``drop_path * (i + 1) / depth`` (stochastic depth, linear rule)."""
+
+    def __init__(
+        self,
+        dim: int,
+        depth: int,
+        heads: int,
+        dim_head: int,
+        mlp_dim: int,
+        dropout: float,
+        drop_path: float = 0.0,
+    ):
         super().__init__()
         self.layers = nn.ModuleList(
             nn.ModuleList(
@@ -56,12 +88,13 @@ class Transformer(nn.Module):
             )
             for _ in range(depth)
         )
+        self.drops = nn.ModuleList(DropPath(drop_path * (i + 1) / depth) for i in range(depth))
         self.norm = nn.LayerNorm(dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for attn, ff in self.layers:
-            x = x + attn(x)
-            x = x + ff(x)
+        for (attn, ff), drop in zip(self.layers, self.drops, strict=True):
+            x = x + drop(attn(x))
+            x = x + drop(ff(x))
         return self.norm(x)
 
 
@@ -86,6 +119,7 @@ class SpectrogramViT(nn.Module):
         mlp_dim: int,
         dropout: float = 0.0,
         emb_dropout: float = 0.0,
+        drop_path: float = 0.0,
     ):
         super().__init__()
         self.stem, self.pos, self.patching = stem, pos, patching
@@ -94,7 +128,7 @@ class SpectrogramViT(nn.Module):
         )
         self.cls_token = nn.Parameter(torch.randn(1, 1, dim) * 0.02)
         self.dropout = Dropout(emb_dropout)
-        self.transformer = Transformer(dim, depth, heads, dim_head, mlp_dim, dropout)
+        self.transformer = Transformer(dim, depth, heads, dim_head, mlp_dim, dropout, drop_path)
         self.head = nn.Linear(dim, num_classes)
         self.feature_dim = dim
 

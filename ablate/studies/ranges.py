@@ -35,6 +35,9 @@ RANGES: dict[str, tuple[float, float, bool]] = {
     "model.dim_head": (1, math.inf, True),
     "model.dropout": (0, 1, True),
     "model.emb_dropout": (0, 1, True),
+    "model.drop_path": (0, 1, True),
+    "train.ema": (0, 1, True),
+    "data.max_frames": (0, math.inf, True),
 }
 
 

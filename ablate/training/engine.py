@@ -1,4 +1,5 @@
-"""The epoch loop: AdamW, warm-up + cosine, label smoothing, clipping, validation selection."""
+"""The epoch loop: AdamW, warm-up + cosine, label smoothing, clipping, weight averaging,
+and the choice of the final weights (best validation epoch or a fixed schedule)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,12 @@ import torch.nn.functional as F
 from omegaconf import DictConfig
 from torch import nn
 
+from ablate.errors import AblateError
+from ablate.training.averaging import WeightAverage
 from ablate.training.metrics import classification_metrics
+from ablate.training.windows import random_crop, windowed
+
+SELECTIONS = ("best_val", "last")
 
 #: ``loss_fn(x, batch_index, logits, feature, soft_targets) -> scalar``
 LossFn = Callable[
@@ -49,13 +55,24 @@ class Augmenter(Protocol):
 
 @dataclass
 class Split:
-    """Normalised inputs ``(N, 1, H, W)`` and integer labels, on the training device."""
+    """Normalised inputs ``(N, 1, H, W)`` and integer labels, on the training device.
+
+    When ``W`` is wider than the model's ``window``, training crops a random window of
+    each row's first ``lengths`` frames and evaluation averages over all its windows.
+    """
 
     x: torch.Tensor
     y: torch.Tensor
+    lengths: torch.Tensor | None = None
+    window: int = 0
 
     def __len__(self) -> int:
         return len(self.y)
+
+    @property
+    def wide(self) -> bool:
+        """Whether rows are wider than the model's window."""
+        return bool(self.window) and self.x.shape[-1] > self.window
 
 
 @dataclass
@@ -105,16 +122,33 @@ def cross_entropy(label_smoothing: float) -> LossFn:
     return loss
 
 
+def _forward(amp: bool):
+    def run(model: nn.Module, chunk: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        with autocast(chunk.device, amp):
+            return model(chunk)
+
+    return run
+
+
 @torch.no_grad()
 def predict(
-    model: nn.Module, x: torch.Tensor, batch_size: int, amp: bool = True
+    model: nn.Module,
+    x: torch.Tensor,
+    batch_size: int,
+    amp: bool = True,
+    lengths: torch.Tensor | None = None,
+    window: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Logits and pooled features for ``x`` in evaluation mode, as float32 on ``x``'s device."""
+    """Logits and pooled features for ``x`` in evaluation mode, as float32 on ``x``'s device;
+    rows wider than ``window`` are averaged over sliding windows (:mod:`.windows`)."""
     model.eval()
+    if window and x.shape[-1] > window:
+        if lengths is None:
+            lengths = torch.full((len(x),), x.shape[-1])
+        return windowed(model, x, lengths, window, batch_size, _forward(amp))
     logits, features = [], []
     for chunk in x.split(batch_size):
-        with autocast(chunk.device, amp):
-            out_logits, out_features = model(chunk)
+        out_logits, out_features = _forward(amp)(model, chunk)
         logits.append(out_logits.float())
         features.append(out_features.float())
     return torch.cat(logits), torch.cat(features)
@@ -122,7 +156,7 @@ def predict(
 
 def evaluate(model: nn.Module, split: Split, label_names: list[str], batch_size: int, amp: bool):
     """Metrics (uar, war, f1, per-class recall, confusion) and mean CE loss on ``split``."""
-    logits, _ = predict(model, split.x, batch_size, amp)
+    logits, _ = predict(model, split.x, batch_size, amp, split.lengths, split.window)
     metrics = classification_metrics(
         split.y.cpu().numpy(), logits.argmax(-1).cpu().numpy(), label_names
     )
@@ -146,13 +180,21 @@ def fit(
     extra_params: list[nn.Parameter] = (),
     select: bool = True,
 ) -> FitOutcome:
-    """Train ``model`` for ``epochs``; keep the weights of the best validation UA.
+    """Train ``model`` for ``epochs`` and end with the weights ``train.select`` names: the
+    best validation UA's epoch, or the last (with ``train.ema``: the averaged weights).
 
-    ``select=False`` keeps the last epoch (feature matching has no label objective).
-    A non-finite loss raises :class:`TrialFailed`.
+    ``select=False`` keeps the last epoch (feature matching has no label objective), as
+    does an empty validation split, which also leaves the validation metrics out of the
+    history. A non-finite loss raises :class:`TrialFailed`.
     """
     device = train.x.device
     cfg = train_cfg
+    if cfg.select not in SELECTIONS:
+        raise AblateError(
+            f"train.select: expected one of {', '.join(SELECTIONS)}, got {cfg.select!r}"
+        )
+    validating = len(val) > 0
+    select = select and validating and cfg.select == "best_val"
     params = [p for p in model.parameters() if p.requires_grad] + list(extra_params)
     # The fused kernel updates every tensor in one pass: 4x faster than the per-tensor
     # loop on the CPU (about 2% of a student's step).
@@ -164,6 +206,8 @@ def fit(
     num_classes = len(label_names)
     outcome = FitOutcome()
     best_key, best_state, since_best = (-1.0, 0.0), None, 0
+    average = WeightAverage(model, cfg.ema) if cfg.ema > 0 else None
+    judged = average.model if average is not None else model
 
     for epoch in range(1, epochs + 1):
         model.train()
@@ -173,9 +217,10 @@ def fit(
         for index in order.split(cfg.batch_size):
             if len(index) < 2:  # a lone sample breaks BatchNorm and adds only noise
                 continue
-            x, targets = augmenter(
-                train.x[index], F.one_hot(train.y[index], num_classes).float(), generator
-            )
+            x = train.x[index]
+            if train.wide:
+                x = random_crop(x, train.lengths[index], train.window, generator)
+            x, targets = augmenter(x, F.one_hot(train.y[index], num_classes).float(), generator)
             _sync(device)
             tick = time.perf_counter()
             with autocast(device, cfg.amp):
@@ -191,37 +236,40 @@ def fit(
                 nn.utils.clip_grad_norm_(params, cfg.grad_clip)
             optimizer.step()
             schedule.step()
+            if average is not None:
+                average.update(model)
             _sync(device)
             outcome.compute_seconds += time.perf_counter() - tick
             total_loss += loss.item() * len(index)
             seen += len(index)
 
-        tick = time.perf_counter()
-        val_metrics = evaluate(model, val, label_names, cfg.batch_size * 2, cfg.amp)
-        outcome.eval_seconds += time.perf_counter() - tick
-        record = {
-            "epoch": epoch,
-            "train_loss": total_loss / max(1, seen),
-            "val_loss": val_metrics["loss"],
-            "val_uar": val_metrics["uar"],
-            "val_war": val_metrics["war"],
-            "lr": optimizer.param_groups[0]["lr"],
-            "seconds": time.perf_counter() - started,
-        }
+        record = {"epoch": epoch, "train_loss": total_loss / max(1, seen)}
+        if validating:
+            tick = time.perf_counter()
+            val_metrics = evaluate(judged, val, label_names, cfg.batch_size * 2, cfg.amp)
+            outcome.eval_seconds += time.perf_counter() - tick
+            record.update(
+                val_loss=val_metrics["loss"], val_uar=val_metrics["uar"], val_war=val_metrics["war"]
+            )
+        record.update(lr=optimizer.param_groups[0]["lr"], seconds=time.perf_counter() - started)
         outcome.history.append({"stage": stage, **record})
         if reporter is not None:
             reporter.epoch(fold, stage, epoch, record)
+        if not validating:
+            continue
         key = (val_metrics["uar"], -val_metrics["loss"])
         if key > best_key:
             best_key, since_best, outcome.best_epoch = key, 0, epoch
             if select:
-                best_state = copy.deepcopy(model.state_dict())
+                best_state = copy.deepcopy(judged.state_dict())
         else:
             since_best += 1
             if cfg.patience and since_best >= cfg.patience:
                 break
     if select and best_state is not None:
         model.load_state_dict(best_state)
-    elif not select:
+    else:
+        if average is not None:
+            model.load_state_dict(average.state_dict())
         outcome.best_epoch = len(outcome.history)
     return outcome

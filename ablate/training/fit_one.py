@@ -1,4 +1,4 @@
-"""Train one configuration on a whole corpus (minus validation) for ``ablate train``."""
+"""Train one configuration on a whole corpus (validation opt-in) for ``ablate train``."""
 
 from __future__ import annotations
 
@@ -30,10 +30,14 @@ def check_trainable(config, where: str = "") -> None:
             )
 
 
-def train_one(config, reporter=None) -> SavedModel:
-    """Train on every speaker but the validation ones; select and report on validation.
+def train_one(config, val_fraction: float = 0.0, reporter=None) -> SavedModel:
+    """Train on every speaker for ``train.epochs`` (a fixed schedule: the last, or with
+    ``train.ema`` the averaged, weights). ``val_fraction`` > 0 keeps that share of the
+    speakers out for validation, which ``train.select=best_val`` then selects on.
     ``reporter`` receives each epoch (progress for a person)."""
     check_trainable(config)
+    config = config.copy()
+    config.protocol.val_fraction = float(val_fraction)
     registry = get_registry()
     corpus = load_corpus(config.data, registry)
     check_classes(corpus)
@@ -42,19 +46,26 @@ def train_one(config, reporter=None) -> SavedModel:
     trained = train_fold(run, reporter, cache_root(config.data) / "teachers")
     model = trained.model
     cfg = config.train
-    metrics = evaluate(model, run.val, run.labels, cfg.batch_size * 2, cfg.amp)
-    meta = {
-        "ablate_version": __version__,
-        "label_names": list(corpus.label_names),
-        "val_speakers": fold.val_speakers,
-        "best_epoch": trained.best_epoch,
-        "history": trained.history,
-        "fingerprint": corpus.fingerprint,
-        "validation": {
+    validation = None
+    if len(fold.val):
+        metrics = evaluate(model, run.val, run.labels, cfg.batch_size * 2, cfg.amp)
+        validation = {
             "uar": metrics["uar"],
             "war": metrics["war"],
             "f1": metrics["f1"],
             "n": len(fold.val),
-        },
+            "speakers": fold.val_speakers,
+            "selection": cfg.select,
+        }
+    meta = {
+        "ablate_version": __version__,
+        "label_names": list(corpus.label_names),
+        "train_utterances": len(fold.train),
+        "train_speakers": sorted({corpus.speakers[i] for i in fold.train}),
+        "val_speakers": fold.val_speakers,
+        "best_epoch": trained.best_epoch,
+        "history": trained.history,
+        "fingerprint": corpus.fingerprint,
+        "validation": validation,
     }
     return SavedModel(config, model.cpu().eval(), list(corpus.label_names), run.mean, run.std, meta)

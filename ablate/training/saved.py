@@ -27,6 +27,7 @@ from torch import nn
 
 from ablate.config import to_yaml
 from ablate.data.features import AudioError, FeatureExtractor, load_audio
+from ablate.data.normalize import lengths, normalise
 from ablate.errors import AblateError
 from ablate.training.engine import predict
 from ablate.training.model_files import (
@@ -114,25 +115,45 @@ class SavedModel:
         model = fitted_model(directory, config, labels, payload["state_dict"])
         return cls(config, model.eval(), labels, payload["mean"], payload["std"], meta)
 
-    def normalise(self, features: torch.Tensor) -> torch.Tensor:
-        """``(N, n_mels, frames)`` raw log-Mel -> ``(N, 1, n_mels, frames)`` model input."""
-        return ((features - self.mean) / self.std).unsqueeze(1)
+    def normalise(self, features: torch.Tensor, speakers: list[str] | None = None) -> torch.Tensor:
+        """``(N, n_mels, W)`` raw log-Mel -> ``(N, 1, n_mels, W)`` model input, by the
+        model's ``data.norm``. Per speaker, the statistics come from the utterances given
+        here, grouped by ``speakers``; without speakers they are taken as one speaker's."""
+        norm = self.config.data.get("norm", "global")
+        if norm == "speaker" and speakers is None:
+            speakers = ["speaker"] * len(features)
+        x = normalise(features, norm, speakers=speakers, mean=self.mean, std=self.std)
+        return x.unsqueeze(1)
 
-    def probabilities(self, features: torch.Tensor) -> torch.Tensor:
-        logits, _ = predict(self.model, self.normalise(features), batch_size=64, amp=False)
+    def probabilities(
+        self, features: torch.Tensor, speakers: list[str] | None = None
+    ) -> torch.Tensor:
+        """Class probabilities; utterances wider than the model's window are averaged over
+        sliding windows."""
+        frames = lengths(features)
+        logits, _ = predict(
+            self.model,
+            self.normalise(features, speakers),
+            batch_size=64,
+            amp=False,
+            lengths=frames,
+            window=int(self.config.data.frames),
+        )
         return logits.softmax(-1)
 
     def predict_files(self, paths: list[Path]) -> list[dict[str, Any]]:
-        """Label and class probabilities per audio file."""
+        """Label and class probabilities per audio file. A per-speaker model normalises the
+        files of one call together, as one speaker's."""
         extractor = FeatureExtractor(self.config.data)
-        rows = []
+        features = []
         for path in paths:
             wave, rate = load_audio(path, self.config.data.get("max_seconds"))
             try:
-                features = extractor(wave, rate)
+                features.append(extractor(wave, rate))
             except AudioError as exc:
                 raise AudioError(exc.reason, path) from None
-            probs = self.probabilities(features[None])[0]
+        rows = []
+        for path, probs in zip(paths, self.probabilities(torch.stack(features)), strict=True):
             rows.append(
                 {
                     "file": str(path),

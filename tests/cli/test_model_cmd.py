@@ -67,7 +67,7 @@ def test_table_output(capsys):
     [
         (
             "model.patching=diagonal",
-            "error: model.patching: unknown patching 'diagonal'; known: horizontal,",
+            "error: model.patching: unknown patching 'diagonal'; known: conv_tokens, horizontal,",
         ),
         ("model.depht=2", "model.depht"),
         ("model.stem_args.size=3", "model.stem_args.size: stem 'none' has no parameter 'size'"),

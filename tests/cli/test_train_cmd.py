@@ -43,7 +43,12 @@ def test_train_evaluate_predict_round_trip(tiny_config_file, tmp_path, capsys):
         capsys, "train", str(tiny_config_file), "train.epochs=2", "--out", str(out), "--json"
     )
     assert {p.name for p in out.iterdir()} >= {"config.yaml", "model.pt", "meta.json"}
-    assert 0.0 <= trained["uar"] <= 1.0 and trained["n"] > 0
+    # every speaker trains, for the fixed 2 epochs; no validation split unless asked for
+    assert trained["validation_split"] is False and "uar" not in trained
+    assert trained["train_utterances"] == 64 and trained["epochs"] == 2
+    meta = json.loads((out / "meta.json").read_text())
+    assert [h["epoch"] for h in meta["history"]] == [1, 2]
+    assert all("val_uar" not in h and h["train_loss"] > 0 for h in meta["history"])
 
     evaluated = run_json(capsys, "evaluate", str(out), "synthetic", "--json")
     assert set(evaluated) >= {"uar", "war", "f1", "n"}
@@ -66,8 +71,32 @@ def test_train_prints_one_plain_line_per_epoch_when_not_a_terminal(
     lines = capsys.readouterr().out.splitlines()
     epochs = [line for line in lines if " epoch " in line]
     assert [line.split(":")[0] for line in epochs] == ["train epoch 1/2", "train epoch 2/2"]
-    assert all(" loss " in line and " val UA " in line and line.endswith(" s)") for line in epochs)
+    assert all(" loss " in line and line.endswith(" s)") for line in epochs)
+    assert not [line for line in epochs if " val UA " in line]  # no validation split
     assert "saved model to" in " ".join(lines[-2:])
+
+
+def test_validation_split_is_opt_in_and_stated(tiny_config_file, tmp_path, capsys):
+    out = tmp_path / "model"
+    trained = run_json(
+        capsys,
+        "train",
+        str(tiny_config_file),
+        "train.epochs=2",
+        "train.select=best_val",
+        "--val-fraction",
+        "0.25",
+        "--out",
+        str(out),
+        "--json",
+    )
+    assert trained["validation_split"] is True and trained["speakers"]
+    assert 0.0 <= trained["uar"] <= 1.0 and 0 < trained["n"] < 64
+    assert trained["train_utterances"] == 64 - trained["n"]
+    capsys.readouterr()
+    main(["train", str(tiny_config_file), "train.epochs=1", "--out", str(out), "--force"])
+    said = " ".join(capsys.readouterr().out.split())
+    assert "no validation split" in said and "every speaker" in said
 
 
 def test_missing_model_directory_is_a_one_line_error(tmp_path, capsys):

@@ -127,3 +127,17 @@ def test_wave_augments_shift_add_noise_and_change_speed():
     assert abs(float(snr) - 10.0) < 0.5
     fast = registry.get("augment", "speed").build(None, {"low": 1.2, "high": 1.2})(wave, 16000, g)
     assert abs(len(fast) - 16000 / 1.2) < 2
+
+
+def test_frame_shift_moves_each_example_by_at_most_max_frames():
+    shift = get_registry().get("augment", "frame_shift").build(None, {"max_frames": 3})
+    x = torch.arange(10.0).repeat(64, 1, 2, 1) + 1.0  # value = frame index + 1
+    out = shift(x, torch.Generator().manual_seed(0))
+    assert out.shape == x.shape
+    moved = set()
+    for row in out[:, 0, 0]:
+        inside = row[row != 1.0]  # shifted-in frames hold the example's minimum (1.0)
+        offset = int(inside[0].item()) - int(row.tolist().index(inside[0].item())) - 1
+        assert -3 <= offset <= 3
+        moved.add(offset)
+    assert len(moved) > 3  # drawn per example

@@ -74,7 +74,8 @@ def test_unknown_component_lists_the_known_names():
         build_model(dict(TINY, preset="student", patching="diagonal"), 128, 128, 4)
     message = str(info.value)
     assert message == (
-        "model.patching: unknown patching 'diagonal'; known: horizontal, square, vertical"
+        "model.patching: unknown patching 'diagonal'; "
+        "known: conv_tokens, horizontal, square, vertical"
     )
 
 

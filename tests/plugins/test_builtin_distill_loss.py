@@ -11,7 +11,7 @@ from ablate.models.parts import DistillShape
 from ablate.plugins import get_registry
 
 FEATURE_LOSSES = ("feature_l1", "feature_mse", "cosine")
-ALL = (*FEATURE_LOSSES, "logit_kl", "none")
+ALL = (*FEATURE_LOSSES, "logit_kl", "hard", "none")
 
 
 def loss(name: str, student_dim: int = 16, teacher_dim: int = 16, **args):
@@ -101,3 +101,14 @@ def test_none_is_inactive_and_zero():
     assert none.active is False
     assert all(loss(name).active for name in ALL if name != "none")
     assert none(*batch()).item() == 0.0
+
+
+def test_hard_distillation_is_cross_entropy_on_the_teachers_argmax():
+    s_logits = torch.randn(5, 4, requires_grad=True)
+    t_logits = torch.randn(5, 4)
+    value = loss("hard")(torch.zeros(5, 16), torch.zeros(5, 16), s_logits, t_logits)
+    expected = F.cross_entropy(s_logits, t_logits.argmax(-1))
+    torch.testing.assert_close(value, expected)
+    # the teacher's confidence does not matter, only its decision
+    same = loss("hard")(torch.zeros(5, 16), torch.zeros(5, 16), s_logits, t_logits * 10)
+    torch.testing.assert_close(same, expected)

@@ -15,7 +15,12 @@ def patching(name: str, height: int, width: int, /, **args):
 
 def test_parameters_and_defaults():
     registry = get_registry()
-    assert registry.get("patching", "vertical").defaults() == {"width": 1, "pad": False}
+    assert registry.get("patching", "vertical").defaults() == {
+        "width": 1,
+        "pad": False,
+        "stride": 0,
+    }
+    assert registry.get("patching", "conv_tokens").defaults() == {"channels": (16, 32)}
     assert registry.get("patching", "square").defaults() == {"size": 16, "pad": False}
     assert registry.get("patching", "horizontal").defaults() == {"height": 1, "pad": False}
 
@@ -72,3 +77,28 @@ def test_padding_zero_fills_to_whole_patches():
 def test_non_positive_sizes_are_rejected():
     with pytest.raises(ValueError, match="patch size must be >= 1"):
         patching("square", 8, 8, size=0)
+
+
+def test_vertical_stride_overlaps_windows():
+    x = torch.arange(2 * 4 * 6, dtype=torch.float32).reshape(2, 1, 4, 6)
+    tokens = patching("vertical", 4, 6, width=2, stride=1)(x)
+    assert tokens.shape == (2, 5, 8)
+    # token t holds frames t and t + 1 (each window's pixels row-major: bin, frame)
+    torch.testing.assert_close(tokens[:, 1].reshape(2, 4, 2), x[:, 0, :, 1:3])
+
+
+def test_conv_tokens_give_one_token_per_frame_and_learn():
+    layer = patching("conv_tokens", 64, 10, channels=[8, 16])
+    assert (layer.num_patches, layer.patch_dim) == (10, 16 * 16)
+    x = torch.randn(3, 1, 64, 10)
+    tokens = layer(x)
+    assert tokens.shape == (3, 10, 256)
+    assert sum(p.numel() for p in layer.parameters()) > 0
+    tokens.sum().backward()
+    assert all(p.grad is not None for p in layer.parameters())
+
+
+def test_conv_tokens_rows_round_up_for_odd_heights():
+    layer = patching("conv_tokens", 5, 4, channels=[4])
+    assert layer.patch_dim == 4 * 3
+    assert layer(torch.randn(2, 1, 5, 4)).shape == (2, 4, 12)

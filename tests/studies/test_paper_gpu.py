@@ -26,9 +26,9 @@ def test_the_dry_run_plans_every_study_at_the_papers_settings(emodb_root, capsys
     assert trials == {
         "pe_vs_coord": 4,
         "presets": 3,
-        "distillation": 5,
+        "distillation": 4,
         "leak": 4,
-        "patch_shape": 12,
+        "patch_shape": 4,
     }
     minutes = float(out.split("estimated wall time ")[1].split(" min")[0])
     assert code == (0 if minutes <= 10 else 1)

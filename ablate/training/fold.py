@@ -1,0 +1,121 @@
+"""One fold's inputs and helpers: seeding, normalised splits, model building, fitting."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+
+from ablate.data.augment import BatchAugmenter, training_set
+from ablate.data.features import fit_normalizer
+from ablate.data.normalize import check_norm, lengths, normalise, speaker_stats
+from ablate.data.pipeline import Corpus
+from ablate.data.splits import Fold
+from ablate.models.build import build_model
+from ablate.plugins import Registry
+from ablate.training.engine import Split, evaluate, fit, resolve_device
+
+T = TypeVar("T")
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+@contextmanager
+def rng_preserved(device: torch.device) -> Iterator[None]:
+    """Run the block without moving the global random streams (Python, NumPy, torch)."""
+    python, numpy = random.getstate(), np.random.get_state()
+    devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        yield
+    random.setstate(python)
+    np.random.set_state(numpy)
+
+
+def timed(fn: Callable[..., T], *args) -> tuple[T, float]:
+    """``fn(*args)`` and the seconds it took."""
+    started = time.perf_counter()
+    value = fn(*args)
+    return value, time.perf_counter() - started
+
+
+class FoldRun:
+    """The tensors, model and bookkeeping of one fold.
+
+    Inputs are normalised by ``data.norm``; with ``speaker``, each speaker's statistics
+    come from all of that speaker's utterances in the corpus (no label is read), so a
+    training utterance's augmented copies share their speaker's statistics. The global
+    training-fold ``mean`` and ``std`` are kept in every case (a saved model's record).
+    """
+
+    def __init__(self, config: DictConfig, corpus: Corpus, fold: Fold, registry: Registry):
+        self.config, self.corpus, self.fold, self.registry = config, corpus, fold, registry
+        self.device = resolve_device(config.train.device)
+        self.seed = config.train.seed * 1_000 + fold.index
+        self.norm = check_norm(config.data.norm)
+        seed_everything(self.seed)
+        train_x, train_y = training_set(corpus, fold, config.data, config.train.seed, registry)
+        self.mean, self.std = fit_normalizer(train_x)
+        self.stats = None
+        if self.norm == "speaker":
+            self.stats = speaker_stats(corpus.features, corpus.speakers)
+        speakers = [corpus.speakers[i] for i in fold.train]
+        train_speakers = speakers * (len(train_y) // max(1, len(speakers)))
+        self.train = self.split(train_x, train_y, train_speakers)
+        self.val = self.split(*self._part(fold.val))
+        self.test = self.split(*self._part(fold.test))
+        self.augmenter = BatchAugmenter(config.data, registry)
+        self.labels = corpus.label_names
+        self.notes: list[str] = []
+
+    def _part(self, index: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+        speakers = [self.corpus.speakers[i] for i in index]
+        return self.corpus.features[index], self.corpus.labels[index], speakers
+
+    def split(self, x: torch.Tensor, y: torch.Tensor, speakers: list[str]) -> Split:
+        frames = lengths(x)
+        x = normalise(
+            x, self.norm, speakers=speakers, mean=self.mean, std=self.std, stats=self.stats
+        )
+        window = int(self.config.data.frames)
+        return Split(x.unsqueeze(1).to(self.device), y.to(self.device), frames, window)
+
+    def model(self, section: str) -> nn.Module:
+        """The model of config ``section``: ``model`` or ``distill.teacher``."""
+        data = self.config.data
+        model = build_model(
+            OmegaConf.select(self.config, section),
+            data.n_mels,
+            data.frames,
+            len(self.labels),
+            self.registry,
+            section,
+        )
+        model = model.to(self.device)
+        return torch.compile(model) if self.config.train.compile else model
+
+    def fit(self, model: nn.Module, **kwargs):
+        return fit(
+            model,
+            self.train,
+            self.val,
+            self.labels,
+            self.config.train,
+            fold=self.fold.index,
+            augmenter=self.augmenter,
+            **kwargs,
+        )
+
+    def test_metrics(self, model: nn.Module) -> dict:
+        cfg = self.config.train
+        return evaluate(model, self.test, self.labels, cfg.batch_size * 2, cfg.amp)

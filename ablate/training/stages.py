@@ -1,0 +1,142 @@
+"""Training one fold's model: directly, or distilled from a teacher trained (or loaded
+from the cache) first. The teacher may be any preset, the reference CNN included."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from torch import nn
+
+from ablate.locks import file_lock
+from ablate.slots import TEACHER
+from ablate.training import distill
+from ablate.training.engine import Reporter, cross_entropy
+from ablate.training.fold import FoldRun, rng_preserved, seed_everything, timed
+from ablate.training.metrics import TEST_METRICS as METRICS
+
+
+def _teacher(run: FoldRun, reporter: Reporter | None, cache_dir: Path) -> tuple[nn.Module, float]:
+    """The fold's teacher, loaded from the cache or trained once and cached, and the
+    seconds its training took (also when another trial or worker trained it)."""
+    config = run.config
+    seed_everything(run.seed)  # the teacher depends on its cache key only
+    teacher = run.model(TEACHER)
+    split = {k: getattr(run.fold, k).tolist() for k in ("train", "val")}
+    key = distill.teacher_key(config, run.corpus.fingerprint, split)
+    with file_lock(cache_dir / f"teacher-{key}.lock"):
+        seconds = distill.load_teacher(teacher, cache_dir, key)
+        if seconds is not None:
+            return teacher.to(run.device), seconds
+        outcome = run.fit(
+            teacher,
+            epochs=config.distill.teacher_epochs,
+            loss_fn=cross_entropy(config.train.label_smoothing),
+            stage="teacher",
+            reporter=reporter,
+        )
+        distill.save_teacher(teacher, cache_dir, key, outcome.compute_seconds)
+    return teacher, outcome.compute_seconds
+
+
+@dataclass
+class Trained:
+    """What training one fold produced (the teacher fields only when distilling)."""
+
+    model: nn.Module
+    history: list[dict[str, float]]
+    best_epoch: int
+    compute_seconds: float
+    eval_seconds: float
+    teacher_metrics: dict[str, float] = field(default_factory=dict)
+    teacher_seconds: float = 0.0
+    #: wall time spent getting the teacher (training it, or waiting for another worker)
+    teacher_wall_seconds: float = 0.0
+
+
+def train_fold(run: FoldRun, reporter: Reporter | None, teacher_cache: Path) -> Trained:
+    """Train the fold's model; with distillation, train or load its teacher first.
+
+    The teacher's training counts as the teacher's time, never as the student's, and it
+    leaves the random streams where they were: each arm's cost and metrics are the same
+    whether its trial trained the shared teacher or loaded it."""
+    config = run.config
+    ce = cross_entropy(config.train.label_smoothing)
+    if not config.distill.enabled:
+        model = run.model("model")
+        outcome = run.fit(
+            model, epochs=config.train.epochs, loss_fn=ce, stage="train", reporter=reporter
+        )
+        return Trained(
+            model,
+            outcome.history,
+            outcome.best_epoch,
+            outcome.compute_seconds,
+            outcome.eval_seconds,
+        )
+
+    started = time.perf_counter()
+    with rng_preserved(run.device):
+        teacher, teacher_seconds = _teacher(run, reporter, teacher_cache)
+    teacher_wall = time.perf_counter() - started
+    model = run.model("model")
+    compute = evaluating = 0.0
+    teacher_metrics = {}
+    if len(run.test):
+        metrics, evaluating = timed(run.test_metrics, teacher)
+        teacher_metrics = {m: metrics[m] for m in METRICS}
+    loss = distill.build_distill_loss(
+        run.registry, config, model.feature_dim, teacher.feature_dim, len(run.labels)
+    ).to(run.device)
+    targets, seconds = timed(
+        distill.TeacherTargets,
+        teacher,
+        run.train.x,
+        not (run.augmenter.active or run.train.wide),
+        config.train.batch_size * 2,
+    )
+    evaluating += seconds
+    extra = list(loss.parameters())
+    if loss.note:
+        run.notes.append(f"distill_loss {config.distill.loss}: {loss.note}")
+    history = []
+    if loss.active and config.distill.feature_epochs > 0:
+        outcome = run.fit(
+            model,
+            epochs=config.distill.feature_epochs,
+            loss_fn=distill.matching_loss(loss, targets),
+            stage="feature",
+            reporter=reporter,
+            extra_params=extra,
+            select=False,
+        )
+        history += outcome.history
+        compute += outcome.compute_seconds
+        evaluating += outcome.eval_seconds
+    finetune = (
+        distill.finetune_loss(loss, targets, config.distill.alpha, config.train.label_smoothing)
+        if loss.active
+        else ce
+    )
+    outcome = run.fit(
+        model,
+        epochs=config.distill.finetune_epochs,
+        loss_fn=finetune,
+        stage="finetune",
+        reporter=reporter,
+        extra_params=extra,
+    )
+    history += outcome.history
+    compute += outcome.compute_seconds
+    evaluating += outcome.eval_seconds
+    return Trained(
+        model,
+        history,
+        outcome.best_epoch,
+        compute,
+        evaluating,
+        teacher_metrics,
+        teacher_seconds,
+        teacher_wall,
+    )
