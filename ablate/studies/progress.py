@@ -56,6 +56,12 @@ def _fmt(value: float | None) -> str:
     return "-" if value is None or not math.isfinite(value) else f"{value:.4f}"
 
 
+def _scores(metrics: dict) -> str:
+    """``loss L val UA V``; no validation figure where there is no validation split."""
+    text = f"loss {_fmt(metrics.get('train_loss'))}"
+    return text if "val_uar" not in metrics else f"{text} val UA {_fmt(metrics['val_uar'])}"
+
+
 class StudyProgress:
     """Trials done / total, best so far and ETA; the running trial's fold, epoch, loss, val UA."""
 
@@ -95,10 +101,7 @@ class StudyProgress:
             self._line(f"trial {number} started: {text}")
 
     def epoch(self, number: int, fold: int, stage: str, epoch: int, metrics: dict) -> None:
-        text = (
-            f"trial {number} fold {fold} {stage} epoch {epoch}: "
-            f"loss {_fmt(metrics.get('train_loss'))} val UA {_fmt(metrics.get('val_uar'))}"
-        )
+        text = f"trial {number} fold {fold} {stage} epoch {epoch}: {_scores(metrics)}"
         if self.bars:
             self.bars.update(self.trial_task, description=text)
         else:
@@ -150,10 +153,7 @@ class EpochProgress:
 
     def epoch(self, fold: int, stage: str, epoch: int, metrics: dict) -> None:
         total = self.stages.get(stage, 0)
-        text = (
-            f"{stage} epoch {epoch}/{total}: loss {_fmt(metrics.get('train_loss'))} "
-            f"val UA {_fmt(metrics.get('val_uar'))}"
-        )
+        text = f"{stage} epoch {epoch}/{total}: {_scores(metrics)}"
         if self.bars:
             self.bars.update(self.task, advance=1, description=text)
         else:

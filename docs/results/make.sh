@@ -15,6 +15,8 @@ which=${1:-all}
 compare() { python3 -m ablate compare "$@" --tracking-uri "$uri" --format markdown; }
 
 if [ "$which" = recipe ] || [ "$which" = all ]; then
+  # artifacts beside the store, relative, so `ablate ui` shows them on any clone
+  python3 -m ablate.tracking.bundle emodb-recipe-cpu.db
   uri=sqlite:///emodb-recipe-cpu.db
   cnn=reference_cnn-22d3660fe1 vit=strong_vit-9f1bd38d33 pe=pe_vs_coord-248d465754 ps=patch_shape-5023321404
   dist=distillation-31b954c4e9 dcnn=distillation_cnn-551ae87630 ref=preset=cnn
