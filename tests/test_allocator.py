@@ -4,16 +4,15 @@ test_workers.py) ``--workers`` processes."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
-from concurrent.futures import ProcessPoolExecutor
 
 import pytest
 from study_helpers import allocator_probes, probe_allocator
 
 from ablate import allocator
-from ablate.data.pipeline import _context
 
 glibc = pytest.mark.skipif(allocator._glibc() is None, reason="the policy is glibc's")
 
@@ -42,17 +41,29 @@ def test_the_opt_out_and_a_users_own_tuning_are_left_alone(tmp_path, monkeypatch
     assert probe["large_block_mmapped"] is True  # glibc's default for a 64 MiB block
 
 
-def _probe_here() -> allocator.Probe:
-    return allocator.probe()
+#: a fresh ablate process forks an extraction worker (the pipeline's own context), which
+#: probes; a fresh one, because a long test session's heap may have no room left to grow
+FORKED_PROBE = """
+import json
+from concurrent.futures import ProcessPoolExecutor
+from ablate import allocator
+from ablate.data.pipeline import _context
+with ProcessPoolExecutor(1, _context()) as pool:
+    probe = pool.submit(allocator.probe).result()
+print(json.dumps(probe.__dict__))
+"""
 
 
 @glibc
-def test_forked_feature_extraction_workers_inherit_it():
-    if allocator.apply() != "ablate":
-        pytest.skip("this test process runs with the user's own malloc settings")
-    with ProcessPoolExecutor(1, _context()) as pool:
-        probe = pool.submit(_probe_here).result()
-    assert probe.policy == "ablate" and probe.keeps_memory
+def test_forked_feature_extraction_workers_inherit_it(monkeypatch):
+    for key in [k for k in os.environ if k.startswith("MALLOC_")] + ["ABLATE_MALLOC"]:
+        monkeypatch.delenv(key, raising=False)
+    out = subprocess.run(
+        [sys.executable, "-c", FORKED_PROBE], check=True, capture_output=True, text=True
+    ).stdout
+    probe = json.loads(out)
+    assert probe["policy"] == "ablate"
+    assert probe["large_block_mmapped"] is False and probe["freed_block_kept"] is True
 
 
 def test_off_glibc_nothing_is_set_and_nothing_breaks(monkeypatch):

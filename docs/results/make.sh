@@ -30,6 +30,9 @@ if [ "$which" = recipe ] || [ "$which" = all ]; then
     echo "### Patch shape (no positional encoding) beside the reference CNN, recipe, leave-one-speaker-out"
     compare $ps $cnn --reference $ref --plot patch_shape-recipe.png
     echo
+    echo "### Is vertical the best patch? Each shape against vertical, paired over the 8 speakers"
+    compare $ps --reference patching=vertical
+    echo
     echo "### Distillation from the paper's ViT teacher and from the CNN, beside the reference CNN, recipe"
     compare $dist $dcnn $cnn --reference $ref --plot distillation-recipe.png
     echo
