@@ -54,11 +54,10 @@ def child(arm: str, threads: int, seconds: float) -> dict:
     import torch
     from common import train_step
     from throughput import ARMS as PRESETS
-    from throughput import BATCH, CLASSES, SIZE, alias_plugins
+    from throughput import BATCH, CLASSES, SIZE
 
     from ablate.models.build import build_model
 
-    alias_plugins()
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     model = build_model(PRESETS[ARMS[arm]], SIZE, SIZE, CLASSES)

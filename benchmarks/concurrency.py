@@ -37,12 +37,11 @@ def child(args: argparse.Namespace) -> dict:
     """One worker: warm up, print "ready", wait for the parent's start time, train, report."""
     import torch
     from common import sync, train_step
-    from throughput import ARMS, BATCH, CLASSES, alias_plugins
+    from throughput import ARMS, BATCH, CLASSES
 
     from ablate.models.build import build_model
     from ablate.models.flops import forward_flops
 
-    alias_plugins()
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)

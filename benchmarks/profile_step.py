@@ -24,7 +24,7 @@ import torch
 from common import load, train_step
 from rich.console import Console
 from rich.table import Table
-from throughput import ARMS, BATCH, CLASSES, SIZE, alias_plugins
+from throughput import ARMS, BATCH, CLASSES, SIZE
 from torch.profiler import profile
 
 from ablate.models.build import build_model
@@ -58,7 +58,6 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--json", type=Path, help="also write the groups as JSON here")
     args = parser.parse_args()
-    alias_plugins()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     model = build_model(ARMS[args.arm], SIZE, SIZE, CLASSES)
