@@ -100,8 +100,11 @@ class StudyProgress:
         else:
             self._line(f"trial {number} started: {text}")
 
-    def epoch(self, number: int, fold: int, stage: str, epoch: int, metrics: dict) -> None:
-        text = f"trial {number} fold {fold} {stage} epoch {epoch}: {_scores(metrics)}"
+    def epoch(
+        self, number: int, seed: int, fold: int, stage: str, epoch: int, metrics: dict
+    ) -> None:
+        where = f"trial {number} seed {seed} fold {fold} {stage} epoch {epoch}"
+        text = f"{where}: {_scores(metrics)}"
         if self.bars:
             self.bars.update(self.trial_task, description=text)
         else:

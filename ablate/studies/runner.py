@@ -63,7 +63,7 @@ class _Reporter:
         with halts(self.session.tracking):
             self.session.tracker.log_epoch(self.run_id, self.seed, fold, stage, metrics, epoch)
         if self.session.progress:
-            self.session.progress.epoch(self.trial.number, fold, stage, epoch, metrics)
+            self.session.progress.epoch(self.trial.number, self.seed, fold, stage, epoch, metrics)
         if self.session.study.settings.pruner != "none" and "val_uar" in metrics:
             with halts(self.session.optuna_where):
                 self.trial.report(metrics["val_uar"], self.step)

@@ -149,6 +149,10 @@ def test_ctrl_c_marks_the_trial_prints_how_to_resume_and_exits_130(workdir, caps
     # output to a pipe is plain lines: no ANSI escapes, no carriage-return progress bars
     assert not ANSI.search(out) and "\r" not in out
     assert "trial 0 started: model.pos_encoding=" in out
+    # each epoch line names the seed it trains (a trial may train several, one after another)
+    assert re.search(
+        r"^trial \d+ seed [01] fold 0 train epoch \d+: loss [\d.]+( val UA [\d.]+)?$", out, re.M
+    )
     assert re.search(r"^trial \d+ complete: test_uar_mean [\d.]+ \| 1/3 done", out, re.M)
 
     _cli(resume[1:])  # the printed command finishes the study
