@@ -107,6 +107,13 @@ class ModelConfig:
     #: stochastic depth (ViTs; the cnn ignores it): the largest probability (the last
     #: block's) of skipping a residual block in training, rising linearly over the depth
     drop_path: float | None = None
+    #: ViTs: LayerNorm over each raw patch before its projection (the authors' code);
+    #: false drops it, keeping each patch's (each 128x1 frame's) energy
+    patch_norm: bool | None = None
+    #: ViT students: DeiT's distillation token, a second token and head trained on the
+    #: teacher's signal (needs distill.enabled and a distill.loss other than none);
+    #: prediction averages the two heads
+    distill_token: bool | None = None
 
 
 @dataclass
@@ -177,7 +184,17 @@ OPERATIONAL_KEYS = (
     "train.compile",
 )
 
-_VIT = dict(dim=256, heads=5, dim_head=64, mlp_dim=512, dropout=0.1, emb_dropout=0.1, drop_path=0.0)
+_VIT = dict(
+    dim=256,
+    heads=5,
+    dim_head=64,
+    mlp_dim=512,
+    dropout=0.1,
+    emb_dropout=0.1,
+    drop_path=0.0,
+    patch_norm=True,
+    distill_token=False,
+)
 #: The paper's teacher and student (Kim & Lee 2024) and the reference CNN.
 PRESETS: dict[str, dict[str, Any]] = {
     "teacher": dict(_VIT, patching="vertical", pos_encoding="coordinate", stem="conv", depth=6),

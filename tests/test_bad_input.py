@@ -25,7 +25,8 @@ from ablate.plugins import load_registry
 SPACE = "space:\n  model.pos_encoding: {choice: [coordinate, none]}\n"
 MODEL_KEYS = (
     "preset, patching, patching_args, pos_encoding, pos_encoding_args, stem, stem_args, "
-    "dim, depth, heads, dim_head, mlp_dim, dropout, emb_dropout, drop_path"
+    "dim, depth, heads, dim_head, mlp_dim, dropout, emb_dropout, drop_path, patch_norm, "
+    "distill_token"
 )
 
 # (case, study file, the exact one-line error after "error: study.yaml: ")

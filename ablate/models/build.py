@@ -47,6 +47,8 @@ def build_model(
         dropout=resolved["dropout"],
         emb_dropout=resolved["emb_dropout"],
         drop_path=resolved["drop_path"] or 0.0,
+        patch_norm=resolved["patch_norm"],
+        distill_token=resolved["distill_token"],
     )
 
 
@@ -56,6 +58,9 @@ def feature_dim(model: Mapping[str, Any]) -> int:
 
 
 def token_count(model: nn.Module) -> int:
-    """Tokens the encoder attends over (CLS included); 0 for a non-ViT."""
+    """Tokens the encoder attends over (CLS and a distillation token included); 0 for a
+    non-ViT."""
     patching = getattr(model, "patching", None)
-    return patching.num_patches + 1 if patching is not None else 0
+    if patching is None:
+        return 0
+    return patching.num_patches + 1 + (getattr(model, "dist_token", None) is not None)

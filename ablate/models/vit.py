@@ -103,6 +103,14 @@ class SpectrogramViT(nn.Module):
 
     ``forward`` returns ``(logits, pooled_feature)``; the pooled feature (the normalised
     CLS token) is what knowledge distillation matches.
+
+    ``patch_norm=False`` drops the embedding's first LayerNorm, which rescales every raw
+    patch (for 128x1 patches: every frame) to unit variance and so discards its energy.
+    ``distill_token=True`` adds DeiT's distillation token after the CLS token (after the
+    token positions, so every positional encoding applies unchanged) with its own head:
+    in training ``forward`` returns both heads stacked, ``(B, 2, classes)`` and
+    ``(B, 2, dim)`` (class token first), for the distillation losses to split; in
+    evaluation the mean of the two heads' logits and the class token's feature.
     """
 
     def __init__(
@@ -120,22 +128,35 @@ class SpectrogramViT(nn.Module):
         dropout: float = 0.0,
         emb_dropout: float = 0.0,
         drop_path: float = 0.0,
+        patch_norm: bool = True,
+        distill_token: bool = False,
     ):
         super().__init__()
         self.stem, self.pos, self.patching = stem, pos, patching
-        self.embed = nn.Sequential(
-            nn.LayerNorm(patch_dim), nn.Linear(patch_dim, dim), nn.LayerNorm(dim)
-        )
+        first = nn.LayerNorm(patch_dim) if patch_norm else nn.Identity()
+        self.embed = nn.Sequential(first, nn.Linear(patch_dim, dim), nn.LayerNorm(dim))
         self.cls_token = nn.Parameter(torch.randn(1, 1, dim) * 0.02)
+        self.dist_token = nn.Parameter(torch.randn(1, 1, dim) * 0.02) if distill_token else None
         self.dropout = Dropout(emb_dropout)
         self.transformer = Transformer(dim, depth, heads, dim_head, mlp_dim, dropout, drop_path)
         self.head = nn.Linear(dim, num_classes)
+        self.dist_head = nn.Linear(dim, num_classes) if distill_token else None
         self.feature_dim = dim
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = self.pos.image(self.stem(x))
         tokens = self.embed(self.patching(x))
         cls = self.cls_token.expand(tokens.shape[0], -1, -1)
-        tokens = self.dropout(self.pos.tokens(torch.cat([cls, tokens], dim=1)))
-        pooled = self.transformer(tokens)[:, 0]
-        return self.head(pooled), pooled
+        tokens = self.pos.tokens(torch.cat([cls, tokens], dim=1))
+        if self.dist_token is not None:
+            dist = self.dist_token.expand(tokens.shape[0], -1, -1)
+            tokens = torch.cat([tokens[:, :1], dist, tokens[:, 1:]], dim=1)
+        encoded = self.transformer(self.dropout(tokens))
+        pooled = encoded[:, 0]
+        logits = self.head(pooled)
+        if self.dist_head is None:
+            return logits, pooled
+        dist_logits = self.dist_head(encoded[:, 1])
+        if self.training:
+            return torch.stack([logits, dist_logits], 1), encoded[:, :2]
+        return (logits + dist_logits) / 2, pooled

@@ -18,11 +18,11 @@ import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from ablate.config import identity
+from ablate.config import identity, resolve_model
 from ablate.contracts import DistillLoss, DistillShape
 from ablate.errors import AblateError, first_line
 from ablate.plugins import Registry
-from ablate.slots import build_chosen, describe, lookup
+from ablate.slots import TEACHER, build_chosen, describe, lookup
 from ablate.training.engine import LossFn, predict
 
 
@@ -122,12 +122,45 @@ def build_distill_loss(
     return loss
 
 
+def check_distill_token(config: DictConfig, registry: Registry | None = None) -> None:
+    """A distillation token learns from a teacher: only the student may have one, and only
+    with distillation on and a loss that gives the token a signal."""
+    teacher = resolve_model(OmegaConf.select(config, TEACHER), TEACHER)
+    if teacher["distill_token"]:
+        raise AblateError(f"{TEACHER}.distill_token: a teacher has no teacher to learn from")
+    student = resolve_model(config.model)
+    if not student["distill_token"]:
+        return
+    if student["preset"] == "cnn":
+        raise AblateError("model.distill_token: the cnn preset has no tokens (it is not a ViT)")
+    if not config.distill.enabled:
+        raise AblateError(
+            "model.distill_token: needs distill.enabled=true (it learns from a teacher)"
+        )
+    if not getattr(lookup("distill.loss", config.distill.loss, registry).factory, "active", True):
+        raise AblateError(
+            f"model.distill_token: distill.loss {config.distill.loss!r} gives the token no "
+            "signal; choose a loss that compares with the teacher"
+        )
+
+
+def _heads(logits: torch.Tensor, feature: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """(class logits, distillation logits, distillation feature): a student with a
+    distillation token returns both heads stacked in training; without one, its single
+    head serves both."""
+    if logits.ndim == 3:
+        return logits[:, 0].float(), logits[:, 1].float(), feature[:, 1].float()
+    return logits.float(), logits.float(), feature.float()
+
+
 def matching_loss(loss: nn.Module, targets: TeacherTargets) -> LossFn:
-    """Stage (b): the student imitates the teacher's pooled feature (or logits)."""
+    """Stage (b): the student (its distillation token, if it has one) imitates the
+    teacher's pooled feature (or logits)."""
 
     def fn(x, index, logits, feature, soft_targets):
         t_feature, t_logits = targets(x, index)
-        return loss(feature.float(), t_feature, logits.float(), t_logits)
+        _, d_logits, d_feature = _heads(logits, feature)
+        return loss(d_feature, t_feature, d_logits, t_logits)
 
     return fn
 
@@ -135,11 +168,13 @@ def matching_loss(loss: nn.Module, targets: TeacherTargets) -> LossFn:
 def finetune_loss(
     loss: nn.Module, targets: TeacherTargets, alpha: float, label_smoothing: float
 ) -> LossFn:
-    """Stage (c): cross-entropy plus ``alpha`` times the distillation loss."""
+    """Stage (c): cross-entropy plus ``alpha`` times the distillation loss; with a
+    distillation token the labels train the class head and the teacher the token's."""
 
     def fn(x, index, logits, feature, soft_targets):
         t_feature, t_logits = targets(x, index)
-        ce = F.cross_entropy(logits.float(), soft_targets, label_smoothing=label_smoothing)
-        return ce + alpha * loss(feature.float(), t_feature, logits.float(), t_logits)
+        c_logits, d_logits, d_feature = _heads(logits, feature)
+        ce = F.cross_entropy(c_logits, soft_targets, label_smoothing=label_smoothing)
+        return ce + alpha * loss(d_feature, t_feature, d_logits, t_logits)
 
     return fn

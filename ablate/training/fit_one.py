@@ -9,6 +9,7 @@ from ablate.data.splits import check_classes, training_fold
 from ablate.errors import AblateError
 from ablate.plugins import get_registry
 from ablate.studies.ranges import check_ranges
+from ablate.training.distill import check_distill_token
 from ablate.training.engine import evaluate
 from ablate.training.saved import SavedModel
 from ablate.training.trial import FoldRun, train_fold
@@ -18,6 +19,10 @@ def check_trainable(config, where: str = "") -> None:
     """Before any data is loaded: every value in range, and epochs that train something
     (0 epochs would save the untrained, randomly initialised model)."""
     check_ranges(config, where)
+    try:
+        check_distill_token(config)
+    except AblateError as exc:
+        raise AblateError(f"{where}{exc}") from None
     stages = ["train.epochs"]
     if config.distill.enabled:
         stages = ["distill.teacher_epochs", "distill.finetune_epochs"]

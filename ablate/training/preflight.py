@@ -18,7 +18,7 @@ from ablate.models.build import feature_dim
 from ablate.models.checks import build_parts
 from ablate.plugins import Registry, get_registry
 from ablate.slots import TEACHER, build_chosen
-from ablate.training.distill import build_distill_loss
+from ablate.training.distill import build_distill_loss, check_distill_token
 
 
 def _once(seen: set[str], what: Any, check: Callable[[], Any]) -> None:
@@ -38,6 +38,7 @@ def check_config(
     what an earlier call already checked."""
     registry = registry or get_registry()
     seen = set() if seen is None else seen
+    check_distill_token(config, registry)
     data = config.data
     sections = ("model", TEACHER) if config.distill.enabled else ("model",)
     dims = {}
