@@ -268,8 +268,10 @@ def make_config(
 
 
 def identity(config: DictConfig | dict[str, Any]) -> dict[str, Any]:
-    """The flattened config without its :data:`OPERATIONAL_KEYS`: what it computes."""
-    return {k: v for k, v in flatten(config).items() if k not in OPERATIONAL_KEYS}
+    """The flattened config without its :data:`OPERATIONAL_KEYS`: what it computes. Unset
+    (null) keys are left out, as they are the preset's or the code's choice: a new field
+    that defaults to null changes no study's identity, so studies resume across versions."""
+    return {k: v for k, v in flatten(config).items() if k not in OPERATIONAL_KEYS and v is not None}
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:

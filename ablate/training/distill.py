@@ -35,7 +35,7 @@ def teacher_key(config: DictConfig, fingerprint: str, fold_indices: dict[str, li
     )
     settings["train.epochs"] = config.distill.teacher_epochs
     payload = {
-        "teacher": OmegaConf.to_container(config.distill.teacher, resolve=True),
+        "teacher": identity(config.distill.teacher),
         "settings": settings,
         "fingerprint": fingerprint,
         "split": fold_indices,

@@ -80,3 +80,17 @@ def test_shipped_studies_validate():
 
     for path in sorted(Path(__file__).parents[2].joinpath("studies").glob("*.yaml")):
         load_study(path)
+
+
+def test_identity_leaves_out_unset_keys_so_a_new_null_field_changes_no_key(tmp_path):
+    """A field a later version adds at null ("from the preset") must not change the key
+    of a study started before it, or that study would not resume."""
+    from ablate.config import identity
+
+    assert identity({"model": {"dim": None, "depth": 3}, "train": {"threads": 2}}) == {
+        "model.depth": 3
+    }
+    path = tmp_path / "study.yaml"
+    path.write_text(GOOD)
+    assert load_study(path, ["model.distill_token=null"]).key == load_study(path).key
+    assert load_study(path, ["model.distill_token=true"]).key != load_study(path).key
