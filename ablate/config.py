@@ -224,6 +224,10 @@ def resolve_model(model: DictConfig | Mapping[str, Any], where: str = "model") -
         for key in MODEL_PLUGINS:
             if given.get(key) is not None:
                 raise AblateError(f"{where}.{key}: the cnn preset takes no {key} (it is not a ViT)")
+        if given.get("distill_token"):
+            raise AblateError(
+                f"{where}.distill_token: the cnn preset has no tokens (it is not a ViT)"
+            )
     resolved: dict[str, Any] = dict.fromkeys(MODEL_FIELDS)
     resolved.update({f"{key}_args": {} for key in MODEL_PLUGINS})
     resolved.update(PRESETS[preset])

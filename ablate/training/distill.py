@@ -128,11 +128,8 @@ def check_distill_token(config: DictConfig, registry: Registry | None = None) ->
     teacher = resolve_model(OmegaConf.select(config, TEACHER), TEACHER)
     if teacher["distill_token"]:
         raise AblateError(f"{TEACHER}.distill_token: a teacher has no teacher to learn from")
-    student = resolve_model(config.model)
-    if not student["distill_token"]:
+
         return
-    if student["preset"] == "cnn":
-        raise AblateError("model.distill_token: the cnn preset has no tokens (it is not a ViT)")
     if not config.distill.enabled:
         raise AblateError(
             "model.distill_token: needs distill.enabled=true (it learns from a teacher)"

@@ -105,6 +105,11 @@ def test_a_token_without_a_teacher_signal_is_a_one_line_error(overrides, message
         check_trainable(config, "study.yaml: ")
 
 
+def test_the_cnn_has_no_token_to_add():
+    with pytest.raises(AblateError, match=r"^model\.distill_token: the cnn preset has no tokens"):
+        tiny_config("model.preset=cnn", "model.distill_token=true")
+
+
 def test_without_the_first_layernorm_a_patch_keeps_its_energy():
     """The paper's embedding normalises each raw 128x1 frame, so a frame and the same frame
     ten times louder embed alike; ``patch_norm=false`` tells them apart."""
