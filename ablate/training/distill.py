@@ -128,7 +128,7 @@ def check_distill_token(config: DictConfig, registry: Registry | None = None) ->
     teacher = resolve_model(OmegaConf.select(config, TEACHER), TEACHER)
     if teacher["distill_token"]:
         raise AblateError(f"{TEACHER}.distill_token: a teacher has no teacher to learn from")
-
+    if not resolve_model(config.model)["distill_token"]:
         return
     if not config.distill.enabled:
         raise AblateError(

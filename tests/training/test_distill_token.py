@@ -132,3 +132,8 @@ def test_patch_norm_off_trains(tiny_corpus):
         tiny_config("model.patch_norm=false", "protocol.max_folds=1"), corpus=tiny_corpus
     )
     assert 0.0 <= result.summary["test_uar_mean"] <= 1.0
+
+
+def test_a_plain_config_passes_the_token_check():
+    check_distill_token(tiny_config())
+    check_distill_token(tiny_config("distill.enabled=true"))
