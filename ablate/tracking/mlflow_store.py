@@ -72,8 +72,14 @@ LEAK = "speaker-dependent"
 
 
 def arm_name(swept: Mapping[str, Any]) -> str:
-    """``pos_encoding=coordinate, patching=vertical``: the swept values, by their last key part."""
-    return ", ".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in swept.items()) or "base config"
+    """``pos_encoding=coordinate, patching=vertical``: the swept values, by their last key
+    part; floats (TPE's and random's samples) to 4 significant digits. Only a label: arms
+    are told apart by their full values."""
+    shown = (
+        f"{k.rsplit('.', 1)[-1]}={f'{v:.4g}' if isinstance(v, float) else v}"
+        for k, v in swept.items()
+    )
+    return ", ".join(shown) or "base config"
 
 
 def leaky(config: Any) -> bool:

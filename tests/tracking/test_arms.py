@@ -77,3 +77,13 @@ def test_two_keys_of_one_name_are_labelled_by_what_differs():
         "pe-1, pe-2 are different studies named 'pe', kept apart; they differ in "
         "protocol.split, train.lr"
     ]
+
+
+def test_arm_names_round_sampled_floats():
+    """TPE's floats made a 24-trial table's arm column unreadable (0.0010450742963586343)."""
+    from ablate.tracking.mlflow_store import arm_name
+
+    swept = {"train.lr": 0.0010450742963586343, "model.patch_norm": False, "train.ema": 0.995}
+    assert arm_name(swept) == "lr=0.001045, patch_norm=False, ema=0.995"
+    assert arm_name({"train.lr": 1.0e-4, "model.dim": 64}) == "lr=0.0001, dim=64"
+    assert arm_name({}) == "base config"
