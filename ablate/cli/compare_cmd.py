@@ -47,6 +47,12 @@ from ablate.cli.output import console
     help="Save a PNG of the metric per arm with 95% intervals; with --effects also "
     "STEM-effects.png beside it (STEM-effects-STUDY.png for several studies).",
 )
+@click.option(
+    "--pool-seeds",
+    is_flag=True,
+    help="Join studies that differ in their seeds alone (one study run once per seed) "
+    "into one set of arms, their seeds averaged within each fold.",
+)
 def compare(
     studies: tuple[str, ...],
     tracking_uri: str,
@@ -55,6 +61,7 @@ def compare(
     reference: str | None,
     effects: bool,
     plot: str | None,
+    pool_seeds: bool,
 ) -> None:
     """Compare the arms of one or more STUDIES (study keys or experiment names).
 
@@ -65,8 +72,9 @@ def compare(
     interval, and significance is Holm-corrected over the table (alpha 0.05).
 
     Several studies on the same data merge into one table (arms pair on the folds that
-    tested the same speakers). Studies are never pooled: two study keys with one name stay
-    separate arms, labelled by the settings they differ in. Arms whose test speakers were
+    tested the same speakers). Studies are not pooled: two study keys with one name stay
+    separate arms, labelled by the settings they differ in; --pool-seeds joins those that
+    differ in their seeds alone. Arms whose test speakers were
     seen in training are marked speaker-dependent everywhere. The method and its checks:
     docs/studies.md, "Comparing"."""
     from ablate.errors import AblateError
@@ -77,7 +85,7 @@ def compare(
     target = _plot_target(plot) if plot else None  # a bad path fails before any work
     store = Store(tracking_uri)
     try:
-        analysis = verdicts.analyse(store, list(studies), metric, reference)
+        analysis = verdicts.analyse(store, list(studies), metric, reference, pool_seeds)
     except AblateError as exc:  # nothing to show: say what the store lacks, if that is why
         notes = _coverage(store, studies)
         raise AblateError("; ".join([str(exc), *notes])) from None

@@ -2,8 +2,11 @@
 
 An arm is one study key's combination of swept values (the child runs' ``ablate.swept``
 tag); a distillation study adds its teacher as an arm. Arms of different study keys are
-never pooled: two keys with the same study name become separate arms, labelled by the
+not pooled: two keys with the same study name become separate arms, labelled by the
 settings in which the studies differ (``split=random_kfold``), and a note names them all.
+The one exception is asked for: ``pool_seeds`` joins keys that differ in their seeds
+alone (one study run once per seed, on other machines or days), whose (seed, fold)
+scores then average within each fold like one study's.
 
 Per-fold values are read by :func:`ablate.tracking.folds.fold_values` alone, so their
 source can change in one place. Each fold gets an identity that says what it tested (the
@@ -81,9 +84,12 @@ def find_parent(store: Store, target: str, notes: list[str] | None = None) -> An
     )
 
 
-def load_arms(store: Store, targets: list[str]) -> tuple[list[Any], list[Arm], list[str]]:
+def load_arms(
+    store: Store, targets: list[str], pool_seeds: bool = False
+) -> tuple[list[Any], list[Arm], list[str]]:
     """The parent runs of ``targets``, the arms of all of them and notes for the reader.
-    With several studies, each arm's name starts with its study's label."""
+    With several studies, each arm's name starts with its study's label; ``pool_seeds``
+    joins the keys that differ in their seeds alone (:func:`_seed_groups`)."""
     notes: list[str] = []
     parents: dict[str, Any] = {}
     for target in targets:
@@ -97,20 +103,50 @@ def load_arms(store: Store, targets: list[str]) -> tuple[list[Any], list[Arm], l
         ]
         for key, p in parents.items()
     }
-    labels = _study_labels(parents, runs, notes) if len(parents) > 1 else {k: "" for k in parents}
+    groups = _seed_groups(parents, runs, notes) if pool_seeds else {k: [k] for k in parents}
+    grouped = {key: [r for member in groups[key] for r in runs[member]] for key in groups}
+    shown = {key: parents[key] for key in groups}
+    labels = _study_labels(shown, grouped, notes) if len(groups) > 1 else dict.fromkeys(groups, "")
     arms: dict[tuple[str, str], Arm] = {}
-    for key, finished in runs.items():
+    for key, members in groups.items():
         prefix = f"{labels[key]}: " if labels[key] else ""
-        by_trial = fold_runs.of_study(store, parents[key].info.experiment_id, key)
-        for run in finished:
-            folds = by_trial.get(run.info.run_id, [])
-            swept = run.data.tags.get("ablate.swept", run.info.run_name)
-            arm = arms.setdefault((key, swept), Arm(prefix + _arm_name(swept), key, _json(swept)))
-            _add_run(arm, run, "", folds)
-            if "teacher_params" in run.data.metrics:
-                teacher = arms.setdefault((key, TEACHER), Arm(prefix + TEACHER, key, teacher=True))
-                _add_run(teacher, run, TEACHER, folds)
-    return list(parents.values()), [a for a in arms.values() if a.values], notes
+        for member in members:
+            by_trial = fold_runs.of_study(store, parents[member].info.experiment_id, member)
+            for run in runs[member]:
+                folds = by_trial.get(run.info.run_id, [])
+                swept = run.data.tags.get("ablate.swept", run.info.run_name)
+                arm = arms.setdefault(
+                    (key, swept), Arm(prefix + _arm_name(swept), key, _json(swept))
+                )
+                _add_run(arm, run, "", folds)
+                if "teacher_params" in run.data.metrics:
+                    teacher = arms.setdefault(
+                        (key, TEACHER), Arm(prefix + TEACHER, key, teacher=True)
+                    )
+                    _add_run(teacher, run, TEACHER, folds)
+    return list(shown.values()), [a for a in arms.values() if a.values], notes
+
+
+def _seed_groups(
+    parents: dict[str, Any], runs: dict[str, list[Any]], notes: list[str]
+) -> dict[str, list[str]]:
+    """Study keys grouped under the first of them where the study name and every fixed
+    setting agree and only the seeds differ; a note names each pooled group."""
+    groups: dict[str, list[str]] = {}
+    homes: dict[str, str] = {}
+    for key, parent in parents.items():
+        name = parent.data.tags.get("ablate.study", parent.info.run_name)
+        fixed = {k: v for k, v in _settings(runs[key]).items() if k not in ("seeds", "train.seed")}
+        home = homes.setdefault(json.dumps([name, fixed], sort_keys=True), key)
+        groups.setdefault(home, []).append(key)
+    for members in groups.values():
+        if len(members) > 1:
+            seeds = [_settings(runs[m]).get("seeds", "?") for m in members]
+            notes.append(
+                f"{', '.join(members)}: one study run with seeds {', '.join(seeds)}, pooled "
+                "(--pool-seeds): seeds averaged within each fold"
+            )
+    return groups
 
 
 def _add_run(arm: Arm, run: Any, role: str = "", fold_runs: list[Any] | None = None) -> None:

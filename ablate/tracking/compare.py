@@ -52,10 +52,15 @@ class Analysis:
 
 
 def analyse(
-    store: Store, targets: list[str], metric: str = "test_uar", reference: str | None = None
+    store: Store,
+    targets: list[str],
+    metric: str = "test_uar",
+    reference: str | None = None,
+    pool_seeds: bool = False,
 ) -> Analysis:
-    """Read the arms of ``targets`` and compare them (see the module docstring)."""
-    parents, arms, notes = load_arms(store, targets)
+    """Read the arms of ``targets`` and compare them (see the module docstring);
+    ``pool_seeds`` joins studies that differ in their seeds alone."""
+    parents, arms, notes = load_arms(store, targets, pool_seeds)
     name = metric.removeprefix("test_")
     arms = [arm for arm in arms if arm.values.get(name)]
     if not arms:

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 from store_helpers import RESULTS
-from study_helpers import mlflow_template  # noqa: F401
+from study_helpers import mlflow_template, workdir  # noqa: F401
 
 
 @pytest.fixture(scope="session")
