@@ -134,14 +134,15 @@ def _seed_groups(
     setting agree and only the seeds differ; a note names each pooled group."""
     groups: dict[str, list[str]] = {}
     homes: dict[str, str] = {}
+    settings = {key: _settings(runs[key]) for key in parents}
     for key, parent in parents.items():
         name = parent.data.tags.get("ablate.study", parent.info.run_name)
-        fixed = {k: v for k, v in _settings(runs[key]).items() if k not in ("seeds", "train.seed")}
+        fixed = {k: v for k, v in settings[key].items() if k not in ("seeds", "train.seed")}
         home = homes.setdefault(json.dumps([name, fixed], sort_keys=True), key)
         groups.setdefault(home, []).append(key)
     for members in groups.values():
         if len(members) > 1:
-            seeds = [_settings(runs[m]).get("seeds", "?") for m in members]
+            seeds = [settings[m].get("seeds", "?") for m in members]
             notes.append(
                 f"{', '.join(members)}: one study run with seeds {', '.join(seeds)}, pooled "
                 "(--pool-seeds): seeds averaged within each fold"

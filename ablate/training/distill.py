@@ -122,22 +122,25 @@ def build_distill_loss(
     return loss
 
 
-def check_distill_token(config: DictConfig, registry: Registry | None = None) -> None:
+def check_distill_token(
+    config: DictConfig, registry: Registry | None = None, where: str = ""
+) -> None:
     """A distillation token learns from a teacher: only the student may have one, and only
-    with distillation on and a loss that gives the token a signal."""
+    with distillation on and a loss that gives the token a signal. ``where`` prefixes
+    the error (a study file's name)."""
     teacher = resolve_model(OmegaConf.select(config, TEACHER), TEACHER)
     if teacher["distill_token"]:
-        raise AblateError(f"{TEACHER}.distill_token: a teacher has no teacher to learn from")
+        raise AblateError(f"{where}{TEACHER}.distill_token: a teacher has no teacher to learn from")
     if not resolve_model(config.model)["distill_token"]:
         return
     if not config.distill.enabled:
         raise AblateError(
-            "model.distill_token: needs distill.enabled=true (it learns from a teacher)"
+            f"{where}model.distill_token: needs distill.enabled=true (it learns from a teacher)"
         )
     if not getattr(lookup("distill.loss", config.distill.loss, registry).factory, "active", True):
         raise AblateError(
-            f"model.distill_token: distill.loss {config.distill.loss!r} gives the token no "
-            "signal; choose a loss that compares with the teacher"
+            f"{where}model.distill_token: distill.loss {config.distill.loss!r} gives the token "
+            "no signal; choose a loss that compares with the teacher"
         )
 
 

@@ -19,10 +19,7 @@ def check_trainable(config, where: str = "") -> None:
     """Before any data is loaded: every value in range, and epochs that train something
     (0 epochs would save the untrained, randomly initialised model)."""
     check_ranges(config, where)
-    try:
-        check_distill_token(config)
-    except AblateError as exc:
-        raise AblateError(f"{where}{exc}") from None
+    check_distill_token(config, where=where)
     stages = ["train.epochs"]
     if config.distill.enabled:
         stages = ["distill.teacher_epochs", "distill.finetune_epochs"]
