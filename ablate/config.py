@@ -21,11 +21,18 @@ from omegaconf.errors import OmegaConfBaseException
 from ablate.errors import AblateError
 
 
+def plugin(kind: str, many: bool = False) -> dict[str, Any]:
+    """The metadata of a config field that names a plugin of ``kind`` (a list of them with
+    ``many``); its arguments sit in the ``<field>_args`` field beside it.
+    :mod:`ablate.slots` builds the slot table from these fields."""
+    return {"kind": kind, "many": many}
+
+
 @dataclass
 class DataConfig:
     """Corpus, features and augmentation. Features are ``n_mels`` x ``frames`` log-Mel images."""
 
-    dataset: str = "synthetic"
+    dataset: str = field(default="synthetic", metadata=plugin("dataset"))
     root: str | None = None
     dataset_args: dict[str, Any] = field(default_factory=dict)
     #: keep only these labels (after ``label_map``); empty keeps all
@@ -52,7 +59,7 @@ class DataConfig:
     #: speaker by the per-bin statistics of all of its own utterances, unlabelled; test
     #: speakers included; no label is read)
     norm: str = "global"
-    augment: list[str] = field(default_factory=list)
+    augment: list[str] = field(default_factory=list, metadata=plugin("augment", many=True))
     augment_args: dict[str, Any] = field(default_factory=dict)
     #: extra augmented copies of each training utterance (wave-stage augmentations)
     augment_copies: int = 0
@@ -91,12 +98,12 @@ class ModelConfig:
 
     #: teacher | student | cnn
     preset: str = "student"
-    patching: str | None = None
-    patching_args: dict[str, Any] = field(default_factory=dict)
-    pos_encoding: str | None = None
-    pos_encoding_args: dict[str, Any] = field(default_factory=dict)
-    stem: str | None = None
+    stem: str | None = field(default=None, metadata=plugin("stem"))
     stem_args: dict[str, Any] = field(default_factory=dict)
+    patching: str | None = field(default=None, metadata=plugin("patching"))
+    patching_args: dict[str, Any] = field(default_factory=dict)
+    pos_encoding: str | None = field(default=None, metadata=plugin("pos_encoding"))
+    pos_encoding_args: dict[str, Any] = field(default_factory=dict)
     dim: int | None = None
     depth: int | None = None
     heads: int | None = None
@@ -149,7 +156,7 @@ class DistillConfig:
     """Knowledge distillation: (a) teacher CE, (b) feature matching, (c) CE + alpha * loss."""
 
     enabled: bool = False
-    loss: str = "feature_l1"
+    loss: str = field(default="feature_l1", metadata=plugin("distill_loss"))
     loss_args: dict[str, Any] = field(default_factory=dict)
     alpha: float = 1.0
     teacher: ModelConfig = field(default_factory=lambda: ModelConfig(preset="teacher"))
@@ -202,8 +209,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     "cnn": {},
 }
 MODEL_FIELDS = tuple(f.name for f in fields(ModelConfig))
-#: the model fields that name a plugin (each has a ``<field>_args`` beside it)
-MODEL_PLUGINS = tuple(f for f in MODEL_FIELDS if f"{f}_args" in MODEL_FIELDS)
+#: the model fields that name a plugin, in build order (each has ``<field>_args`` beside it)
+MODEL_PLUGINS = tuple(f.name for f in fields(ModelConfig) if "kind" in f.metadata)
 
 
 def resolve_model(model: DictConfig | Mapping[str, Any], where: str = "model") -> dict[str, Any]:
@@ -233,6 +240,22 @@ def resolve_model(model: DictConfig | Mapping[str, Any], where: str = "model") -
     resolved.update(PRESETS[preset])
     resolved.update({k: v for k, v in given.items() if v is not None})
     return resolved
+
+
+def resolved(model: DictConfig | Mapping[str, Any], where: str = "model") -> dict[str, Any]:
+    """A model section whose preset was resolved when its config was made (by
+    :func:`make_config` or :func:`resolve_presets`), as a plain dict. Resolution happens
+    there, once; a section that still has unset fields is a programming error, named."""
+    given = OmegaConf.to_container(model, resolve=True) if isinstance(model, DictConfig) else model
+    if given.get("preset") not in PRESETS:
+        raise AblateError(f"{where}.preset: unknown preset {given.get('preset')!r}")
+    unset = [k for k in PRESETS[given["preset"]] if given.get(k) is None]
+    if unset:
+        raise AblateError(
+            f"{where}: {', '.join(unset)} unset; resolve the preset first "
+            "(ablate.config.resolve_model)"
+        )
+    return dict(given)
 
 
 def resolve_presets(config: DictConfig) -> DictConfig:

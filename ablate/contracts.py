@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from ablate.data.corpus import (
+from ablate.corpus import (
     UNPARSABLE,
     ScanResult,
     Utterance,
@@ -37,6 +37,8 @@ class Contract:
     reads: ClassVar[dict[str, Any]] = {}
     counts: ClassVar[dict[str, int]] = {}
     module: ClassVar[bool] = False
+    #: what a factory of this kind receives as its first argument (for messages and docs)
+    context: ClassVar[str] = "None"
 
     @classmethod
     def problem(cls, obj: Any) -> str | None:
@@ -87,6 +89,7 @@ class DistillShape:
 class Stem(nn.Module, Contract):
     """Image to image, run first: ``(B, C, H, W) -> (B, out_channels, H, W)``."""
 
+    context: ClassVar[str] = "ModelShape"
     reads: ClassVar[dict[str, Any]] = {"out_channels": REQUIRED}
     counts: ClassVar[dict[str, int]] = {"out_channels": 1}
     module = True
@@ -114,6 +117,7 @@ class Patching(nn.Module, Contract):
     ``(ph, pw, C)`` flattened.
     """
 
+    context: ClassVar[str] = "ModelShape"
     reads: ClassVar[dict[str, Any]] = {"num_patches": REQUIRED, "patch_dim": REQUIRED}
     counts: ClassVar[dict[str, int]] = {"num_patches": 1, "patch_dim": 1}
     module = True
@@ -177,6 +181,7 @@ class PositionalEncoding(nn.Module, Contract):
     runs on ``(B, num_tokens, dim)`` with the CLS token first and keeps that shape.
     """
 
+    context: ClassVar[str] = "ModelShape"
     reads: ClassVar[dict[str, Any]] = {"extra_channels": 0}
     counts: ClassVar[dict[str, int]] = {"extra_channels": 0}
     module = True
@@ -197,6 +202,7 @@ class DistillLoss(nn.Module, Contract):
     feature-matching stage and fine-tune with cross-entropy alone.
     """
 
+    context: ClassVar[str] = "DistillShape"
     reads: ClassVar[dict[str, Any]] = {"note": None, "active": True}
     module = True
     note: str | None = None
@@ -211,6 +217,7 @@ class DatasetAdapter(Contract):
     unparsable. ``name`` and ``layout`` make the errors say what was expected.
     """
 
+    context: ClassVar[str] = "Path | None"
     reads: ClassVar[dict[str, Any]] = {"scan": REQUIRED}
     name = ""
     layout = ""
@@ -280,3 +287,14 @@ class BatchAugment(Augment):
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator):
         raise NotImplementedError
+
+
+#: Each plugin kind's contract: the base class every object built for it honours.
+CONTRACTS: dict[str, type[Contract]] = {
+    "patching": Patching,
+    "pos_encoding": PositionalEncoding,
+    "stem": Stem,
+    "distill_loss": DistillLoss,
+    "dataset": DatasetAdapter,
+    "augment": Augment,
+}

@@ -14,7 +14,8 @@ A plugin is a module (or object) that implements one or more of these hooks with
 ``@ablate.hookimpl`` and is announced through the ``ablate`` entry-point group. These
 names and signatures are the public API; ``docs/plugins.md`` describes each of them (a
 test keeps the two in step) and how a plugin is written, tested and published. Adding a
-kind is one more hook spec here plus one row in the slot table.
+kind is one more hook spec here, its entry in :data:`KINDS`, its contract and the config
+field that names it.
 """
 
 import pluggy
@@ -78,3 +79,14 @@ def register_augments(register):
     Factory: ``factory(stage_context: None, **params) -> Augment`` with ``stage`` one of
     ``"wave"``, ``"feature"``, ``"batch"``, which says how it is called.
     """
+
+
+#: Plugin kind -> the hook that registers it: the one list of kinds every floor reads.
+KINDS: dict[str, str] = {
+    "patching": "register_patchings",
+    "pos_encoding": "register_pos_encodings",
+    "stem": "register_stems",
+    "distill_loss": "register_distill_losses",
+    "dataset": "register_datasets",
+    "augment": "register_augments",
+}

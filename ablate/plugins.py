@@ -1,13 +1,14 @@
 """The plugin manager: registers the built-ins and entry points, collects named components.
 
-Plugins implement the hooks of :mod:`ablate.hookspecs`; which hook registers which kind,
-and where each kind is chosen in the config, is the slot table (:mod:`ablate.slots`).
+Plugins implement the hooks of :mod:`ablate.hookspecs` (``KINDS`` says which hook
+registers which kind); each plugin's hooks are called through pluggy, one plugin at a
+time, with a ``register`` callback that records the plugin's package and version.
 The built-ins (``plugins/``, imported as ``ablate_plugins``) are registered by module
 name, as pytest and simonw/llm register theirs: they are there with autoload off and in a
 plain checkout on ``PYTHONPATH``. Third parties announce their modules in the ``ablate``
 entry-point group. A plugin that fails to import, uses an unknown hook name or registers
-a name already taken is recorded as a failure, pointing at its file, and skipped; every
-other plugin keeps working.
+one name twice is recorded as a failure, pointing at its file and line, and skipped;
+every other plugin keeps working.
 
 Environment switches:
 
@@ -23,12 +24,11 @@ import importlib
 import importlib.util
 import inspect
 import os
-import re
 import sys
 import traceback
 from collections.abc import Iterable
 from functools import cache
-from importlib.metadata import entry_points
+from importlib.metadata import PackageNotFoundError, entry_points, version
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +36,15 @@ import pluggy
 
 from ablate import hookspecs
 from ablate.errors import AblateError
-from ablate.registry import Collector, Component, Param, PluginFailure, PluginWarning, Registry
-from ablate.slots import kinds
+from ablate.registry import (
+    Collector,
+    Component,
+    Param,
+    PluginFailure,
+    PluginWarning,
+    Registry,
+    normalise,
+)
 
 __all__ = [
     "BUILTINS",
@@ -61,11 +68,6 @@ BUILTINS = {
     "dataset": f"{BUILTIN_PACKAGE}.datasets",
     "augment": f"{BUILTIN_PACKAGE}.augment",
 }
-
-
-def _normalise(package: str) -> str:
-    """A distribution name compared the way pip does (PEP 503): ``My_Pkg`` == ``my-pkg``."""
-    return re.sub(r"[-_.]+", "-", package).lower()
 
 
 def _make_manager() -> pluggy.PluginManager:
@@ -144,12 +146,12 @@ def _entry_point_plugins(failures: list[PluginFailure]) -> list[tuple[str, str, 
 
     ablate's own entry points, which an older install may still list, are skipped: the
     built-ins are registered by module name."""
-    allow = {_normalise(p) for p in _split_env("ABLATE_PLUGINS_ALLOW")}
-    deny = {_normalise(p) for p in _split_env("ABLATE_PLUGINS_DENY")}
+    allow = {normalise(p) for p in _split_env("ABLATE_PLUGINS_ALLOW")}
+    deny = {normalise(p) for p in _split_env("ABLATE_PLUGINS_DENY")}
     found = []
     for ep in entry_points(group=hookspecs.PROJECT):
         package = ep.dist.name if ep.dist is not None else "unknown"
-        key = _normalise(package)
+        key = normalise(package)
         if key == CORE_PACKAGE or key in deny or (allow and key not in allow):
             continue
         try:
@@ -178,8 +180,9 @@ def load_registry(
     builtins: bool = True,
 ) -> Registry:
     """A registry of the built-ins (unless ``builtins`` is false), the entry points (unless
-    autoload is off), ``ABLATE_PLUGINS`` and ``plugins``, in that order, so a third party
-    cannot take a built-in's name. Failures are recorded in ``Registry.failures``.
+    autoload is off), ``ABLATE_PLUGINS`` and ``plugins``. A name two packages register is
+    kept for both (using it bare is an error naming both; ``package:name`` picks one).
+    Failures are recorded in ``Registry.failures``.
 
     ``plugins`` holds ``(plugin name, package name, module or object)`` triples.
     """
@@ -197,9 +200,19 @@ def load_registry(
     return registry
 
 
+def _version(package: str, plugin: Any) -> str:
+    """The version of the distribution (or, failing that, the module) behind a plugin."""
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return str(getattr(plugin, "__version__", "unknown"))
+
+
 def _register_plugin(
     manager: pluggy.PluginManager, registry: Registry, name: str, package: str, plugin: Any
 ) -> None:
+    """Register one plugin and call its hooks through pluggy, one plugin at a time, so a
+    hook that raises costs only its own plugin."""
     source = _source(plugin)
 
     def fail(reason: str, exc: BaseException | None = None) -> None:
@@ -216,33 +229,36 @@ def _register_plugin(
     except pluggy.PluginValidationError as exc:
         fail(f"invalid hook implementation: {str(exc).splitlines()[0]}")
         return
-    hooks = kinds()
-    hook_to_kind = {hook: kind for kind, hook in hooks.items()}
+    hook_to_kind = {hook: kind for kind, hook in hookspecs.KINDS.items()}
     callers = manager.get_hookcallers(plugin) or []
     if not callers:
         manager.unregister(plugin)
         fail("implements no ablate hook (is @ablate.hookimpl missing?)")
         return
-    unknown = sorted(c.name for c in callers if c.name not in hook_to_kind)
+    unknown = [c for c in callers if c.name not in hook_to_kind]
     if unknown:
+        code = next(i.function.__code__ for i in unknown[0].get_hookimpls() if i.plugin is plugin)
         manager.unregister(plugin)
-        fail(f"unknown hook {', '.join(unknown)}; known hooks: {', '.join(hooks.values())}")
+        names = ", ".join(sorted(c.name for c in unknown))
+        reason = f"unknown hook {names}; known hooks: {', '.join(hookspecs.KINDS.values())}"
+        registry.failures.append(
+            PluginFailure(name, package, reason, code.co_filename, code.co_firstlineno)
+        )
         return
-    collected: list[Collector] = []
+    others = [p for p in manager.get_plugins() if p is not plugin]
+    release = _version(package, plugin)
+    collectors = [
+        Collector(registry, hook_to_kind[caller.name], name, package, release) for caller in callers
+    ]
     try:
-        for caller in callers:
-            kind = hook_to_kind[caller.name]
-            for impl in caller.get_hookimpls():
-                if impl.plugin is plugin:
-                    collector = Collector(registry, kind, name, package)
-                    collected.append(collector)
-                    impl.function(register=collector)
+        for caller, collector in zip(callers, collectors, strict=True):
+            manager.subset_hook_caller(caller.name, remove_plugins=others)(register=collector)
     except Exception as exc:
-        for collector in collected:
-            for component in collector.added:
-                del registry.components[component.kind][component.name]
         manager.unregister(plugin)
         fail(str(exc) if isinstance(exc, AblateError) else f"hook raised {exc!r}", exc)
+        return
+    for collector in collectors:
+        collector.commit()
 
 
 @cache

@@ -4,14 +4,16 @@ that failed to load (see :mod:`ablate.plugins` for how plugins are loaded into i
 from __future__ import annotations
 
 import inspect
+import re
 import typing
 import warnings
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from ablate.errors import AblateError
-from ablate.slots import kinds
+from ablate.hookspecs import KINDS
 
 
 class PluginWarning(UserWarning):
@@ -33,7 +35,8 @@ class Param:
 
 @dataclass(frozen=True)
 class Component:
-    """A registered, named building block of one kind."""
+    """A registered, named building block of one kind, and the package (and its version)
+    that provides it."""
 
     kind: str
     name: str
@@ -42,9 +45,19 @@ class Component:
     params: tuple[Param, ...]
     package: str
     plugin: str
+    version: str = "unknown"
+
+    @property
+    def qualified(self) -> str:
+        """``package:name``: the name that stays unique when two packages use ``name``."""
+        return f"{self.package}:{self.name}"
 
     def defaults(self) -> dict[str, Any]:
         return {p.name: p.default for p in self.params}
+
+    def resolved(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        """Every parameter's value: the defaults, then ``args``."""
+        return {**self.defaults(), **args}
 
     def check_args(self, args: Mapping[str, Any], where: str) -> dict[str, Any]:
         """Validate ``args`` against the parameters; ``where`` names the config key."""
@@ -62,7 +75,9 @@ class Component:
         return checked
 
     def build(self, context: Any, args: Mapping[str, Any] | None = None, where: str = "") -> Any:
-        """Instantiate with validated ``args`` (``where`` is the config key for errors)."""
+        """Instantiate with validated ``args`` (``where`` is the config key for errors);
+        the engine builds through :func:`ablate.slots.build_slot`, which also checks the
+        contract."""
         where = where or f"{self.kind}_args"
         return self.factory(context, **self.check_args(args or {}, where))
 
@@ -91,30 +106,59 @@ class PluginFailure:
         )
 
 
+def normalise(package: str) -> str:
+    """A distribution name compared the way pip does (PEP 503): ``My_Pkg`` == ``my-pkg``."""
+    return re.sub(r"[-_.]+", "-", package).lower()
+
+
 @dataclass
 class Registry:
-    """All components by kind and name, plus the plugins that failed to load."""
+    """All components by kind, plus the plugins that failed to load.
 
-    components: dict[str, dict[str, Component]] = field(
-        default_factory=lambda: {kind: {} for kind in kinds()}
+    Two packages may register the same name: both are kept, and using the bare name is
+    then an error naming both; ``package:name`` picks one."""
+
+    components: dict[str, list[Component]] = field(
+        default_factory=lambda: {kind: [] for kind in KINDS}
     )
     failures: list[PluginFailure] = field(default_factory=list)
 
     def names(self, kind: str) -> list[str]:
-        return sorted(self._kind(kind))
+        """The names to choose from: each bare name, or ``package:name`` where two
+        packages share it."""
+        components = self._kind(kind)
+        count = Counter(c.name for c in components)
+        return sorted(c.name if count[c.name] == 1 else c.qualified for c in components)
 
     def get(self, kind: str, name: str) -> Component:
-        """The component ``name`` of ``kind``; a one-line error lists the known names."""
+        """The component ``name`` (or ``package:name``) of ``kind``; an unknown or
+        ambiguous name is a one-line error listing the choices."""
         components = self._kind(kind)
-        if name not in components:
-            known = ", ".join(sorted(components)) or "none registered"
-            raise AblateError(f"unknown {kind} '{name}'; known: {known}")
-        return components[name]
+        package, _, bare = name.rpartition(":")
+        found = [
+            c
+            for c in components
+            if c.name == bare and (not package or normalise(c.package) == normalise(package))
+        ]
+        if len(found) == 1:
+            return found[0]
+        if found:
+            both = " and ".join(f"{c.package} {c.version}" for c in found)
+            picks = " or ".join(c.qualified for c in found)
+            raise AblateError(f"{kind} '{name}' is registered by {both}; choose {picks}")
+        known = ", ".join(self.names(kind)) or "none registered"
+        failed = ", ".join(sorted({f"'{f.plugin}' ({f.package})" for f in self.failures}))
+        note = f"; plugins that failed to load (see ablate plugins): {failed}" if failed else ""
+        raise AblateError(f"unknown {kind} '{name}'; known: {known}{note}")
 
     def all(self) -> list[Component]:
-        return [c for kind in self.components for _, c in sorted(self.components[kind].items())]
+        return [
+            c
+            for kind in self.components
+            for c in sorted(self.components[kind], key=lambda c: (c.name, c.package))
+        ]
 
-    def _kind(self, kind: str) -> dict[str, Component]:
+    def _kind(self, kind: str) -> list[Component]:
         if kind not in self.components:
             known = ", ".join(self.components)
             raise AblateError(f"unknown plugin kind '{kind}'; known: {known}")
@@ -161,25 +205,34 @@ def _params_of(factory: Callable[..., Any]) -> tuple[Param, ...]:
 class Collector:
     """The ``register`` callback handed to one plugin's hook for one kind."""
 
-    def __init__(self, registry: Registry, kind: str, plugin: str, package: str):
-        self.registry, self.kind, self.plugin, self.package = registry, kind, plugin, package
+    def __init__(self, registry: Registry, kind: str, plugin: str, package: str, version: str):
+        self.registry, self.kind, self.plugin = registry, kind, plugin
+        self.package, self.version = package, version
         self.added: list[Component] = []
 
     def __call__(self, name: str, factory: Callable[..., Any], description: str) -> None:
-        existing = self.registry.components[self.kind].get(name)
-        if existing is not None:
+        if not isinstance(name, str) or not name or ":" in name:
             raise AblateError(
-                f"duplicate {self.kind} '{name}': registered by {existing.package} "
-                f"({existing.plugin}) and by {self.package} ({self.plugin})"
+                f"{self.kind} name must be a non-empty string without ':', got {name!r}"
             )
-        if not isinstance(name, str) or not name:
-            raise AblateError(f"{self.kind} name must be a non-empty string, got {name!r}")
+        if any(c.name == name for c in self.added):
+            raise AblateError(f"{self.kind} '{name}' is registered twice by {self.package}")
         try:
             params = _params_of(factory)
         except TypeError as exc:
             raise AblateError(f"{self.kind} '{name}': {exc}") from None
         component = Component(
-            self.kind, name, factory, description.strip(), params, self.package, self.plugin
+            self.kind,
+            name,
+            factory,
+            description.strip(),
+            params,
+            self.package,
+            self.plugin,
+            self.version,
         )
-        self.registry.components[self.kind][name] = component
         self.added.append(component)
+
+    def commit(self) -> None:
+        """Add what the hook registered (only once the whole hook ran)."""
+        self.registry.components[self.kind].extend(self.added)

@@ -1,37 +1,31 @@
 """The slot table: every config key that names a plugin, and the one way to build one.
 
-A *slot* is a place in the config where a plugin is chosen (``model.patching``), together
-with the plugin kind it takes, the hook that registers that kind, where its arguments
-live (``model.patching_args``), what its factory receives first, and the contract
-(:mod:`ablate.contracts`) the built object honours. The registry, ``ablate plugins``, the
-study space and spec, model building, the data pipeline, augmentation and distillation
-all read this table, and every plugin is built through :func:`build_slot`.
+A *slot* is a place in the config where a plugin is chosen (``model.patching``). The table
+is read off the config schema (:func:`ablate.config.plugin` fields), so a slot's kind,
+its hook (:data:`ablate.hookspecs.KINDS`), its contract (:data:`ablate.contracts.CONTRACTS`)
+and its arguments' key (``model.patching_args``) are each written once. The registry,
+``ablate plugins``, the study space and spec, model building, the data pipeline,
+augmentation and distillation all read this table, and every plugin is built through
+:func:`build_slot`.
 
-Adding a kind is its hook spec in :mod:`ablate.hookspecs` plus one row below (and the
-config field that names it, and the engine code that uses what it builds).
+Adding a kind is its hook spec and ``KINDS`` entry, its contract, and the config field
+that names it (plus the engine code that uses what it builds); the table follows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+import dataclasses
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from ablate.contracts import (
-    Augment,
-    Contract,
-    DatasetAdapter,
-    DistillLoss,
-    Patching,
-    PositionalEncoding,
-    Stem,
-)
-from ablate.errors import AblateError, first_line
-
-if TYPE_CHECKING:
-    from ablate.plugins import Component, Registry
+from ablate.config import Config
+from ablate.contracts import CONTRACTS, Contract
+from ablate.errors import AblateError, first_line, origin
+from ablate.hookspecs import KINDS
+from ablate.registry import Component, Registry
 
 
 @dataclass(frozen=True)
@@ -40,12 +34,16 @@ class Slot:
 
     key: str
     kind: str
-    hook: str
-    base: type[Contract]
-    #: what the factory receives as its first argument
-    context: str
     #: a list of names; each one's arguments sit under ``<args_key>.<name>``
     many: bool = False
+
+    @property
+    def hook(self) -> str:
+        return KINDS[self.kind]
+
+    @property
+    def base(self) -> type[Contract]:
+        return CONTRACTS[self.kind]
 
     @property
     def section(self) -> str:
@@ -78,36 +76,25 @@ class Slot:
         return chosen
 
 
-#: The model's parts. The distillation teacher has a twin of each.
-MODEL_SLOTS = (
-    Slot("model.patching", "patching", "register_patchings", Patching, "ModelShape"),
-    Slot(
-        "model.pos_encoding",
-        "pos_encoding",
-        "register_pos_encodings",
-        PositionalEncoding,
-        "ModelShape",
-    ),
-    Slot("model.stem", "stem", "register_stems", Stem, "ModelShape"),
-)
+def _rows(node: Any, prefix: str = "") -> Iterator[Slot]:
+    """The slots of a config dataclass instance, recursively, in field order."""
+    for f in dataclasses.fields(node):
+        value = getattr(node, f.name)
+        if "kind" in f.metadata:
+            yield Slot(f"{prefix}{f.name}", f.metadata["kind"], f.metadata["many"])
+        elif dataclasses.is_dataclass(value):
+            yield from _rows(value, f"{prefix}{f.name}.")
+
+
+#: config key -> slot, for every plugin-naming field of the config schema
+SLOTS: dict[str, Slot] = {slot.key: slot for slot in _rows(Config())}
+#: the distillation teacher's model section (a twin of ``model``)
 TEACHER = "distill.teacher"
-SLOTS: dict[str, Slot] = {
-    slot.key: slot
-    for slot in (
-        *MODEL_SLOTS,
-        *(replace(s, key=f"{TEACHER}.{s.field}") for s in MODEL_SLOTS),
-        Slot(
-            "distill.loss", "distill_loss", "register_distill_losses", DistillLoss, "DistillShape"
-        ),
-        Slot("data.dataset", "dataset", "register_datasets", DatasetAdapter, "Path | None"),
-        Slot("data.augment", "augment", "register_augments", Augment, "None", many=True),
-    )
-}
 
 
-def kinds() -> dict[str, str]:
-    """Plugin kind -> the hook that registers it, in table order."""
-    return {slot.kind: slot.hook for slot in SLOTS.values()}
+def model_slots(section: str) -> list[Slot]:
+    """The slots of a model section (``model`` or ``distill.teacher``), in build order."""
+    return [slot for slot in SLOTS.values() if slot.section == section]
 
 
 def slot_of(key: str) -> Slot:
@@ -128,31 +115,72 @@ def describe(component: Component) -> str:
     return f"{component.kind} '{component.name}' ({component.package})"
 
 
-def lookup(key: str, name: str, registry: Registry | None = None, where: str = "") -> Component:
+def lookup(key: str, name: str, registry: Registry, where: str = "") -> Component:
     """The component ``name`` for slot ``key``; an unknown name is a one-line error under
     ``where`` (the config key by default) listing the known names."""
-    from ablate.plugins import get_registry
-
-    registry = registry or get_registry()
     try:
         return registry.get(slot_of(key).kind, str(name))
     except AblateError as exc:
         raise AblateError(f"{where or key}: {exc}") from None
 
 
+@dataclass(frozen=True)
+class Used:
+    """A plugin a config uses: where it is chosen, its component, and every argument
+    (the defaults filled in): what provenance records of it."""
+
+    slot: Slot
+    component: Component
+    args: dict[str, Any]
+
+    @property
+    def where(self) -> str:
+        """Where it is chosen: ``model.patching``; ``data.augment.mixup`` in a list."""
+        return f"{self.slot.key}.{self.component.name}" if self.slot.many else self.slot.key
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """Its arguments under their config keys: ``{"model.patching_args.width": 1}``."""
+        where = self.slot.args_where(self.component.name)
+        return {f"{where}.{k}": v for k, v in self.args.items()}
+
+    @property
+    def source(self) -> str:
+        """``vertical (ablate 0.1.0)``: the plugin, its package and the package's version."""
+        c = self.component
+        return f"{c.name} ({c.package} {c.version})"
+
+
+def used(config: DictConfig, registry: Registry, sections: tuple[str, ...] = ()) -> list[Used]:
+    """Every plugin a config (presets resolved) uses, in table order, each named where it
+    is chosen (``model.patching``; ``data.augment.mixup`` for a list); the distillation
+    slots only when distillation is on; only ``sections`` when given."""
+    found = []
+    for key, slot in SLOTS.items():
+        top = key.partition(".")[0]
+        if (sections and slot.section not in sections) or (
+            top == "distill" and not config.distill.enabled
+        ):
+            continue
+        for name, args in slot.read(OmegaConf.select(config, slot.section)):
+            component = lookup(key, name, registry)
+            checked = component.check_args(args, slot.args_where(name))
+            found.append(Used(slot, component, component.resolved(checked)))
+    return found
+
+
 def _reason(exc: Exception) -> str:
-    """A plugin's exception in one line: a ValueError is its message, anything else is
-    also named by its type (it is likely a bug in the plugin)."""
+    """A plugin's exception in one line: a ValueError is its message (written for the
+    user); anything else is likely a bug in the plugin, so it is named by its type and
+    the line that raised it."""
     text = first_line(exc)
-    return text if type(exc) is ValueError else f"{type(exc).__name__}: {text}"
+    if type(exc) is ValueError:
+        return text
+    return f"{type(exc).__name__}: {text} (at {origin(exc)})"
 
 
 def build_slot(
-    key: str,
-    name: str,
-    args: Mapping[str, Any] | None,
-    context: Any,
-    registry: Registry | None = None,
+    key: str, name: str, args: Mapping[str, Any] | None, context: Any, registry: Registry
 ) -> Any:
     """Look up ``name`` in slot ``key``, check ``args`` against its parameters, build it
     with ``context`` and check the result against the slot's contract.
@@ -169,7 +197,8 @@ def build_slot(
     except AblateError:
         raise  # the one-line message its author wrote for the user
     except Exception as exc:
-        raise AblateError(f"{where}: {describe(component)}: {_reason(exc)}") from None
+        blamed = where if checked else key  # its arguments only when some were set
+        raise AblateError(f"{blamed}: {describe(component)}: {_reason(exc)}") from exc
     problem = slot.base.problem(built)
     if problem:
         raise AblateError(f"{key}: {describe(component)} {problem}")
@@ -177,10 +206,7 @@ def build_slot(
 
 
 def build_chosen(
-    key: str,
-    section: Mapping[str, Any] | DictConfig,
-    context: Any,
-    registry: Registry | None = None,
+    key: str, section: Mapping[str, Any] | DictConfig, context: Any, registry: Registry
 ) -> list[Any]:
     """Every plugin chosen at ``key`` in its config ``section``, built (see ``build_slot``)."""
     return [

@@ -31,6 +31,9 @@ import sys
 import time
 from pathlib import Path
 
+from ablate.config import resolve_model
+from ablate.plugins import get_registry
+
 HERE = Path(__file__).resolve().parent
 ARMS = {"cnn": "cnn", "teacher": "teacher-vertical", "student": "student-vertical"}
 TUNABLES = (
@@ -60,7 +63,9 @@ def child(arm: str, threads: int, seconds: float) -> dict:
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    model = build_model(PRESETS[ARMS[arm]], SIZE, SIZE, CLASSES)
+    model = build_model(
+        resolve_model(PRESETS[ARMS[arm]]), SIZE, SIZE, CLASSES, registry=get_registry()
+    )
     x, y = torch.randn(BATCH, 1, SIZE, SIZE), torch.randint(0, CLASSES, (BATCH,))
     step = train_step(model, x, y)
     for _ in range(2):

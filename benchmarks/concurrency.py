@@ -30,6 +30,9 @@ import sys
 import time
 from pathlib import Path
 
+from ablate.config import resolve_model
+from ablate.plugins import get_registry
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -46,7 +49,9 @@ def child(args: argparse.Namespace) -> dict:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     torch.manual_seed(0)
-    model = build_model(ARMS[args.arm], args.size, args.size, CLASSES)
+    model = build_model(
+        resolve_model(ARMS[args.arm]), args.size, args.size, CLASSES, registry=get_registry()
+    )
     flops = 3 * BATCH * forward_flops(model, args.size, args.size)
     model = model.to(device)
     if args.compile != "none":

@@ -28,8 +28,10 @@ from common import load, matmul_peak, summary, time_interleaved, train_step
 from rich.console import Console
 from rich.table import Table
 
+from ablate.config import resolve_model
 from ablate.models.build import build_model
 from ablate.models.flops import forward_flops
+from ablate.plugins import get_registry
 
 SIZE, BATCH, CLASSES = 128, 32, 7
 #: name -> (our patching plugin args, (patch height, patch width))
@@ -48,10 +50,11 @@ def models(shape: str, dropout: float | None = None):
     drop = {} if dropout is None else {"dropout": dropout, "emb_dropout": dropout}
     dims = STUDENT | drop  # the student preset's own dims, checked equal below
     ours = build_model(
-        {"preset": "student", "patching": shape, "patching_args": args, **drop},
+        resolve_model({"preset": "student", "patching": shape, "patching_args": args, **drop}),
         SIZE,
         SIZE,
         CLASSES,
+        registry=get_registry(),
     )
     theirs = ViT(
         image_size=(SIZE, SIZE),

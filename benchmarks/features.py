@@ -16,6 +16,7 @@ from rich.table import Table
 
 from ablate.config import make_config
 from ablate.data.pipeline import load_corpus
+from ablate.plugins import get_registry
 
 DEFAULT_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data" / "emodb"
 
@@ -34,7 +35,7 @@ def measure(root: Path, workers: int) -> dict:
         row = {"workers": workers}
         for phase in ("cold", "cached"):
             start = time.perf_counter()
-            corpus = load_corpus(data, progress=False)
+            corpus = load_corpus(data, progress=False, registry=get_registry())
             seconds = time.perf_counter() - start
             row["utterances"] = len(corpus)
             row[f"{phase}_s"] = round(seconds, 3)

@@ -27,7 +27,9 @@ from rich.table import Table
 from throughput import ARMS, BATCH, CLASSES, SIZE
 from torch.profiler import profile
 
+from ablate.config import resolve_model
 from ablate.models.build import build_model
+from ablate.plugins import get_registry
 
 GROUPS = {
     "matrix products": ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::addmm_"),
@@ -60,7 +62,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    model = build_model(ARMS[args.arm], SIZE, SIZE, CLASSES)
+    model = build_model(resolve_model(ARMS[args.arm]), SIZE, SIZE, CLASSES, registry=get_registry())
     x, y = torch.randn(BATCH, 1, SIZE, SIZE), torch.randint(0, CLASSES, (BATCH,))
     step = train_step(model, x, y)
     for _ in range(3):

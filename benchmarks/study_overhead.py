@@ -43,6 +43,9 @@ from common import matmul_peak, time_interleaved
 from rich.console import Console
 from rich.table import Table
 
+from ablate.config import resolve_model
+from ablate.plugins import get_registry
+
 ROOT = Path(__file__).resolve().parents[1]
 #: the trial measured in process: the student at the paper's 128 x 128 on the synthetic
 #: corpus, 2 speaker folds, a few epochs (a study trial in miniature).
@@ -81,10 +84,10 @@ def trial_breakdown(overrides: list[str]) -> dict:
 
     config = make_config(dotlist=overrides)
     start = time.perf_counter()
-    corpus = load_corpus(config.data, progress=False)
+    corpus = load_corpus(config.data, progress=False, registry=get_registry())
     loading = time.perf_counter() - start
     warm = make_config(dotlist=[*overrides, "train.epochs=1", "protocol.max_folds=1"])
-    warm_up = trial.run_trial(warm, corpus=corpus).seconds
+    warm_up = trial.run_trial(warm, corpus=corpus, registry=get_registry()).seconds
     spent: dict[str, float] = defaultdict(float)
     patches = {
         (trial, "forward_flops"): "FLOP count",
@@ -102,7 +105,7 @@ def trial_breakdown(overrides: list[str]) -> dict:
         deepcopy=_timed(spent, "best-weights deepcopy", engine.copy.deepcopy)
     )
     try:
-        result = trial.run_trial(config, corpus=corpus)
+        result = trial.run_trial(config, corpus=corpus, registry=get_registry())
     finally:
         for (module, name), fn in saved.items():
             setattr(module, name, fn)
@@ -134,7 +137,9 @@ def evaluation_efficiency(overrides: list[str], n: int = 64, reps: int = 5) -> d
 
     config = make_config(dotlist=overrides)
     data, batch = config.data, config.train.batch_size * 2  # as engine.evaluate
-    model = build_model(config.model, data.n_mels, data.frames, 7)
+    model = build_model(
+        resolve_model(config.model), data.n_mels, data.frames, 7, registry=get_registry()
+    )
     x = torch.randn(n, 1, data.n_mels, data.frames)
     cpu = torch.device("cpu")
     times = time_interleaved({"predict": lambda: predict(model, x, batch)}, cpu, reps)

@@ -46,8 +46,10 @@ from common import (
 from rich.console import Console
 from rich.table import Table
 
+from ablate.config import resolve_model
 from ablate.models.build import build_model
 from ablate.models.flops import forward_flops, parameter_count
+from ablate.plugins import get_registry
 
 SIZE, BATCH, CLASSES = 128, 32, 7
 PATCH_ARGS = {"vertical": {}, "square": {"size": 16}, "horizontal": {}}
@@ -61,7 +63,7 @@ ARMS = {
 def measure(arm: str, device: torch.device, train_reps: int, infer_reps: int) -> dict:
     bf16 = device.type == "cuda"
     torch.manual_seed(0)
-    model = build_model(ARMS[arm], SIZE, SIZE, CLASSES)
+    model = build_model(resolve_model(ARMS[arm]), SIZE, SIZE, CLASSES, registry=get_registry())
     flops = forward_flops(model, SIZE, SIZE)  # counted on the CPU: same FLOPs anywhere
     model = model.to(device)
     x = torch.randn(BATCH, 1, SIZE, SIZE, device=device)

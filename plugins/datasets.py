@@ -1,7 +1,7 @@
 """Corpus adapters: parse labels, speakers and metadata from each corpus' own layout.
 
 Every adapter maps its emotion codes onto the common vocabulary of
-:data:`ablate.data.corpus.LABELS`; files it cannot parse are skipped, not fatal.
+:data:`ablate.corpus.LABELS`; files it cannot parse are skipped, not fatal.
 """
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ from pathlib import Path
 
 from ablate import hookimpl
 from ablate.contracts import DatasetAdapter
-from ablate.data.cache import cache_root
-from ablate.data.corpus import (
+from ablate.corpus import (
     ScanResult,
     Utterance,
     audio_files,
     finish_scan,
     readable,
 )
+from ablate.data.cache import cache_root
 from ablate.data.synthetic import CLASSES, generate, speaker_voice
 from ablate.errors import AblateError
 

@@ -19,6 +19,8 @@ from types import SimpleNamespace
 
 import yaml
 
+from ablate.plugins import get_registry
+
 ROOT = Path(__file__).resolve().parents[1]
 #: per phase, outside its trials: imports, feature extraction, the studies' summaries and
 #: plots. The 20-epoch run's phases took 188 s and 86 s (docs/results.md) while their
@@ -110,7 +112,7 @@ def trials(runs: list, rate: dict[str, float]) -> dict[str, list[Trial]]:
 
     out, corpora = {}, {}
     for run in runs:
-        study = load_study(ROOT / run.path, run.args)
+        study = load_study(ROOT / run.path, get_registry(), run.args)
         data = study.base.data
         if data.root not in corpora:
             utterances = select_labels(scan(data).utterances, data)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ablate import hookspecs
-from ablate.slots import kinds
+from ablate.hookspecs import KINDS
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "plugins.md"
 
@@ -23,8 +23,8 @@ def hook_specs() -> dict[str, object]:
 
 
 def test_every_kind_has_a_hook_spec_and_every_spec_a_kind():
-    assert set(hook_specs()) == set(kinds().values())
-    assert {"patching", "pos_encoding", "stem", "distill_loss"} <= set(kinds())
+    assert set(hook_specs()) == set(KINDS.values())
+    assert {"patching", "pos_encoding", "stem", "distill_loss"} <= set(KINDS)
 
 
 @pytest.mark.parametrize("name", sorted(hook_specs()))
@@ -41,7 +41,7 @@ def test_hook_spec_is_described_in_the_plugin_docs(name):
     docs = DOCS.read_text()
     row = re.search(rf"^\| `{name}` \| `(\w+)` \|(.+)$", docs, re.MULTILINE)
     assert row, f"docs/plugins.md has no table row for `{name}`"
-    assert row.group(1) == {hook: kind for kind, hook in kinds().items()}[name]
+    assert row.group(1) == {hook: kind for kind, hook in KINDS.items()}[name]
     assert len(row.group(2).split()) >= 4
 
 

@@ -124,8 +124,8 @@ def compare(
 def _coverage(store, studies) -> list[str]:
     """The coverage notes of the studies that exist in ``store``."""
     from ablate.errors import AblateError
+    from ablate.studies.coverage import compare_notes
     from ablate.tracking.arms import find_parent
-    from ablate.tracking.coverage import compare_notes
 
     parents = []
     for target in studies:

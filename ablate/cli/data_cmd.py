@@ -18,10 +18,11 @@ from ablate.data.cache import clear_cache as remove_cache
 def summarise(dataset: str, root: str | None, overrides: tuple[str, ...]) -> dict:
     """Utterances, speakers, labels (overall and per speaker), durations, rates, skips."""
     from ablate.data.pipeline import load_corpus
+    from ablate.plugins import get_registry
 
     dotlist = [f"data.dataset={dataset}", *([f"data.root={root}"] if root else []), *overrides]
     config = make_config(dotlist=dotlist)
-    corpus = load_corpus(config.data)
+    corpus = load_corpus(config.data, get_registry())
     infos = [sf.info(os.fsencode(u.path)) for u in corpus.utterances]
     durations = [info.frames / info.samplerate for info in infos]
     per_speaker: dict[str, Counter] = {}

@@ -2,31 +2,90 @@
 
 from __future__ import annotations
 
-import importlib
 import sys
+from collections.abc import Callable
 
 import click
 
 from ablate import __version__
-from ablate.errors import AblateError
+from ablate.errors import AblateError, debug, full_traceback
 
-#: subcommand -> "module:attribute"; keeps ``ablate --help`` fast (no torch import).
-COMMANDS = {
-    "plugins": "ablate.cli.plugins_cmd:plugins",
-    "model": "ablate.cli.model_cmd:model",
-    "data": "ablate.cli.data_cmd:data",
-    "run": "ablate.cli.run_cmd:run",
-    "train": "ablate.cli.train_cmd:train",
-    "evaluate": "ablate.cli.train_cmd:evaluate",
-    "predict": "ablate.cli.train_cmd:predict",
-    "compare": "ablate.cli.compare_cmd:compare",
-    "ui": "ablate.cli.ui_cmd:ui",
-}
+
+def _loaders() -> dict[str, Callable[[], click.Command]]:
+    """Subcommand -> a function that imports it: only the command that runs is imported,
+    which keeps ``ablate --help`` fast (no torch import)."""
+
+    def plugins() -> click.Command:
+        from ablate.cli.plugins_cmd import plugins
+
+        return plugins
+
+    def model() -> click.Command:
+        from ablate.cli.model_cmd import model
+
+        return model
+
+    def data() -> click.Command:
+        from ablate.cli.data_cmd import data
+
+        return data
+
+    def check() -> click.Command:
+        from ablate.cli.check_cmd import check
+
+        return check
+
+    def run() -> click.Command:
+        from ablate.cli.run_cmd import run
+
+        return run
+
+    def train() -> click.Command:
+        from ablate.cli.train_cmd import train
+
+        return train
+
+    def evaluate() -> click.Command:
+        from ablate.cli.train_cmd import evaluate
+
+        return evaluate
+
+    def predict() -> click.Command:
+        from ablate.cli.train_cmd import predict
+
+        return predict
+
+    def compare() -> click.Command:
+        from ablate.cli.compare_cmd import compare
+
+        return compare
+
+    def ui() -> click.Command:
+        from ablate.cli.ui_cmd import ui
+
+        return ui
+
+    return {
+        "plugins": plugins,
+        "model": model,
+        "data": data,
+        "check": check,
+        "run": run,
+        "train": train,
+        "evaluate": evaluate,
+        "predict": predict,
+        "compare": compare,
+        "ui": ui,
+    }
+
+
+COMMANDS = _loaders()
 
 SHORT_HELP = {
     "plugins": "List every registered plugin component.",
     "model": "Build a model from config overrides and describe it.",
     "data": "Summarise a corpus as its adapter sees it.",
+    "check": "Check a study as `ablate run` would, without training.",
     "run": "Run (or resume) a study: an Optuna sweep tracked in MLflow.",
     "train": "Train one configuration and save a model directory.",
     "evaluate": "Evaluate a saved model on a corpus.",
@@ -41,11 +100,8 @@ class LazyGroup(click.Group):
         return list(COMMANDS)
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        target = COMMANDS.get(name)
-        if target is None:
-            return None
-        module, attr = target.split(":")
-        return getattr(importlib.import_module(module), attr)
+        load = COMMANDS.get(name)
+        return load() if load is not None else None
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         with formatter.section("Commands"):
@@ -67,6 +123,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         cli.main(args=argv, prog_name="ablate", standalone_mode=False)
     except AblateError as exc:
+        if debug():
+            click.echo(full_traceback(exc), err=True, nl=False)
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
     except click.exceptions.Abort as exc:

@@ -7,19 +7,33 @@ from omegaconf import OmegaConf
 from rich.table import Table
 
 from ablate.cli.output import console, print_json
-from ablate.config import make_config
+from ablate.config import MODEL_SECTIONS, make_config
 from ablate.models.build import build_model, token_count
 from ablate.models.flops import forward_flops, parameter_count
+from ablate.plugins import get_registry
+from ablate.slots import used
 
 
 def describe(overrides: tuple[str, ...], num_classes: int = 7) -> dict:
-    """Token count, trainable parameters and counted forward GFLOPs per sample; building
-    the model runs every plugin once and checks its output against its contract."""
+    """Token count, trainable parameters and counted forward GFLOPs per sample, and the
+    package (and version) behind each plugin; building the model runs every plugin once
+    and checks its output against its contract."""
+    registry = get_registry()
     config = make_config(dotlist=overrides)
     n_mels, frames = config.data.n_mels, config.data.frames
-    model = build_model(config.model, n_mels, frames, num_classes)
+    model = build_model(config.model, n_mels, frames, num_classes, registry)
+    plugins = used(config, registry, sections=MODEL_SECTIONS[:1])
     return {
         "model": OmegaConf.to_container(config.model, resolve=True),
+        "plugins": {
+            u.where: {
+                "name": u.component.name,
+                "package": u.component.package,
+                "version": u.component.version,
+                "args": u.args,
+            }
+            for u in plugins
+        },
         "input": [1, n_mels, frames],
         "num_classes": num_classes,
         "tokens": token_count(model),
@@ -49,9 +63,17 @@ def model(as_json: bool, classes: int, overrides: tuple[str, ...]) -> None:
         print_json(info)
         return
     table = Table(title="model", show_header=False)
+    plugins = info["plugins"]
     for key, value in info["model"].items():
-        if value not in (None, {}):
-            table.add_row(f"model.{key}", str(value))
+        where = f"model.{key}"
+        if where in plugins:
+            plugin = plugins[where]
+            args = ", ".join(f"{k}={v}" for k, v in plugin["args"].items())
+            table.add_row(where, f"{value} ({plugin['package']} {plugin['version']})")
+            if args:
+                table.add_row(f"{where}_args", args)
+        elif value not in (None, {}) and not key.endswith("_args"):
+            table.add_row(where, str(value))
     table.add_row("input", " x ".join(map(str, info["input"])))
     table.add_row("tokens", str(info["tokens"]))
     table.add_row("params", f"{info['params']:,}")

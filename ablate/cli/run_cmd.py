@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import os
 import shlex
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ import click
 
 from ablate.cli.output import console, print_rows
 from ablate.errors import AblateError
+from ablate.files import fsync
 
 DEFAULT_TRACKING = "sqlite:///mlflow.db"
 
@@ -26,10 +26,8 @@ def _writable(run_dir: Path, what: str = "run dir") -> None:
     probe = run_dir / ".write-test"
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
-        with probe.open("wb") as handle:
-            handle.write(b"\0" * PROBE_BYTES)
-            handle.flush()
-            os.fsync(handle.fileno())
+        probe.write_bytes(b"\0" * PROBE_BYTES)
+        fsync(probe)
     except OSError as exc:
         state = "disk full" if exc.errno == errno.ENOSPC else "not writable"
         raise AblateError(f"{what} {run_dir}: {state} ({exc.strerror or exc})") from None
@@ -94,12 +92,15 @@ def run(
     n_trials: int | None,
 ) -> None:
     """Run (or resume) the study in STUDY_FILE with KEY=VALUE overrides of its base config."""
+    from ablate.plugins import get_registry
+    from ablate.studies.parallel import run_workers
     from ablate.studies.progress import StudyProgress, trials_done
     from ablate.studies.runner import RunOptions, run_study
     from ablate.studies.spec import load_study
     from ablate.studies.storage import default_url
 
-    study = load_study(study_file, overrides)
+    registry = get_registry()
+    study = load_study(study_file, registry, overrides)
     directory = Path(run_dir or Path("runs") / study.name)
     _check_tracking(tracking_uri)
     _writable(directory)
@@ -128,7 +129,7 @@ def run(
     done = trials_done(options.storage, study.key)
     progress = StudyProgress(console, study.key, options.n_trials, done, study.settings.metric)
     try:
-        rows, interrupted = run_study(study, options, progress)
+        rows, interrupted = run_study(study, options, registry, progress, run_workers)
     except KeyboardInterrupt:  # before the first trial (opening the stores, loading data)
         progress.stop()
         rows, interrupted = [], True
@@ -148,3 +149,8 @@ def run(
     if tracking_uri != DEFAULT_TRACKING:
         compare += ["--tracking-uri", tracking_uri]
     console.print(f"compare with:   {shlex.join(compare)}", soft_wrap=True)
+    if rows and all(row["state"] == "FAIL" for row in rows):
+        raise AblateError(
+            f"every trial of {study.key} failed ({len(rows)}); their reasons are in the "
+            "note column above"
+        )

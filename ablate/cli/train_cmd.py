@@ -61,16 +61,18 @@ def train(
     """Train one configuration on every speaker for a fixed number of epochs and save it
     (a validation split is opt-in: --val-fraction)."""
     from ablate.cli.output import errors
+    from ablate.plugins import get_registry
     from ablate.studies.progress import EpochProgress, stage_epochs
     from ablate.training.fit_one import check_trainable, train_one
 
+    registry = get_registry()
     config = make_config(_config_sections(config_file), dotlist=overrides)
-    check_trainable(config, f"{config_file}: ")
+    check_trainable(config, registry, f"{config_file}: ")
     _check_out(out, force)
     # with --json, stdout holds the JSON alone: progress goes to stderr
     progress = EpochProgress(errors if as_json else console, stage_epochs(config))
     try:
-        saved = train_one(config, val_fraction, progress)
+        saved = train_one(config, registry, val_fraction, progress)
     finally:
         progress.stop()
     saved.save(out)
@@ -147,17 +149,19 @@ def _evaluate(model_dir: Path, dataset: str, root: str | None, only_known: bool)
     """Metrics over the utterances whose label the model knows. Others are refused unless
     ``only_known``: a UA over a subset of the classes must never pass for the whole corpus."""
     from ablate.data.pipeline import load_corpus
+    from ablate.plugins import get_registry
     from ablate.training.metrics import classification_metrics
     from ablate.training.saved import SavedModel
 
-    saved = SavedModel.load(model_dir)
+    registry = get_registry()
+    saved = SavedModel.load(model_dir, registry)
     data = make_config(
         {"data": saved.config.data},
         dotlist=[f"data.dataset={dataset}", f"data.root={root or 'null'}"],
     ).data
     if dataset != saved.config.data.dataset:
         data.dataset_args = {}
-    corpus = load_corpus(data)
+    corpus = load_corpus(data, registry)
     known = {name: i for i, name in enumerate(saved.label_names)}
     where = f"{dataset} at {root}" if root else dataset
     if not any(name in known for name in corpus.label_names):
@@ -237,9 +241,10 @@ def evaluate(
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def predict(model_dir: Path, files: tuple[Path, ...], as_json: bool) -> None:
     """Label and class probabilities for each audio file."""
+    from ablate.plugins import get_registry
     from ablate.training.saved import SavedModel
 
-    rows = SavedModel.load(model_dir).predict_files(list(files))
+    rows = SavedModel.load(model_dir, get_registry()).predict_files(list(files))
     if as_json:
         print_json(rows)
         return

@@ -20,17 +20,17 @@ from ablate.data.features import FeatureExtractor
 from ablate.data.pipeline import Corpus, Job, extract
 from ablate.data.splits import Fold
 from ablate.errors import AblateError
-from ablate.plugins import Registry
+from ablate.registry import Registry
 from ablate.slots import SLOTS, build_chosen
 
 
-def build_augments(data: DictConfig, stage: str, registry: Registry | None = None) -> list[Augment]:
+def build_augments(data: DictConfig, stage: str, registry: Registry) -> list[Augment]:
     """The augments of ``data.augment`` in ``stage``, built with their checked arguments."""
     return [a for a in build_chosen("data.augment", data, None, registry) if a.stage == stage]
 
 
 def training_set(
-    corpus: Corpus, fold: Fold, data: DictConfig, seed: int, registry: Registry | None = None
+    corpus: Corpus, fold: Fold, data: DictConfig, seed: int, registry: Registry
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Features and labels of ``fold.train`` plus ``data.augment_copies`` wave-augmented
     copies of each (re-decoded, augmented, extracted; cached by content, augment config,
@@ -41,6 +41,7 @@ def training_set(
     wave = [
         (name, args) for (name, args), a in zip(chosen, built, strict=True) if a.stage == "wave"
     ]
+    wave_augments = [a for a in built if a.stage == "wave"]
     copies = int(data.augment_copies)
     if not wave or copies <= 0:
         return features, labels
@@ -54,7 +55,7 @@ def training_set(
             job_seed = int(key_of("seed", seed, digest, copy)[:8], 16)
             key = key_of("augmented", digest, settings, augments, copy, seed)
             jobs.append(Job(str(utterance.path), key, augments, job_seed))
-    outputs = extract(jobs, data, description="augmented copies")
+    outputs = extract(jobs, data, description="augmented copies", augments=wave_augments)
     failed = [
         job.path for job, output in zip(jobs, outputs, strict=True) if isinstance(output, str)
     ]
@@ -68,7 +69,7 @@ class BatchAugmenter:
     """The ``feature`` then ``batch`` stage augments of ``data.augment``, for training
     mini-batches only; the identity when none is chosen."""
 
-    def __init__(self, data: DictConfig, registry: Registry | None = None):
+    def __init__(self, data: DictConfig, registry: Registry):
         self.feature = build_augments(data, "feature", registry)
         self.batch = build_augments(data, "batch", registry)
 
@@ -87,9 +88,7 @@ class BatchAugmenter:
         return x, y
 
 
-def augment_before_split(
-    corpus: Corpus, data: DictConfig, seed: int, registry: Registry | None = None
-) -> Corpus:
+def augment_before_split(corpus: Corpus, data: DictConfig, seed: int, registry: Registry) -> Corpus:
     """The corpus plus ``data.augment_copies`` augmented copies of EVERY utterance, made
     before any split: the protocol of papers that report random splits of augmented data.
 

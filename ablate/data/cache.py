@@ -15,7 +15,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,8 @@ from typing import Any
 import numpy as np
 import torch
 from omegaconf import DictConfig
+
+from ablate.files import atomic_write
 
 FEATURES = "features"
 
@@ -54,24 +55,6 @@ def key_of(*parts: Any) -> str:
     """A stable sha256 key over JSON-serialisable parts."""
     text = json.dumps(parts, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-def atomic_write(path: Path, write) -> None:
-    """Call ``write(temp_path)``, sync the temp file, rename it onto ``path`` atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
-    os.close(fd)
-    try:
-        write(Path(temp))
-        fd = os.open(temp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(temp, path)
-    finally:
-        if os.path.exists(temp):
-            os.unlink(temp)
 
 
 class FeatureCache:

@@ -26,13 +26,14 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from ablate.checks.scans import check_scan
 from ablate.contracts import Augment
+from ablate.corpus import ScanResult, Utterance, count_reasons
 from ablate.data.cache import FeatureCache, cache_root, file_hash, key_of
-from ablate.data.corpus import ScanResult, Utterance, count_reasons
 from ablate.data.features import AudioError, FeatureExtractor, image_width, load_audio
 from ablate.errors import AblateError
-from ablate.plugins import Registry, get_registry
-from ablate.slots import build_chosen, build_slot, describe, lookup
+from ablate.registry import Registry
+from ablate.slots import build_chosen, describe, lookup
 
 #: Below this many misses per worker, a process pool costs more than it saves.
 MIN_JOBS_PER_WORKER = 8
@@ -72,17 +73,12 @@ class Job:
     seed: int = 0
 
 
-def scan(data: DictConfig, registry: Registry | None = None) -> ScanResult:
+def scan(data: DictConfig, registry: Registry) -> ScanResult:
     """Run the adapter named by ``data.dataset`` on ``data.root``."""
     root = Path(data.root).expanduser() if data.root else None
     (adapter,) = build_chosen("data.dataset", data, root, registry)
-    result = adapter.scan()
-    if not isinstance(result, ScanResult):
-        plugin = describe(lookup("data.dataset", data.dataset, registry))
-        raise AblateError(
-            f"data.dataset: {plugin} scan() returned {type(result).__name__}, not a ScanResult"
-        )
-    return result
+    plugin = describe(lookup("data.dataset", data.dataset, registry))
+    return check_scan(adapter.scan(), plugin)
 
 
 def select_labels(utterances: list[Utterance], data: DictConfig) -> list[Utterance]:
@@ -104,11 +100,8 @@ def select_labels(utterances: list[Utterance], data: DictConfig) -> list[Utteran
     return [u for u in relabelled if u.label in wanted]
 
 
-def load_corpus(
-    data: DictConfig, registry: Registry | None = None, progress: bool = True
-) -> Corpus:
+def load_corpus(data: DictConfig, registry: Registry, progress: bool = True) -> Corpus:
     """Scan, relabel, decode and extract (cached, in parallel) the corpus of ``data``."""
-    registry = registry or get_registry()
     result = scan(data, registry)
     utterances = select_labels(result.utterances, data)
     skipped = list(result.skipped)
@@ -214,7 +207,7 @@ def _die_with(parent: int) -> None:
         os._exit(1)
 
 
-def _init_worker(data: dict, parent: int | None = None) -> None:
+def _init_worker(data: dict, augments: Sequence[Augment], parent: int | None = None) -> None:
     """Build the extractor once per process, which then uses one torch thread.
 
     A pool worker (``parent`` given) dies with its parent and ignores Ctrl-C: the terminal
@@ -228,15 +221,7 @@ def _init_worker(data: dict, parent: int | None = None) -> None:
     _worker.clear()
     _worker["data"] = OmegaConf.create(data)
     _worker["extractor"] = FeatureExtractor(_worker["data"])
-    _worker["augments"] = {}
-
-
-def _augments_for(augments: tuple) -> list[Augment]:
-    built = _worker["augments"].get(augments)
-    if built is None:
-        built = [build_slot("data.augment", name, dict(args), None) for name, args in augments]
-        _worker["augments"][augments] = built
-    return built
+    _worker["augments"] = augments
 
 
 def _run(job: Job) -> torch.Tensor | str:
@@ -248,7 +233,7 @@ def _run(job: Job) -> torch.Tensor | str:
             wave = extractor.resample(wave, rate)
             rate = extractor.sample_rate
             generator = torch.Generator().manual_seed(job.seed)
-            for augment in _augments_for(job.augments):
+            for augment in _worker["augments"]:
                 wave = augment(wave, rate, generator)
         return extractor(wave, rate)
     except AudioError as exc:
@@ -267,9 +252,14 @@ def _progress(enabled: bool) -> Progress:
 
 
 def extract(
-    jobs: Sequence[Job], data: DictConfig, progress: bool = True, description: str = "features"
+    jobs: Sequence[Job],
+    data: DictConfig,
+    progress: bool = True,
+    description: str = "features",
+    augments: Sequence[Augment] = (),
 ) -> list[torch.Tensor | str]:
-    """Run ``jobs`` through the cache and the worker pool; a feature or a skip reason each."""
+    """Run ``jobs`` through the cache and the worker pool; a feature or a skip reason each.
+    Jobs that name wave augments (all the same ones) run ``augments`` on the wave."""
     shape = (int(data.n_mels), image_width(data))
     cache = FeatureCache(cache_root(data), enabled=bool(data.cache), shape=shape)
     outputs: list[torch.Tensor | str | None] = [cache.get(job.key) for job in jobs]
@@ -285,11 +275,14 @@ def extract(
         if workers == 1:
             # One thread beats torch's intra-op pool for these small transforms (5x when
             # the machine is busy), so the in-process path runs single-threaded too.
-            _init_worker(container)
+            _init_worker(container, augments)
             results = map(_run, todo)
         else:
             pool = ProcessPoolExecutor(
-                workers, _context(), initializer=_init_worker, initargs=(container, os.getpid())
+                workers,
+                _context(),
+                initializer=_init_worker,
+                initargs=(container, augments, os.getpid()),
             )
             results = pool.map(_run, todo, chunksize=4)
         try:

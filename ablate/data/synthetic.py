@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from ablate.data.cache import atomic_write, key_of
+from ablate.data.cache import key_of
+from ablate.files import atomic_write
 
 CLASSES = ("glide_up", "glide_down", "burst_early", "burst_late", "tilt_high", "tilt_low")
 #: Pairs of classes that differ only in temporal order.
@@ -87,14 +88,15 @@ def synthesize(
 
 def generate(
     folder: Path,
-    speakers: int = 6,
-    per_class: int = 10,
-    classes: int = 6,
-    seconds: float = 2.0,
-    sample_rate: int = 16000,
-    seed: int = 0,
+    speakers: int,
+    per_class: int,
+    classes: int,
+    seconds: float,
+    sample_rate: int,
+    seed: int,
 ) -> Path:
-    """Write the corpus as ``<folder>/<key>/sNN_<class>_NNN.wav`` unless already complete."""
+    """Write the corpus as ``<folder>/<key>/sNN_<class>_NNN.wav`` unless already complete.
+    (Its defaults are the ``synthetic`` dataset plugin's parameters.)"""
     params = {
         "speakers": speakers,
         "per_class": per_class,

@@ -8,11 +8,11 @@ from typing import Any
 from omegaconf import DictConfig
 from torch import nn
 
-from ablate.config import resolve_model
-from ablate.models.checks import build_parts
+from ablate.checks.parts import build_parts
+from ablate.config import resolved
 from ablate.models.cnn import WIDTHS, ReferenceCNN
 from ablate.models.vit import SpectrogramViT
-from ablate.plugins import Registry, get_registry
+from ablate.registry import Registry
 
 
 def build_model(
@@ -20,35 +20,37 @@ def build_model(
     n_mels: int,
     frames: int,
     num_classes: int,
-    registry: Registry | None = None,
+    registry: Registry,
     section: str = "model",
 ) -> nn.Module:
-    """Assemble the model of config ``section`` (``model`` or ``distill.teacher``) for
-    ``n_mels`` x ``frames`` inputs. A mapping may leave fields to its preset.
+    """Assemble the model of config ``section`` (``model`` or ``distill.teacher``, its
+    preset resolved: :func:`ablate.config.resolve_model`) for ``n_mels`` x ``frames``
+    inputs.
 
     Every part is built through its slot and run once on a small batch before the model
     is assembled, so a plugin that breaks its contract fails here, by name.
     """
-    resolved = resolve_model(model, section)
-    if resolved["preset"] == "cnn":
+    model = resolved(model, section)
+    if model["preset"] == "cnn":
         return ReferenceCNN(num_classes)
-    parts = build_parts(resolved, n_mels, frames, registry or get_registry(), section)
+    parts = build_parts(model, n_mels, frames, registry, section)
     return SpectrogramViT(
-        parts.stem,
-        parts.pos,
-        parts.patching,
-        patch_dim=parts.patching.patch_dim,
+        parts["stem"],
+        parts["pos_encoding"],
+        parts["patching"],
+        patch_dim=parts["patching"].patch_dim,
         num_classes=num_classes,
-        dim=resolved["dim"],
-        depth=resolved["depth"],
-        heads=resolved["heads"],
-        dim_head=resolved["dim_head"],
-        mlp_dim=resolved["mlp_dim"],
-        dropout=resolved["dropout"],
-        emb_dropout=resolved["emb_dropout"],
-        drop_path=resolved["drop_path"] or 0.0,
-        patch_norm=resolved["patch_norm"],
-        distill_token=resolved["distill_token"],
+        dim=model["dim"],
+        depth=model["depth"],
+        heads=model["heads"],
+        dim_head=model["dim_head"],
+        mlp_dim=model["mlp_dim"],
+        dropout=model["dropout"],
+        emb_dropout=model["emb_dropout"],
+        drop_path=model["drop_path"] or 0.0,
+        patch_norm=model["patch_norm"],
+        distill_token=model["distill_token"],
+        image_size=(n_mels, frames),
     )
 
 

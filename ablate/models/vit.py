@@ -130,9 +130,12 @@ class SpectrogramViT(nn.Module):
         drop_path: float = 0.0,
         patch_norm: bool = True,
         distill_token: bool = False,
+        image_size: tuple[int, int] | None = None,
     ):
         super().__init__()
         self.stem, self.pos, self.patching = stem, pos, patching
+        #: (n_mels, frames) the parts were built for; other inputs are refused
+        self.image_size = image_size
         first = nn.LayerNorm(patch_dim) if patch_norm else nn.Identity()
         self.embed = nn.Sequential(first, nn.Linear(patch_dim, dim), nn.LayerNorm(dim))
         self.cls_token = nn.Parameter(torch.randn(1, 1, dim) * 0.02)
@@ -144,6 +147,13 @@ class SpectrogramViT(nn.Module):
         self.feature_dim = dim
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.image_size is not None and (
+            x.ndim != 4 or tuple(x.shape[1:]) != (1, *self.image_size)
+        ):
+            raise ValueError(
+                f"input of shape {tuple(x.shape)}; the model was built for (batch, 1, "
+                f"{self.image_size[0]}, {self.image_size[1]})"
+            )
         x = self.pos.image(self.stem(x))
         tokens = self.embed(self.patching(x))
         cls = self.cls_token.expand(tokens.shape[0], -1, -1)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 
+from ablate.plugins import get_registry
 from ablate.studies.failures import Halt
 from ablate.studies.progress import StudyProgress
 from ablate.studies.runner import RunOptions, Session
@@ -45,7 +46,7 @@ def run_worker(study: Study, options: RunOptions) -> None:
     from rich.console import Console
 
     stops = Stops().catch()
-    session = Session(study, options, stops)
+    session = Session(study, options, stops, get_registry())  # this process's plugins
     console = Console(force_terminal=False, highlight=False)
     session.progress = StudyProgress(
         console, study.key, options.n_trials, session.tally()[0], study.settings.metric

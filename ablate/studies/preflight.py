@@ -16,6 +16,7 @@ import optuna
 from omegaconf import DictConfig, OmegaConf
 
 from ablate.errors import AblateError
+from ablate.registry import Registry
 from ablate.slots import SLOTS, TEACHER
 from ablate.studies.space import Dim
 from ablate.studies.spec import Study
@@ -75,7 +76,19 @@ def _ends(dim: Dim) -> list[Any]:
     return [dim.low, dim.high] if dim.kind == "float" else dim.grid()
 
 
-def check_space(study: Study, num_classes: int) -> None:
+def check_study(study: Study, registry: Registry, progress: bool = True) -> Any:
+    """Every check a study runs before its first trial, nothing trained or recorded: the
+    corpus loads and forms the folds of every swept protocol, and every point's plugins
+    build and run on a small batch. Returns the corpus."""
+    from ablate.data.pipeline import load_corpus
+
+    corpus = load_corpus(study.base.data, registry, progress)
+    check_data(study, corpus)
+    check_space(study, len(corpus.label_names), registry)
+    return corpus
+
+
+def check_space(study: Study, num_classes: int, registry: Registry) -> None:
     """Build and dry-run the plugins of every point; the first problem is one line that
     also names the point."""
     from ablate.training.preflight import check_config
@@ -83,7 +96,7 @@ def check_space(study: Study, num_classes: int) -> None:
     seen: set[str] = set()
     for config, chosen in points(study):
         try:
-            check_config(config, num_classes, seen=seen)
+            check_config(config, num_classes, registry, seen)
         except AblateError as exc:
             where = ", ".join(f"{k}={v}" for k, v in chosen.items())
             raise AblateError(f"{exc} (at {where})" if where else str(exc)) from None

@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,9 +23,12 @@ from omegaconf import DictConfig, OmegaConf
 from optuna.trial import FrozenTrial, TrialState
 
 from ablate.errors import AblateError, first_line
+from ablate.registry import Registry
+from ablate.slots import used
 from ablate.studies import budget
+from ablate.studies.coverage import run_warning
 from ablate.studies.failures import Halt, halts, trial_failures
-from ablate.studies.preflight import check_data, check_space
+from ablate.studies.preflight import check_study
 from ablate.studies.progress import StudyProgress
 from ablate.studies.samplers import pruner, sampler
 from ablate.studies.seeds import run_seeds, score
@@ -33,7 +37,6 @@ from ablate.studies.storage import open_storage
 from ablate.studies.summary import verdict_rows
 from ablate.studies.tracker import Tracker
 from ablate.studies.workers import Stops
-from ablate.tracking.coverage import run_warning
 from ablate.training.engine import TrialFailed
 
 __all__ = ["RunOptions", "Session", "run_study"]
@@ -86,9 +89,11 @@ class Session:
         study: Study,
         options: RunOptions,
         stops: Stops,
+        registry: Registry,
         progress: StudyProgress | None = None,
     ):
         self.study, self.options, self.stops, self.progress = study, options, stops, progress
+        self.registry = registry
         optuna.logging.set_verbosity(optuna.logging.ERROR)
         # a store's error reaches the user as one line (failures.halts); MLflow would also
         # log each one with its traceback
@@ -132,7 +137,7 @@ class Session:
 
         key = _data_key(data)
         if key not in self._corpora:
-            self._corpora[key] = load_corpus(data, progress=self.progress is not None)
+            self._corpora[key] = load_corpus(data, self.registry, self.progress is not None)
         return self._corpora[key]
 
     def keep(self, data: DictConfig, corpus: Any) -> None:
@@ -161,12 +166,13 @@ class Session:
             with halts(self.optuna_where):
                 trial.set_user_attr("mlflow_run_id", run_id)
             with halts(self.tracking):
-                self.tracker.log_config(run_id, config)
+                self.tracker.log_config(run_id, config, used(config, self.registry))
             if self.progress:
                 self.progress.trial_start(trial.number, chosen)
             with trial_failures():
                 results = run_seeds(
                     config,
+                    self.registry,
                     seeds,
                     self.corpus(config.data),
                     _Reporter(self, trial, run_id),
@@ -238,19 +244,23 @@ def _data_key(data: DictConfig) -> str:
     return json.dumps(OmegaConf.to_container(data, resolve=True), sort_keys=True)
 
 
-def run_study(study: Study, options: RunOptions, progress: StudyProgress) -> tuple[list, bool]:
-    """Run (or resume) the study here or in worker processes; (rows, interrupted).
+def run_study(
+    study: Study,
+    options: RunOptions,
+    registry: Registry,
+    progress: StudyProgress,
+    run_workers: Callable[[Session], None],
+) -> tuple[list, bool]:
+    """Run (or resume) the study here, or with ``run_workers`` (:func:`.parallel.run_workers`,
+    passed in by the caller, as it builds on this module) in worker processes when
+    ``options.workers`` > 1; (rows, interrupted).
 
     Before the first trial (and before anything is recorded), the corpus is loaded and
     checked against every swept protocol, and every point's plugins are built and run
     once, so a data or plugin problem surfaces before any training."""
-    from ablate.data.pipeline import load_corpus
-
     stops = Stops()
-    corpus = load_corpus(study.base.data, progress=True)
-    check_data(study, corpus)
-    check_space(study, len(corpus.label_names))
-    session = Session(study, options, stops, progress)  # nothing is recorded before here
+    corpus = check_study(study, registry)
+    session = Session(study, options, stops, registry, progress)  # nothing is recorded before here
     session.keep(study.base.data, corpus)
     tracker = session.tracker
     with halts(session.tracking):
@@ -265,8 +275,6 @@ def run_study(study: Study, options: RunOptions, progress: StudyProgress) -> tup
         if options.workers <= 1:
             session.work()
         else:
-            from ablate.studies.parallel import run_workers
-
             run_workers(session)
     except KeyboardInterrupt:
         interrupted = True

@@ -12,6 +12,7 @@ from optuna.samplers import BaseSampler
 from optuna.trial import FrozenTrial, TrialState
 
 from ablate.errors import AblateError
+from ablate.studies.space import POINT
 from ablate.studies.spec import Study
 
 __all__ = ["PerTrialSeed", "pruner", "sampler"]
@@ -71,10 +72,13 @@ def sampler(study: Study) -> BaseSampler:
     (:class:`PerTrialSeed`), and TPE treats running trials as scored at their worst
     (constant liar), so parallel workers spread out beyond the start-up trials too. The
     grid needs neither: its seed shuffles the grid once, the same in every process, and
-    trial ``n`` takes point ``n``."""
+    trial ``n`` takes point ``n``. A grid whose product repeats points (a swept parameter
+    that some swept plugins lack) runs over its distinct points (:attr:`Space.points`)."""
     settings = study.settings
     if settings.sampler == "grid":
-        return optuna.samplers.GridSampler(study.space.grid(), seed=settings.sampler_seed)
+        space = study.space
+        grid = {POINT: list(range(len(space.points)))} if space.points else space.grid()
+        return optuna.samplers.GridSampler(grid, seed=settings.sampler_seed)
     if settings.sampler == "random":
         return PerTrialSeed(optuna.samplers.RandomSampler, settings.sampler_seed)
     return PerTrialSeed(

@@ -15,6 +15,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from ablate.registry import Registry
 from ablate.training.engine import TrialFailed
 
 #: ``(seed, result)`` pairs: a trial trains once per seed
@@ -23,6 +24,7 @@ SeedResults = list[tuple[int, Any]]
 
 def run_seeds(
     config: DictConfig,
+    registry: Registry,
     seeds: Sequence[int],
     corpus: Any,
     reporter: Any,
@@ -37,7 +39,9 @@ def run_seeds(
         seeded = config.copy()
         seeded.train.seed = seed
         reporter.seed = seed
-        result = run_trial(seeded, corpus=corpus, reporter=reporter, teacher_cache=teacher_cache)
+        result = run_trial(
+            seeded, registry, corpus=corpus, reporter=reporter, teacher_cache=teacher_cache
+        )
         results.append((seed, result))
     return results
 

@@ -26,9 +26,9 @@ from omegaconf.errors import OmegaConfBaseException
 
 from ablate.config import MODEL_SECTIONS, resolve_model, resolve_presets
 from ablate.errors import AblateError
-from ablate.plugins import Registry
+from ablate.ranges import check_ranges
+from ablate.registry import Registry
 from ablate.slots import SLOTS, Slot, lookup
-from ablate.studies.ranges import check_ranges
 
 
 def _args_keys() -> dict[str, Slot]:
@@ -76,21 +76,49 @@ class Dim:
         return trial.suggest_float(self.key, self.low, self.high, step=self.step, log=self.log)
 
 
+#: the one Optuna parameter of a grid whose points are listed (:attr:`Space.points`)
+POINT = "ablate.grid_point"
+
+
 @dataclass(frozen=True)
 class Space:
-    """The validated dimensions, plugin choices first, their parameters after."""
+    """The validated dimensions, plugin choices first, their parameters after.
+
+    ``base_args`` maps each single-plugin slot to the plugin its base-config arguments
+    belong to: a trial that sweeps another plugin into the slot starts without them.
+    ``points``, when set, lists a grid's distinct points: a swept plugin parameter is
+    inactive for plugins that lack it, so the plain product would repeat trials."""
 
     dims: tuple[Dim, ...]
+    base_args: tuple[tuple[str, str], ...] = ()
+    points: tuple[dict[str, Any], ...] = ()
 
     def grid(self) -> dict[str, list[Any]]:
         return {dim.key: dim.grid() for dim in self.dims}
 
-    def grid_size(self) -> int:
-        return len(list(itertools.product(*self.grid().values())))
+    def distinct_points(self, base: DictConfig) -> list[dict[str, Any]]:
+        """The grid's points, each the values a trial would be given, once each."""
+        grid = self.grid()
+        seen: dict[str, dict[str, Any]] = {}
+        for combo in itertools.product(*grid.values()):
+            chosen = self._values(
+                optuna.trial.FixedTrial(dict(zip(grid, combo, strict=True))), base
+            )
+            seen.setdefault(repr(sorted(chosen.items())), chosen)
+        return list(seen.values())
 
     def suggest(self, trial: optuna.Trial, base: DictConfig) -> tuple[DictConfig, dict[str, Any]]:
         """The trial's config (``base`` plus the suggested values, then its model presets)
         and the values it was given."""
+        if self.points:
+            index = trial.suggest_categorical(POINT, list(range(len(self.points))))
+            chosen = dict(self.points[index])
+        else:
+            chosen = self._values(trial, base)
+        return resolve_presets(self._apply(base, chosen)), chosen
+
+    def _values(self, trial: optuna.Trial, base: DictConfig) -> dict[str, Any]:
+        """The values a trial draws: a plugin parameter only where its plugin is chosen."""
         config = base.copy()
         chosen: dict[str, Any] = {}
         for dim in self.dims:
@@ -98,7 +126,16 @@ class Space:
                 continue
             chosen[dim.key] = dim.suggest(trial)
             OmegaConf.update(config, dim.key, chosen[dim.key], merge=True)
-        return resolve_presets(config), chosen
+        return chosen
+
+    def _apply(self, base: DictConfig, chosen: dict[str, Any]) -> DictConfig:
+        config = base.copy()
+        for key, owner in self.base_args:
+            if key in chosen and chosen[key] != owner:  # the base's arguments are owner's
+                OmegaConf.update(config, SLOTS[key].args_key, {}, merge=False)
+        for key, value in chosen.items():
+            OmegaConf.update(config, key, value, merge=True)
+        return config
 
 
 def plugin_names(config: DictConfig, key: str) -> list[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import hashlib
+import itertools
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,10 +21,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from ablate.config import MODEL_SECTIONS, Config, identity, load_yaml, make_config, resolve_model
 from ablate.errors import AblateError
-from ablate.plugins import Registry, get_registry
+from ablate.plugins import CORE_PACKAGE
+from ablate.ranges import check_ranges
+from ablate.registry import Registry
 from ablate.slots import SLOTS, lookup
-from ablate.studies.ranges import check_ranges
-from ablate.studies.space import Space, candidates, parse_space
+from ablate.studies.space import Space, parse_space
 
 SECTIONS = [f.name for f in dataclasses.fields(Config)]
 TOP_KEYS = ["name", "description", *SECTIONS, "space", "optuna"]
@@ -96,7 +98,7 @@ def _check_section(data: Any, schema: DictConfig, where: str) -> None:
             _check_section(value, child, f"{where}.{key}")
 
 
-def _settings(raw: Any, space: Space) -> Settings:
+def _settings(raw: Any, space: Space, base: DictConfig) -> Settings:
     if raw is None:
         raw = {}
     if not isinstance(raw, Mapping):
@@ -126,7 +128,7 @@ def _settings(raw: Any, space: Space) -> Settings:
     if n_trials is None:
         if sampler != "grid":
             raise AblateError(f"optuna.n_trials: required with sampler {sampler}")
-        n_trials = space.grid_size()
+        n_trials = len(space.points) or len(space.distinct_points(base))
     if not isinstance(n_trials, int) or isinstance(n_trials, bool) or n_trials < 1:
         raise AblateError(f"optuna.n_trials: expected a positive int, got {n_trials!r}")
     if sampler == "grid":
@@ -171,18 +173,21 @@ def _check_seeds(settings: Settings, base: DictConfig, space: Space, seed_set: b
         )
 
 
-def _check_plugins(base: DictConfig, space: Space, registry: Registry) -> None:
-    """Every slot's plugin names and arguments in the base config, the arguments against
-    every candidate plugin (the swept ones included)."""
-    swept = {dim.key: dim for dim in space.dims}
+def _check_plugins(base: DictConfig, space: Space, registry: Registry) -> Space:
+    """Every plugin name and its arguments in the base config, each against the plugin
+    it belongs to; the space, told which plugin owns the base arguments of a swept slot
+    (a trial that sweeps another plugin in starts without them)."""
+    swept = {dim.key for dim in space.dims}
+    owners = []
     for key, slot in SLOTS.items():
         section = OmegaConf.select(base, slot.section)
         if slot.section in MODEL_SECTIONS:
             section = resolve_model(section, slot.section)
         for name, args in slot.read(section):
-            names = [name] if slot.many else candidates(swept, base, key)
-            for candidate in names:
-                lookup(key, candidate, registry).check_args(args, slot.args_where(candidate))
+            lookup(key, name, registry).check_args(args, slot.args_where(name))
+            if key in swept and not slot.many and args:
+                owners.append((key, name))
+    return dataclasses.replace(space, base_args=tuple(owners))
 
 
 def _seeds_identity(base: DictConfig, raw_space: Any, settings: Settings) -> Any:
@@ -195,8 +200,36 @@ def _seeds_identity(base: DictConfig, raw_space: Any, settings: Settings) -> Any
     return [int(base.train.seed)]
 
 
-def study_key(name: str, base: DictConfig, raw_space: Any, settings: Settings) -> str:
-    """``name-<hash>``: the same config, space and objective give the same key."""
+def plugin_versions(base: DictConfig, space: Space, registry: Registry) -> dict[str, str]:
+    """``{package: version}`` of each third-party package whose plugins the study can use
+    (the base config's and every swept choice): new plugin code is a new study. ablate's
+    own built-ins are left out, so a study keeps its key across ablate's versions."""
+    swept = {dim.key: dim for dim in space.dims}
+    versions = {}
+    for key, slot in SLOTS.items():
+        if key in swept:
+            names = [str(choice) for choice in swept[key].choices]
+        else:
+            section = OmegaConf.select(base, slot.section)
+            if slot.section in MODEL_SECTIONS:
+                section = resolve_model(section, slot.section)
+            names = [name for name, _ in slot.read(section)]
+        for name in names:
+            component = lookup(key, name, registry)
+            if component.package != CORE_PACKAGE:
+                versions[component.package] = component.version
+    return versions
+
+
+def study_key(
+    name: str,
+    base: DictConfig,
+    raw_space: Any,
+    settings: Settings,
+    plugins: Mapping[str, str] | None = None,
+) -> str:
+    """``name-<hash>``: the same config, space, objective and third-party plugin versions
+    give the same key."""
     flat = identity(base)
     objective = {
         "sampler": settings.sampler,
@@ -205,17 +238,18 @@ def study_key(name: str, base: DictConfig, raw_space: Any, settings: Settings) -
         "seeds": _seeds_identity(base, raw_space, settings),
         "sampler_seed": settings.sampler_seed,
     }
-    blob = json.dumps({"config": flat, "space": raw_space, "optuna": objective}, sort_keys=True)
+    identity_of = {"config": flat, "space": raw_space, "optuna": objective}
+    if plugins:
+        identity_of["plugins"] = dict(plugins)
+    blob = json.dumps(identity_of, sort_keys=True)
     return f"{name}-{hashlib.sha256(blob.encode()).hexdigest()[:10]}"
 
 
-def load_study(
-    path: str | Path, overrides: Sequence[str] = (), registry: Registry | None = None
-) -> Study:
+def load_study(path: str | Path, registry: Registry, overrides: Sequence[str] = ()) -> Study:
     """Read and validate a study file; ``overrides`` are ``KEY=VALUE`` for the base config."""
     path = Path(path)
     try:
-        return _load(path, overrides, registry or get_registry())
+        return _load(path, overrides, registry)
     except AblateError as exc:
         raise AblateError(f"{path.name}: {str(exc).removeprefix(f'{path}: ')}") from None
 
@@ -251,13 +285,16 @@ def _load(path: Path, overrides: Sequence[str], registry: Registry) -> Study:
     base = make_config(sections, dotlist=list(overrides), presets=False)
     check_ranges(base)
     raw_space = data.get("space")
-    space = parse_space(raw_space, base, registry)
-    _check_plugins(base, space, registry)
+    space = _check_plugins(base, parse_space(raw_space, base, registry), registry)
     optuna_tree = OmegaConf.merge(
         OmegaConf.create({"optuna": data.get("optuna") or {}}),
         OmegaConf.from_dotlist(optuna_overrides),
     )
-    settings = _settings(OmegaConf.to_container(optuna_tree)["optuna"], space)
+    settings = _settings(OmegaConf.to_container(optuna_tree)["optuna"], space, base)
+    if settings.sampler == "grid":
+        points = space.distinct_points(base)
+        if len(points) < len(list(itertools.product(*space.grid().values()))):
+            space = dataclasses.replace(space, points=tuple(points))
     seed_set = "seed" in (sections.get("train") or {}) or any(
         item.partition("=")[0].strip().lstrip("+~") == "train.seed" for item in overrides
     )
@@ -269,6 +306,6 @@ def _load(path: Path, overrides: Sequence[str], registry: Registry) -> Study:
         base=base,
         space=space,
         settings=settings,
-        key=study_key(name, base, space_blob, settings),
+        key=study_key(name, base, space_blob, settings, plugin_versions(base, space, registry)),
         description=str(data.get("description", "")),
     )

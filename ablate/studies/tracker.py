@@ -18,6 +18,7 @@ from omegaconf import DictConfig
 from optuna.trial import TrialState
 
 from ablate.config import flatten
+from ablate.slots import Used
 from ablate.studies.spec import Study
 from ablate.tracking import folds, views
 from ablate.tracking.answer import publish, study_params
@@ -26,6 +27,8 @@ from ablate.tracking.plots import optuna_pngs
 from ablate.tracking.results import SeedResults, log_result
 from ablate.tracking.tables import markdown, to_csv
 
+#: a trial run's tag per plugin: ``ablate.plugin.model.stem = conv (ablate 0.1.0)``
+PLUGIN_TAG = "ablate.plugin"
 #: why a run is ended KILLED when its process is gone
 GONE = "the worker stopped before the trial finished"
 
@@ -65,8 +68,14 @@ class Tracker:
         tags = {**tags, folds.KIND_TAG: "trial"}
         return self.store.start_child(self.experiment_id, self.parent_id, name, tags)
 
-    def log_config(self, run_id: str, config: DictConfig) -> None:
-        self.store.log_params(run_id, flatten(config))
+    def log_config(self, run_id: str, config: DictConfig, plugins: list[Used]) -> None:
+        """The resolved config as params, each plugin's arguments with its defaults filled
+        in, and a tag per plugin naming the package and version that built it."""
+        params = flatten(config)
+        for plugin in plugins:
+            params.update(plugin.params)
+        self.store.log_params(run_id, params)
+        self.store.set_tags(run_id, {f"{PLUGIN_TAG}.{p.where}": p.source for p in plugins})
 
     def log_epoch(
         self, run_id: str, seed: int, fold: int, stage: str, metrics: Mapping[str, Any], step: int

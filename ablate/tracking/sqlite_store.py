@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ablate.errors import AblateError, first_line
+from ablate.files import fsync
 from ablate.locks import file_lock
 
 PREFIX = "sqlite:///"
@@ -102,14 +103,6 @@ def _remove(path: Path) -> None:
             os.unlink(f"{path}{suffix}")
 
 
-def _fsync(path: Path, directory: bool = False) -> None:
-    fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if directory else 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _build(path: Path) -> None:
     """Create and migrate a new store in a temporary file, then rename it onto ``path``."""
     import sqlalchemy
@@ -122,13 +115,13 @@ def _build(path: Path) -> None:
         _initialize_tables(engine)
     finally:
         engine.dispose()
-    _fsync(temp)
+    fsync(temp)
     # a hot journal of the file being replaced would be rolled back into the new one
     for suffix in SIDE_FILES:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(f"{path}{suffix}")
     os.replace(temp, path)
-    _fsync(path.parent, directory=True)
+    fsync(path.parent, directory=True)
 
 
 def _current(revision: str | None, tables: set[str]) -> tuple[bool, str]:

@@ -18,20 +18,10 @@ from itertools import combinations
 import numpy as np
 from scipy import special, stats
 
+from ablate.intervals import t_interval
+
 ALPHA = 0.05
-LEVEL = 0.95
 NAN = math.nan
-
-
-@dataclass(frozen=True)
-class Interval:
-    """Mean over ``n`` fold means, their standard deviation and the 95% t-interval."""
-
-    mean: float
-    low: float
-    high: float
-    sd: float
-    n: int
 
 
 @dataclass(frozen=True)
@@ -74,19 +64,6 @@ def seed_sd(values: Mapping[tuple[Hashable, Hashable], float]) -> float:
     spread = [(len(v) - 1, statistics.variance(v)) for v in by_fold.values() if len(v) > 1]
     dof = sum(d for d, _ in spread)
     return math.sqrt(sum(d * var for d, var in spread) / dof) if dof else NAN
-
-
-def t_interval(samples: Sequence[float]) -> Interval:
-    """Mean and 95% t-interval of independent samples (fold means)."""
-    n = len(samples)
-    if n == 0:
-        return Interval(NAN, NAN, NAN, NAN, 0)
-    mean = math.fsum(samples) / n
-    if n == 1:
-        return Interval(mean, NAN, NAN, NAN, 1)
-    sd = math.sqrt(math.fsum((x - mean) ** 2 for x in samples) / (n - 1))
-    half = float(special.stdtrit(n - 1, (1 + LEVEL) / 2)) * sd / math.sqrt(n)
-    return Interval(mean, mean - half, mean + half, sd, n)
 
 
 def paired(reference: Mapping[Hashable, float], other: Mapping[Hashable, float]) -> Paired:

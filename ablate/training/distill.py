@@ -18,10 +18,11 @@ import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from ablate.config import identity, resolve_model
+from ablate.checks.losses import check_loss
+from ablate.config import identity
 from ablate.contracts import DistillLoss, DistillShape
-from ablate.errors import AblateError, first_line
-from ablate.plugins import Registry
+from ablate.errors import AblateError
+from ablate.registry import Registry
 from ablate.slots import TEACHER, build_chosen, describe, lookup
 from ablate.training.engine import LossFn, predict
 
@@ -95,7 +96,7 @@ class TeacherTargets:
 
 
 def build_distill_loss(
-    registry: Registry | None,
+    registry: Registry,
     config: DictConfig,
     student_dim: int,
     teacher_dim: int,
@@ -104,34 +105,18 @@ def build_distill_loss(
     """The ``distill.loss`` plugin, checked on a dry-run batch: it must return a scalar."""
     shape = DistillShape(student_dim, teacher_dim, num_classes)
     (loss,) = build_chosen("distill.loss", config.distill, shape, registry)
-    inputs = torch.Generator().manual_seed(0)
-    sizes = (student_dim, teacher_dim, num_classes, num_classes)
-    batch = [torch.randn(2, size, generator=inputs) for size in sizes]
     plugin = f"distill.loss: {describe(lookup('distill.loss', config.distill.loss, registry))}"
-    with torch.no_grad(), torch.random.fork_rng(devices=[]):
-        try:
-            value = loss(*batch)
-        except Exception as exc:
-            raise AblateError(
-                f"{plugin} failed on features {student_dim}/{teacher_dim} and "
-                f"{num_classes} classes: {type(exc).__name__}: {first_line(exc)}"
-            ) from None
-    if not isinstance(value, torch.Tensor) or value.shape != ():
-        got = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
-        raise AblateError(f"{plugin} returned {got}; expected a scalar tensor")
+    check_loss(loss, shape, plugin)
     return loss
 
 
-def check_distill_token(
-    config: DictConfig, registry: Registry | None = None, where: str = ""
-) -> None:
+def check_distill_token(config: DictConfig, registry: Registry, where: str = "") -> None:
     """A distillation token learns from a teacher: only the student may have one, and only
     with distillation on and a loss that gives the token a signal. ``where`` prefixes
     the error (a study file's name)."""
-    teacher = resolve_model(OmegaConf.select(config, TEACHER), TEACHER)
-    if teacher["distill_token"]:
+    if OmegaConf.select(config, f"{TEACHER}.distill_token"):
         raise AblateError(f"{where}{TEACHER}.distill_token: a teacher has no teacher to learn from")
-    if not resolve_model(config.model)["distill_token"]:
+    if not config.model.distill_token:
         return
     if not config.distill.enabled:
         raise AblateError(

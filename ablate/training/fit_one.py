@@ -7,19 +7,19 @@ from ablate.data.cache import cache_root
 from ablate.data.pipeline import load_corpus
 from ablate.data.splits import check_classes, training_fold
 from ablate.errors import AblateError
-from ablate.plugins import get_registry
-from ablate.studies.ranges import check_ranges
+from ablate.ranges import check_ranges
+from ablate.registry import Registry
 from ablate.training.distill import check_distill_token
 from ablate.training.engine import evaluate
 from ablate.training.saved import SavedModel
 from ablate.training.trial import FoldRun, train_fold
 
 
-def check_trainable(config, where: str = "") -> None:
+def check_trainable(config, registry: Registry, where: str = "") -> None:
     """Before any data is loaded: every value in range, and epochs that train something
     (0 epochs would save the untrained, randomly initialised model)."""
     check_ranges(config, where)
-    check_distill_token(config, where=where)
+    check_distill_token(config, registry, where)
     stages = ["train.epochs"]
     if config.distill.enabled:
         stages = ["distill.teacher_epochs", "distill.finetune_epochs"]
@@ -32,15 +32,14 @@ def check_trainable(config, where: str = "") -> None:
             )
 
 
-def train_one(config, val_fraction: float = 0.0, reporter=None) -> SavedModel:
+def train_one(config, registry: Registry, val_fraction: float = 0.0, reporter=None) -> SavedModel:
     """Train on every speaker for ``train.epochs`` (a fixed schedule: the last, or with
     ``train.ema`` the averaged, weights). ``val_fraction`` > 0 keeps that share of the
     speakers out for validation, which ``train.select=best_val`` then selects on.
     ``reporter`` receives each epoch (progress for a person)."""
-    check_trainable(config)
+    check_trainable(config, registry)
     config = config.copy()
     config.protocol.val_fraction = float(val_fraction)
-    registry = get_registry()
     corpus = load_corpus(config.data, registry)
     check_classes(corpus)
     fold = training_fold(corpus, config.protocol)

@@ -19,7 +19,7 @@ from ablate.data.normalize import check_norm, lengths, normalise, speaker_stats
 from ablate.data.pipeline import Corpus
 from ablate.data.splits import Fold
 from ablate.models.build import build_model
-from ablate.plugins import Registry
+from ablate.registry import Registry
 from ablate.training.engine import Split, evaluate, fit, resolve_device
 
 T = TypeVar("T")

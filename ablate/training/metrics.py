@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import stats
+
+from ablate.intervals import t_interval
 
 #: the test scores of every fold: unweighted average recall (UA), accuracy (WA), macro F1
 TEST_METRICS = ("uar", "war", "f1")
@@ -48,10 +49,7 @@ def classification_metrics(
 
 def summarise(values: list[float]) -> dict[str, float]:
     """Mean, sample std and the half-width of the 95% t-interval (NaN with one value)."""
-    array = np.asarray(values, dtype=float)
-    mean = float(array.mean())
-    if len(array) < 2:
-        return {"mean": mean, "std": 0.0, "ci95": math.nan}
-    std = float(array.std(ddof=1))
-    half = float(stats.t.ppf(0.975, len(array) - 1) * std / math.sqrt(len(array)))
-    return {"mean": mean, "std": std, "ci95": half}
+    interval = t_interval(values)
+    if interval.n < 2:
+        return {"mean": interval.mean, "std": 0.0, "ci95": math.nan}
+    return {"mean": interval.mean, "std": interval.sd, "ci95": interval.half}

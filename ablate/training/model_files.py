@@ -25,7 +25,8 @@ from torch import nn
 from ablate.config import load_yaml, make_config
 from ablate.errors import AblateError, first_line
 from ablate.models.build import build_model
-from ablate.studies.ranges import check_ranges
+from ablate.ranges import check_ranges
+from ablate.registry import Registry
 
 RETRAIN = "retrain it with `ablate train CONFIG --out DIR`"
 
@@ -137,12 +138,16 @@ def check_normaliser(path: Path, payload: dict[str, Any], n_mels: int) -> None:
 
 
 def fitted_model(
-    directory: Path, config: DictConfig, labels: list[str], state: dict[str, torch.Tensor]
+    directory: Path,
+    config: DictConfig,
+    labels: list[str],
+    state: dict[str, torch.Tensor],
+    registry: Registry,
 ) -> nn.Module:
     """The model config.yaml describes, with the weights loaded into it (they must fit)."""
     data = config.data
     try:
-        model = build_model(config.model, data.n_mels, data.frames, len(labels))
+        model = build_model(config.model, data.n_mels, data.frames, len(labels), registry)
     except AblateError as exc:
         raise AblateError(f"{directory / 'config.yaml'}: {exc}") from None
     except Exception as exc:

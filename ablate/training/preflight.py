@@ -1,8 +1,9 @@
 """Every plugin a config uses, built and run once on a dry-run batch, before any training.
 
 The model parts (and the teacher's) are checked against their contracts by
-:func:`ablate.models.checks.build_parts`, the distillation loss must return a scalar, and
-the augmentations are built; the first problem is a one-line :class:`AblateError`.
+:func:`ablate.checks.parts.build_parts`, the distillation loss must return a scalar, and
+each augmentation runs once on a small batch of the model's input shape; the first problem
+is a one-line :class:`AblateError`.
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from ablate.config import resolve_model
+from ablate.checks.augments import check_augments
+from ablate.checks.parts import build_parts
+from ablate.config import resolved
 from ablate.models.build import feature_dim
-from ablate.models.checks import build_parts
-from ablate.plugins import Registry, get_registry
-from ablate.slots import TEACHER, build_chosen
+from ablate.registry import Registry
+from ablate.slots import TEACHER
 from ablate.training.distill import build_distill_loss, check_distill_token
 
 
@@ -31,19 +33,18 @@ def _once(seen: set[str], what: Any, check: Callable[[], Any]) -> None:
 def check_config(
     config: DictConfig,
     num_classes: int,
-    registry: Registry | None = None,
+    registry: Registry,
     seen: set[str] | None = None,
 ) -> None:
     """Build and dry-run every plugin of ``config`` (presets resolved); ``seen`` skips
     what an earlier call already checked."""
-    registry = registry or get_registry()
     seen = set() if seen is None else seen
     check_distill_token(config, registry)
     data = config.data
     sections = ("model", TEACHER) if config.distill.enabled else ("model",)
     dims = {}
     for section in sections:
-        model = resolve_model(OmegaConf.select(config, section), section)
+        model = resolved(OmegaConf.select(config, section), section)
         dims[section] = feature_dim(model)
         if model["preset"] != "cnn":
             _once(
@@ -63,6 +64,6 @@ def check_config(
     augment = OmegaConf.to_container(data, resolve=True)
     _once(
         seen,
-        ["augment", augment["augment"], augment["augment_args"]],
-        lambda: build_chosen("data.augment", data, None, registry),
+        ["augment", augment["augment"], augment["augment_args"], data.n_mels, data.frames],
+        lambda: check_augments(data, num_classes, registry),
     )

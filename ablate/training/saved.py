@@ -29,6 +29,8 @@ from ablate.config import to_yaml
 from ablate.data.features import AudioError, FeatureExtractor, load_audio
 from ablate.data.normalize import lengths, normalise
 from ablate.errors import AblateError
+from ablate.files import fsync
+from ablate.registry import Registry
 from ablate.training.engine import predict
 from ablate.training.model_files import (
     check_normaliser,
@@ -43,14 +45,6 @@ FILES = ("config.yaml", "model.pt", "meta.json")
 
 def is_model_dir(directory: Path) -> bool:
     return all((directory / name).is_file() for name in FILES)
-
-
-def _synced(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 @dataclass
@@ -77,7 +71,7 @@ class SavedModel:
             torch.save(weights, temp / "model.pt")
             (temp / "meta.json").write_text(json.dumps(self.meta, indent=2, default=str))
             for name in FILES:
-                _synced(temp / name)
+                fsync(temp / name)
             self._install(temp, out)
         finally:
             shutil.rmtree(temp, ignore_errors=True)
@@ -98,8 +92,9 @@ class SavedModel:
         shutil.rmtree(old, ignore_errors=True)
 
     @classmethod
-    def load(cls, directory: str | Path) -> SavedModel:
-        """Read and check every file; a one-line error names the file and the fault."""
+    def load(cls, directory: str | Path, registry: Registry) -> SavedModel:
+        """Read and check every file and build the model with ``registry``'s plugins; a
+        one-line error names the file and the fault."""
         directory = Path(directory)
         missing = [name for name in FILES if not (directory / name).is_file()]
         if missing:
@@ -112,7 +107,7 @@ class SavedModel:
         payload = read_weights(directory / "model.pt")
         check_normaliser(directory / "model.pt", payload, config.data.n_mels)
         labels = meta["label_names"]
-        model = fitted_model(directory, config, labels, payload["state_dict"])
+        model = fitted_model(directory, config, labels, payload["state_dict"], registry)
         return cls(config, model.eval(), labels, payload["mean"], payload["std"], meta)
 
     def normalise(self, features: torch.Tensor, speakers: list[str] | None = None) -> torch.Tensor:

@@ -53,6 +53,7 @@ class Trained:
     teacher_seconds: float = 0.0
     #: wall time spent getting the teacher (training it, or waiting for another worker)
     teacher_wall_seconds: float = 0.0
+    teacher: nn.Module | None = None
 
 
 def train_fold(run: FoldRun, reporter: Reporter | None, teacher_cache: Path) -> Trained:
@@ -139,4 +140,5 @@ def train_fold(run: FoldRun, reporter: Reporter | None, teacher_cache: Path) -> 
         teacher_metrics,
         teacher_seconds,
         teacher_wall,
+        teacher,
     )

@@ -15,15 +15,12 @@ from ablate.data.cache import cache_root
 from ablate.data.pipeline import Corpus, load_corpus
 from ablate.data.splits import Fold, check_split
 from ablate.errors import first_line
-from ablate.models.build import build_model
 from ablate.models.flops import forward_flops, parameter_count
-from ablate.plugins import Registry, get_registry
-from ablate.slots import TEACHER
-from ablate.training import distill
+from ablate.registry import Registry
 from ablate.training.engine import Reporter, TrialFailed
 from ablate.training.fold import FoldRun, timed
 from ablate.training.metrics import summarise
-from ablate.training.stages import METRICS, train_fold
+from ablate.training.stages import METRICS, Trained, train_fold
 
 __all__ = ["FoldResult", "Reporter", "TrialFailed", "TrialResult", "run_trial"]
 
@@ -49,6 +46,18 @@ class FoldResult:
     #: wall time this fold spent getting its teacher, left out of ``seconds``
     teacher_wall_seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    #: the sizes of the fold's model and teacher (measured on the first fold only)
+    sizes: dict[str, float] = field(default_factory=dict)
+
+
+def _sizes(trained: Trained, n_mels: int, frames: int) -> dict[str, float]:
+    """Trainable parameters and counted forward GFLOPs of the model and its teacher."""
+    sizes = {}
+    for prefix, model in (("", trained.model), ("teacher_", trained.teacher)):
+        if model is not None:
+            sizes[f"{prefix}params"] = parameter_count(model)
+            sizes[f"{prefix}gflops"] = forward_flops(model, n_mels, frames) / 1e9
+    return sizes
 
 
 @dataclass
@@ -97,12 +106,15 @@ def run_fold(
     registry: Registry,
     reporter: Reporter | None,
     teacher_cache: Path,
+    measure: bool = False,
 ) -> FoldResult:
+    """Train and test one fold; ``measure`` also records the models' sizes."""
     started = time.perf_counter()
     run = FoldRun(config, corpus, fold, registry)
     with out_of_memory_fails(f"fold {fold.index}"):
         trained = train_fold(run, reporter, teacher_cache)
     metrics, testing = timed(run.test_metrics, trained.model)
+    sizes = _sizes(trained, config.data.n_mels, config.data.frames) if measure else {}
     return FoldResult(
         fold=fold.index,
         test_speakers=list(fold.test_speakers),
@@ -119,6 +131,7 @@ def run_fold(
         teacher_seconds=trained.teacher_seconds,
         teacher_wall_seconds=trained.teacher_wall_seconds,
         notes=run.notes,
+        sizes=sizes,
     )
 
 
@@ -141,14 +154,16 @@ def _summary(results: list[FoldResult]) -> dict[str, float]:
 
 def run_trial(
     config: DictConfig,
+    registry: Registry,
     *,
     corpus: Corpus | None = None,
     reporter: Reporter | None = None,
     teacher_cache: Path | None = None,
 ) -> TrialResult:
-    """Train and test ``config`` on every fold; metrics are summarised across folds."""
+    """Train and test ``config`` (presets resolved, plugins checked: see
+    :func:`ablate.training.preflight.check_config`) on every fold; metrics are summarised
+    across folds."""
     started = time.perf_counter()
-    registry = get_registry()
     if config.train.threads:
         torch.set_num_threads(config.train.threads)
     corpus = corpus if corpus is not None else load_corpus(config.data, registry)
@@ -157,25 +172,11 @@ def run_trial(
         corpus = augment_before_split(corpus, config.data, config.train.seed, registry)
         config = OmegaConf.merge(config, {"data": {"augment_copies": 0}})
     folds = check_split(corpus, config.protocol)
-    data = config.data
-    n_classes = len(corpus.label_names)
-    with out_of_memory_fails("building the model"):
-        probe = build_model(config.model, data.n_mels, data.frames, n_classes, registry)
-        teacher = (
-            build_model(
-                config.distill.teacher, data.n_mels, data.frames, n_classes, registry, TEACHER
-            )
-            if config.distill.enabled
-            else None
-        )
-        if teacher is not None:  # its contract is checked before any teacher trains
-            distill.build_distill_loss(
-                registry, config, probe.feature_dim, teacher.feature_dim, n_classes
-            )
-    teacher_cache = teacher_cache or cache_root(data) / "teachers"
+    teacher_cache = teacher_cache or cache_root(config.data) / "teachers"
     results = []
     for fold in folds:
-        result = run_fold(config, corpus, fold, registry, reporter, teacher_cache)
+        measure = not results
+        result = run_fold(config, corpus, fold, registry, reporter, teacher_cache, measure)
         results.append(result)
         if reporter is not None:
             reporter.fold_done(result)
@@ -183,8 +184,8 @@ def run_trial(
         folds=results,
         summary=_summary(results),
         label_names=list(corpus.label_names),
-        params=parameter_count(probe),
-        gflops=forward_flops(probe, data.n_mels, data.frames) / 1e9,
+        params=int(results[0].sizes["params"]),
+        gflops=results[0].sizes["gflops"],
         speaker_independent=not leaky and all(f.speaker_independent for f in folds),
         fingerprint=corpus.fingerprint,
         split=[
@@ -203,6 +204,6 @@ def run_trial(
         eval_seconds=sum(r.eval_seconds for r in results),
         skipped=list(corpus.skipped),
         notes=sorted({note for r in results for note in r.notes}),
-        teacher_params=parameter_count(teacher) if teacher else 0,
-        teacher_gflops=forward_flops(teacher, data.n_mels, data.frames) / 1e9 if teacher else 0.0,
+        teacher_params=int(results[0].sizes.get("teacher_params", 0)),
+        teacher_gflops=results[0].sizes.get("teacher_gflops", 0.0),
     )

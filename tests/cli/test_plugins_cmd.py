@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from ablate.cli.main import main
+from ablate.hookspecs import KINDS
 from ablate.plugins import get_registry
-from ablate.slots import kinds
 
 ABLATE = str(Path(sys.executable).with_name("ablate"))
 
@@ -82,7 +82,7 @@ def test_json_stdout_stays_parseable_when_a_plugin_fails(tmp_path, monkeypatch, 
 def test_autoload_switch_keeps_the_builtins(monkeypatch, capsys):
     monkeypatch.setenv("ABLATE_DISABLE_PLUGIN_AUTOLOAD", "1")
     rows = run_json(capsys)
-    assert {r["kind"] for r in rows} == set(kinds())
+    assert {r["kind"] for r in rows} == set(KINDS)
     assert {r["package"] for r in rows} == {"ablate"}
     assert ("stem", "none") in {(r["kind"], r["name"]) for r in rows}
 

@@ -11,8 +11,9 @@ import torch
 import yaml
 
 from ablate.cli.main import main
-from ablate.config import make_config
+from ablate.config import make_config, resolve_model
 from ablate.data.pipeline import scan
+from ablate.plugins import get_registry
 from tests.training.conftest import TINY
 
 
@@ -192,7 +193,7 @@ def partly_known(tmp_path, tiny_config_file):
     config = make_config(yaml.safe_load(tiny_config_file.read_text()))
     scanned = scan(config.data).utterances
     labels = sorted({u.label for u in scanned})
-    model = build_model(config.model, 32, 32, len(labels))
+    model = build_model(resolve_model(config.model), 32, 32, len(labels), registry=get_registry())
     ones = torch.ones(32, 1)
     out = tmp_path / "model"
     SavedModel(config, model, labels, ones * -5, ones * 3, {"label_names": labels}).save(out)

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import sys
-import types
 import warnings
 
 import click
@@ -17,6 +15,7 @@ import torch
 
 from ablate.cli.main import COMMANDS, main
 from ablate.data.pipeline import load_corpus
+from ablate.plugins import get_registry
 
 
 def _spoil(path, kind: str) -> None:
@@ -60,7 +59,7 @@ def test_a_spoilt_cache_entry_is_recomputed_and_overwritten(
     folder_corpus, small_data, tmp_path, capsys, kind
 ):
     data = small_data("folder", folder_corpus)
-    reference = load_corpus(data, progress=False).features
+    reference = load_corpus(data, progress=False, registry=get_registry()).features
     entries = sorted((tmp_path / "cache" / "features").rglob("*.npy"))
     assert len(entries) == 4
     for entry in entries:
@@ -73,7 +72,7 @@ def test_a_spoilt_cache_entry_is_recomputed_and_overwritten(
     capsys.readouterr()
     main(argv)
     assert json.loads(capsys.readouterr().out)["utterances"] == 4
-    again = load_corpus(data, progress=False).features
+    again = load_corpus(data, progress=False, registry=get_registry()).features
     assert torch.equal(again, reference)
     for entry in entries:  # overwritten with the right feature
         array = np.load(entry, allow_pickle=False)
@@ -85,7 +84,7 @@ def test_a_cache_folder_that_cannot_be_written_is_one_warning(folder_corpus, sma
     data = small_data("folder", folder_corpus, f"data.cache_dir={tmp_path / 'file' / 'cache'}")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        corpus = load_corpus(data, progress=False)
+        corpus = load_corpus(data, progress=False, registry=get_registry())
     assert len(corpus) == 4 and torch.isfinite(corpus.features).all()
     (message,) = [str(w.message) for w in caught]
     assert message == (
@@ -98,15 +97,12 @@ def test_a_cache_folder_that_cannot_be_written_is_one_warning(folder_corpus, sma
 def test_an_eof_error_is_a_failure_not_an_interruption(monkeypatch, capsys):
     """click turns every EOFError into Abort, which ablate printed as "aborted", exit 130:
     an empty file read anywhere looked like Ctrl-C (and a study like an interrupted one)."""
-    module = types.ModuleType("eof_cmd")
 
     @click.command()
     def empty() -> None:
         np.load(io.BytesIO(b""))  # the EOFError a zero-length .npy gives
 
-    module.empty = empty
-    monkeypatch.setitem(sys.modules, "eof_cmd", module)
-    monkeypatch.setitem(COMMANDS, "empty", "eof_cmd:empty")
+    monkeypatch.setitem(COMMANDS, "empty", lambda: empty)
     with pytest.raises(EOFError):
         main(["empty"])
     assert "aborted" not in capsys.readouterr().err

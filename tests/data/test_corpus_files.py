@@ -20,6 +20,7 @@ from study_helpers import drop_file_permission_override
 from ablate.data.features import AudioError, load_audio
 from ablate.data.pipeline import load_corpus
 from ablate.errors import AblateError
+from ablate.plugins import get_registry
 
 RATE = 16000
 ENTRY = "from ablate.cli.main import main; main()"
@@ -48,7 +49,7 @@ def test_files_shorter_than_one_window_are_skipped_as_too_short(tmp_path, small_
     data = small_data("folder", root, "data.n_fft=1024", "data.hop_length=256")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        corpus = load_corpus(data, progress=False)
+        corpus = load_corpus(data, progress=False, registry=get_registry())
     assert len(corpus) == 5 and torch.isfinite(corpus.features).all()
     assert corpus.skipped_counts() == {"too-short": 2}
     (message,) = [str(w.message) for w in caught]
@@ -97,7 +98,7 @@ def test_non_utf8_file_and_folder_names_decode_and_are_used(tmp_path, small_data
         os.makedirs(folder)
         for i in range(2):
             sf.write(folder + b"/u%d\xe9.wav" % i, _tone(RATE // 2, 0.2 + 0.1 * i), RATE)
-    corpus = load_corpus(small_data("folder", root), progress=False)
+    corpus = load_corpus(small_data("folder", root), progress=False, registry=get_registry())
     assert corpus.skipped == [] and len(corpus) == 6
     assert corpus.label_names == ["fr\\xf6hlich", "happy"]
     assert sorted(set(corpus.speakers)) == ["s1", "s\\xe92", "spk1"]
@@ -116,7 +117,7 @@ def test_a_manifest_in_latin_1_finds_its_files(tmp_path, small_data):
                      for i in range(2))  # fmt: skip
     (root / "list.csv").write_bytes(rows)
     data = small_data("folder", root, "data.dataset_args.manifest=list.csv")
-    corpus = load_corpus(data, progress=False)
+    corpus = load_corpus(data, progress=False, registry=get_registry())
     assert corpus.skipped == [] and len(corpus) == 5
     assert corpus.label_names == ["fr\\xf6hlich", "happy", "sad"]
 
@@ -178,12 +179,12 @@ def test_files_that_vanish_after_the_scan_are_counted_as_missing(tmp_path, small
     gone[:] = [root / "sad" / "spk1" / "ok0.wav"]
     with warnings.catch_warnings(record=True):
         warnings.simplefilter("always")
-        corpus = load_corpus(small_data("folder", root), progress=False)
+        corpus = load_corpus(small_data("folder", root), progress=False, registry=get_registry())
     assert len(corpus) == 3 and corpus.skipped_counts() == {"missing-file": 1}
     gone[:] = [root]
     with warnings.catch_warnings(record=True), pytest.raises(AblateError) as caught:
         warnings.simplefilter("always")
-        load_corpus(small_data("folder", root), progress=False)
+        load_corpus(small_data("folder", root), progress=False, registry=get_registry())
     assert str(caught.value) == "dataset 'folder': every file was skipped (3 missing-file)"
     with pytest.raises(AudioError) as caught:
         load_audio(root / "nope.wav")

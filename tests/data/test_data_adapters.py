@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ablate.data.corpus import UNPARSABLE
+from ablate.corpus import UNPARSABLE
 from ablate.errors import AblateError
 from ablate.plugins import get_registry
 

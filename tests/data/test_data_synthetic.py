@@ -8,6 +8,7 @@ import torch
 from ablate.data.features import fit_normalizer
 from ablate.data.pipeline import load_corpus
 from ablate.data.synthetic import ORDER_PAIRS
+from ablate.plugins import get_registry
 
 
 def probe_accuracy(train_x, train_y, test_x, test_y) -> float:
@@ -34,7 +35,7 @@ def test_order_only_pairs_need_positional_information(small_data):
         "data.frames=64",
         "data.hop_length=256",
     )
-    corpus = load_corpus(data, progress=False)
+    corpus = load_corpus(data, progress=False, registry=get_registry())
     test = torch.tensor([speaker == "s02" for speaker in corpus.speakers])
     mean, std = fit_normalizer(corpus.features[~test])
     x = (corpus.features - mean) / std

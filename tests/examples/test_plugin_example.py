@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from ablate.config import resolve_model
 from ablate.models.build import build_model
 from ablate.plugins import load_registry
 
@@ -131,7 +132,7 @@ def test_entry_point_loads_in_process_and_a_model_runs(site, monkeypatch):
         component = registry.get("pos_encoding", "rotary")
         assert component.package == "ablate-rotary"
         spec = {"preset": "student", "pos_encoding": "rotary", "depth": 1, "dim": 32}
-        model = build_model(spec, 128, 64, num_classes=4, registry=registry).eval()
+        model = build_model(resolve_model(spec), 128, 64, num_classes=4, registry=registry).eval()
         x = torch.randn(2, 1, 128, 64)
         logits, feature = model(x)
         assert logits.shape == (2, 4) and feature.shape == (2, 32)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ablate.config import PRESETS, make_config
+from ablate.config import PRESETS, make_config, resolve_model
 from ablate.config import resolve_model as resolve
 from ablate.errors import AblateError
 from ablate.models.build import build_model, token_count
 from ablate.models.cnn import ReferenceCNN
 from ablate.models.flops import forward_flops, parameter_count
+from ablate.plugins import get_registry
 
 TINY = dict(dim=32, depth=1, heads=2, dim_head=16, mlp_dim=64, dropout=0.0, emb_dropout=0.0)
 
@@ -71,7 +72,13 @@ def test_resolve_errors_are_one_line(spec, message):
 
 def test_unknown_component_lists_the_known_names():
     with pytest.raises(AblateError) as info:
-        build_model(dict(TINY, preset="student", patching="diagonal"), 128, 128, 4)
+        build_model(
+            resolve_model(dict(TINY, preset="student", patching="diagonal")),
+            128,
+            128,
+            4,
+            registry=get_registry(),
+        )
     message = str(info.value)
     assert message == (
         "model.patching: unknown patching 'diagonal'; "
@@ -82,9 +89,9 @@ def test_unknown_component_lists_the_known_names():
 def test_a_patch_that_does_not_divide_is_a_clear_error():
     spec = dict(TINY, preset="student", patching="square")  # 16 does not divide 200
     with pytest.raises(AblateError) as info:
-        build_model(spec, 128, 200, 4)
+        build_model(resolve_model(spec), 128, 200, 4, registry=get_registry())
     message = str(info.value)
-    assert message.startswith("model.patching_args: patching 'square' (ablate): patch 16x16")
+    assert message.startswith("model.patching: patching 'square' (ablate): patch 16x16")
     assert "set pad=true" in message
     assert "\n" not in message
 
@@ -92,18 +99,18 @@ def test_a_patch_that_does_not_divide_is_a_clear_error():
 def test_bad_plugin_arguments_name_the_config_key():
     spec = dict(TINY, preset="student", stem="conv", stem_args={"widht": 2.0})
     with pytest.raises(AblateError, match=r"model\.stem_args\.widht: .*width, blocks"):
-        build_model(spec, 16, 16, 4)
+        build_model(resolve_model(spec), 16, 16, 4, registry=get_registry())
     spec = dict(TINY, preset="student", patching="square", patching_args={"size": "big"})
     with pytest.raises(AblateError, match=r"model\.patching_args\.size: expected int"):
-        build_model(spec, 16, 16, 4)
+        build_model(resolve_model(spec), 16, 16, 4, registry=get_registry())
     spec = dict(TINY, preset="student", patching="square", patching_args={"size": 0})
     with pytest.raises(AblateError, match="patch size must be >= 1"):
-        build_model(spec, 16, 16, 4)
+        build_model(resolve_model(spec), 16, 16, 4, registry=get_registry())
 
 
 def test_plugin_arguments_reach_the_component():
     spec = dict(TINY, preset="student", patching="vertical", patching_args={"width": 4})
-    model = build_model(spec, 16, 32, 4)
+    model = build_model(resolve_model(spec), 16, 32, 4, registry=get_registry())
     assert token_count(model) == 32 // 4 + 1
     assert model.patching.patch_area == 16 * 4
 
@@ -123,7 +130,13 @@ def test_dotlist_overrides_build_the_model():
             "data.frames=64",
         ]
     )
-    model = build_model(config.model, config.data.n_mels, config.data.frames, 7)
+    model = build_model(
+        resolve_model(config.model),
+        config.data.n_mels,
+        config.data.frames,
+        7,
+        registry=get_registry(),
+    )
     assert token_count(model) == (128 // 8) * (64 // 8) + 1
     assert model.pos.embedding.shape == (1, token_count(model), 32)
     logits, pooled = model(torch.randn(1, 1, 128, 64))
@@ -132,7 +145,7 @@ def test_dotlist_overrides_build_the_model():
 
 
 def test_cnn_preset():
-    model = build_model({"preset": "cnn"}, 128, 128, 7)
+    model = build_model(resolve_model({"preset": "cnn"}), 128, 128, 7, registry=get_registry())
     assert isinstance(model, ReferenceCNN)
     assert token_count(model) == 0
     logits, pooled = model(torch.randn(2, 1, 64, 64))
@@ -151,7 +164,9 @@ def _analytic_layer_flops(tokens, dim, heads, dim_head, mlp_dim) -> int:
 def test_forward_flops_are_counted_and_scale_with_depth():
     def flops(depth: int) -> int:
         spec = dict(TINY, preset="student", depth=depth)
-        return forward_flops(build_model(spec, 16, 24, 5), 16, 24)
+        return forward_flops(
+            build_model(resolve_model(spec), 16, 24, 5, registry=get_registry()), 16, 24
+        )
 
     one, two, three = flops(1), flops(2), flops(3)
     per_layer = _analytic_layer_flops(tokens=25, dim=32, heads=2, dim_head=16, mlp_dim=64)
@@ -163,7 +178,9 @@ def test_forward_flops_are_counted_and_scale_with_depth():
 
 
 def test_forward_flops_restores_training_mode_and_parameter_count():
-    model = build_model(dict(TINY, preset="student"), 16, 8, 3).train()
+    model = build_model(
+        resolve_model(dict(TINY, preset="student")), 16, 8, 3, registry=get_registry()
+    ).train()
     assert forward_flops(model, 16, 8) > 0
     assert model.training
     frozen = sum(p.numel() for p in model.head.parameters())

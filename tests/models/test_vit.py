@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ablate.config import resolve_model
 from ablate.models import vit
 from ablate.models.build import build_model, token_count
 from ablate.models.flops import parameter_count
@@ -56,7 +57,7 @@ def test_every_combination_runs_forward_and_backward(patching, pos, stem, size):
     h, w = size
     args = NON_SQUARE_ARGS[patching] if size == (128, 200) else {}
     spec = tiny(patching, pos, stem, patching_args=args, stem_args=MATRIX_STEM_ARGS.get(stem, {}))
-    model = build_model(spec, h, w, num_classes=4)
+    model = build_model(resolve_model(spec), h, w, num_classes=4, registry=get_registry())
     assert token_count(model) == TOKENS[size][patching]
     x = torch.randn(2, 1, h, w)
     logits, pooled = model(x)
@@ -76,7 +77,13 @@ def test_every_combination_runs_forward_and_backward(patching, pos, stem, size):
 @pytest.mark.parametrize("stem", ["conv", "residual_conv"])
 def test_full_conv_stems_with_coordinates_on_a_non_square_input(stem):
     torch.manual_seed(0)
-    model = build_model(tiny("vertical", "coordinate", stem), 128, 200, num_classes=4)
+    model = build_model(
+        resolve_model(tiny("vertical", "coordinate", stem)),
+        128,
+        200,
+        num_classes=4,
+        registry=get_registry(),
+    )
     assert len([m for m in model.stem.modules() if isinstance(m, nn.Conv2d)]) == 6
     logits, pooled = model(torch.randn(2, 1, 128, 200))
     assert logits.shape == (2, 4)
@@ -86,7 +93,13 @@ def test_full_conv_stems_with_coordinates_on_a_non_square_input(stem):
 
 
 def test_square_with_padding_on_a_non_square_input():
-    model = build_model(tiny("square", "learned", "none", patching_args={"pad": True}), 128, 200, 4)
+    model = build_model(
+        resolve_model(tiny("square", "learned", "none", patching_args={"pad": True})),
+        128,
+        200,
+        4,
+        registry=get_registry(),
+    )
     assert token_count(model) == 8 * 13 + 1  # 200 / 16 = 12.5 -> 13 columns
     logits, _ = model(torch.randn(2, 1, 128, 200))
     logits.sum().backward()
@@ -95,7 +108,13 @@ def test_square_with_padding_on_a_non_square_input():
 
 def test_coordinate_channels_enter_patching_after_the_stem():
     """stem -> coordinate channels -> patching: the patch input is [stem(x), rows, cols]."""
-    model = build_model(tiny("vertical", "coordinate", "conv"), 6, 10, num_classes=3).eval()
+    model = build_model(
+        resolve_model(tiny("vertical", "coordinate", "conv")),
+        6,
+        10,
+        num_classes=3,
+        registry=get_registry(),
+    ).eval()
     seen = {}
     model.stem.register_forward_hook(lambda m, i, out: seen.setdefault("stem", out))
     model.patching.register_forward_pre_hook(lambda m, args: seen.setdefault("patch", args[0]))
@@ -117,7 +136,7 @@ def test_reversing_time_changes_logits_only_with_positions(pos, invariant):
     torch.manual_seed(0)
     pos_args = {"init_std": 1.0} if pos == "learned" else {}
     spec = tiny("vertical", pos, "none", pos_encoding_args=pos_args)
-    model = build_model(spec, 16, 24, num_classes=5).eval()
+    model = build_model(resolve_model(spec), 16, 24, num_classes=5, registry=get_registry()).eval()
     x = torch.randn(3, 1, 16, 24)
     with torch.no_grad():
         logits, _ = model(x)
@@ -128,7 +147,13 @@ def test_reversing_time_changes_logits_only_with_positions(pos, invariant):
 
 def test_learned_encoding_at_default_init_still_breaks_permutation_invariance():
     torch.manual_seed(0)
-    model = build_model(tiny("vertical", "learned", "none"), 16, 24, num_classes=5).eval()
+    model = build_model(
+        resolve_model(tiny("vertical", "learned", "none")),
+        16,
+        24,
+        num_classes=5,
+        registry=get_registry(),
+    ).eval()
     x = torch.randn(3, 1, 16, 24)
     with torch.no_grad():
         assert not torch.allclose(model(x)[0], model(x.flip(-1))[0], atol=1e-6, rtol=0)
@@ -163,7 +188,9 @@ def _expected_conv_stem_params() -> int:
 
 
 def test_teacher_preset_matches_the_paper():
-    model = build_model({"preset": "teacher"}, 128, 128, num_classes=7)
+    model = build_model(
+        resolve_model({"preset": "teacher"}), 128, 128, num_classes=7, registry=get_registry()
+    )
     assert token_count(model) == 129
     blocks = model.transformer.layers
     assert len(blocks) == 6
@@ -187,7 +214,9 @@ def test_teacher_preset_matches_the_paper():
 
 
 def test_student_preset_matches_the_paper():
-    model = build_model({"preset": "student"}, 128, 128, num_classes=7)
+    model = build_model(
+        resolve_model({"preset": "student"}), 128, 128, num_classes=7, registry=get_registry()
+    )
     assert token_count(model) == 129
     assert len(model.transformer.layers) == 3
     assert model.transformer.layers[0][0].heads == 5
@@ -204,7 +233,13 @@ def test_student_preset_matches_the_paper():
 
 
 def test_patch_embedding_is_layernorm_linear_layernorm():
-    model = build_model(tiny("vertical", "none", "none"), 16, 8, num_classes=2)
+    model = build_model(
+        resolve_model(tiny("vertical", "none", "none")),
+        16,
+        8,
+        num_classes=2,
+        registry=get_registry(),
+    )
     kinds = [type(m) for m in model.embed]
     assert kinds == [nn.LayerNorm, nn.Linear, nn.LayerNorm]
     assert model.embed[0].normalized_shape == (16,)
@@ -246,7 +281,13 @@ def test_transformer_is_pre_norm_with_residuals_and_a_final_norm():
 
 def test_pooled_feature_is_the_normalised_cls_token_and_feeds_the_head():
     torch.manual_seed(0)
-    model = build_model(tiny("vertical", "learned", "none"), 16, 8, num_classes=3).eval()
+    model = build_model(
+        resolve_model(tiny("vertical", "learned", "none")),
+        16,
+        8,
+        num_classes=3,
+        registry=get_registry(),
+    ).eval()
     x = torch.randn(2, 1, 16, 8)
     logits, pooled = model(x)
     torch.testing.assert_close(logits, model.head(pooled))
@@ -256,7 +297,7 @@ def test_pooled_feature_is_the_normalised_cls_token_and_feeds_the_head():
 
 def test_dropout_is_off_in_eval_mode():
     spec = dict(tiny("vertical", "none", "none"), dropout=0.5, emb_dropout=0.5)
-    model = build_model(spec, 16, 8, num_classes=3).eval()
+    model = build_model(resolve_model(spec), 16, 8, num_classes=3, registry=get_registry()).eval()
     x = torch.randn(2, 1, 16, 8)
     with torch.no_grad():
         torch.testing.assert_close(model(x)[0], model(x)[0])

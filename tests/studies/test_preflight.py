@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from study_helpers import TINY, _one_line_error, no_trials
 
+from ablate.plugins import get_registry
 from ablate.studies.seeds import aggregate, run_seeds, score
 from ablate.training.engine import TrialFailed
 from tests.training.conftest import tiny_config
@@ -61,7 +62,7 @@ def test_a_trial_is_scored_from_its_results_without_a_tracking_store(tmp_path):
     from ablate.data.pipeline import load_corpus
 
     config = tiny_config("protocol.max_folds=1", f"data.cache_dir={tmp_path}")
-    corpus = load_corpus(config.data, progress=False)
+    corpus = load_corpus(config.data, progress=False, registry=get_registry())
 
     class Seeds:
         seed = None
@@ -74,7 +75,7 @@ def test_a_trial_is_scored_from_its_results_without_a_tracking_store(tmp_path):
 
     reporter = Seeds()
     reporter.seen = set()
-    results = run_seeds(config, [0, 1], corpus, reporter, tmp_path / "teachers")
+    results = run_seeds(config, get_registry(), [0, 1], corpus, reporter, tmp_path / "teachers")
     assert [seed for seed, _ in results] == [0, 1] and reporter.seen == {0, 1}
     metrics, value = score(results, "test_uar_mean")
     expected = sum(r.summary["test_uar_mean"] for _, r in results) / 2

@@ -6,6 +6,7 @@ from __future__ import annotations
 import optuna
 import pytest
 
+from ablate.plugins import get_registry
 from ablate.studies.samplers import sampler
 from ablate.studies.spec import load_study
 
@@ -26,7 +27,7 @@ def _study(tmp_path, kind: str, storage: str) -> tuple[optuna.Study, object]:
         text = text.replace("{float: [1.0e-4, 1.0e-2], log: true}", "{choice: [1.0e-4, 1.0e-3]}")
         text = text.replace("{float: [0.0, 0.5]}", "{choice: [0.0, 0.5]}")
     path.write_text(text)
-    spec = load_study(path)
+    spec = load_study(path, registry=get_registry())
     study = optuna.create_study(
         study_name=spec.key, storage=storage, sampler=sampler(spec), load_if_exists=True
     )

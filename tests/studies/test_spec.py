@@ -7,6 +7,7 @@ import textwrap
 import pytest
 
 from ablate.errors import AblateError
+from ablate.plugins import get_registry
 from ablate.studies.spec import load_study
 
 GOOD = """\
@@ -52,7 +53,7 @@ def test_bad_study_fails_before_training(tmp_path, text, message):
     path = tmp_path / "study.yaml"
     path.write_text(textwrap.dedent(text))
     with pytest.raises(AblateError) as info:
-        load_study(path)
+        load_study(path, registry=get_registry())
     assert message in str(info.value)
     assert "\n" not in str(info.value)
     assert str(info.value).startswith("study.yaml: ")
@@ -67,19 +68,19 @@ def test_plugin_param_is_conditional_and_identity_ignores_operational_keys(tmp_p
             "  model.patching_args.size: {choice: [8, 16]}",
         )
     )
-    study = load_study(path)
+    study = load_study(path, registry=get_registry())
     size = study.space.dims[-1]
     assert size.active_for == {"square"}
     assert study.settings.n_trials == 4
-    assert load_study(path, ["data.workers=7"]).key == study.key
-    assert load_study(path, ["train.epochs=3"]).key != study.key
+    assert load_study(path, get_registry(), ["data.workers=7"]).key == study.key
+    assert load_study(path, get_registry(), ["train.epochs=3"]).key != study.key
 
 
 def test_shipped_studies_validate():
     from pathlib import Path
 
     for path in sorted(Path(__file__).parents[2].joinpath("studies").glob("*.yaml")):
-        load_study(path)
+        load_study(path, registry=get_registry())
 
 
 def test_identity_leaves_out_unset_keys_so_a_new_null_field_changes_no_key(tmp_path):
@@ -92,5 +93,11 @@ def test_identity_leaves_out_unset_keys_so_a_new_null_field_changes_no_key(tmp_p
     }
     path = tmp_path / "study.yaml"
     path.write_text(GOOD)
-    assert load_study(path, ["model.distill_token=null"]).key == load_study(path).key
-    assert load_study(path, ["model.distill_token=true"]).key != load_study(path).key
+    assert (
+        load_study(path, get_registry(), ["model.distill_token=null"]).key
+        == load_study(path, registry=get_registry()).key
+    )
+    assert (
+        load_study(path, get_registry(), ["model.distill_token=true"]).key
+        != load_study(path, registry=get_registry()).key
+    )

@@ -13,6 +13,7 @@ from study_helpers import TINY, _children, _cli, _one_line_error, _trials, no_tr
 
 from ablate.data.pipeline import load_corpus
 from ablate.data.synthetic import generate
+from ablate.plugins import get_registry
 from ablate.studies.spec import load_study
 from ablate.tracking.folds import SEED_TAG
 
@@ -44,9 +45,9 @@ MERGED = "data:\n  label_map: {glide_up: glide, glide_down: glide}\n  labels: [g
 
 def test_label_map_in_a_study_file_is_read_as_ablate_data_reads_it(workdir):
     """Before: `data.label_map: unknown key 'glide_up' (valid: )`."""
-    study = load_study(_write(workdir, MERGED + SPACE))
+    study = load_study(_write(workdir, MERGED + SPACE), registry=get_registry())
     assert dict(study.base.data.label_map) == {"glide_up": "glide", "glide_down": "glide"}
-    corpus = load_corpus(study.base.data, progress=False)
+    corpus = load_corpus(study.base.data, progress=False, registry=get_registry())
     assert corpus.label_names == ["glide", "tilt_high"]
     _cli(["run", workdir / "study.yaml", *TINY, "--n-trials", 1])
     (trial,) = _trials(workdir)
@@ -115,7 +116,15 @@ def test_one_speaker_is_refused_before_any_trial_and_the_fixed_corpus_runs(
 ):
     """Before: every trial failed at trial time, used up the budget (so fixing the data
     never reran them) and the command exited 0 with `compare with:`."""
-    source = generate(workdir / "generated", speakers=3, per_class=2, classes=2, seconds=0.5)
+    source = generate(
+        workdir / "generated",
+        speakers=3,
+        per_class=2,
+        classes=2,
+        seconds=0.5,
+        sample_rate=16000,
+        seed=0,
+    )
     root = workdir / "corpus"
     _place(source, root, {"s01"})
     study = _write(workdir, SPACE)
@@ -131,7 +140,15 @@ def test_one_speaker_is_refused_before_any_trial_and_the_fixed_corpus_runs(
 
 
 def test_a_swept_protocol_is_checked_at_every_value(workdir, capsys):
-    source = generate(workdir / "generated", speakers=3, per_class=2, classes=2, seconds=0.5)
+    source = generate(
+        workdir / "generated",
+        speakers=3,
+        per_class=2,
+        classes=2,
+        seconds=0.5,
+        sample_rate=16000,
+        seed=0,
+    )
     _place(source, workdir / "corpus", {"s01", "s02", "s03"})
     study = _write(workdir, "space:\n  protocol.folds: {choice: [2, 3]}\n")
     args = ["run", study, *TINY, "data.dataset=folder", f"data.root={workdir / 'corpus'}"]
@@ -165,11 +182,11 @@ def test_a_swept_train_seed_trains_each_arm_with_its_seed(workdir):
 
 
 def test_train_seed_is_the_seed_list_when_optuna_seeds_is_unset():
-    plain = load_study("studies/stem.yaml", ["optuna.seeds=null"])
-    five = load_study("studies/stem.yaml", ["optuna.seeds=null", "train.seed=5"])
+    plain = load_study("studies/stem.yaml", get_registry(), ["optuna.seeds=null"])
+    five = load_study("studies/stem.yaml", get_registry(), ["optuna.seeds=null", "train.seed=5"])
     assert plain.settings.seeds is None
     assert plain.settings.seeds_for(plain.base) == (0,)
     assert five.settings.seeds_for(five.base) == (5,)
     assert five.key != plain.key
-    same = load_study("studies/stem.yaml", ["optuna.seeds=[5]", "train.seed=5"])
+    same = load_study("studies/stem.yaml", get_registry(), ["optuna.seeds=[5]", "train.seed=5"])
     assert same.settings.seeds_for(same.base) == (5,)

@@ -6,6 +6,7 @@ import pytest
 
 from ablate.config import make_config
 from ablate.data.pipeline import load_corpus
+from ablate.plugins import get_registry
 
 TINY = [
     "data.n_mels=32",
@@ -43,4 +44,6 @@ def tiny_config(*overrides: str):
 def tiny_corpus(tmp_path_factory):
     """The tiny synthetic corpus, loaded once for the training tests."""
     cache = tmp_path_factory.mktemp("tiny-cache")
-    return load_corpus(tiny_config(f"data.cache_dir={cache}").data, progress=False)
+    return load_corpus(
+        tiny_config(f"data.cache_dir={cache}").data, progress=False, registry=get_registry()
+    )

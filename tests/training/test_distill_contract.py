@@ -6,6 +6,7 @@ import pytest
 
 from ablate.config import OPERATIONAL_KEYS
 from ablate.errors import AblateError
+from ablate.plugins import get_registry
 from ablate.training.distill import teacher_key
 from ablate.training.trial import run_trial
 from tests.training.conftest import tiny_config
@@ -60,7 +61,13 @@ def test_a_plain_module_loss_distils_with_the_contract_s_defaults(
         def fold_done(self, result):
             pass
 
-    result = run_trial(config, corpus=tiny_corpus, reporter=Recorder(), teacher_cache=tmp_path)
+    result = run_trial(
+        config,
+        corpus=tiny_corpus,
+        reporter=Recorder(),
+        teacher_cache=tmp_path,
+        registry=get_registry(),
+    )
     assert stages == ["teacher", "feature", "finetune"]  # active by default
     assert result.notes == []  # no note by default
     assert 0.0 <= result.summary["test_uar_mean"] <= 1.0
@@ -80,7 +87,7 @@ def test_a_loss_that_breaks_the_contract_is_one_line_before_training(
 ):
     config = tiny_config("distill.enabled=true", f"distill.loss={loss}", "protocol.max_folds=1")
     with pytest.raises(AblateError) as info:
-        run_trial(config, corpus=tiny_corpus, teacher_cache=tmp_path)
+        run_trial(config, corpus=tiny_corpus, teacher_cache=tmp_path, registry=get_registry())
     assert str(info.value) == message
 
 

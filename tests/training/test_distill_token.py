@@ -6,8 +6,10 @@ from __future__ import annotations
 import pytest
 import torch
 
+from ablate.config import resolve_model
 from ablate.errors import AblateError
 from ablate.models.build import build_model, token_count
+from ablate.plugins import get_registry
 from ablate.training.distill import check_distill_token, finetune_loss, matching_loss
 from ablate.training.fit_one import check_trainable
 from ablate.training.trial import run_trial
@@ -18,8 +20,10 @@ DISTIL = ["distill.enabled=true", "model.distill_token=true", "protocol.max_fold
 
 
 def test_the_token_adds_a_head_trained_apart_and_averaged_in_evaluation():
-    model = build_model({**SMALL, "distill_token": True}, 16, 8, 4)
-    plain = build_model(SMALL, 16, 8, 4)
+    model = build_model(
+        resolve_model({**SMALL, "distill_token": True}), 16, 8, 4, registry=get_registry()
+    )
+    plain = build_model(resolve_model(SMALL), 16, 8, 4, registry=get_registry())
     assert token_count(model) == token_count(plain) + 1 == 10
     x = torch.randn(3, 1, 16, 8)
     logits, feature = model.train()(x)
@@ -70,7 +74,7 @@ def test_labels_train_the_class_head_and_the_teacher_the_token():
 @pytest.mark.parametrize("loss", ["feature_l1", "hard"])
 def test_a_student_with_a_token_distils_in_a_real_trial(tiny_corpus, tmp_path, loss):
     config = tiny_config(*DISTIL, f"distill.loss={loss}")
-    result = run_trial(config, corpus=tiny_corpus, teacher_cache=tmp_path)
+    result = run_trial(config, corpus=tiny_corpus, teacher_cache=tmp_path, registry=get_registry())
     fold = result.folds[0]
     assert [h["stage"] for h in fold.history] == ["feature", "finetune"]
     assert all(h["train_loss"] > 0 for h in fold.history)
@@ -79,6 +83,7 @@ def test_a_student_with_a_token_distils_in_a_real_trial(tiny_corpus, tmp_path, l
         tiny_config(*DISTIL[::2], f"distill.loss={loss}"),
         corpus=tiny_corpus,
         teacher_cache=tmp_path,
+        registry=get_registry(),
     )
     assert result.params == plain.params + 32 + 32 * 4 + 4
 
@@ -100,9 +105,9 @@ def test_a_student_with_a_token_distils_in_a_real_trial(tiny_corpus, tmp_path, l
 def test_a_token_without_a_teacher_signal_is_a_one_line_error(overrides, message):
     config = tiny_config(*overrides)
     with pytest.raises(AblateError, match=message):
-        check_distill_token(config)
+        check_distill_token(config, registry=get_registry())
     with pytest.raises(AblateError, match=f"^study.yaml: {message}"):
-        check_trainable(config, "study.yaml: ")
+        check_trainable(config, get_registry(), "study.yaml: ")
 
 
 def test_the_cnn_has_no_token_to_add():
@@ -115,8 +120,10 @@ def test_without_the_first_layernorm_a_patch_keeps_its_energy():
     ten times louder embed alike; ``patch_norm=false`` tells them apart."""
     frame = torch.randn(1, 1, 16, 1).expand(1, 1, 16, 8).contiguous()
     louder = frame * 10
-    paper = build_model(SMALL, 16, 8, 4)
-    plain = build_model({**SMALL, "patch_norm": False}, 16, 8, 4)
+    paper = build_model(resolve_model(SMALL), 16, 8, 4, registry=get_registry())
+    plain = build_model(
+        resolve_model({**SMALL, "patch_norm": False}), 16, 8, 4, registry=get_registry()
+    )
     assert isinstance(plain.embed[0], torch.nn.Identity)
     assert paper.state_dict().keys() - plain.state_dict().keys() == {
         "embed.0.weight",
@@ -129,11 +136,13 @@ def test_without_the_first_layernorm_a_patch_keeps_its_energy():
 
 def test_patch_norm_off_trains(tiny_corpus):
     result = run_trial(
-        tiny_config("model.patch_norm=false", "protocol.max_folds=1"), corpus=tiny_corpus
+        tiny_config("model.patch_norm=false", "protocol.max_folds=1"),
+        corpus=tiny_corpus,
+        registry=get_registry(),
     )
     assert 0.0 <= result.summary["test_uar_mean"] <= 1.0
 
 
 def test_a_plain_config_passes_the_token_check():
-    check_distill_token(tiny_config())
-    check_distill_token(tiny_config("distill.enabled=true"))
+    check_distill_token(tiny_config(), registry=get_registry())
+    check_distill_token(tiny_config("distill.enabled=true"), registry=get_registry())

@@ -7,6 +7,7 @@ import pytest
 import torch
 from torch import nn
 
+from ablate.config import resolve_model
 from ablate.data.pipeline import load_corpus
 from ablate.data.splits import make_folds
 from ablate.models.vit import DropPath
@@ -26,7 +27,11 @@ def test_norm_choice_changes_the_inputs_and_trains(tiny_corpus, norm):
     base = _fold_run(tiny_config(), tiny_corpus)
     run = _fold_run(tiny_config(f"data.norm={norm}"), tiny_corpus)
     assert not torch.allclose(run.test.x, base.test.x)
-    result = run_trial(tiny_config(f"data.norm={norm}", "protocol.max_folds=1"), corpus=tiny_corpus)
+    result = run_trial(
+        tiny_config(f"data.norm={norm}", "protocol.max_folds=1"),
+        corpus=tiny_corpus,
+        registry=get_registry(),
+    )
     assert 0.0 <= result.summary["test_uar_mean"] <= 1.0
 
 
@@ -46,6 +51,7 @@ def test_no_validation_split_trains_a_fixed_schedule(tiny_corpus):
     result = run_trial(
         tiny_config("protocol.val_fraction=0", "train.epochs=3", "protocol.max_folds=1"),
         corpus=tiny_corpus,
+        registry=get_registry(),
     )
     fold = result.folds[0]
     assert result.split[0]["val"] == 0
@@ -59,6 +65,7 @@ def test_select_last_keeps_the_last_epoch_and_still_records_validation(tiny_corp
     result = run_trial(
         tiny_config("train.select=last", "train.epochs=3", "protocol.max_folds=1"),
         corpus=tiny_corpus,
+        registry=get_registry(),
     )
     fold = result.folds[0]
     assert fold.best_epoch == 3
@@ -69,7 +76,11 @@ def test_unknown_selection_is_a_one_line_error(tiny_corpus):
     from ablate.errors import AblateError
 
     with pytest.raises(AblateError, match=r"train\.select: expected one of best_val, last"):
-        run_trial(tiny_config("train.select=best", "protocol.max_folds=1"), corpus=tiny_corpus)
+        run_trial(
+            tiny_config("train.select=best", "protocol.max_folds=1"),
+            corpus=tiny_corpus,
+            registry=get_registry(),
+        )
 
 
 def test_weight_average_is_the_exponential_moving_average_with_a_warm_up():
@@ -87,10 +98,15 @@ def test_weight_average_is_the_exponential_moving_average_with_a_warm_up():
 
 
 def test_ema_trial_ends_with_the_averaged_weights(tiny_corpus):
-    plain = run_trial(tiny_config("train.select=last", "protocol.max_folds=1"), corpus=tiny_corpus)
+    plain = run_trial(
+        tiny_config("train.select=last", "protocol.max_folds=1"),
+        corpus=tiny_corpus,
+        registry=get_registry(),
+    )
     ema = run_trial(
         tiny_config("train.select=last", "train.ema=0.9", "protocol.max_folds=1"),
         corpus=tiny_corpus,
+        registry=get_registry(),
     )
     # the same steps (same seed): the live weights match, the saved ones are the average
     assert plain.folds[0].history[0]["train_loss"] == ema.folds[0].history[0]["train_loss"]
@@ -115,10 +131,18 @@ def test_drop_path_drops_whole_examples_and_keeps_the_mean():
 def test_stochastic_depth_rises_over_the_blocks_and_trains(tiny_corpus):
     from ablate.models.build import build_model
 
-    model = build_model({"preset": "student", "depth": 3, "drop_path": 0.3}, 32, 32, 4)
+    model = build_model(
+        resolve_model({"preset": "student", "depth": 3, "drop_path": 0.3}),
+        32,
+        32,
+        4,
+        registry=get_registry(),
+    )
     assert [d.p for d in model.transformer.drops] == pytest.approx([0.1, 0.2, 0.3])
     result = run_trial(
-        tiny_config("model.drop_path=0.2", "protocol.max_folds=1"), corpus=tiny_corpus
+        tiny_config("model.drop_path=0.2", "protocol.max_folds=1"),
+        corpus=tiny_corpus,
+        registry=get_registry(),
     )
     assert 0.0 <= result.summary["test_uar_mean"] <= 1.0
 
@@ -127,11 +151,11 @@ def test_long_utterances_train_on_crops_and_test_on_every_window(tmp_path):
     config = tiny_config(
         "data.dataset_args.seconds=1.0", "data.max_frames=64", f"data.cache_dir={tmp_path}"
     )
-    corpus = load_corpus(config.data, progress=False)
+    corpus = load_corpus(config.data, progress=False, registry=get_registry())
     assert corpus.features.shape[-1] == 64
     run = _fold_run(config, corpus)
     assert run.train.wide and run.test.wide and run.train.window == 32
-    result = run_trial(config.copy(), corpus=corpus)
+    result = run_trial(config.copy(), corpus=corpus, registry=get_registry())
     assert all(0.0 <= f.metrics["uar"] <= 1.0 for f in result.folds)
 
 
@@ -140,7 +164,7 @@ def test_max_frames_needs_padding_fit(tmp_path):
 
     config = tiny_config("data.max_frames=64", "data.fit=resize", f"data.cache_dir={tmp_path}")
     with pytest.raises(AblateError, match=r"data\.max_frames: sliding windows need data\.fit=pad"):
-        load_corpus(config.data, progress=False)
+        load_corpus(config.data, progress=False, registry=get_registry())
 
 
 @pytest.mark.parametrize("loss", ["logit_kl", "hard"])
@@ -159,7 +183,7 @@ def test_the_cnn_can_teach_a_vit_with_logit_losses(tiny_corpus, tmp_path, loss):
         "distill.finetune_epochs=2",
         "protocol.max_folds=1",
     )
-    result = run_trial(config, corpus=tiny_corpus, teacher_cache=tmp_path)
+    result = run_trial(config, corpus=tiny_corpus, teacher_cache=tmp_path, registry=get_registry())
     fold = result.folds[0]
     assert set(fold.teacher_metrics) == {"uar", "war", "f1"}
     assert [h["stage"] for h in fold.history] == ["finetune", "finetune"]

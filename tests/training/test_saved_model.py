@@ -14,8 +14,10 @@ import torch
 import yaml
 
 from ablate.cli.main import main
+from ablate.config import resolve_model
 from ablate.errors import AblateError
 from ablate.models.build import build_model
+from ablate.plugins import get_registry
 from ablate.training.saved import SavedModel
 from tests.training.conftest import tiny_config
 
@@ -27,7 +29,13 @@ def good_model(tmp_path_factory):
     """A real (untrained) model directory written by SavedModel.save."""
     config = tiny_config()
     torch.manual_seed(0)
-    model = build_model(config.model, config.data.n_mels, config.data.frames, len(LABELS))
+    model = build_model(
+        resolve_model(config.model),
+        config.data.n_mels,
+        config.data.frames,
+        len(LABELS),
+        registry=get_registry(),
+    )
     n_mels = config.data.n_mels
     mean, std = torch.zeros(n_mels, 1), torch.ones(n_mels, 1)
     out = tmp_path_factory.mktemp("good") / "model"
@@ -255,14 +263,14 @@ def test_a_tampered_model_directory_is_one_line_naming_the_file(
     shutil.copytree(good_model, folder)
     spoil(folder)
     with pytest.raises(AblateError) as caught:
-        SavedModel.load(folder)
+        SavedModel.load(folder, get_registry())
     message = str(caught.value)
     assert "\n" not in message and phrase in message, message
     assert message.startswith(f"{folder / name}: " if name else f"{folder}: "), message
 
 
 def test_the_untampered_directory_loads_and_predicts_finite_probabilities(good_model, tmp_path):
-    saved = SavedModel.load(good_model)
+    saved = SavedModel.load(good_model, get_registry())
     wav = tmp_path / "tone.wav"
     sf.write(wav, 0.3 * np.sin(np.arange(8000) / 5), 16000)
     (row,) = saved.predict_files([wav])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from ablate.plugins import get_registry
 from ablate.training.trial import TrialFailed, run_trial
 from tests.training.conftest import tiny_config
 
@@ -22,8 +23,8 @@ class Recorder:
 
 def test_same_seed_gives_identical_metrics_on_cpu(tiny_corpus):
     config = tiny_config("protocol.max_folds=1")
-    first = run_trial(config, corpus=tiny_corpus)
-    second = run_trial(config, corpus=tiny_corpus)
+    first = run_trial(config, corpus=tiny_corpus, registry=get_registry())
+    second = run_trial(config, corpus=tiny_corpus, registry=get_registry())
     assert first.summary == second.summary
 
     def timeless(history):
@@ -34,7 +35,9 @@ def test_same_seed_gives_identical_metrics_on_cpu(tiny_corpus):
 
 def test_trial_reports_every_fold_and_summarises(tiny_corpus):
     recorder = Recorder()
-    result = run_trial(tiny_config(), corpus=tiny_corpus, reporter=recorder)
+    result = run_trial(
+        tiny_config(), corpus=tiny_corpus, reporter=recorder, registry=get_registry()
+    )
     assert recorder.folds == [0, 1]
     assert [e for e in recorder.epochs if e[0] == 0] == [(0, "train", 1), (0, "train", 2)]
     assert result.speaker_independent
@@ -53,7 +56,11 @@ def test_trial_reports_every_fold_and_summarises(tiny_corpus):
 
 def test_non_finite_loss_fails_the_trial_with_a_reason(tiny_corpus):
     with pytest.raises(TrialFailed, match="non-finite loss"):
-        run_trial(tiny_config("train.lr=1e30", "train.grad_clip=0"), corpus=tiny_corpus)
+        run_trial(
+            tiny_config("train.lr=1e30", "train.grad_clip=0"),
+            corpus=tiny_corpus,
+            registry=get_registry(),
+        )
 
 
 def test_distillation_trains_one_teacher_and_reuses_it(tiny_corpus, tmp_path):
@@ -61,7 +68,13 @@ def test_distillation_trains_one_teacher_and_reuses_it(tiny_corpus, tmp_path):
     for loss in ("feature_l1", "logit_kl", "none"):
         recorder = Recorder()
         config = tiny_config("distill.enabled=true", f"distill.loss={loss}", "protocol.max_folds=1")
-        result = run_trial(config, corpus=tiny_corpus, reporter=recorder, teacher_cache=tmp_path)
+        result = run_trial(
+            config,
+            corpus=tiny_corpus,
+            reporter=recorder,
+            teacher_cache=tmp_path,
+            registry=get_registry(),
+        )
         runs.append((loss, [stage for _, stage, _ in recorder.epochs], result))
     stages = {loss: s for loss, s, _ in runs}
     assert stages["feature_l1"] == ["teacher", "feature", "finetune"]
@@ -89,8 +102,8 @@ def test_distilled_student_is_the_same_whether_its_teacher_was_trained_or_cached
         "protocol.max_folds=1",
         "model.dropout=0.1",
     )
-    cold = run_trial(config, corpus=tiny_corpus, teacher_cache=tmp_path)
-    warm = run_trial(config, corpus=tiny_corpus, teacher_cache=tmp_path)
+    cold = run_trial(config, corpus=tiny_corpus, teacher_cache=tmp_path, registry=get_registry())
+    warm = run_trial(config, corpus=tiny_corpus, teacher_cache=tmp_path, registry=get_registry())
     assert cold.folds[0].metrics == warm.folds[0].metrics
     for name, weight in cold.folds[0].state_dict.items():
         assert torch.equal(weight, warm.folds[0].state_dict[name]), name
@@ -98,7 +111,9 @@ def test_distilled_student_is_the_same_whether_its_teacher_was_trained_or_cached
     wider = tiny_config(
         "distill.enabled=true", "distill.loss=none", "protocol.max_folds=1", "model.dim=48"
     )
-    other = run_trial(wider, corpus=tiny_corpus, teacher_cache=tmp_path / "other")
+    other = run_trial(
+        wider, corpus=tiny_corpus, teacher_cache=tmp_path / "other", registry=get_registry()
+    )
     assert other.folds[0].teacher_metrics == cold.folds[0].teacher_metrics, (
         "the teacher must not depend on the student it is trained beside"
     )
@@ -114,13 +129,13 @@ def test_augment_before_split_leaks_copies_across_the_split(tiny_corpus):
         "protocol.split=random_kfold",
         "protocol.augment_before_split=true",
     )
-    expanded = augment_before_split(tiny_corpus, config.data, seed=0)
+    expanded = augment_before_split(tiny_corpus, config.data, seed=0, registry=get_registry())
     assert len(expanded) == 2 * len(tiny_corpus)
     fold = make_folds(expanded, config.protocol)[0]
     train_sources = {expanded.hashes[i] for i in fold.train}
     assert any(expanded.hashes[i] in train_sources for i in fold.test), "the leak it demonstrates"
 
-    result = run_trial(config, corpus=tiny_corpus)
+    result = run_trial(config, corpus=tiny_corpus, registry=get_registry())
     assert not result.speaker_independent
     assert sum(s["train"] + s["val"] + s["test"] for s in result.split[:1]) == len(expanded)
 
@@ -130,15 +145,17 @@ def test_augment_before_split_needs_wave_augments(tiny_corpus):
 
     config = tiny_config("protocol.split=random_kfold", "protocol.augment_before_split=true")
     with pytest.raises(AblateError, match=r"augment_before_split: needs data\.augment"):
-        run_trial(config, corpus=tiny_corpus)
+        run_trial(config, corpus=tiny_corpus, registry=get_registry())
 
 
 def test_a_learned_projection_is_said_in_the_result(tiny_corpus, tmp_path):
     config = tiny_config("distill.enabled=true", "distill.teacher.dim=48", "protocol.max_folds=1")
-    result = run_trial(config, corpus=tiny_corpus, teacher_cache=tmp_path)
+    result = run_trial(config, corpus=tiny_corpus, teacher_cache=tmp_path, registry=get_registry())
     assert result.notes == [
         "distill_loss feature_l1: learned projection 32 -> 48 maps the student feature "
         "onto the teacher's"
     ]
-    plain = run_trial(tiny_config("protocol.max_folds=1"), corpus=tiny_corpus)
+    plain = run_trial(
+        tiny_config("protocol.max_folds=1"), corpus=tiny_corpus, registry=get_registry()
+    )
     assert plain.notes == []

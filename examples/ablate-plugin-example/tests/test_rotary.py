@@ -3,6 +3,7 @@
 import ablate_rotary
 import torch
 
+from ablate.config import resolve_model
 from ablate.contracts import ModelShape
 from ablate.models.build import build_model, token_count
 from ablate.plugins import get_registry, load_registry
@@ -26,7 +27,9 @@ def test_rotation_keeps_norms_and_leaves_cls_alone():
 
 def test_a_model_uses_it():
     spec = {"preset": "student", "pos_encoding": "rotary", "depth": 1}
-    logits, feature = build_model(spec, 128, 64, num_classes=4)(torch.randn(2, 1, 128, 64))
+    logits, feature = build_model(
+        resolve_model(spec), 128, 64, num_classes=4, registry=get_registry()
+    )(torch.randn(2, 1, 128, 64))
     assert logits.shape == (2, 4)
     assert feature.shape == (2, 256)
 
@@ -47,7 +50,7 @@ def test_an_overlapping_model_is_built_and_checked():
     assert registry.failures == []
     spec = {"preset": "teacher", "patching": "overlapping", "depth": 1}  # coordinate channels
     spec.update(dim=32, heads=2, dim_head=16, stem_args={"width": 0.25})
-    model = build_model(spec, 128, 64, num_classes=4, registry=registry)
+    model = build_model(resolve_model(spec), 128, 64, num_classes=4, registry=registry)
     assert token_count(model) == (64 - 4) // 2 + 1 + 1  # 31 windows and CLS
     assert model.patching.patch_dim == 128 * 4 * 3  # the stem's channel + 2 coordinates
     logits, feature = model(torch.randn(2, 1, 128, 64))

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from ablate.cli.main import main
+from ablate.config import resolve_model
 from ablate.errors import AblateError
 from ablate.models.build import build_model, token_count
 from ablate.plugins import get_registry
@@ -129,7 +130,9 @@ def _model_cli(capsys, *overrides: str) -> tuple[int, str, str]:
 def _build_error(**parts) -> str:
     """The one-line error of building a 32 x 16 student with ``parts``."""
     with pytest.raises(AblateError) as info:
-        build_model(dict(TINY, preset="student", **parts), 32, 16, 4)
+        build_model(
+            resolve_model(dict(TINY, preset="student", **parts)), 32, 16, 4, registry=get_registry()
+        )
     return str(info.value)
 
 
@@ -186,7 +189,9 @@ def test_undeclared_image_channels_and_a_resizing_stem_are_caught(bad_parts):
 def test_the_teacher_s_parts_are_named_under_distill_teacher(bad_parts):
     spec = dict(TINY, preset="teacher", patching="wide", stem_args={"width": 0.25})
     with pytest.raises(AblateError, match=r"^distill\.teacher\.patching: patching 'wide'"):
-        build_model(spec, 32, 16, 4, section="distill.teacher")
+        build_model(
+            resolve_model(spec), 32, 16, 4, section="distill.teacher", registry=get_registry()
+        )
 
 
 def test_each_part_is_told_the_true_shape_it_receives(bad_parts):
@@ -196,7 +201,9 @@ def test_each_part_is_told_the_true_shape_it_receives(bad_parts):
     Recorder.seen.clear()
     Seen.seen.clear()
     spec = dict(TINY, preset="teacher", patching="recorder", pos_encoding="seen")
-    model = build_model(dict(spec, stem_args={"width": 0.25}), 32, 16, 4)
+    model = build_model(
+        resolve_model(dict(spec, stem_args={"width": 0.25})), 32, 16, 4, registry=get_registry()
+    )
     assert Recorder.seen[-1].channels == 3  # the stem's 1 plus the encoding's 2
     assert model.patching.patch_dim == 3 * 32
     (shape,) = Seen.seen
@@ -205,10 +212,22 @@ def test_each_part_is_told_the_true_shape_it_receives(bad_parts):
 
 def test_the_dry_run_leaves_random_streams_and_training_mode_alone():
     torch.manual_seed(0)
-    model = build_model(dict(TINY, preset="teacher", stem_args={"width": 0.25}), 32, 16, 4)
+    model = build_model(
+        resolve_model(dict(TINY, preset="teacher", stem_args={"width": 0.25})),
+        32,
+        16,
+        4,
+        registry=get_registry(),
+    )
     after_build = torch.rand(3)
     torch.manual_seed(0)
-    build_model(dict(TINY, preset="teacher", stem_args={"width": 0.25}), 32, 16, 4)
+    build_model(
+        resolve_model(dict(TINY, preset="teacher", stem_args={"width": 0.25})),
+        32,
+        16,
+        4,
+        registry=get_registry(),
+    )
     assert torch.equal(torch.rand(3), after_build)
     assert all(m.training for m in model.modules())
     assert token_count(model) == 17
@@ -223,5 +242,10 @@ def test_the_built_ins_pass_their_own_checks_in_every_combination(capsys):
                 spec = dict(TINY, preset="student", patching=patching, pos_encoding=pos)
                 spec.update(stem=stem, stem_args={"width": 0.25} if stem != "none" else {})
                 spec["patching_args"] = {"size": 8} if patching == "square" else {}
-                assert token_count(build_model(spec, 32, 16, 4)) > 1  # and its parts ran
+                assert (
+                    token_count(
+                        build_model(resolve_model(spec), 32, 16, 4, registry=get_registry())
+                    )
+                    > 1
+                )  # and its parts ran
     assert capsys.readouterr().err == ""
