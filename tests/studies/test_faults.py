@@ -192,7 +192,7 @@ def test_a_trial_out_of_memory_fails_with_the_reason_and_the_study_goes_on(workd
     huge = trials[4000000000]
     assert huge.state.name == "FAIL" and huge.user_attrs["counted"]
     reason = huge.user_attrs["fail_reason"]
-    assert reason.startswith("out of memory in building the model: ")
+    assert reason.startswith("out of memory in fold 0: ")
     assert "can't allocate memory" in reason
     _, parents, children = _children(workdir)
     (failed,) = [c for c in children if c.info.status == "FAILED"]

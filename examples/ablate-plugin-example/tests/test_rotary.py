@@ -7,6 +7,7 @@ from ablate.config import resolve_model
 from ablate.contracts import ModelShape
 from ablate.models.build import build_model, token_count
 from ablate.plugins import get_registry, load_registry
+from ablate.testing import check_plugin
 
 
 def test_registered_through_the_entry_point():
@@ -55,3 +56,12 @@ def test_an_overlapping_model_is_built_and_checked():
     assert model.patching.patch_dim == 128 * 4 * 3  # the stem's channel + 2 coordinates
     logits, feature = model(torch.randn(2, 1, 128, 64))
     assert logits.shape == (2, 4) and feature.shape == (2, 32)
+
+
+def test_the_engine_s_checks_pass():
+    """ablate.testing runs the checks `ablate run` makes before training."""
+    registry = load_registry([("rotary", "ablate-rotary", ablate_rotary)], autoload=False)
+    encoding = check_plugin("pos_encoding", "rotary", {"base": 100.0}, registry=registry)
+    assert isinstance(encoding, ablate_rotary.Rotary)
+    patching = check_plugin("patching", "overlapping", {"width": 4}, registry=registry)
+    assert patching.grid == (1, (16 - 4) // 2 + 1)  # in the 32 x 16 test input
