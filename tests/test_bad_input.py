@@ -46,7 +46,7 @@ STUDY_FILES = [
         "unknown plugin in the space",
         "name: t\nspace:\n  model.pos_encoding: {choice: [coordinate, rotary]}\n",
         "space.model.pos_encoding: unknown pos_encoding 'rotary'; "
-        "known: coordinate, learned, none, sinusoidal",
+        "known: alibi, coordinate, learned, none, rope, sinusoidal",
     ),
     (
         "unknown plugin in the base config",

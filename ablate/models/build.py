@@ -9,6 +9,7 @@ from omegaconf import DictConfig
 from torch import nn
 
 from ablate.config import resolve_model
+from ablate.contracts import EncoderShape
 from ablate.models.checks import build_parts
 from ablate.models.cnn import WIDTHS, ReferenceCNN
 from ablate.models.vit import SpectrogramViT
@@ -57,10 +58,24 @@ def feature_dim(model: Mapping[str, Any]) -> int:
     return WIDTHS[-1] if model["preset"] == "cnn" else model["dim"]
 
 
+def encoder_shape(model: nn.Module) -> EncoderShape | None:
+    """A built model's encoder sizes (what a distillation loss on tokens or attention
+    reads); None for a model without tokens (the reference CNN)."""
+    patching = getattr(model, "patching", None)
+    if patching is None:
+        return None
+    patches = patching.num_patches
+    prefix = 1 + (getattr(model, "dist_token", None) is not None)
+    grid = getattr(patching, "grid", None)
+    if not (isinstance(grid, tuple) and len(grid) == 2 and grid[0] * grid[1] == patches):
+        grid = (1, patches)
+    layers = model.transformer.layers
+    heads = layers[0][0].heads
+    return EncoderShape(model.feature_dim, len(layers), heads, prefix + patches, prefix, grid)
+
+
 def token_count(model: nn.Module) -> int:
     """Tokens the encoder attends over (CLS and a distillation token included); 0 for a
     non-ViT."""
-    patching = getattr(model, "patching", None)
-    if patching is None:
-        return 0
-    return patching.num_patches + 1 + (getattr(model, "dist_token", None) is not None)
+    shape = encoder_shape(model)
+    return 0 if shape is None else shape.tokens

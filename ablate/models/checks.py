@@ -138,9 +138,11 @@ def build_parts(
     with torch.random.fork_rng(devices=[]):
         counter = check.build("patching", ModelShape(height, width, channels, dim))
     tokens = counter.num_patches + 1
-    pos = check.build(
-        "pos_encoding", ModelShape(height, width, channels, dim, tokens, _grid(counter))
+    heads, prefix = model["heads"], 1 + bool(model["distill_token"])
+    pos_shape = ModelShape(
+        height, width, channels, dim, tokens, _grid(counter), heads, model["dim_head"], prefix
     )
+    pos = check.build("pos_encoding", pos_shape)
     extra = pos.extra_channels
     image = check.run(
         "pos_encoding",
@@ -160,7 +162,46 @@ def build_parts(
         (BATCH, tokens, dim),
         "tokens() keeps the shape, CLS first",
     )
+    _check_attention(check, pos, pos_shape)
     return Parts(stem, pos, patching)
+
+
+def _pair(out: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    pair = isinstance(out, tuple | list) and len(out) == 2
+    if pair and all(isinstance(t, torch.Tensor) for t in out):
+        return out
+    raise TypeError(f"rotate(q, k) returned {_shape(out)}; expected a pair (q, k)")
+
+
+def _check_attention(check: _Checker, pos: Any, shape: ModelShape) -> None:
+    """``rotate`` and ``attention_bias``, when the encoding has them, called as every
+    attention layer calls them, on the tokens attention sees (the prefix tokens too)."""
+    n, heads, d = shape.attention_tokens, shape.heads, shape.dim_head
+    if pos.rotate is not None:
+        q, k = check.batch(heads, n, d), check.batch(heads, n, d)
+        for i, name in enumerate("qk"):
+            meaning = f"rotate(q, k) returns {name} as it got it: batch, heads, tokens, dim_head"
+            call = lambda q, i=i: _pair(pos.rotate(q, k))[i]  # noqa: E731
+            check.run("pos_encoding", pos, call, q, (BATCH, heads, n, d), meaning)
+    if pos.attention_bias is None:
+        return
+    with _dry(pos):
+        try:
+            bias = pos.attention_bias(n)
+        except Exception as exc:
+            raise AblateError(
+                f"{check.label('pos_encoding')} attention_bias({n}) failed: "
+                f"{type(exc).__name__}: {first_line(exc)}"
+            ) from None
+    shapes = {(heads, n, n), (1, n, n)}
+    if bias is not None and not (
+        isinstance(bias, torch.Tensor) and bias.is_floating_point() and bias.shape in shapes
+    ):
+        got = f"{bias.dtype} {_shape(bias)}" if isinstance(bias, torch.Tensor) else _shape(bias)
+        raise AblateError(
+            f"{check.label('pos_encoding')} attention_bias({n}) returned {got}; expected None "
+            f"or floats ({heads} or 1, {n}, {n}) (heads, query tokens, key tokens)"
+        )
 
 
 def _check_patching(check: _Checker, patching: Any, image: torch.Tensor, counted: int) -> None:

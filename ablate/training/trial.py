@@ -169,9 +169,8 @@ def run_trial(
             else None
         )
         if teacher is not None:  # its contract is checked before any teacher trains
-            distill.build_distill_loss(
-                registry, config, probe.feature_dim, teacher.feature_dim, n_classes
-            )
+            shape = distill.distill_shape(probe, teacher, n_classes)
+            distill.build_distill_loss(registry, config, shape)
     teacher_cache = teacher_cache or cache_root(data) / "teachers"
     results = []
     for fold in folds:
