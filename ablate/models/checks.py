@@ -180,9 +180,12 @@ def _check_attention(check: _Checker, pos: Any, shape: ModelShape) -> None:
     if pos.rotate is not None:
         q, k = check.batch(heads, n, d), check.batch(heads, n, d)
         for i, name in enumerate("qk"):
+
+            def part(q: torch.Tensor, i: int = i) -> torch.Tensor:
+                return _pair(pos.rotate(q, k))[i]
+
             meaning = f"rotate(q, k) returns {name} as it got it: batch, heads, tokens, dim_head"
-            call = lambda q, i=i: _pair(pos.rotate(q, k))[i]  # noqa: E731
-            check.run("pos_encoding", pos, call, q, (BATCH, heads, n, d), meaning)
+            check.run("pos_encoding", pos, part, q, (BATCH, heads, n, d), meaning)
     if pos.attention_bias is None:
         return
     with _dry(pos):
