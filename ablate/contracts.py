@@ -9,6 +9,7 @@ left out, so the engine never meets an ``AttributeError`` from a plugin.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -65,8 +66,10 @@ class ModelShape:
 
     ``channels`` enter the component: 1 for the stem, the stem's ``out_channels`` for the
     positional encoding, and those plus the encoding's ``extra_channels`` for the patching.
-    ``num_tokens`` (CLS included) and ``grid`` (patch rows x columns, when the patching
-    declares one) are set for the positional encoding only; 0 and None before.
+    Set for the positional encoding only (0 and None before): ``num_tokens`` (CLS
+    included: what ``tokens`` sees), ``grid`` (patch rows x columns, when the patching
+    declares one), the encoder's ``heads`` and ``dim_head``, and ``prefix_tokens``: the
+    tokens before the patches in attention, 1 (CLS) or 2 (CLS, then the distillation token).
     """
 
     height: int
@@ -75,15 +78,74 @@ class ModelShape:
     dim: int
     num_tokens: int = 0
     grid: tuple[int, int] | None = None
+    heads: int = 0
+    dim_head: int = 0
+    prefix_tokens: int = 0
+
+    @property
+    def attention_tokens(self) -> int:
+        """Tokens each attention layer sees: the prefix tokens, then the patches."""
+        return self.prefix_tokens + self.num_tokens - 1 if self.num_tokens else 0
+
+
+@dataclass(frozen=True)
+class EncoderShape:
+    """A transformer's sizes, for a distillation loss that reads its tokens or attention.
+
+    ``tokens`` counts every token attended over: ``prefix`` of them first (1: CLS; 2: CLS,
+    then the distillation token), then the patches in the patching's row-major ``grid``
+    (rows x columns; ``(1, patches)`` for a patching without a grid).
+    """
+
+    dim: int
+    depth: int
+    heads: int
+    tokens: int
+    prefix: int
+    grid: tuple[int, int]
+
+    @property
+    def patches(self) -> int:
+        return self.tokens - self.prefix
 
 
 @dataclass(frozen=True)
 class DistillShape:
-    """Feature and class sizes of a student and its teacher."""
+    """Feature and class sizes of a student and its teacher, and their encoders' sizes:
+    ``None`` for a model without tokens (the reference CNN)."""
 
     student_dim: int
     teacher_dim: int
     num_classes: int
+    student: EncoderShape | None = None
+    teacher: EncoderShape | None = None
+
+
+#: What a distillation loss may ask for (``DistillLoss.needs``): the pooled feature and the
+#: logits (the four-argument call), and the intermediates, computed only when asked for.
+OUTPUTS = frozenset({"feature", "logits"})
+INTERMEDIATES = frozenset({"tokens", "layers", "attention"})
+
+
+@dataclass
+class Intermediates:
+    """What one model computed for a batch, handed to a distillation loss that asks for
+    more than the pooled feature and the logits (the fields it did not ask for are None).
+
+    ``feature`` ``(B, dim)`` and ``logits`` ``(B, classes)``: for a student with a
+    distillation token, its distillation head's. ``tokens`` ``(B, N, dim)``: the encoder's
+    output (after its final LayerNorm), every token in :class:`EncoderShape` order.
+    ``layers``: each block's output ``(B, N, dim)``, first block first, before the final
+    LayerNorm (the last one normalised is ``tokens``). ``attention``: each block's attention
+    probabilities ``(B, heads, N, N)`` (query rows, key columns; rows sum to 1; before the
+    attention dropout).
+    """
+
+    feature: torch.Tensor
+    logits: torch.Tensor
+    tokens: torch.Tensor | None = None
+    layers: list[torch.Tensor] | None = None
+    attention: list[torch.Tensor] | None = None
 
 
 class Stem(nn.Module, Contract):
@@ -175,17 +237,38 @@ class Patching(nn.Module, Contract):
 
 
 class PositionalEncoding(nn.Module, Contract):
-    """Positional information, on the image and/or on the tokens.
+    """Positional information, on the image, on the tokens and/or inside attention.
 
     ``image(x)`` runs after the stem and may add ``extra_channels`` channels; ``tokens(t)``
     runs on ``(B, num_tokens, dim)`` with the CLS token first and keeps that shape.
+
+    Inside every attention layer (each one, training and evaluation, on every attention
+    path), two optional methods, ``None`` when the encoding has none (then attention runs
+    exactly as without them). The ``N`` tokens there are ``ModelShape.attention_tokens``:
+    CLS, the distillation token when the model has one, then the patches in the
+    patching's row-major ``grid`` order.
+
+    - ``rotate(q, k) -> (q, k)``: queries and keys ``(B, heads, N, dim_head)``, before
+      the scores, returned in the same shape (rotary embeddings);
+    - ``attention_bias(n_tokens) -> (heads or 1, N, N)`` or None: added to the scaled
+      scores ``q k^T / sqrt(dim_head)`` before the softmax (rows: queries; ALiBi).
     """
 
     context: ClassVar[str] = "ModelShape"
-    reads: ClassVar[dict[str, Any]] = {"extra_channels": 0}
+    reads: ClassVar[dict[str, Any]] = {"extra_channels": 0, "rotate": None, "attention_bias": None}
     counts: ClassVar[dict[str, int]] = {"extra_channels": 0}
     module = True
     extra_channels: int = 0
+    rotate: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = None
+    attention_bias: Callable[[int], torch.Tensor | None] | None = None
+
+    @classmethod
+    def problem(cls, obj: Any) -> str | None:
+        found = super().problem(obj)
+        for name in ("rotate", "attention_bias"):
+            if found is None and not (getattr(obj, name) is None or callable(getattr(obj, name))):
+                found = f"declares {name} = {getattr(obj, name)!r}; expected a method or None"
+        return found
 
     def image(self, x: torch.Tensor) -> torch.Tensor:
         return x
@@ -197,16 +280,30 @@ class PositionalEncoding(nn.Module, Contract):
 class DistillLoss(nn.Module, Contract):
     """``loss(student_feature, teacher_feature, student_logits, teacher_logits)`` -> scalar.
 
-    ``note`` says, for the run log, anything the loss does beyond its name (e.g. a learned
-    projection); ``active = False`` (the ``none`` loss) makes the engine skip the
-    feature-matching stage and fine-tune with cross-entropy alone.
+    ``needs`` says what the loss compares: a subset of :data:`OUTPUTS` (the default, and
+    the four-argument call above) and :data:`INTERMEDIATES`. A loss that needs any
+    intermediate is called ``loss(student, teacher)`` with two :class:`Intermediates`
+    holding what it asked for (and always ``feature`` and ``logits``); the models compute
+    them only then. ``note`` says, for the run log, anything the loss does beyond its
+    name (e.g. a learned projection); ``active = False`` (the ``none`` loss) makes the
+    engine skip the feature-matching stage and fine-tune with cross-entropy alone.
     """
 
     context: ClassVar[str] = "DistillShape"
-    reads: ClassVar[dict[str, Any]] = {"note": None, "active": True}
+    reads: ClassVar[dict[str, Any]] = {"note": None, "active": True, "needs": OUTPUTS}
     module = True
     note: str | None = None
     active: bool = True
+    needs: ClassVar[frozenset[str]] = OUTPUTS
+
+    @classmethod
+    def problem(cls, obj: Any) -> str | None:
+        found = super().problem(obj)
+        known = OUTPUTS | INTERMEDIATES
+        needs = getattr(obj, "needs", None)
+        if found is None and not (isinstance(needs, (set, frozenset)) and needs <= known):
+            found = f"declares needs = {needs!r}; expected a set of {', '.join(sorted(known))}"
+        return found
 
 
 class DatasetAdapter(Contract):

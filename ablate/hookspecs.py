@@ -41,7 +41,9 @@ def register_pos_encodings(register):
 
     Factory: ``factory(shape: ModelShape, **params) -> PositionalEncoding``.
     An encoding may add image channels before patching (``extra_channels`` and
-    ``image``) and/or act on the token sequence, CLS included (``tokens``).
+    ``image``), act on the token sequence, CLS included (``tokens``), and/or act inside
+    every attention layer: ``rotate(q, k)`` on the queries and keys and
+    ``attention_bias(n_tokens)`` added to the scores.
     """
 
 
@@ -59,7 +61,9 @@ def register_distill_losses(register):
 
     Factory: ``factory(shape: DistillShape, **params) -> DistillLoss``, a module called as
     ``loss(student_feature, teacher_feature, student_logits, teacher_logits)`` that
-    returns a scalar; a plain ``nn.Module`` gets ``note = None`` and ``active = True``.
+    returns a scalar; a plain ``nn.Module`` gets ``note = None``, ``active = True`` and
+    ``needs = {"feature", "logits"}``. A loss whose ``needs`` name tokens, layers or
+    attention is called ``loss(student, teacher)`` with two ``Intermediates``.
     """
 
 

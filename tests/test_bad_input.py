@@ -24,7 +24,7 @@ from ablate.plugins import get_registry, load_registry
 
 SPACE = "space:\n  model.pos_encoding: {choice: [coordinate, none]}\n"
 MODEL_KEYS = (
-    "preset, patching, patching_args, pos_encoding, pos_encoding_args, stem, stem_args, "
+    "preset, stem, stem_args, patching, patching_args, pos_encoding, pos_encoding_args, "
     "dim, depth, heads, dim_head, mlp_dim, dropout, emb_dropout, drop_path, patch_norm, "
     "distill_token"
 )
@@ -46,7 +46,7 @@ STUDY_FILES = [
         "unknown plugin in the space",
         "name: t\nspace:\n  model.pos_encoding: {choice: [coordinate, rotary]}\n",
         "space.model.pos_encoding: unknown pos_encoding 'rotary'; "
-        "known: coordinate, learned, none, sinusoidal",
+        "known: alibi, coordinate, learned, none, rope, sinusoidal",
     ),
     (
         "unknown plugin in the base config",

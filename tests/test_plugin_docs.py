@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from ablate.config import resolve_model
+
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "plugins.md"
 ABLATE = str(Path(sys.executable).with_name("ablate"))
 
@@ -79,3 +81,37 @@ def test_the_recipe_passes_once_the_plugin_is_installed(project):
     rows = {(r["kind"], r["name"]): r for r in json.loads(listed.stdout)}
     assert rows[("pos_encoding", "scaled_index")]["package"] == "ablate-myplugin"
     assert listed.stderr == ""
+
+
+def test_the_rope_example_runs_as_written_inside_attention(tmp_path, monkeypatch):
+    """The attention section's RoPE: loaded from the docs' text, built, checked and used."""
+    import importlib
+
+    import torch
+
+    from ablate.models.build import build_model
+    from ablate.plugins import load_registry
+
+    blocks = re.findall(r"```python\n(.*?)```", DOCS.read_text(), re.DOTALL)
+    (code,) = [b for b in blocks if b.startswith("# my_rope.py")]
+    (tmp_path / "my_rope.py").write_text(code)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    registry = load_registry([("my_rope", "docs", importlib.import_module("my_rope"))], False)
+    assert registry.failures == []
+    spec = {"preset": "student", "depth": 1, "dim": 32, "heads": 2, "dim_head": 16}
+    for distill_token in (False, True):
+        torch.manual_seed(0)
+        built = {
+            pos: build_model(
+                resolve_model(dict(spec, pos_encoding=pos, distill_token=distill_token)), 32, 16, 4,
+                registry=registry,
+            ).eval()
+            for pos in ("rope_1d", "none")
+        }  # fmt: skip
+        x = torch.randn(2, 1, 32, 16)
+        assert not torch.allclose(built["rope_1d"](x)[0], built["none"](x)[0])
+    q = torch.randn(16).expand(1, 2, 18, 16)
+    turned, _ = built["rope_1d"].pos.rotate(q, q)
+    torch.testing.assert_close(turned[:, :, :2], q[:, :, :2])  # CLS, distillation token
+    scores = (turned @ turned.transpose(-2, -1))[0, 0]
+    torch.testing.assert_close(scores[2, 5], scores[9, 12])  # relative positions only

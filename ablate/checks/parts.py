@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from ablate.contracts import ModelShape, Patching, PositionalEncoding, Stem
-from ablate.errors import AblateError, first_line
+from ablate.errors import AblateError, first_line, origin
 from ablate.registry import Registry
 from ablate.slots import Slot, build_slot, describe, lookup, model_slots
 
@@ -134,8 +134,14 @@ def _stem(check: _Checker, slot: Slot, stem: Any, built: Built) -> Built:
 
 def _patching(check: _Checker, slot: Slot, patching: Any, built: Built) -> Built:
     tokens = _check_patching(check, slot, patching, built.image)
-    shape = dataclasses.replace(
-        built.shape, num_tokens=patching.num_patches + 1, grid=_grid(patching)
+    model = check.model
+    shape = dataclasses.replace(  # what the positional encoding is told
+        built.shape,
+        num_tokens=patching.num_patches + 1,
+        grid=_grid(patching),
+        heads=model["heads"],
+        dim_head=model["dim_head"],
+        prefix_tokens=1 + bool(model["distill_token"]),
     )
     return dataclasses.replace(built, shape=shape, tokens=tokens)
 
@@ -149,7 +155,7 @@ def _pos_encoding(check: _Checker, slot: Slot, pos: Any, built: Built) -> Built:
     if extra:  # the patching sees the extra channels: built again for them
         patching_slot = check.slots["patching"]
         counted = built.parts["patching"].num_patches
-        wider = dataclasses.replace(shape, channels=shape.channels + extra, num_tokens=0, grid=None)
+        wider = ModelShape(shape.height, shape.width, shape.channels + extra, shape.dim)
         patching = check.build(patching_slot, wider)
         if patching.num_patches != counted:
             raise AblateError(
@@ -168,7 +174,49 @@ def _pos_encoding(check: _Checker, slot: Slot, pos: Any, built: Built) -> Built:
         (BATCH, tokens, shape.dim),
         "tokens() keeps the shape, CLS first",
     )
+    _check_attention(check, slot, pos, shape)
     return dataclasses.replace(built, image=image)
+
+
+def _pair(out: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    pair = isinstance(out, tuple | list) and len(out) == 2
+    if pair and all(isinstance(t, torch.Tensor) for t in out):
+        return out
+    raise TypeError(f"rotate(q, k) returned {_shape(out)}; expected a pair (q, k)")
+
+
+def _check_attention(check: _Checker, slot: Slot, pos: Any, shape: ModelShape) -> None:
+    """``rotate`` and ``attention_bias``, when the encoding has them, called as every
+    attention layer calls them, on the tokens attention sees (the prefix tokens too)."""
+    n, heads, d = shape.attention_tokens, shape.heads, shape.dim_head
+    if pos.rotate is not None:
+        q, k = check.batch(heads, n, d), check.batch(heads, n, d)
+        for i, name in enumerate("qk"):
+
+            def part(q: torch.Tensor, i: int = i) -> torch.Tensor:
+                return _pair(pos.rotate(q, k))[i]
+
+            meaning = f"rotate(q, k) returns {name} as it got it: batch, heads, tokens, dim_head"
+            check.run(slot, pos, part, q, (BATCH, heads, n, d), meaning)
+    if pos.attention_bias is None:
+        return
+    with _dry(pos):
+        try:
+            bias = pos.attention_bias(n)
+        except Exception as exc:
+            raise AblateError(
+                f"{check.label(slot)} attention_bias({n}) failed: "
+                f"{type(exc).__name__}: {first_line(exc)} (at {origin(exc)})"
+            ) from exc
+    shapes = {(heads, n, n), (1, n, n)}
+    if bias is not None and not (
+        isinstance(bias, torch.Tensor) and bias.is_floating_point() and bias.shape in shapes
+    ):
+        got = f"{bias.dtype} {_shape(bias)}" if isinstance(bias, torch.Tensor) else _shape(bias)
+        raise AblateError(
+            f"{check.label(slot)} attention_bias({n}) returned {got}; expected None "
+            f"or floats ({heads} or 1, {n}, {n}) (heads, query tokens, key tokens)"
+        )
 
 
 #: each model contract's dry-run step: runs the built part, returns what the next receives

@@ -10,6 +10,7 @@ from torch import nn
 
 from ablate.checks.parts import build_parts
 from ablate.config import resolved
+from ablate.contracts import EncoderShape
 from ablate.models.cnn import WIDTHS, ReferenceCNN
 from ablate.models.vit import SpectrogramViT
 from ablate.registry import Registry
@@ -59,10 +60,34 @@ def feature_dim(model: Mapping[str, Any]) -> int:
     return WIDTHS[-1] if model["preset"] == "cnn" else model["dim"]
 
 
+def _encoder(dim: int, depth: int, heads: int, prefix: int, patching: Any) -> EncoderShape:
+    patches = patching.num_patches
+    grid = getattr(patching, "grid", None)
+    if not (isinstance(grid, tuple) and len(grid) == 2 and grid[0] * grid[1] == patches):
+        grid = (1, patches)
+    return EncoderShape(dim, depth, heads, prefix + patches, prefix, grid)
+
+
+def encoder_of(model: Mapping[str, Any], patching: Any) -> EncoderShape:
+    """The encoder sizes of a resolved ViT config whose ``patching`` was built (the
+    preflight's view: no transformer is built for it)."""
+    prefix = 1 + bool(model["distill_token"])
+    return _encoder(model["dim"], model["depth"], model["heads"], prefix, patching)
+
+
+def encoder_shape(model: nn.Module) -> EncoderShape | None:
+    """A built model's encoder sizes (what a distillation loss on tokens or attention
+    reads); None for a model without tokens (the reference CNN)."""
+    patching = getattr(model, "patching", None)
+    if patching is None:
+        return None
+    prefix = 1 + (getattr(model, "dist_token", None) is not None)
+    layers = model.transformer.layers
+    return _encoder(model.feature_dim, len(layers), layers[0][0].heads, prefix, patching)
+
+
 def token_count(model: nn.Module) -> int:
     """Tokens the encoder attends over (CLS and a distillation token included); 0 for a
     non-ViT."""
-    patching = getattr(model, "patching", None)
-    if patching is None:
-        return 0
-    return patching.num_patches + 1 + (getattr(model, "dist_token", None) is not None)
+    shape = encoder_shape(model)
+    return 0 if shape is None else shape.tokens

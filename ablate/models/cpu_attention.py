@@ -11,9 +11,13 @@ output (or of the gradient) by the copy that the layout needs anyway, one head a
 sample, which scales badly on two threads). The 1/sqrt(dim_head) scale rides in the
 scores' product (``alpha``) and in the gradients' copies instead of passes over the scores.
 
-Values match ``softmax(q k^T * scale)`` with :func:`ablate.models.dropout.mask`'s mask (the
-same random draws as the batched version), times v; where the scale is a power of two
-(dim_head 4, 16, 64, 256, ...) bit for bit.
+Values match ``softmax(q k^T * scale + bias)`` with :func:`ablate.models.dropout.mask`'s
+mask (the same random draws as the batched version), times v; where the scale is a power
+of two (dim_head 4, 16, 64, 256, ...) bit for bit. The additive ``bias`` (a positional
+encoding's ``attention_bias``, ``(heads or 1, n, n)``) is optional: without it the scores
+are computed exactly as they were before it existed; with it, it is the product's
+starting value, and its gradient is the scores' gradient summed over the batch (and the
+heads, for one bias shared by all of them).
 """
 
 from __future__ import annotations
@@ -26,7 +30,9 @@ from ablate.models.dropout import mask
 
 class _HeadwiseAttention(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, qkv: torch.Tensor, heads: int, p: float) -> torch.Tensor:
+    def forward(
+        ctx, qkv: torch.Tensor, heads: int, p: float, bias: torch.Tensor | None
+    ) -> torch.Tensor:
         b, n, width = qkv.shape
         d = width // (3 * heads)
         parts = qkv.view(b, n, 3, heads, d)
@@ -37,11 +43,15 @@ class _HeadwiseAttention(torch.autograd.Function):
         probs = []
         for h in range(heads):
             q, k, v = parts[:, :, 0, h], parts[:, :, 1, h], parts[:, :, 2, h]
-            scores = torch.empty(b, n, n, dtype=qkv.dtype)
-            scores.baddbmm_(q, k.transpose(1, 2), beta=0, alpha=scale)
+            if bias is None:
+                scores = torch.empty(b, n, n, dtype=qkv.dtype)
+                scores.baddbmm_(q, k.transpose(1, 2), beta=0, alpha=scale)
+            else:
+                scores = torch.baddbmm(bias[h % len(bias)], q, k.transpose(1, 2), alpha=scale)
             probs.append(scores.softmax(-1))
             merged[:, :, h] = torch.bmm(probs[h] * keep[:, h], v)
         ctx.heads, ctx.scale = heads, scale
+        ctx.bias_heads = None if bias is None else len(bias)
         ctx.save_for_backward(qkv, keep, *probs)
         return out
 
@@ -56,6 +66,9 @@ class _HeadwiseAttention(torch.autograd.Function):
         grads = grad_out.contiguous().view(b, n, heads, d)
         grad_qkv = torch.empty_like(qkv)
         split = grad_qkv.view(b, n, 3, heads, d)
+        grad_bias = None
+        if ctx.needs_input_grad[3]:
+            grad_bias = qkv.new_zeros(ctx.bias_heads, n, n)
         for h in range(heads):
             q, k, v = parts[:, :, 0, h], parts[:, :, 1, h], parts[:, :, 2, h]
             grad = grads[:, :, h]
@@ -63,11 +76,16 @@ class _HeadwiseAttention(torch.autograd.Function):
             split[:, :, 2, h] = torch.bmm(kept.transpose(1, 2), grad)
             grad_probs = torch.bmm(grad, v.transpose(1, 2)).mul_(keep[:, h])
             grad_scores = torch._softmax_backward_data(grad_probs, probs[h], -1, qkv.dtype)
+            if grad_bias is not None:
+                grad_bias[h % ctx.bias_heads] += grad_scores.sum(0)
             torch.mul(torch.bmm(grad_scores, k), scale, out=split[:, :, 0, h])
             torch.mul(torch.bmm(grad_scores.transpose(1, 2), q), scale, out=split[:, :, 1, h])
-        return grad_qkv, None, None
+        return grad_qkv, None, None, grad_bias
 
 
-def headwise_attention(qkv: torch.Tensor, heads: int, p: float) -> torch.Tensor:
-    """``(b, n, 3 * heads * d)`` projections -> ``(b, n, heads * d)``: dropout-``p`` attention."""
-    return _HeadwiseAttention.apply(qkv.contiguous(), heads, p)
+def headwise_attention(
+    qkv: torch.Tensor, heads: int, p: float, bias: torch.Tensor | None = None
+) -> torch.Tensor:
+    """``(b, n, 3 * heads * d)`` projections -> ``(b, n, heads * d)``: dropout-``p`` attention,
+    with ``bias`` ``(heads or 1, n, n)`` added to the scaled scores when given."""
+    return _HeadwiseAttention.apply(qkv.contiguous(), heads, p, bias)

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ablate.contracts import Patching, PositionalEncoding
+from ablate.contracts import INTERMEDIATES, Intermediates, Patching, PositionalEncoding
 from ablate.models.cpu_attention import headwise_attention
-from ablate.models.dropout import Dropout
+from ablate.models.dropout import Dropout, dropout
+
+#: ``rotate(q, k) -> (q, k)`` on ``(B, heads, N, dim_head)``: a positional encoding's
+Rotate = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
 
 class FeedForward(nn.Sequential):
@@ -26,7 +31,12 @@ class FeedForward(nn.Sequential):
 class Attention(nn.Module):
     """Multi-head self-attention: ``scaled_dot_product_attention``, except for training with
     dropout on the CPU, whose SDPA has no fused kernel with dropout: there one head at a time
-    on strided views of the projection (:mod:`ablate.models.cpu_attention`), without copies."""
+    on strided views of the projection (:mod:`ablate.models.cpu_attention`), without copies.
+
+    A positional encoding's ``rotate`` turns the queries and keys and its ``bias`` is added
+    to the scaled scores on either path. Given a list ``probs``, the attention is computed
+    explicitly and its probabilities appended (SDPA does not return them): only then.
+    """
 
     def __init__(self, dim: int, heads: int, dim_head: int, dropout: float):
         super().__init__()
@@ -36,14 +46,34 @@ class Attention(nn.Module):
         self.to_qkv = nn.Linear(dim, inner * 3, bias=False)
         self.to_out = nn.Sequential(nn.Linear(inner, dim), Dropout(dropout))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        rotate: Rotate | None = None,
+        bias: torch.Tensor | None = None,
+        probs: list[torch.Tensor] | None = None,
+    ) -> torch.Tensor:
         b, n, _ = x.shape
         qkv = self.to_qkv(self.norm(x))
         p = self.dropout if self.training else 0.0
-        if p > 0 and x.device.type == "cpu":
-            return self.to_out(headwise_attention(qkv, self.heads, p))
+        headwise = p > 0 and x.device.type == "cpu" and probs is None
+        if bias is not None:
+            bias = bias.to(qkv.dtype)
+        if headwise and rotate is None:
+            return self.to_out(headwise_attention(qkv, self.heads, p, bias))
         q, k, v = qkv.reshape(b, n, 3, self.heads, -1).permute(2, 0, 3, 1, 4).unbind(0)
-        out = F.scaled_dot_product_attention(q, k, v, dropout_p=p)
+        if rotate is not None:
+            q, k = rotate(q, k)
+        if headwise:  # rotated: back into the projection's layout (a copy, as SDPA's inputs)
+            qkv = torch.stack([q, k, v]).permute(1, 3, 0, 2, 4).reshape(b, n, -1)
+            return self.to_out(headwise_attention(qkv, self.heads, p, bias))
+        if probs is None:
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=p)
+        else:
+            scores = q @ k.transpose(-2, -1) * q.shape[-1] ** -0.5
+            weights = (scores if bias is None else scores + bias).softmax(-1)
+            probs.append(weights)
+            out = dropout(weights, p, self.training) @ v
         return self.to_out(out.transpose(1, 2).reshape(b, n, -1))
 
 
@@ -91,10 +121,21 @@ class Transformer(nn.Module):
         self.drops = nn.ModuleList(DropPath(drop_path * (i + 1) / depth) for i in range(depth))
         self.norm = nn.LayerNorm(dim)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        rotate: Rotate | None = None,
+        bias: torch.Tensor | None = None,
+        layers: list[torch.Tensor] | None = None,
+        attention: list[torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """Every block gets ``rotate`` and ``bias``; given lists, each block's output is
+        appended to ``layers`` and its attention probabilities to ``attention``."""
         for (attn, ff), drop in zip(self.layers, self.drops, strict=True):
-            x = x + drop(attn(x))
+            x = x + drop(attn(x, rotate, bias, attention))
             x = x + drop(ff(x))
+            if layers is not None:
+                layers.append(x)
         return self.norm(x)
 
 
@@ -146,7 +187,7 @@ class SpectrogramViT(nn.Module):
         self.dist_head = nn.Linear(dim, num_classes) if distill_token else None
         self.feature_dim = dim
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, intermediates: Collection[str] = ()) -> tuple:
         if self.image_size is not None and (
             x.ndim != 4 or tuple(x.shape[1:]) != (1, *self.image_size)
         ):
@@ -161,7 +202,25 @@ class SpectrogramViT(nn.Module):
         if self.dist_token is not None:
             dist = self.dist_token.expand(tokens.shape[0], -1, -1)
             tokens = torch.cat([tokens[:, :1], dist, tokens[:, 1:]], dim=1)
-        encoded = self.transformer(self.dropout(tokens))
+        bias = self.pos.attention_bias
+        if bias is not None:
+            bias = bias(tokens.shape[1])
+        if not intermediates:
+            encoded = self.transformer(self.dropout(tokens), self.pos.rotate, bias)
+            return self._heads(encoded)
+        unknown = set(intermediates) - INTERMEDIATES
+        if unknown:
+            raise ValueError(
+                f"unknown intermediates {sorted(unknown)}; known: {sorted(INTERMEDIATES)}"
+            )
+        layers = [] if "layers" in intermediates else None
+        attention = [] if "attention" in intermediates else None
+        encoded = self.transformer(self.dropout(tokens), self.pos.rotate, bias, layers, attention)
+        logits, feature = self._heads(encoded)
+        tokens = encoded if "tokens" in intermediates else None
+        return logits, feature, Intermediates(feature, logits, tokens, layers, attention)
+
+    def _heads(self, encoded: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         pooled = encoded[:, 0]
         logits = self.head(pooled)
         if self.dist_head is None:

@@ -93,7 +93,7 @@ def check_space(study: Study, num_classes: int, registry: Registry) -> None:
     also names the point."""
     from ablate.training.preflight import check_config
 
-    seen: set[str] = set()
+    seen: dict[str, Any] = {}
     for config, chosen in points(study):
         try:
             check_config(config, num_classes, registry, seen)

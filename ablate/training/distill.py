@@ -11,7 +11,9 @@ import json
 import math
 import os
 import tempfile
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -20,8 +22,9 @@ from torch import nn
 
 from ablate.checks.losses import check_loss
 from ablate.config import identity
-from ablate.contracts import DistillLoss, DistillShape
+from ablate.contracts import INTERMEDIATES, DistillLoss, DistillShape, Intermediates
 from ablate.errors import AblateError
+from ablate.models.build import encoder_shape
 from ablate.registry import Registry
 from ablate.slots import TEACHER, build_chosen, describe, lookup
 from ablate.training.engine import LossFn, predict
@@ -76,16 +79,26 @@ def save_teacher(model: nn.Module, cache_dir: Path, key: str, compute_seconds: f
 
 
 class TeacherTargets:
-    """The teacher's pooled features and logits for a training batch.
+    """The teacher's pooled features and logits for a training batch, and the intermediates
+    a loss asks for.
 
-    Without batch augmentation the inputs never change, so the targets are computed once;
-    otherwise the frozen teacher runs on each augmented batch.
+    Without batch augmentation the inputs never change, so the features and logits are
+    computed once; otherwise the frozen teacher runs on each augmented batch. Intermediates
+    (``wanted``) are computed on each batch, never cached: every training example's
+    attention maps would not fit in memory.
     """
 
-    def __init__(self, teacher: nn.Module, train_x: torch.Tensor, fixed: bool, batch_size: int):
+    def __init__(
+        self,
+        teacher: nn.Module,
+        train_x: torch.Tensor,
+        fixed: bool,
+        batch_size: int,
+        wanted: frozenset[str] = frozenset(),
+    ):
         self.teacher = teacher.eval().requires_grad_(False)
-        self.batch_size = batch_size
-        self.cached = predict(teacher, train_x, batch_size) if fixed else None
+        self.batch_size, self.wanted = batch_size, wanted
+        self.cached = predict(teacher, train_x, batch_size) if fixed and not wanted else None
 
     def __call__(self, x: torch.Tensor, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self.cached is not None:
@@ -94,19 +107,59 @@ class TeacherTargets:
         logits, features = predict(self.teacher, x, self.batch_size)
         return features, logits
 
+    @torch.no_grad()
+    def intermediates(self, x: torch.Tensor) -> Intermediates:
+        """The teacher's feature, logits and ``wanted`` intermediates for the batch ``x``."""
+        logits, feature, found = self.teacher(x, intermediates=self.wanted)
+        return replace(found, feature=feature.float(), logits=logits.float())
 
-def build_distill_loss(
-    registry: Registry,
-    config: DictConfig,
-    student_dim: int,
-    teacher_dim: int,
-    num_classes: int,
-) -> DistillLoss:
-    """The ``distill.loss`` plugin, checked on a dry-run batch: it must return a scalar."""
-    shape = DistillShape(student_dim, teacher_dim, num_classes)
+
+def distill_shape(student: nn.Module, teacher: nn.Module, num_classes: int) -> DistillShape:
+    """The build context of a distillation loss between two built models."""
+    return DistillShape(
+        student.feature_dim,
+        teacher.feature_dim,
+        num_classes,
+        encoder_shape(student),
+        encoder_shape(teacher),
+    )
+
+
+def _without_tokens(config: DictConfig, needs: Any, plugin: str, where: str = "") -> None:
+    """A loss that needs tokens, layers or attention cannot take them from a CNN."""
+    asked = sorted(set(needs) & INTERMEDIATES) if isinstance(needs, set | frozenset) else []
+    if not asked:
+        return
+    for section, role in (("model", "student"), (TEACHER, "teacher")):
+        if OmegaConf.select(config, f"{section}.preset") == "cnn":
+            raise AblateError(
+                f"{where}distill.loss: {plugin} needs the {role}'s {', '.join(asked)}, which "
+                f"{section}.preset 'cnn' does not have (no tokens or attention); choose a ViT "
+                f"{role} or a loss on features or logits"
+            )
+
+
+def check_distill_needs(config: DictConfig, registry: Registry, where: str = "") -> None:
+    """Before any data is loaded: a loss whose factory declares ``needs`` tokens, layers or
+    attention is one line with a CNN student or teacher. ``where`` prefixes the error."""
+    if config.distill.enabled:
+        component = lookup("distill.loss", config.distill.loss, registry)
+        needs = getattr(component.factory, "needs", frozenset())
+        _without_tokens(config, needs, describe(component), where)
+
+
+def build_distill_loss(registry: Registry, config: DictConfig, shape: DistillShape) -> DistillLoss:
+    """The ``distill.loss`` plugin, checked on a dry-run batch: it must return a scalar.
+
+    A loss that needs intermediates gets random ones of the two models' sizes (``shape``);
+    with a CNN student or teacher that is a one-line error, raised before it is built
+    when its factory declares ``needs``.
+    """
+    check_distill_needs(config, registry)
     (loss,) = build_chosen("distill.loss", config.distill, shape, registry)
-    plugin = f"distill.loss: {describe(lookup('distill.loss', config.distill.loss, registry))}"
-    check_loss(loss, shape, plugin)
+    plugin = describe(lookup("distill.loss", config.distill.loss, registry))
+    _without_tokens(config, loss.needs, plugin)
+    check_loss(loss, shape, f"distill.loss: {plugin}")
     return loss
 
 
@@ -138,14 +191,30 @@ def _heads(logits: torch.Tensor, feature: torch.Tensor) -> tuple[torch.Tensor, .
     return logits.float(), logits.float(), feature.float()
 
 
+def _compared(
+    loss: nn.Module,
+    targets: TeacherTargets,
+    x: torch.Tensor,
+    index: torch.Tensor,
+    heads: tuple[torch.Tensor, ...],
+    found: Intermediates | None,
+) -> torch.Tensor:
+    """The distillation loss on the student's distillation head (and its intermediates,
+    when the loss needs them: then the two-argument call) against the teacher's."""
+    _, d_logits, d_feature = heads
+    if found is None:
+        t_feature, t_logits = targets(x, index)
+        return loss(d_feature, t_feature, d_logits, t_logits)
+    student = replace(found, feature=d_feature, logits=d_logits)
+    return loss(student, targets.intermediates(x))
+
+
 def matching_loss(loss: nn.Module, targets: TeacherTargets) -> LossFn:
     """Stage (b): the student (its distillation token, if it has one) imitates the
-    teacher's pooled feature (or logits)."""
+    teacher's pooled feature (or logits, or the intermediates the loss needs)."""
 
-    def fn(x, index, logits, feature, soft_targets):
-        t_feature, t_logits = targets(x, index)
-        _, d_logits, d_feature = _heads(logits, feature)
-        return loss(d_feature, t_feature, d_logits, t_logits)
+    def fn(x, index, logits, feature, soft_targets, found=None):
+        return _compared(loss, targets, x, index, _heads(logits, feature), found)
 
     return fn
 
@@ -156,10 +225,9 @@ def finetune_loss(
     """Stage (c): cross-entropy plus ``alpha`` times the distillation loss; with a
     distillation token the labels train the class head and the teacher the token's."""
 
-    def fn(x, index, logits, feature, soft_targets):
-        t_feature, t_logits = targets(x, index)
-        c_logits, d_logits, d_feature = _heads(logits, feature)
-        ce = F.cross_entropy(c_logits, soft_targets, label_smoothing=label_smoothing)
-        return ce + alpha * loss(d_feature, t_feature, d_logits, t_logits)
+    def fn(x, index, logits, feature, soft_targets, found=None):
+        heads = _heads(logits, feature)
+        ce = F.cross_entropy(heads[0], soft_targets, label_smoothing=label_smoothing)
+        return ce + alpha * _compared(loss, targets, x, index, heads, found)
 
     return fn

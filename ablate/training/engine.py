@@ -23,10 +23,9 @@ from ablate.training.windows import random_crop, windowed
 
 SELECTIONS = ("best_val", "last")
 
-#: ``loss_fn(x, batch_index, logits, feature, soft_targets) -> scalar``
-LossFn = Callable[
-    [torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor
-]
+#: ``loss_fn(x, batch_index, logits, feature, soft_targets) -> scalar``; when ``fit`` is
+#: asked for intermediates, a sixth argument: the model's :class:`~ablate.contracts.Intermediates`
+LossFn = Callable[..., torch.Tensor]
 
 
 class TrialFailed(Exception):
@@ -179,13 +178,16 @@ def fit(
     reporter: Reporter | None,
     extra_params: list[nn.Parameter] = (),
     select: bool = True,
+    intermediates: frozenset[str] = frozenset(),
 ) -> FitOutcome:
     """Train ``model`` for ``epochs`` and end with the weights ``train.select`` names: the
     best validation UA's epoch, or the last (with ``train.ema``: the averaged weights).
 
     ``select=False`` keeps the last epoch (feature matching has no label objective), as
     does an empty validation split, which also leaves the validation metrics out of the
-    history. A non-finite loss raises :class:`TrialFailed`.
+    history. A non-finite loss raises :class:`TrialFailed`. ``intermediates`` (names from
+    :data:`ablate.contracts.INTERMEDIATES`) are computed in each training step and handed
+    to ``loss_fn``; none by default, and then nothing more is computed.
     """
     device = train.x.device
     cfg = train_cfg
@@ -208,6 +210,7 @@ def fit(
     best_key, best_state, since_best = (-1.0, 0.0), None, 0
     average = WeightAverage(model, cfg.ema) if cfg.ema > 0 else None
     judged = average.model if average is not None else model
+    asked = {"intermediates": intermediates} if intermediates else {}
 
     for epoch in range(1, epochs + 1):
         model.train()
@@ -224,8 +227,8 @@ def fit(
             _sync(device)
             tick = time.perf_counter()
             with autocast(device, cfg.amp):
-                logits, feature = model(x)
-                loss = loss_fn(x, index, logits, feature, targets)
+                logits, feature, *found = model(x, **asked)
+                loss = loss_fn(x, index, logits, feature, targets, *found)
             if not torch.isfinite(loss):
                 raise TrialFailed(
                     f"non-finite loss ({loss.item()}) in {stage}, fold {fold}, epoch {epoch}"

@@ -9,7 +9,7 @@ from ablate.data.splits import check_classes, training_fold
 from ablate.errors import AblateError
 from ablate.ranges import check_ranges
 from ablate.registry import Registry
-from ablate.training.distill import check_distill_token
+from ablate.training.distill import check_distill_needs, check_distill_token
 from ablate.training.engine import evaluate
 from ablate.training.saved import SavedModel
 from ablate.training.trial import FoldRun, train_fold
@@ -20,6 +20,7 @@ def check_trainable(config, registry: Registry, where: str = "") -> None:
     (0 epochs would save the untrained, randomly initialised model)."""
     check_ranges(config, where)
     check_distill_token(config, registry, where)
+    check_distill_needs(config, registry, where)
     stages = ["train.epochs"]
     if config.distill.enabled:
         stages = ["distill.teacher_epochs", "distill.finetune_epochs"]

@@ -1,9 +1,9 @@
 """Every plugin a config uses, built and run once on a dry-run batch, before any training.
 
-The model parts (and the teacher's) are checked against their contracts by
-:func:`ablate.checks.parts.build_parts`, the distillation loss must return a scalar, and
-each augmentation runs once on a small batch of the model's input shape; the first problem
-is a one-line :class:`AblateError`.
+The model parts (the student's and the teacher's) are checked against their contracts by
+:func:`ablate.checks.parts.build_parts`, the distillation loss must return a scalar on
+stand-ins of the two models' sizes, and each augmentation runs once on a small batch of
+the model's input shape; the first problem is a one-line :class:`AblateError`.
 """
 
 from __future__ import annotations
@@ -17,49 +17,60 @@ from omegaconf import DictConfig, OmegaConf
 from ablate.checks.augments import check_augments
 from ablate.checks.parts import build_parts
 from ablate.config import resolved
-from ablate.models.build import feature_dim
+from ablate.contracts import DistillShape, EncoderShape
+from ablate.models.build import encoder_of, feature_dim
 from ablate.registry import Registry
 from ablate.slots import TEACHER
 from ablate.training.distill import build_distill_loss, check_distill_token
 
 
-def _once(seen: set[str], what: Any, check: Callable[[], Any]) -> None:
+def _once(seen: dict[str, Any], what: Any, check: Callable[[], Any]) -> Any:
+    """``check()``, or what it returned when an earlier call with ``what`` ran it."""
     key = json.dumps(what, sort_keys=True, default=str)
     if key not in seen:
-        check()
-        seen.add(key)
+        seen[key] = check()
+    return seen[key]
+
+
+def _encoder(
+    model: dict[str, Any], section: str, data: DictConfig, registry: Registry
+) -> EncoderShape:
+    """The model's parts built and dry-run; the encoder sizes they make."""
+    parts = build_parts(model, data.n_mels, data.frames, registry, section)
+    return encoder_of(model, parts["patching"])
 
 
 def check_config(
     config: DictConfig,
     num_classes: int,
     registry: Registry,
-    seen: set[str] | None = None,
+    seen: dict[str, Any] | None = None,
 ) -> None:
     """Build and dry-run every plugin of ``config`` (presets resolved); ``seen`` skips
     what an earlier call already checked."""
-    seen = set() if seen is None else seen
+    seen = {} if seen is None else seen
     check_distill_token(config, registry)
     data = config.data
     sections = ("model", TEACHER) if config.distill.enabled else ("model",)
-    dims = {}
+    dims, encoders = {}, {}
     for section in sections:
         model = resolved(OmegaConf.select(config, section), section)
-        dims[section] = feature_dim(model)
+        dims[section], encoders[section] = feature_dim(model), None
         if model["preset"] != "cnn":
-            _once(
+            encoders[section] = _once(
                 seen,
                 ["parts", section, model, data.n_mels, data.frames],
-                lambda model=model, section=section: build_parts(
-                    model, data.n_mels, data.frames, registry, section
-                ),
+                lambda model=model, section=section: _encoder(model, section, data, registry),
             )
     if config.distill.enabled:
         distill = OmegaConf.to_container(config.distill, resolve=True)
+        shape = DistillShape(
+            dims["model"], dims[TEACHER], num_classes, encoders["model"], encoders[TEACHER]
+        )
         _once(
             seen,
-            ["loss", distill["loss"], distill["loss_args"], dims, num_classes],
-            lambda: build_distill_loss(registry, config, dims["model"], dims[TEACHER], num_classes),
+            ["loss", distill["loss"], distill["loss_args"], shape],
+            lambda: build_distill_loss(registry, config, shape),
         )
     augment = OmegaConf.to_container(data, resolve=True)
     _once(

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from torch import nn
 
+from ablate.checks.losses import wanted
 from ablate.locks import file_lock
 from ablate.slots import TEACHER
 from ablate.training import distill
@@ -87,15 +88,16 @@ def train_fold(run: FoldRun, reporter: Reporter | None, teacher_cache: Path) -> 
     if len(run.test):
         metrics, evaluating = timed(run.test_metrics, teacher)
         teacher_metrics = {m: metrics[m] for m in METRICS}
-    loss = distill.build_distill_loss(
-        run.registry, config, model.feature_dim, teacher.feature_dim, len(run.labels)
-    ).to(run.device)
+    shape = distill.distill_shape(model, teacher, len(run.labels))
+    loss = distill.build_distill_loss(run.registry, config, shape).to(run.device)
+    needed = wanted(loss)
     targets, seconds = timed(
         distill.TeacherTargets,
         teacher,
         run.train.x,
         not (run.augmenter.active or run.train.wide),
         config.train.batch_size * 2,
+        needed,
     )
     evaluating += seconds
     extra = list(loss.parameters())
@@ -111,6 +113,7 @@ def train_fold(run: FoldRun, reporter: Reporter | None, teacher_cache: Path) -> 
             reporter=reporter,
             extra_params=extra,
             select=False,
+            intermediates=needed,
         )
         history += outcome.history
         compute += outcome.compute_seconds
@@ -127,6 +130,7 @@ def train_fold(run: FoldRun, reporter: Reporter | None, teacher_cache: Path) -> 
         stage="finetune",
         reporter=reporter,
         extra_params=extra,
+        intermediates=needed if loss.active else frozenset(),
     )
     history += outcome.history
     compute += outcome.compute_seconds

@@ -21,7 +21,7 @@ CASES = [
     ("modle: {}\n" + GOOD, "unknown key 'modle' (did you mean 'model'?"),
     (
         GOOD.replace("coordinate,", "cordinate,"),
-        "space.model.pos_encoding: unknown pos_encoding 'cordinate'; known: coordinate, learned",
+        "space.model.pos_encoding: unknown pos_encoding 'cordinate'; known: alibi, coordinate",
     ),
     (GOOD.replace("model.pos_encoding", "model.pos_encodin"), "unknown key 'pos_encodin' in model"),
     (

@@ -1,11 +1,14 @@
-"""A rotary-style positional encoding and an overlapping patching for ablate, shipped as a
-separate package.
+"""Rotary position embedding and an overlapping patching for ablate, shipped as a separate
+package.
 
-Rotary position embedding (Su et al., RoFormer) rotates each pair of features of a token
-by an angle proportional to the token's index. RoPE proper rotates the queries and keys
-inside every attention layer; an ablate positional encoding sees the token sequence once,
-before the encoder, so this variant rotates the token embeddings there. Rotations keep
-each token's norm, and the CLS token (index 0) is left unrotated.
+Rotary position embedding (Su et al., RoFormer) rotates each pair of features of the
+queries and keys inside every attention layer by an angle proportional to the token's
+position, so that attention scores depend on how far apart two tokens are. An ablate
+positional encoding reaches attention through its ``rotate(q, k)`` method, which the
+engine calls in every layer with ``(batch, heads, tokens, dim_head)`` queries and keys.
+This one is 1-D: patch ``m`` (in the patching's row-major order) turns by
+``m * base ** (-i / pairs)``; CLS and the distillation token are left as they are.
+(ablate's built-in ``rope`` is the 2-D version, by row and column of the patch grid.)
 
 The overlapping patching cuts vertical windows of ``width`` frames every ``stride``
 frames, so neighbouring tokens share frames; the ``Patching`` base class counts the
@@ -23,25 +26,29 @@ __version__ = "0.1.0"
 
 
 class Rotary(PositionalEncoding):
-    """Rotates feature pairs ``(2i, 2i+1)`` of token ``m`` by ``m * base ** (-2i / dim)``."""
+    """Turns query and key features ``(i, i + d/2)`` of patch ``m`` by ``m * base ** (-2i / d)``."""
 
     def __init__(self, shape: ModelShape, base: float = 10000.0):
         super().__init__()
         if base <= 1:
             raise ValueError(f"base must be > 1, got {base}")
-        pairs = shape.dim // 2
-        position = torch.arange(shape.num_tokens, dtype=torch.float32)[:, None]
-        inverse_freq = base ** (-torch.arange(pairs, dtype=torch.float32) * 2 / shape.dim)
-        angle = position * inverse_freq  # (tokens, pairs)
-        self.register_buffer("cos", angle.cos()[None], persistent=False)
-        self.register_buffer("sin", angle.sin()[None], persistent=False)
+        if shape.dim_head % 2:
+            raise ValueError(f"dim_head must be even, got {shape.dim_head}")
+        pairs = shape.dim_head // 2
+        position = torch.arange(shape.attention_tokens) - shape.prefix_tokens + 1
+        position = position.clamp(min=0).float()  # CLS (and a distillation token): 0
+        angle = position[:, None] * base ** (-torch.arange(pairs) / pairs)  # (tokens, pairs)
+        self.register_buffer("cos", angle.cos().repeat(1, 2), persistent=False)
+        self.register_buffer("sin", angle.sin().repeat(1, 2), persistent=False)
 
-    def tokens(self, t: torch.Tensor) -> torch.Tensor:
-        pairs = self.cos.shape[-1]
-        even, odd = t[..., 0 : 2 * pairs : 2], t[..., 1 : 2 * pairs : 2]
-        cos, sin = self.cos.to(t.dtype), self.sin.to(t.dtype)
-        rotated = torch.stack([even * cos - odd * sin, even * sin + odd * cos], dim=-1)
-        return torch.cat([rotated.flatten(-2), t[..., 2 * pairs :]], dim=-1)
+    def rotate(self, q: torch.Tensor, k: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        cos, sin = self.cos.to(q.dtype), self.sin.to(q.dtype)
+
+        def turned(x: torch.Tensor) -> torch.Tensor:
+            first, second = x.chunk(2, dim=-1)
+            return x * cos + torch.cat([-second, first], dim=-1) * sin
+
+        return turned(q), turned(k)
 
 
 def overlapping(shape: ModelShape, width: int = 4, stride: int = 2) -> Patching:
@@ -53,7 +60,7 @@ def overlapping(shape: ModelShape, width: int = 4, stride: int = 2) -> Patching:
 
 @hookimpl
 def register_pos_encodings(register):
-    register("rotary", Rotary, "Rotary-style: rotates each token's feature pairs by its index")
+    register("rotary", Rotary, "Rotary embedding: turns queries and keys by the patch index")
 
 
 @hookimpl

@@ -17,22 +17,36 @@ def test_registered_through_the_entry_point():
     assert component.defaults() == {"base": 10000.0}
 
 
-def test_rotation_keeps_norms_and_leaves_cls_alone():
-    rotary = ablate_rotary.Rotary(ModelShape(128, 128, 1, 8, 5))
-    tokens = torch.randn(2, 5, 8)
-    out = rotary.tokens(tokens)
-    torch.testing.assert_close(out.norm(dim=-1), tokens.norm(dim=-1))
-    torch.testing.assert_close(out[:, 0], tokens[:, 0])
-    assert not torch.allclose(out[:, 1:], tokens[:, 1:])
+def test_rotation_keeps_norms_leaves_cls_alone_and_scores_depend_on_offsets():
+    shape = ModelShape(128, 128, 1, 8, num_tokens=5, heads=2, dim_head=8, prefix_tokens=1)
+    rotary = ablate_rotary.Rotary(shape)
+    q = torch.randn(8).expand(1, 2, 5, 8)  # the same query and key at every position
+    k = torch.randn(8).expand(1, 2, 5, 8)
+    turned_q, turned_k = rotary.rotate(q, k)
+    torch.testing.assert_close(turned_q.norm(dim=-1), q.norm(dim=-1))
+    torch.testing.assert_close(turned_q[:, :, 0], q[:, :, 0])  # CLS
+    scores = (turned_q @ turned_k.transpose(-2, -1))[0, 0]
+    torch.testing.assert_close(scores[1, 3], scores[2, 4])  # two patches apart, both
+    assert not torch.allclose(scores[1, 3], scores[3, 1])  # the sign of the offset counts
 
 
-def test_a_model_uses_it():
-    spec = {"preset": "student", "pos_encoding": "rotary", "depth": 1}
-    logits, feature = build_model(
-        resolve_model(spec), 128, 64, num_classes=4, registry=get_registry()
-    )(torch.randn(2, 1, 128, 64))
-    assert logits.shape == (2, 4)
-    assert feature.shape == (2, 256)
+def test_a_model_uses_it_in_attention():
+    torch.manual_seed(0)
+    spec = {"preset": "student", "depth": 1, "dim": 32, "heads": 2, "dim_head": 16}
+    registry = get_registry()
+    model = build_model(
+        resolve_model(dict(spec, pos_encoding="rotary")), 128, 64, 4, registry
+    )
+    torch.manual_seed(0)
+    plain = build_model(
+        resolve_model(dict(spec, pos_encoding="none")), 128, 64, 4, registry
+    )
+    model.eval()
+    plain.eval()
+    x = torch.randn(2, 1, 128, 64)
+    logits, feature = model(x)
+    assert logits.shape == (2, 4) and feature.shape == (2, 32)
+    assert not torch.allclose(logits, plain(x)[0])
 
 
 def test_overlapping_windows_share_frames():
