@@ -34,19 +34,29 @@ def ravdess_root() -> Path:
 
 
 @pytest.fixture
-def ravdess_few(ravdess_root, tmp_path) -> Path:
-    """16 real RAVDESS files in RAVDESS's layout under a temporary root: actors 01 and 02
-    (male, female), all 8 emotions, both intensities and both statements."""
-    root = tmp_path / "ravdess"
-    for actor in ("01", "02"):
-        for emotion in range(1, 9):
-            intensity = "01" if emotion in (1, 3, 5, 7) else "02"
-            statement = "01" if emotion <= 4 else "02"
-            name = f"03-01-{emotion:02d}-{intensity}-{statement}-01-{actor}.wav"
-            target = root / f"Actor_{actor}" / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(ravdess_root / f"Actor_{actor}" / name, target)
-    return root
+def ravdess_copy(ravdess_root, tmp_path):
+    """``ravdess_copy(actors)``: 8 real RAVDESS files of each actor (all 8 emotions, both
+    intensities and both statements) in RAVDESS's layout under a temporary root."""
+
+    def copy(actors) -> Path:
+        root = tmp_path / "ravdess"
+        for actor in actors:
+            for emotion in range(1, 9):
+                intensity = "01" if emotion in (1, 3, 5, 7) else "02"
+                statement = "01" if emotion <= 4 else "02"
+                name = f"03-01-{emotion:02d}-{intensity}-{statement}-01-{actor}.wav"
+                target = root / f"Actor_{actor}" / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(ravdess_root / f"Actor_{actor}" / name, target)
+        return root
+
+    return copy
+
+
+@pytest.fixture
+def ravdess_few(ravdess_copy) -> Path:
+    """16 real RAVDESS files: actors 01 and 02 (male, female), 8 each."""
+    return ravdess_copy(("01", "02"))
 
 
 @pytest.fixture(autouse=True)

@@ -8,6 +8,7 @@ from rich.table import Table
 
 from ablate.cli.output import console, print_json
 from ablate.config import make_config
+from ablate.data.inputs import input_shape
 from ablate.models.build import build_model, token_count
 from ablate.models.flops import forward_flops, parameter_count
 
@@ -16,7 +17,7 @@ def describe(overrides: tuple[str, ...], num_classes: int = 7) -> dict:
     """Token count, trainable parameters and counted forward GFLOPs per sample; building
     the model runs every plugin once and checks its output against its contract."""
     config = make_config(dotlist=overrides)
-    n_mels, frames = config.data.n_mels, config.data.frames
+    n_mels, frames = input_shape(config.data)
     model = build_model(config.model, n_mels, frames, num_classes)
     return {
         "model": OmegaConf.to_container(config.model, resolve=True),

@@ -29,7 +29,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from ablate.contracts import Augment
 from ablate.data.cache import FeatureCache, cache_root, file_hash, key_of
 from ablate.data.corpus import ScanResult, Utterance, count_reasons
-from ablate.data.features import AudioError, FeatureExtractor, image_width, load_audio
+from ablate.data.features import AudioError, Extractor, load_audio
+from ablate.data.inputs import make_extractor, stored_shape
 from ablate.errors import AblateError
 from ablate.plugins import Registry, get_registry
 from ablate.slots import build_chosen, build_slot, describe, lookup
@@ -112,10 +113,11 @@ def load_corpus(
     result = scan(data, registry)
     utterances = select_labels(result.utterances, data)
     skipped = list(result.skipped)
-    settings = FeatureExtractor(data).settings()
+    extractor = make_extractor(data)
+    settings = extractor.settings()
     utterances, hashes = _hashed(utterances, skipped)
     jobs = [
-        Job(str(u.path), key_of("logmel", h, settings))
+        Job(str(u.path), key_of(extractor.kind, h, settings))
         for u, h in zip(utterances, hashes, strict=True)
     ]
     outputs = extract(jobs, data, progress, f"features ({data.dataset})")
@@ -227,7 +229,7 @@ def _init_worker(data: dict, parent: int | None = None) -> None:
     torch.set_num_threads(1)
     _worker.clear()
     _worker["data"] = OmegaConf.create(data)
-    _worker["extractor"] = FeatureExtractor(_worker["data"])
+    _worker["extractor"] = make_extractor(_worker["data"])
     _worker["augments"] = {}
 
 
@@ -241,16 +243,17 @@ def _augments_for(augments: tuple) -> list[Augment]:
 
 def _run(job: Job) -> torch.Tensor | str:
     """The feature of one job, or the skip reason of its file."""
-    extractor: FeatureExtractor = _worker["extractor"]
+    extractor: Extractor = _worker["extractor"]
     try:
         wave, rate = load_audio(job.path, _worker["data"].get("max_seconds"))
-        if job.augments:
-            wave = extractor.resample(wave, rate)
-            rate = extractor.sample_rate
-            generator = torch.Generator().manual_seed(job.seed)
-            for augment in _augments_for(job.augments):
-                wave = augment(wave, rate, generator)
-        return extractor(wave, rate)
+        if not job.augments:
+            return extractor(wave, rate)
+        # augment the prepared (resampled, trimmed) wave: a time shift's silence stays
+        wave = extractor.prepare(wave, rate)
+        generator = torch.Generator().manual_seed(job.seed)
+        for augment in _augments_for(job.augments):
+            wave = augment(wave, extractor.sample_rate, generator)
+        return extractor.features(wave)
     except AudioError as exc:
         return exc.reason
 
@@ -270,7 +273,7 @@ def extract(
     jobs: Sequence[Job], data: DictConfig, progress: bool = True, description: str = "features"
 ) -> list[torch.Tensor | str]:
     """Run ``jobs`` through the cache and the worker pool; a feature or a skip reason each."""
-    shape = (int(data.n_mels), image_width(data))
+    shape = stored_shape(data)
     cache = FeatureCache(cache_root(data), enabled=bool(data.cache), shape=shape)
     outputs: list[torch.Tensor | str | None] = [cache.get(job.key) for job in jobs]
     missing = [i for i, output in enumerate(outputs) if output is None]

@@ -11,6 +11,7 @@ from torch import nn
 from ablate.config import resolve_model
 from ablate.models.checks import build_parts
 from ablate.models.cnn import WIDTHS, ReferenceCNN
+from ablate.models.linear import LinearClassifier
 from ablate.models.vit import SpectrogramViT
 from ablate.plugins import Registry, get_registry
 
@@ -32,6 +33,8 @@ def build_model(
     resolved = resolve_model(model, section)
     if resolved["preset"] == "cnn":
         return ReferenceCNN(num_classes)
+    if resolved["preset"] == "linear":
+        return LinearClassifier(n_mels * frames, num_classes, resolved["dropout"] or 0.0)
     parts = build_parts(resolved, n_mels, frames, registry or get_registry(), section)
     return SpectrogramViT(
         parts.stem,
@@ -52,8 +55,11 @@ def build_model(
     )
 
 
-def feature_dim(model: Mapping[str, Any]) -> int:
-    """The pooled feature size of a resolved model config: what distillation matches."""
+def feature_dim(model: Mapping[str, Any], n_mels: int, frames: int) -> int:
+    """The pooled feature size of a resolved model config for ``n_mels`` x ``frames``
+    inputs: what distillation matches (the linear model's is its flattened input)."""
+    if model["preset"] == "linear":
+        return n_mels * frames
     return WIDTHS[-1] if model["preset"] == "cnn" else model["dim"]
 
 

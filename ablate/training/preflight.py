@@ -13,7 +13,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from ablate.config import resolve_model
+from ablate.config import NOT_VIT, resolve_model
+from ablate.data.inputs import input_shape
 from ablate.models.build import feature_dim
 from ablate.models.checks import build_parts
 from ablate.plugins import Registry, get_registry
@@ -40,17 +41,18 @@ def check_config(
     seen = set() if seen is None else seen
     check_distill_token(config, registry)
     data = config.data
+    height, width = input_shape(data)
     sections = ("model", TEACHER) if config.distill.enabled else ("model",)
     dims = {}
     for section in sections:
         model = resolve_model(OmegaConf.select(config, section), section)
-        dims[section] = feature_dim(model)
-        if model["preset"] != "cnn":
+        dims[section] = feature_dim(model, height, width)
+        if model["preset"] not in NOT_VIT:
             _once(
                 seen,
-                ["parts", section, model, data.n_mels, data.frames],
+                ["parts", section, model, height, width],
                 lambda model=model, section=section: build_parts(
-                    model, data.n_mels, data.frames, registry, section
+                    model, height, width, registry, section
                 ),
             )
     if config.distill.enabled:

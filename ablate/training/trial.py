@@ -12,6 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ablate.data.augment import augment_before_split
 from ablate.data.cache import cache_root
+from ablate.data.inputs import input_shape
 from ablate.data.pipeline import Corpus, load_corpus
 from ablate.data.splits import Fold, check_split
 from ablate.errors import first_line
@@ -158,13 +159,12 @@ def run_trial(
         config = OmegaConf.merge(config, {"data": {"augment_copies": 0}})
     folds = check_split(corpus, config.protocol)
     data = config.data
+    shape = input_shape(data)
     n_classes = len(corpus.label_names)
     with out_of_memory_fails("building the model"):
-        probe = build_model(config.model, data.n_mels, data.frames, n_classes, registry)
+        probe = build_model(config.model, *shape, n_classes, registry)
         teacher = (
-            build_model(
-                config.distill.teacher, data.n_mels, data.frames, n_classes, registry, TEACHER
-            )
+            build_model(config.distill.teacher, *shape, n_classes, registry, TEACHER)
             if config.distill.enabled
             else None
         )
@@ -184,7 +184,7 @@ def run_trial(
         summary=_summary(results),
         label_names=list(corpus.label_names),
         params=parameter_count(probe),
-        gflops=forward_flops(probe, data.n_mels, data.frames) / 1e9,
+        gflops=forward_flops(probe, *shape) / 1e9,
         speaker_independent=not leaky and all(f.speaker_independent for f in folds),
         fingerprint=corpus.fingerprint,
         split=[
@@ -204,5 +204,5 @@ def run_trial(
         skipped=list(corpus.skipped),
         notes=sorted({note for r in results for note in r.notes}),
         teacher_params=parameter_count(teacher) if teacher else 0,
-        teacher_gflops=forward_flops(teacher, data.n_mels, data.frames) / 1e9 if teacher else 0.0,
+        teacher_gflops=forward_flops(teacher, *shape) / 1e9 if teacher else 0.0,
     )
