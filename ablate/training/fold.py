@@ -115,6 +115,10 @@ class FoldRun:
             **kwargs,
         )
 
-    def test_metrics(self, model: nn.Module) -> dict:
+    def scores(self, model: nn.Module, split: Split) -> dict:
+        """``model``'s metrics on ``split`` (the fold's test or validation side)."""
         cfg = self.config.train
-        return evaluate(model, self.test, self.labels, cfg.batch_size * 2, cfg.amp)
+        return evaluate(model, split, self.labels, cfg.batch_size * 2, cfg.amp)
+
+    def test_metrics(self, model: nn.Module) -> dict:
+        return self.scores(model, self.test)
