@@ -39,7 +39,7 @@ def model(as_json: bool, classes: int, overrides: tuple[str, ...]) -> None:
     """Build a model from defaults plus KEY=VALUE overrides and describe it.
 
     \b
-    Keys: model.preset (teacher, student, cnn), model.patching, model.pos_encoding,
+    Keys: model.preset (teacher, student, cnn, linear), model.patching, model.pos_encoding,
     model.stem, each with model.<kind>_args.<param> (see `ablate plugins`),
     model.dim, model.depth, model.heads, model.dim_head, model.mlp_dim, model.dropout,
     model.emb_dropout (unset ones come from the preset), data.n_mels, data.frames.
