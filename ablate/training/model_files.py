@@ -125,14 +125,14 @@ def check_normaliser(path: Path, payload: dict[str, Any], data: DictConfig) -> N
     """``mean`` and ``std`` of shape ``(height, 1)`` for the input the data config makes
     (``n_mels`` bins, or 88 eGeMAPS functionals), finite, std > 0."""
     height = input_shape(data)[0]
-    what = "data.features egemaps" if feature_type(data) == "egemaps" else "data.n_mels"
+    egemaps = feature_type(data) == "egemaps"
+    what = f"data.features egemaps ({height} functionals)" if egemaps else f"data.n_mels {height}"
     for key in ("mean", "std"):
         value = payload[key]
         if not isinstance(value, torch.Tensor) or tuple(value.shape) != (height, 1):
             shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
             raise AblateError(
-                f"{path}: {key} has shape {shape}, expected ({height}, 1) for {what} "
-                f"{height} in config.yaml"
+                f"{path}: {key} has shape {shape}, expected ({height}, 1) for {what} in config.yaml"
             )
         if not torch.isfinite(value).all():
             raise AblateError(f"{path}: {key} holds NaN or inf; {RETRAIN}")
