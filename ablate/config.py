@@ -54,6 +54,13 @@ class DataConfig:
     #: ``frames``, training takes a random ``frames``-wide crop of each utterance and
     #: evaluation averages the logits of sliding windows over the whole utterance
     max_frames: int = 0
+    #: trim leading and trailing audio quieter than this many dB below the loudest 64 ms
+    #: frame before extracting features (e.g. 30); null or 0: off. Unset by default, so
+    #: existing studies keep their keys and cached features
+    trim_db: float | None = None
+    #: "logmel" (unset: ``n_mels`` x ``frames`` log-Mel images) or "egemaps" (openSMILE's
+    #: 88 eGeMAPSv02 functionals per utterance; ``pip install -e ".[opensmile]"``)
+    features: str | None = None
     #: input normalisation: "global" (per-Mel-bin statistics of the training fold),
     #: "utterance" (each utterance by its own per-bin statistics) or "speaker" (each
     #: speaker by the per-bin statistics of all of its own utterances, unlabelled; test
@@ -96,7 +103,7 @@ class ProtocolConfig:
 class ModelConfig:
     """The model. ``preset`` fills every field left unset (null) when the config is made."""
 
-    #: teacher | student | cnn
+    #: teacher | student | cnn | linear
     preset: str = "student"
     stem: str | None = field(default=None, metadata=plugin("stem"))
     stem_args: dict[str, Any] = field(default_factory=dict)
@@ -202,12 +209,16 @@ _VIT = dict(
     patch_norm=True,
     distill_token=False,
 )
-#: The paper's teacher and student (Kim & Lee 2024) and the reference CNN.
+#: The paper's teacher and student (Kim & Lee 2024), the reference CNN and a linear
+#: classifier (logistic regression: the openSMILE baseline's model).
 PRESETS: dict[str, dict[str, Any]] = {
     "teacher": dict(_VIT, patching="vertical", pos_encoding="coordinate", stem="conv", depth=6),
     "student": dict(_VIT, patching="vertical", pos_encoding="none", stem="none", depth=3),
     "cnn": {},
+    "linear": {"dropout": 0.0},
 }
+#: the presets that are not ViTs: no plugins, no tokens
+NOT_VIT = ("cnn", "linear")
 MODEL_FIELDS = tuple(f.name for f in fields(ModelConfig))
 #: the model fields that name a plugin, in build order (each has ``<field>_args`` beside it)
 MODEL_PLUGINS = tuple(f.name for f in fields(ModelConfig) if "kind" in f.metadata)
@@ -227,13 +238,15 @@ def resolve_model(model: DictConfig | Mapping[str, Any], where: str = "model") -
     if preset not in PRESETS:
         known = ", ".join(PRESETS)
         raise AblateError(f"{where}.preset: unknown preset '{preset}'; known: {known}")
-    if preset == "cnn":
+    if preset in NOT_VIT:
         for key in MODEL_PLUGINS:
             if given.get(key) is not None:
-                raise AblateError(f"{where}.{key}: the cnn preset takes no {key} (it is not a ViT)")
+                raise AblateError(
+                    f"{where}.{key}: the {preset} preset takes no {key} (it is not a ViT)"
+                )
         if given.get("distill_token"):
             raise AblateError(
-                f"{where}.distill_token: the cnn preset has no tokens (it is not a ViT)"
+                f"{where}.distill_token: the {preset} preset has no tokens (it is not a ViT)"
             )
     resolved: dict[str, Any] = dict.fromkeys(MODEL_FIELDS)
     resolved.update({f"{key}_args": {} for key in MODEL_PLUGINS})

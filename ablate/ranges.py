@@ -38,6 +38,7 @@ RANGES: dict[str, tuple[float, float, bool]] = {
     "model.drop_path": (0, 1, True),
     "train.ema": (0, 1, True),
     "data.max_frames": (0, math.inf, True),
+    "data.trim_db": (0, math.inf, True),
 }
 
 

@@ -76,7 +76,7 @@ def check_plugin(
             {"data": {"augment": [name], "augment_args": {name: args}}},
             dotlist=[f"data.n_mels={height}", f"data.frames={width}"],
         ).data
-        check_augments(data, num_classes, registry)
+        check_augments(data, (height, width), num_classes, registry)
         return build_slot("data.augment", name, args, None, registry)
     if kind == "dataset":
         adapter = build_slot(

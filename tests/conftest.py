@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-EMODB = REPO.parent / "shared" / "data" / "emodb"
+#: the real corpora shared beside the repository; ABLATE_SHARED_DATA points elsewhere (a
+#: worktree whose parent folder has no shared/)
+SHARED = Path(os.environ.get("ABLATE_SHARED_DATA") or REPO.parent / "shared" / "data")
+EMODB = SHARED / "emodb"
+RAVDESS = SHARED / "ravdess"
 
 
 @pytest.fixture
@@ -16,6 +22,41 @@ def emodb_root() -> Path:
     if not (EMODB / "wav").is_dir():
         pytest.skip(f"real EmoDB subset not found at {EMODB}")
     return EMODB
+
+
+@pytest.fixture
+def ravdess_root() -> Path:
+    """The real 1,200-file RAVDESS speech subset shared beside the repository (skips if
+    absent)."""
+    if not (RAVDESS / "Actor_01").is_dir():
+        pytest.skip(f"real RAVDESS subset not found at {RAVDESS}")
+    return RAVDESS
+
+
+@pytest.fixture
+def ravdess_copy(ravdess_root, tmp_path):
+    """``ravdess_copy(actors)``: 8 real RAVDESS files of each actor (all 8 emotions, both
+    intensities and both statements) in RAVDESS's layout under a temporary root."""
+
+    def copy(actors) -> Path:
+        root = tmp_path / "ravdess"
+        for actor in actors:
+            for emotion in range(1, 9):
+                intensity = "01" if emotion in (1, 3, 5, 7) else "02"
+                statement = "01" if emotion <= 4 else "02"
+                name = f"03-01-{emotion:02d}-{intensity}-{statement}-01-{actor}.wav"
+                target = root / f"Actor_{actor}" / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(ravdess_root / f"Actor_{actor}" / name, target)
+        return root
+
+    return copy
+
+
+@pytest.fixture
+def ravdess_few(ravdess_copy) -> Path:
+    """16 real RAVDESS files: actors 01 and 02 (male, female), 8 each."""
+    return ravdess_copy(("01", "02"))
 
 
 @pytest.fixture(autouse=True)

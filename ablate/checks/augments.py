@@ -16,13 +16,15 @@ def _shape(x: Any) -> str:
     return str(tuple(x.shape)) if isinstance(x, torch.Tensor) else f"a {type(x).__name__}"
 
 
-def check_augments(data: DictConfig, num_classes: int, registry: Registry) -> None:
+def check_augments(
+    data: DictConfig, shape: tuple[int, int], num_classes: int, registry: Registry
+) -> None:
     """Each augmentation of ``data.augment`` run once on a small batch, before training:
-    a wave augment returns a 1-D waveform; a feature augment keeps the
-    ``(B, 1, n_mels, frames)`` shape the model was built for; a batch augment keeps the
+    a wave augment returns a 1-D waveform; a feature augment keeps the ``(B, 1, *shape)``
+    shape the model was built for (``n_mels`` x ``frames``); a batch augment keeps the
     batch's and its one-hot targets' shapes. The first that does not is one line."""
     generator = torch.Generator().manual_seed(0)
-    x = torch.randn(2, 1, int(data.n_mels), int(data.frames), generator=generator)
+    x = torch.randn(2, 1, *shape, generator=generator)
     y = torch.eye(num_classes)[torch.arange(2) % num_classes]
     wave = torch.randn(int(data.sample_rate), generator=generator)
     chosen = SLOTS["data.augment"].read(data)

@@ -48,6 +48,13 @@ from ablate.cli.output import console
     "STEM-effects.png beside it (STEM-effects-STUDY.png for several studies).",
 )
 @click.option(
+    "--nested",
+    is_flag=True,
+    help="For one recipe search run with validation speakers (protocol.val_fraction > 0): "
+    "per outer fold, the trial that fold's validation speakers choose and its test UA there; "
+    "their mean is the nested estimate of searching and training without the test speakers.",
+)
+@click.option(
     "--pool-seeds",
     is_flag=True,
     help="Join studies that differ in their seeds alone (one study run once per seed) "
@@ -62,6 +69,7 @@ def compare(
     effects: bool,
     plot: str | None,
     pool_seeds: bool,
+    nested: bool,
 ) -> None:
     """Compare the arms of one or more STUDIES (study keys or experiment names).
 
@@ -84,6 +92,9 @@ def compare(
 
     target = _plot_target(plot) if plot else None  # a bad path fails before any work
     store = Store(tracking_uri)
+    if nested:
+        _nested(store, studies, fmt)
+        return
     try:
         analysis = verdicts.analyse(store, list(studies), metric, reference, pool_seeds)
     except AblateError as exc:  # nothing to show: say what the store lacks, if that is why
@@ -119,6 +130,34 @@ def compare(
             console.print(line)
     for note in analysis.notes:
         console.print(f"note: {note}")
+
+
+def _nested(store, studies: tuple[str, ...], fmt: str) -> None:
+    """``--nested``: the per-fold choices of one search study and its nested estimate."""
+    from ablate.errors import AblateError
+    from ablate.tracking import nested, tables
+
+    if len(studies) != 1:
+        raise AblateError(f"--nested: takes one search study, got {len(studies)}")
+    result = nested.nested(store, studies[0])
+    table, lines = nested.rows(result), nested.summary(result)
+    if fmt == "csv":
+        for line in [*lines, *result.notes]:
+            click.echo(f"note: {line}", err=True)
+        click.echo(tables.to_csv(table), nl=False)
+        return
+    if fmt == "markdown":
+        text = "".join(f"- {line}\n" for line in lines)
+        notes = "".join(f"\nNote: {n}\n" for n in result.notes)
+        click.echo(tables.markdown(table, nested.CAPTION) + "\n" + text + notes, nl=False)
+        return
+    from ablate.cli.output import print_rows
+    from ablate.tracking.tables import cell
+
+    print_rows([{k: cell(v) for k, v in row.items()} for row in table], f"{result.study}: nested")
+    console.print(nested.CAPTION)
+    for line in [*lines, *(f"note: {n}" for n in result.notes)]:
+        console.print(line)
 
 
 def _coverage(store, studies) -> list[str]:

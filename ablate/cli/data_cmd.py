@@ -14,6 +14,26 @@ from ablate.cli.output import console, print_json
 from ablate.config import make_config
 from ablate.data.cache import clear_cache as remove_cache
 
+#: values listed per metadata key; the rest are counted as one "other values" entry
+SHOWN_VALUES = 24
+OTHER = "(other values)"
+
+
+def metadata_counts(utterances) -> dict[str, dict[str, int]]:
+    """Each metadata key's values with their utterance counts, most frequent first (the
+    first :data:`SHOWN_VALUES`; the others summed under ``(other values)``)."""
+    counts: dict[str, Counter] = {}
+    for utterance in utterances:
+        for key, value in utterance.meta.items():
+            counts.setdefault(key, Counter())[str(value)] += 1
+    out = {}
+    for key, counter in counts.items():
+        ranked = sorted(counter.items(), key=lambda item: (-item[1], item[0]))
+        shown = dict(ranked[:SHOWN_VALUES])
+        rest = sum(n for _, n in ranked[SHOWN_VALUES:])
+        out[key] = shown | ({OTHER: rest} if rest else {})
+    return out
+
 
 def summarise(dataset: str, root: str | None, overrides: tuple[str, ...]) -> dict:
     """Utterances, speakers, labels (overall and per speaker), durations, rates, skips."""
@@ -42,6 +62,7 @@ def summarise(dataset: str, root: str | None, overrides: tuple[str, ...]) -> dic
             "total": sum(durations),
         },
         "sample_rates": dict(sorted(Counter(info.samplerate for info in infos).items())),
+        "metadata": metadata_counts(corpus.utterances),
         "skipped": corpus.skipped_counts(),
         "skipped_files": [list(item) for item in corpus.skipped],
         "fingerprint": corpus.fingerprint,
@@ -69,6 +90,13 @@ def _render(info: dict) -> None:
         table.add_row(speaker, *cells, str(sum(counts.values())))
     table.add_row("total", *map(str, info["labels"].values()), str(info["utterances"]))
     console.print(table)
+    if info["metadata"]:
+        meta = Table(title="metadata (utterances per value)")
+        meta.add_column("key")
+        meta.add_column("values")
+        for key, values in info["metadata"].items():
+            meta.add_row(key, ", ".join(f"{value} ({n})" for value, n in values.items()))
+        console.print(meta)
     if info["skipped"]:
         skipped = Table(title="skipped files")
         skipped.add_column("reason")

@@ -8,6 +8,7 @@ from rich.table import Table
 
 from ablate.cli.output import console, print_json
 from ablate.config import MODEL_SECTIONS, make_config
+from ablate.data.inputs import input_shape
 from ablate.models.build import build_model, token_count
 from ablate.models.flops import forward_flops, parameter_count
 from ablate.plugins import get_registry
@@ -20,7 +21,7 @@ def describe(overrides: tuple[str, ...], num_classes: int = 7) -> dict:
     and checks its output against its contract."""
     registry = get_registry()
     config = make_config(dotlist=overrides)
-    n_mels, frames = config.data.n_mels, config.data.frames
+    n_mels, frames = input_shape(config.data)
     model = build_model(config.model, n_mels, frames, num_classes, registry)
     plugins = used(config, registry, sections=MODEL_SECTIONS[:1])
     return {
@@ -52,7 +53,7 @@ def model(as_json: bool, classes: int, overrides: tuple[str, ...]) -> None:
     """Build a model from defaults plus KEY=VALUE overrides and describe it.
 
     \b
-    Keys: model.preset (teacher, student, cnn), model.patching, model.pos_encoding,
+    Keys: model.preset (teacher, student, cnn, linear), model.patching, model.pos_encoding,
     model.stem, each with model.<kind>_args.<param> (see `ablate plugins`),
     model.dim, model.depth, model.heads, model.dim_head, model.mlp_dim, model.dropout,
     model.emb_dropout (unset ones come from the preset), data.n_mels, data.frames.

@@ -16,7 +16,7 @@ from omegaconf import DictConfig
 
 from ablate.contracts import Augment
 from ablate.data.cache import file_hash, key_of
-from ablate.data.features import FeatureExtractor
+from ablate.data.inputs import make_extractor
 from ablate.data.pipeline import Corpus, Job, extract
 from ablate.data.splits import Fold
 from ablate.errors import AblateError
@@ -46,7 +46,7 @@ def training_set(
     if not wave or copies <= 0:
         return features, labels
     augments = tuple((name, tuple(sorted(args.items()))) for name, args in wave)
-    settings = FeatureExtractor(data).settings()
+    settings = make_extractor(data).settings()
     jobs = []
     for copy in range(1, copies + 1):
         for index in fold.train:

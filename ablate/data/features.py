@@ -20,6 +20,7 @@ import torch.nn.functional as F
 import torchaudio
 from omegaconf import DictConfig
 
+from ablate.data.trim import TRIM_VERSION, trim, trim_db
 from ablate.errors import AblateError
 
 #: Floor added before the log; also the value of padded frames.
@@ -120,13 +121,66 @@ def image_width(data: DictConfig) -> int:
     return max(int(data.frames), int(data.get("max_frames", 0) or 0))
 
 
-class FeatureExtractor:
-    """Waveform -> ``(n_mels, frames)`` float32 log-Mel image, from the data config."""
+class Extractor:
+    """Waveform -> one utterance's features, from the data config: the shared steps.
+
+    ``prepare`` resamples to ``data.sample_rate`` and trims leading and trailing silence
+    (``data.trim_db``); ``features`` computes the subclass' features of a prepared wave;
+    calling the extractor does both. ``kind`` names the features in the cache key and
+    ``settings()`` everything that determines them.
+    """
+
+    kind = ""
 
     def __init__(self, data: DictConfig):
+        self.sample_rate = int(data.sample_rate)
+        self.trim_db = trim_db(data)
+        #: a trimmed wave keeps at least one analysis window (when it has one)
+        self.min_samples = int(data.n_fft)
+        self._settings: dict[str, Any] = {}
+
+    def _trim_settings(self) -> dict[str, Any]:
+        """The trimming's part of the settings: none when it is off (older cache keys and
+        saved models stay valid)."""
+        if not self.trim_db:
+            return {}
+        return {"trim_db": self.trim_db, "trim_version": TRIM_VERSION}
+
+    def settings(self) -> dict[str, Any]:
+        """Everything that determines the output: the cache key and a saved model's input."""
+        return dict(self._settings)
+
+    def resample(self, wave: torch.Tensor, sample_rate: int) -> torch.Tensor:
+        """``wave`` at the target rate (unchanged when it is already there)."""
+        if sample_rate == self.sample_rate:
+            return wave
+        return torchaudio.functional.resample(wave, sample_rate, self.sample_rate)
+
+    def prepare(self, wave: torch.Tensor, sample_rate: int) -> torch.Tensor:
+        """``wave`` at the target rate, its leading and trailing silence trimmed when
+        ``data.trim_db`` is set."""
+        wave = self.resample(wave.float(), sample_rate)
+        if self.trim_db:
+            wave = trim(wave, self.sample_rate, self.trim_db, self.min_samples)
+        return wave
+
+    def features(self, wave: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def __call__(self, wave: torch.Tensor, sample_rate: int) -> torch.Tensor:
+        """The features of ``wave`` (prepared first)."""
+        return self.features(self.prepare(wave, sample_rate))
+
+
+class FeatureExtractor(Extractor):
+    """Waveform -> ``(n_mels, frames)`` float32 log-Mel image, from the data config."""
+
+    kind = "logmel"
+
+    def __init__(self, data: DictConfig):
+        super().__init__(data)
         if data.fit not in FITS:
             raise AblateError(f"data.fit: expected one of {', '.join(FITS)}, got {data.fit!r}")
-        self.sample_rate = int(data.sample_rate)
         self.frames = image_width(data)
         self.fit = str(data.fit)
         if self.frames > int(data.frames) and self.fit != "pad":
@@ -143,6 +197,7 @@ class FeatureExtractor:
             "f_max": None if data.f_max is None else float(data.f_max),
             "fit": self.fit,
             "log_floor": LOG_FLOOR,
+            **self._trim_settings(),
         }
         try:
             self.mel = torchaudio.transforms.MelSpectrogram(
@@ -158,20 +213,9 @@ class FeatureExtractor:
         except (ValueError, AssertionError) as exc:
             raise AblateError(f"data: invalid Mel settings: {exc}") from None
 
-    def settings(self) -> dict[str, Any]:
-        """Everything that determines the output: the cache key and a saved model's input."""
-        return dict(self._settings)
-
-    def resample(self, wave: torch.Tensor, sample_rate: int) -> torch.Tensor:
-        """``wave`` at the target rate (unchanged when it is already there)."""
-        if sample_rate == self.sample_rate:
-            return wave
-        return torchaudio.functional.resample(wave, sample_rate, self.sample_rate)
-
-    def __call__(self, wave: torch.Tensor, sample_rate: int) -> torch.Tensor:
-        """The image of ``wave``; :class:`AudioError` ``too-short`` when, at the target
-        rate, it is shorter than one analysis window (``n_fft`` samples)."""
-        wave = self.resample(wave.float(), sample_rate)
+    def features(self, wave: torch.Tensor) -> torch.Tensor:
+        """The image of a prepared ``wave``; :class:`AudioError` ``too-short`` when it is
+        shorter than one analysis window (``n_fft`` samples)."""
         if wave.shape[-1] < self._settings["n_fft"]:
             raise AudioError("too-short")
         with torch.no_grad():

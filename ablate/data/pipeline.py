@@ -30,7 +30,8 @@ from ablate.checks.scans import check_scan
 from ablate.contracts import Augment
 from ablate.corpus import ScanResult, Utterance, count_reasons
 from ablate.data.cache import FeatureCache, cache_root, file_hash, key_of
-from ablate.data.features import AudioError, FeatureExtractor, image_width, load_audio
+from ablate.data.features import AudioError, Extractor, load_audio
+from ablate.data.inputs import make_extractor, stored_shape
 from ablate.errors import AblateError
 from ablate.registry import Registry
 from ablate.slots import build_chosen, describe, lookup
@@ -105,10 +106,11 @@ def load_corpus(data: DictConfig, registry: Registry, progress: bool = True) -> 
     result = scan(data, registry)
     utterances = select_labels(result.utterances, data)
     skipped = list(result.skipped)
-    settings = FeatureExtractor(data).settings()
+    extractor = make_extractor(data)
+    settings = extractor.settings()
     utterances, hashes = _hashed(utterances, skipped)
     jobs = [
-        Job(str(u.path), key_of("logmel", h, settings))
+        Job(str(u.path), key_of(extractor.kind, h, settings))
         for u, h in zip(utterances, hashes, strict=True)
     ]
     outputs = extract(jobs, data, progress, f"features ({data.dataset})")
@@ -220,22 +222,23 @@ def _init_worker(data: dict, augments: Sequence[Augment], parent: int | None = N
     torch.set_num_threads(1)
     _worker.clear()
     _worker["data"] = OmegaConf.create(data)
-    _worker["extractor"] = FeatureExtractor(_worker["data"])
+    _worker["extractor"] = make_extractor(_worker["data"])
     _worker["augments"] = augments
 
 
 def _run(job: Job) -> torch.Tensor | str:
     """The feature of one job, or the skip reason of its file."""
-    extractor: FeatureExtractor = _worker["extractor"]
+    extractor: Extractor = _worker["extractor"]
     try:
         wave, rate = load_audio(job.path, _worker["data"].get("max_seconds"))
-        if job.augments:
-            wave = extractor.resample(wave, rate)
-            rate = extractor.sample_rate
-            generator = torch.Generator().manual_seed(job.seed)
-            for augment in _worker["augments"]:
-                wave = augment(wave, rate, generator)
-        return extractor(wave, rate)
+        if not job.augments:
+            return extractor(wave, rate)
+        # augment the prepared (resampled, trimmed) wave: a time shift's silence stays
+        wave = extractor.prepare(wave, rate)
+        generator = torch.Generator().manual_seed(job.seed)
+        for augment in _worker["augments"]:
+            wave = augment(wave, extractor.sample_rate, generator)
+        return extractor.features(wave)
     except AudioError as exc:
         return exc.reason
 
@@ -260,7 +263,7 @@ def extract(
 ) -> list[torch.Tensor | str]:
     """Run ``jobs`` through the cache and the worker pool; a feature or a skip reason each.
     Jobs that name wave augments (all the same ones) run ``augments`` on the wave."""
-    shape = (int(data.n_mels), image_width(data))
+    shape = stored_shape(data)
     cache = FeatureCache(cache_root(data), enabled=bool(data.cache), shape=shape)
     outputs: list[torch.Tensor | str | None] = [cache.get(job.key) for job in jobs]
     missing = [i for i, output in enumerate(outputs) if output is None]

@@ -12,6 +12,7 @@ from ablate.checks.parts import build_parts
 from ablate.config import resolved
 from ablate.contracts import EncoderShape
 from ablate.models.cnn import WIDTHS, ReferenceCNN
+from ablate.models.linear import LinearClassifier
 from ablate.models.vit import SpectrogramViT
 from ablate.registry import Registry
 
@@ -34,6 +35,8 @@ def build_model(
     model = resolved(model, section)
     if model["preset"] == "cnn":
         return ReferenceCNN(num_classes)
+    if model["preset"] == "linear":
+        return LinearClassifier(n_mels * frames, num_classes, model["dropout"] or 0.0)
     parts = build_parts(model, n_mels, frames, registry, section)
     return SpectrogramViT(
         parts["stem"],
@@ -55,8 +58,11 @@ def build_model(
     )
 
 
-def feature_dim(model: Mapping[str, Any]) -> int:
-    """The pooled feature size of a resolved model config: what distillation matches."""
+def feature_dim(model: Mapping[str, Any], n_mels: int, frames: int) -> int:
+    """The pooled feature size of a resolved model config for ``n_mels`` x ``frames``
+    inputs: what distillation matches (the linear model's is its flattened input)."""
+    if model["preset"] == "linear":
+        return n_mels * frames
     return WIDTHS[-1] if model["preset"] == "cnn" else model["dim"]
 
 

@@ -25,6 +25,7 @@ from ablate.studies.spec import Study
 CONTEXT_KEYS = (
     "data.n_mels",
     "data.frames",
+    "data.features",
     "model.preset",
     "model.dim",
     "distill.enabled",

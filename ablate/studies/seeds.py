@@ -46,28 +46,18 @@ def run_seeds(
     return results
 
 
-def _best_val(history: list[dict[str, float]]) -> dict[str, float]:
-    """Validation UA/WA at the best epoch of the last stage (what model selection saw)."""
-    if not history:
-        return {}
-    stage = history[-1].get("stage")
-    rows = [h for h in history if h.get("stage") == stage and "val_uar" in h]
-    if not rows:
-        return {}
-    best = max(rows, key=lambda h: h["val_uar"])
-    return {"val_uar": best["val_uar"], "val_war": best.get("val_war", float("nan"))}
-
-
 def aggregate(results: SeedResults) -> dict[str, float]:
-    """The trial's metrics: each summary value averaged over seeds, plus validation scores."""
+    """The trial's metrics: each summary value averaged over seeds, plus validation scores:
+    the validation speakers' UA and WA of the weights each fold ends with (the best
+    validation epoch's under ``train.select=best_val``, the last epoch's under ``last``),
+    averaged over folds and seeds."""
     metrics: dict[str, float] = {}
     for key in results[0][1].summary:
         metrics[key] = statistics.fmean(r.summary[key] for _, r in results)
-    for name in ("val_uar", "val_war"):
-        values = [_best_val(f.history).get(name) for _, r in results for f in r.folds]
-        values = [v for v in values if v is not None]
+    for name in ("uar", "war"):
+        values = [f.val_metrics[name] for _, r in results for f in r.folds if f.val_metrics]
         if values:
-            metrics[f"{name}_mean"] = statistics.fmean(values)
+            metrics[f"val_{name}_mean"] = statistics.fmean(values)
     first = results[0][1]
     metrics["params"] = float(first.params)
     metrics["gflops"] = float(first.gflops)

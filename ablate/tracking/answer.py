@@ -44,6 +44,7 @@ def study_params(study: Any) -> dict[str, Any]:
     if study.settings.seeds is not None:  # else train.seed, a fixed setting or a factor
         params["optuna.seeds"] = list(study.settings.seeds)
     params["optuna.metric"] = study.settings.metric
+    params["optuna.sampler"] = study.settings.sampler
     return params
 
 

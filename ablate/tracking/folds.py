@@ -2,7 +2,9 @@
 
 A fold run holds that fold's epoch series (``train/val_uar`` by epoch, one chart each),
 its test scores (``test_uar``, ``test_war``, ``test_f1``; a distilled trial also
-``teacher_test_*``), its test speakers and its trained weights (``model.pt``). The trial's
+``teacher_test_*``), the validation scores of its final weights (``val_uar``, ``val_war``,
+``val_f1``, when the fold had validation speakers: what a nested choice reads), its test
+speakers and its trained weights (``model.pt``). The trial's
 own run keeps only the summaries and the learning curves averaged over folds, so its
 charts are few and per-fold detail is one click away.
 
@@ -49,8 +51,10 @@ def start(store: Store, trial_run: Any, study_key: str, seed: int, fold: int) ->
 
 
 def finish(store: Store, run_id: str, seed: int, result: Any, torch_save: Any) -> None:
-    """A fold's test scores, speakers and weights; the run is then FINISHED."""
+    """A fold's test scores, its validation scores (when it had validation speakers),
+    speakers and weights; the run is then FINISHED."""
     scores = {f"test_{m}": v for m, v in result.metrics.items()}
+    scores.update({f"val_{m}": v for m, v in result.val_metrics.items()})
     scores.update({f"{TEACHER_PREFIX}test_{m}": v for m, v in result.teacher_metrics.items()})
     store.log_metrics(run_id, scores)
     speakers = "+".join(str(s) for s in result.test_speakers) or "-"

@@ -99,6 +99,7 @@ def log_result(
                 "fold": f.fold,
                 "test_speakers": f.test_speakers,
                 "metrics": f.metrics,
+                "val_metrics": f.val_metrics,
                 "per_class_recall": f.per_class_recall,
                 "confusion": f.confusion,
                 "best_epoch": f.best_epoch,

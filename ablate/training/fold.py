@@ -15,6 +15,7 @@ from torch import nn
 
 from ablate.data.augment import BatchAugmenter, training_set
 from ablate.data.features import fit_normalizer
+from ablate.data.inputs import input_shape
 from ablate.data.normalize import check_norm, lengths, normalise, speaker_stats
 from ablate.data.pipeline import Corpus
 from ablate.data.splits import Fold
@@ -87,16 +88,14 @@ class FoldRun:
         x = normalise(
             x, self.norm, speakers=speakers, mean=self.mean, std=self.std, stats=self.stats
         )
-        window = int(self.config.data.frames)
+        window = input_shape(self.config.data)[1]
         return Split(x.unsqueeze(1).to(self.device), y.to(self.device), frames, window)
 
     def model(self, section: str) -> nn.Module:
         """The model of config ``section``: ``model`` or ``distill.teacher``."""
-        data = self.config.data
         model = build_model(
             OmegaConf.select(self.config, section),
-            data.n_mels,
-            data.frames,
+            *input_shape(self.config.data),
             len(self.labels),
             self.registry,
             section,
@@ -116,6 +115,10 @@ class FoldRun:
             **kwargs,
         )
 
-    def test_metrics(self, model: nn.Module) -> dict:
+    def scores(self, model: nn.Module, split: Split) -> dict:
+        """``model``'s metrics on ``split`` (the fold's test or validation side)."""
         cfg = self.config.train
-        return evaluate(model, self.test, self.labels, cfg.batch_size * 2, cfg.amp)
+        return evaluate(model, split, self.labels, cfg.batch_size * 2, cfg.amp)
+
+    def test_metrics(self, model: nn.Module) -> dict:
+        return self.scores(model, self.test)

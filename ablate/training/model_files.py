@@ -23,6 +23,7 @@ from omegaconf import DictConfig
 from torch import nn
 
 from ablate.config import load_yaml, make_config
+from ablate.data.inputs import feature_type, input_shape
 from ablate.errors import AblateError, first_line
 from ablate.models.build import build_model
 from ablate.ranges import check_ranges
@@ -121,15 +122,18 @@ def read_weights(path: Path) -> dict[str, Any]:
     return payload
 
 
-def check_normaliser(path: Path, payload: dict[str, Any], n_mels: int) -> None:
-    """``mean`` and ``std`` of shape ``(n_mels, 1)``, finite, std > 0."""
+def check_normaliser(path: Path, payload: dict[str, Any], data: DictConfig) -> None:
+    """``mean`` and ``std`` of shape ``(height, 1)`` for the input the data config makes
+    (``n_mels`` bins, or 88 eGeMAPS functionals), finite, std > 0."""
+    height = input_shape(data)[0]
+    egemaps = feature_type(data) == "egemaps"
+    what = f"data.features egemaps ({height} functionals)" if egemaps else f"data.n_mels {height}"
     for key in ("mean", "std"):
         value = payload[key]
-        if not isinstance(value, torch.Tensor) or tuple(value.shape) != (n_mels, 1):
+        if not isinstance(value, torch.Tensor) or tuple(value.shape) != (height, 1):
             shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
             raise AblateError(
-                f"{path}: {key} has shape {shape}, expected ({n_mels}, 1) for data.n_mels "
-                f"{n_mels} in config.yaml"
+                f"{path}: {key} has shape {shape}, expected ({height}, 1) for {what} in config.yaml"
             )
         if not torch.isfinite(value).all():
             raise AblateError(f"{path}: {key} holds NaN or inf; {RETRAIN}")
@@ -145,9 +149,8 @@ def fitted_model(
     registry: Registry,
 ) -> nn.Module:
     """The model config.yaml describes, with the weights loaded into it (they must fit)."""
-    data = config.data
     try:
-        model = build_model(config.model, data.n_mels, data.frames, len(labels), registry)
+        model = build_model(config.model, *input_shape(config.data), len(labels), registry)
     except AblateError as exc:
         raise AblateError(f"{directory / 'config.yaml'}: {exc}") from None
     except Exception as exc:

@@ -16,8 +16,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from ablate.checks.augments import check_augments
 from ablate.checks.parts import build_parts
-from ablate.config import resolved
+from ablate.config import NOT_VIT, resolved
 from ablate.contracts import DistillShape, EncoderShape
+from ablate.data.inputs import input_shape
 from ablate.models.build import encoder_of, feature_dim
 from ablate.registry import Registry
 from ablate.slots import TEACHER
@@ -33,10 +34,10 @@ def _once(seen: dict[str, Any], what: Any, check: Callable[[], Any]) -> Any:
 
 
 def _encoder(
-    model: dict[str, Any], section: str, data: DictConfig, registry: Registry
+    model: dict[str, Any], section: str, height: int, width: int, registry: Registry
 ) -> EncoderShape:
     """The model's parts built and dry-run; the encoder sizes they make."""
-    parts = build_parts(model, data.n_mels, data.frames, registry, section)
+    parts = build_parts(model, height, width, registry, section)
     return encoder_of(model, parts["patching"])
 
 
@@ -51,16 +52,19 @@ def check_config(
     seen = {} if seen is None else seen
     check_distill_token(config, registry)
     data = config.data
+    height, width = input_shape(data)
     sections = ("model", TEACHER) if config.distill.enabled else ("model",)
     dims, encoders = {}, {}
     for section in sections:
         model = resolved(OmegaConf.select(config, section), section)
-        dims[section], encoders[section] = feature_dim(model), None
-        if model["preset"] != "cnn":
+        dims[section], encoders[section] = feature_dim(model, height, width), None
+        if model["preset"] not in NOT_VIT:
             encoders[section] = _once(
                 seen,
-                ["parts", section, model, data.n_mels, data.frames],
-                lambda model=model, section=section: _encoder(model, section, data, registry),
+                ["parts", section, model, height, width],
+                lambda model=model, section=section: _encoder(
+                    model, section, height, width, registry
+                ),
             )
     if config.distill.enabled:
         distill = OmegaConf.to_container(config.distill, resolve=True)
@@ -75,6 +79,6 @@ def check_config(
     augment = OmegaConf.to_container(data, resolve=True)
     _once(
         seen,
-        ["augment", augment["augment"], augment["augment_args"], data.n_mels, data.frames],
-        lambda: check_augments(data, num_classes, registry),
+        ["augment", augment["augment"], augment["augment_args"], height, width],
+        lambda: check_augments(data, (height, width), num_classes, registry),
     )

@@ -26,7 +26,8 @@ from omegaconf import DictConfig
 from torch import nn
 
 from ablate.config import to_yaml
-from ablate.data.features import AudioError, FeatureExtractor, load_audio
+from ablate.data.features import AudioError, load_audio
+from ablate.data.inputs import input_shape, make_extractor
 from ablate.data.normalize import lengths, normalise
 from ablate.errors import AblateError
 from ablate.files import fsync
@@ -105,13 +106,13 @@ class SavedModel:
         config = read_config(directory / "config.yaml")
         meta = read_meta(directory / "meta.json")
         payload = read_weights(directory / "model.pt")
-        check_normaliser(directory / "model.pt", payload, config.data.n_mels)
+        check_normaliser(directory / "model.pt", payload, config.data)
         labels = meta["label_names"]
         model = fitted_model(directory, config, labels, payload["state_dict"], registry)
         return cls(config, model.eval(), labels, payload["mean"], payload["std"], meta)
 
     def normalise(self, features: torch.Tensor, speakers: list[str] | None = None) -> torch.Tensor:
-        """``(N, n_mels, W)`` raw log-Mel -> ``(N, 1, n_mels, W)`` model input, by the
+        """``(N, H, W)`` raw features -> ``(N, 1, H, W)`` model input, by the
         model's ``data.norm``. Per speaker, the statistics come from the utterances given
         here, grouped by ``speakers``; without speakers they are taken as one speaker's."""
         norm = self.config.data.get("norm", "global")
@@ -132,14 +133,14 @@ class SavedModel:
             batch_size=64,
             amp=False,
             lengths=frames,
-            window=int(self.config.data.frames),
+            window=input_shape(self.config.data)[1],
         )
         return logits.softmax(-1)
 
     def predict_files(self, paths: list[Path]) -> list[dict[str, Any]]:
         """Label and class probabilities per audio file. A per-speaker model normalises the
         files of one call together, as one speaker's."""
-        extractor = FeatureExtractor(self.config.data)
+        extractor = make_extractor(self.config.data)
         features = []
         for path in paths:
             wave, rate = load_audio(path, self.config.data.get("max_seconds"))

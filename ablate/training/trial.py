@@ -12,6 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ablate.data.augment import augment_before_split
 from ablate.data.cache import cache_root
+from ablate.data.inputs import input_shape
 from ablate.data.pipeline import Corpus, load_corpus
 from ablate.data.splits import Fold, check_split
 from ablate.errors import first_line
@@ -39,6 +40,9 @@ class FoldResult:
     #: forward passes outside the training steps: validation, test, teacher targets
     eval_seconds: float
     state_dict: dict[str, torch.Tensor] = field(repr=False)
+    #: the fold's validation speakers scored by the weights the fold ends with (what a
+    #: choice between trials may read without touching the test side); empty without them
+    val_metrics: dict[str, float] = field(default_factory=dict)
     #: the teacher's own test metrics when distilling
     teacher_metrics: dict[str, float] = field(default_factory=dict)
     #: the seconds the teacher's training took, wherever and whenever it was trained
@@ -114,7 +118,10 @@ def run_fold(
     with out_of_memory_fails(f"fold {fold.index}"):
         trained = train_fold(run, reporter, teacher_cache)
     metrics, testing = timed(run.test_metrics, trained.model)
-    sizes = _sizes(trained, config.data.n_mels, config.data.frames) if measure else {}
+    sizes = _sizes(trained, *input_shape(config.data)) if measure else {}
+    validation, validating = {}, 0.0
+    if len(run.val):
+        validation, validating = timed(run.scores, trained.model, run.val)
     return FoldResult(
         fold=fold.index,
         test_speakers=list(fold.test_speakers),
@@ -125,8 +132,9 @@ def run_fold(
         best_epoch=trained.best_epoch,
         seconds=time.perf_counter() - started - trained.teacher_wall_seconds,
         compute_seconds=trained.compute_seconds,
-        eval_seconds=trained.eval_seconds + testing,
+        eval_seconds=trained.eval_seconds + testing + validating,
         state_dict=_to_cpu(trained.model),
+        val_metrics={m: validation[m] for m in METRICS if m in validation},
         teacher_metrics=trained.teacher_metrics,
         teacher_seconds=trained.teacher_seconds,
         teacher_wall_seconds=trained.teacher_wall_seconds,

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+import ablate.data.pipeline as pipeline
 from ablate.config import make_config
 
 
@@ -22,6 +23,20 @@ def write_wav():
         return path
 
     return write
+
+
+@pytest.fixture
+def calls(monkeypatch):
+    """Count decode+extract jobs actually run (cache misses)."""
+    counter = {"n": 0}
+    real = pipeline._run
+
+    def counting(job):
+        counter["n"] += 1
+        return real(job)
+
+    monkeypatch.setattr(pipeline, "_run", counting)
+    return counter
 
 
 @pytest.fixture

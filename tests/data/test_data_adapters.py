@@ -106,7 +106,7 @@ def test_ravdess_fields_gender_and_channel_filter(tmp_path, write_wav):
     write_wav(tmp_path / "Actor_01" / "03-01-06-01-02-01-01.wav")
     write_wav(tmp_path / "Actor_12" / "03-02-08-02-01-02-12.wav")
     write_wav(tmp_path / "Actor_12" / "03-01-09-01-01-01-12.wav")
-    found = by_name(scan("ravdess", tmp_path))
+    found = by_name(scan("ravdess", tmp_path, channel="all"))
     fear = found["03-01-06-01-02-01-01.wav"]
     assert (fear.label, fear.speaker, fear.meta["gender"], fear.meta["channel"]) == (
         "fear",
@@ -121,7 +121,7 @@ def test_ravdess_fields_gender_and_channel_filter(tmp_path, write_wav):
         "strong",
     )
     assert len(found) == 2
-    speech = scan("ravdess", tmp_path, channel="speech")
+    speech = scan("ravdess", tmp_path)  # speech by default
     assert [u.path.name for u in speech.utterances] == ["03-01-06-01-02-01-01.wav"]
     with pytest.raises(AblateError, match=r"data\.dataset_args\.channel"):
         scan("ravdess", tmp_path, channel="video")

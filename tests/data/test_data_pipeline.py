@@ -8,7 +8,6 @@ import warnings
 import pytest
 import torch
 
-import ablate.data.pipeline as pipeline
 from ablate.data.cache import cache_root, clear_cache
 from ablate.data.pipeline import load_corpus
 from ablate.errors import AblateError
@@ -28,20 +27,6 @@ def emodb_like(tmp_path, write_wav):
     write_wav(root / "wav" / "09a02Wa.wav", freq=0.0)
     write_wav(root / "wav" / "bogus.wav")
     return root
-
-
-@pytest.fixture
-def calls(monkeypatch):
-    """Count decode+extract jobs actually run (cache misses)."""
-    counter = {"n": 0}
-    real = pipeline._run
-
-    def counting(job):
-        counter["n"] += 1
-        return real(job)
-
-    monkeypatch.setattr(pipeline, "_run", counting)
-    return counter
 
 
 def test_bad_files_are_skipped_with_one_counting_warning(emodb_like, small_data):

@@ -8,9 +8,10 @@ import torch
 from ablate.config import PRESETS, make_config, resolve_model
 from ablate.config import resolve_model as resolve
 from ablate.errors import AblateError
-from ablate.models.build import build_model, token_count
+from ablate.models.build import build_model, feature_dim, token_count
 from ablate.models.cnn import ReferenceCNN
 from ablate.models.flops import forward_flops, parameter_count
+from ablate.models.linear import LinearClassifier
 from ablate.plugins import get_registry
 
 TINY = dict(dim=32, depth=1, heads=2, dim_head=16, mlp_dim=64, dropout=0.0, emb_dropout=0.0)
@@ -62,6 +63,8 @@ def test_presets_are_the_paper_s():
         ({"preset": "giant"}, "model.preset: unknown preset 'giant'; known: teacher, student"),
         ({"preset": "student", "dimm": 3}, "model.dimm: not a model field"),
         ({"preset": "cnn", "patching": "square"}, "model.patching: the cnn preset takes no"),
+        ({"preset": "linear", "stem": "conv"}, "model.stem: the linear preset takes no"),
+        ({"preset": "linear", "distill_token": True}, "the linear preset has no tokens"),
     ],
 )
 def test_resolve_errors_are_one_line(spec, message):
@@ -151,6 +154,24 @@ def test_cnn_preset():
     logits, pooled = model(torch.randn(2, 1, 64, 64))
     assert logits.shape == (2, 7)
     assert pooled.shape == (2, 256)
+
+
+def test_linear_preset_is_logistic_regression_on_the_flattened_input():
+    model = build_model({"preset": "linear"}, 88, 1, 8)
+    assert isinstance(model, LinearClassifier) and token_count(model) == 0
+    assert parameter_count(model) == 88 * 8 + 8
+    x = torch.randn(3, 1, 88, 1)
+    logits, feature = model(x)
+    assert torch.equal(feature, x.flatten(1)) and model.feature_dim == 88
+    assert torch.allclose(logits, x.flatten(1) @ model.head.weight.T + model.head.bias)
+    assert forward_flops(model, 88, 1) == 2 * 88 * 8
+    assert feature_dim(resolve({"preset": "linear"}), 32, 4) == 128
+    torch.manual_seed(0)
+    dropped, ones = (
+        build_model({"preset": "linear", "dropout": 0.5}, 32, 4, 2),
+        torch.ones(1, 1, 32, 4),
+    )
+    assert not torch.equal(dropped.train()(ones)[0], dropped.eval()(ones)[0])
 
 
 def _analytic_layer_flops(tokens, dim, heads, dim_head, mlp_dim) -> int:

@@ -159,3 +159,31 @@ def test_a_learned_projection_is_said_in_the_result(tiny_corpus, tmp_path):
         tiny_config("protocol.max_folds=1"), corpus=tiny_corpus, registry=get_registry()
     )
     assert plain.notes == []
+
+
+@pytest.mark.parametrize("select", ["last", "best_val"])
+def test_each_fold_scores_its_validation_speakers_with_the_weights_it_ends_with(
+    tiny_corpus, select
+):
+    """What a nested recipe choice reads. Under select=last the fold ends with its last
+    epoch, so its validation UA is the last epoch's, not the best epoch's (which the
+    objective val_uar_mean used to report whatever the weights kept)."""
+    from ablate.studies.seeds import aggregate
+
+    config = tiny_config("train.epochs=6", f"train.select={select}", "train.lr=1e-2")
+    result = run_trial(config, corpus=tiny_corpus)
+    # the last epoch is not the best one here, so the two rules differ
+    assert any(
+        f.history[-1]["val_uar"] < max(h["val_uar"] for h in f.history) for f in result.folds
+    )
+    for fold in result.folds:
+        rows = [h["val_uar"] for h in fold.history]
+        expected = rows[-1] if select == "last" else max(rows)
+        assert fold.val_metrics["uar"] == pytest.approx(expected, abs=1e-12)
+        assert set(fold.val_metrics) == {"uar", "war", "f1"}
+    metrics = aggregate([(0, result)])
+    mean = sum(f.val_metrics["uar"] for f in result.folds) / len(result.folds)
+    assert metrics["val_uar_mean"] == pytest.approx(mean, abs=1e-12)
+    without = run_trial(tiny_config("protocol.val_fraction=0", "protocol.max_folds=1"),
+                        corpus=tiny_corpus)  # fmt: skip
+    assert without.folds[0].val_metrics == {} and "val_uar_mean" not in aggregate([(0, without)])

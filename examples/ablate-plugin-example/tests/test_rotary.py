@@ -34,13 +34,9 @@ def test_a_model_uses_it_in_attention():
     torch.manual_seed(0)
     spec = {"preset": "student", "depth": 1, "dim": 32, "heads": 2, "dim_head": 16}
     registry = get_registry()
-    model = build_model(
-        resolve_model(dict(spec, pos_encoding="rotary")), 128, 64, 4, registry
-    )
+    model = build_model(resolve_model(dict(spec, pos_encoding="rotary")), 128, 64, 4, registry)
     torch.manual_seed(0)
-    plain = build_model(
-        resolve_model(dict(spec, pos_encoding="none")), 128, 64, 4, registry
-    )
+    plain = build_model(resolve_model(dict(spec, pos_encoding="none")), 128, 64, 4, registry)
     model.eval()
     plain.eval()
     x = torch.randn(2, 1, 128, 64)

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# The RAVDESS evidence (issue 24): the shipped studies on the 20 RAVDESS actors, one MLflow
+# store per profile (docs/results/ravdess-PROFILE.db; STORE=... writes elsewhere).
+#
+#   studies/evidence_ravdess.sh RAVDESS_ROOT PROFILE [TIME_LIMIT_S]
+#   SEEDS=1,2,3 studies/evidence_ravdess.sh RAVDESS_ROOT cpu
+#
+# PROFILE cpu: speaker 5-fold over the 20 actors (4 test actors a fold, every other actor
+#   trains: no validation split), 64x64 log-Mel (hop 512), each study with SEEDS (default
+#   1,2: seeds the recipe search did not use) in one run; two single-threaded lanes of
+#   studies, one per core. About 2.2 hours on a quiet 2-core CPU with two seeds
+#   (docs/results/ravdess-plan.md); every test speaker's score, one per actor, is the unit
+#   when the statistics read per-speaker scores of k-fold studies, else the 5 folds.
+# PROFILE loso: the same, leave-one-speaker-out (20 folds, 19 training actors each):
+#   4.75x the cpu profile's training (about 10 hours quiet with two seeds).
+# PROFILE smoke: the wiring in minutes (speaker 3-fold, its first fold, 1 epoch a stage,
+#   a 1-epoch teacher); any RAVDESS root with 4 or more actors; its numbers mean nothing.
+#
+# Every arm shares the RAVDESS data handling of studies/recipe_ravdess.yaml (silence
+# trimmed, windows over the whole trimmed utterance, per-speaker normalisation, a fixed
+# schedule ending with the EMA weights); the students take its training recipe (the
+# nested search's winner once the integrator has set it), the CNN studies/recipe_cnn_ravdess.yaml's
+# and the strong ViT its own augmentation. Studies: pe_vs_coord (with rope and alibi when
+# those pos_encoding plugins are installed), patch_shape, distillation from the paper's ViT
+# teacher (distillation.yaml) and from the CNN (distillation_cnn.yaml), the CNN alone
+# (reference_cnn.yaml: the presets' CNN; the paper's teacher is distillation's teacher
+# arm, its student pe_vs_coord's `none`), the strong ViT, and the openSMILE baseline
+# (baseline_opensmile.yaml; needs `pip install -e ".[opensmile]"`, else skipped with a
+# line in its log). Then: python3 -m ablate.tracking.bundle docs/results/ravdess-cpu.db
+set -euo pipefail
+root=$1
+profile=$2
+limit=${3:-100000}
+seeds=${SEEDS:-1,2}
+store=${STORE:-docs/results/ravdess-$profile.db}
+runs=runs/ravdess-$profile
+ablate=(python3 -m ablate)
+mkdir -p "$runs" "$(dirname "$store")"
+
+# KEY=VALUE lines of FILE's SECTIONS (dotted prefixes), leaving out the keys in SKIP
+overrides() {
+  python3 - "$@" <<'EOF'
+import json, sys
+from ablate.config import flatten, load_yaml
+path, prefixes, skip = sys.argv[1], sys.argv[2].split(","), sys.argv[3].split(",")
+for key, value in flatten(load_yaml(path)).items():
+    if key.startswith(tuple(prefixes)) and key not in skip:
+        print(f"{key}={value if isinstance(value, str) else json.dumps(value)}")
+EOF
+}
+mapfile -t handling < <(overrides studies/recipe_ravdess.yaml \
+  data.n_mels,data.frames,data.hop_length,data.trim_db,data.max_frames,data.norm "")
+mapfile -t student < <(overrides studies/recipe_ravdess.yaml data.,train.,model. \
+  data.dataset,data.root,model.preset,model.patching,model.pos_encoding,model.stem)
+mapfile -t cnn < <(overrides studies/recipe_cnn_ravdess.yaml data.,train. data.dataset,data.root)
+
+case "$profile" in
+cpu) protocol=(protocol.split=speaker_kfold protocol.folds=5 protocol.max_folds=0) ;;
+loso) protocol=(protocol.split=loso protocol.max_folds=0) ;;
+smoke) protocol=(protocol.split=speaker_kfold protocol.folds=3 protocol.max_folds=1) ;;
+*) echo "PROFILE must be cpu, loso or smoke" >&2; exit 2 ;;
+esac
+# what every arm shares; the networks also end each stage with the EMA weights of a
+# fixed schedule (the baseline keeps its own plain logistic regression)
+shared=(data.dataset=ravdess "data.root=$root" "${handling[@]}" "${protocol[@]}"
+  protocol.val_fraction=0 train.threads=1 "optuna.seeds=[$seeds]")
+common=("${shared[@]}" train.select=last train.ema=0.995)
+vit=(model.dim=64 model.depth=3 model.heads=4 model.dim_head=16 model.mlp_dim=128)
+teacher=(distill.teacher_epochs=30 distill.feature_epochs=5 distill.finetune_epochs=30)
+vit_teacher=(distill.teacher.dim=128 distill.teacher.depth=4 distill.teacher.heads=4
+  distill.teacher.dim_head=32 distill.teacher.mlp_dim=256 distill.teacher.stem_args.width=0.25
+  distill.teacher.patch_norm=false)
+epochs=() cnn_epochs=() strong_epochs=(train.epochs=40) baseline_epochs=()
+if [ "$profile" = smoke ]; then
+  epochs=(train.epochs=1) cnn_epochs=(train.epochs=1) strong_epochs=(train.epochs=1)
+  baseline_epochs=(train.epochs=2)
+  teacher=(distill.teacher_epochs=1 distill.feature_epochs=1 distill.finetune_epochs=1)
+fi
+
+# pe_vs_coord with the encodings this installation has beyond the study's four
+pe_study=studies/pe_vs_coord.yaml
+extra=$("${ablate[@]}" plugins --json | python3 -c '
+import json, sys
+names = {p["name"] for p in json.load(sys.stdin) if p["kind"] == "pos_encoding"}
+print(", ".join(n for n in ("rope", "alibi") if n in names))')
+if [ -n "$extra" ]; then
+  pe_study=$runs/pe_vs_coord.yaml
+  sed "s/choice: \[coordinate, learned, sinusoidal, none\]/choice: [coordinate, learned, sinusoidal, none, $extra]/" \
+    studies/pe_vs_coord.yaml > "$pe_study"
+  grep -q "none, $extra\]" "$pe_study" || { echo "$pe_study: could not add $extra" >&2; exit 2; }
+fi
+
+run() {
+  local study=$1 log=$runs/$(basename "$1" .yaml).log
+  shift
+  timeout --signal=INT "$limit" "${ablate[@]}" run "$study" "$@" --tracking-uri "sqlite:///$store" \
+    --run-dir "$runs/$(basename "$study" .yaml)" > "$log" 2>&1 || echo "$study: see $log" >&2
+}
+students=("${common[@]}" "${student[@]}" "${vit[@]}")
+{
+  run studies/reference_cnn.yaml "${common[@]}" "${cnn[@]}" "${cnn_epochs[@]}"
+  run studies/distillation_cnn.yaml "${students[@]}" "${teacher[@]}" "${epochs[@]}"
+  run studies/strong_vit.yaml "${common[@]}" "${vit[@]}" "${strong_epochs[@]}"
+  if python3 -c "import opensmile" 2>/dev/null; then
+    run studies/baseline_opensmile.yaml "${shared[@]}" "${baseline_epochs[@]}"
+  else
+    echo 'opensmile not installed: pip install -e ".[opensmile]"' > "$runs/baseline_opensmile.log"
+  fi
+} &
+{
+  run studies/distillation.yaml "${students[@]}" "${teacher[@]}" "${vit_teacher[@]}" "${epochs[@]}"
+  run "$pe_study" "${students[@]}" "${epochs[@]}"
+  run studies/patch_shape.yaml "${students[@]}" "${epochs[@]}"
+} &
+wait
+echo "store: $store; tables: ablate compare pe_vs_coord reference_cnn baseline_opensmile --tracking-uri sqlite:///$store"

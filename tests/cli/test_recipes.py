@@ -1,0 +1,54 @@
+"""The shipped per-corpus recipes train as documented, `ablate train RECIPE data.root=DIR
+--out MODEL` (one epoch on a few real files), and carry the settings they promise."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from ablate.cli.main import main
+from ablate.studies.spec import load_study
+
+RAVDESS = ["recipe_ravdess", "recipe_cnn_ravdess"]
+
+
+@pytest.fixture
+def emodb_few(emodb_root, tmp_path):
+    """16 real EmoDB files of speakers 03 and 08 in EmoDB's layout."""
+    root = tmp_path / "emodb"
+    (root / "wav").mkdir(parents=True)
+    for speaker in ("03", "08"):
+        for path in sorted((emodb_root / "wav").glob(f"{speaker}*.wav"))[:8]:
+            shutil.copyfile(path, root / "wav" / path.name)
+    return root
+
+
+@pytest.mark.parametrize("name", [*RAVDESS, "recipe_cnn_emodb"])
+def test_a_recipe_trains_on_a_few_real_files(name, request, tmp_path, capsys):
+    root = request.getfixturevalue("ravdess_few" if name in RAVDESS else "emodb_few")
+    study = request.config.rootpath / "studies" / f"{name}.yaml"
+    out = tmp_path / "model"
+    main(["train", str(study), f"data.root={root}", "train.epochs=1", "--out", str(out), "--json"])
+    trained = json.loads(capsys.readouterr().out)
+    assert trained["train_utterances"] == 16 and trained["epochs"] == 1
+    config = (out / "config.yaml").read_text()
+    assert "select: last" in config and "ema: 0.995" in config and "norm: speaker" in config
+
+
+def test_the_recipes_hold_their_corpus_settings(request):
+    studies = request.config.rootpath / "studies"
+    for name in RAVDESS:
+        data = load_study(studies / f"{name}.yaml").base.data
+        assert (data.dataset, data.trim_db, data.max_frames, data.hop_length) == (
+            "ravdess", 30, 100, 512,
+        )  # fmt: skip
+    cnn = load_study(studies / "recipe_cnn_emodb.yaml").base
+    assert (cnn.model.preset, cnn.train.epochs, cnn.data.n_mels, cnn.data.frames) == (
+        "cnn", 40, 64, 64,
+    )  # fmt: skip
+    assert list(cnn.data.augment) == ["frame_shift", "specaugment", "mixup"]
+    search = load_study(studies / "recipe_ravdess_search.yaml")
+    assert search.settings.metric == "val_uar_mean" and search.settings.sampler == "random"
+    assert search.base.protocol.val_fraction > 0
