@@ -53,7 +53,7 @@ def test_the_grid_sampler_runs_every_distinct_point_once(tmp_path):
     seen = []
 
     def objective(trial):
-        config, chosen = study.space.suggest(trial, study.base)
+        _, chosen = study.space.suggest(trial, study.base)
         seen.append(repr(sorted(chosen.items())))
         return 0.0
 
