@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from ablate.errors import AblateError
 from ablate.registry import Registry
 from ablate.slots import SLOTS, TEACHER
-from ablate.studies.space import Dim
+from ablate.studies.space import POINT, Dim
 from ablate.studies.spec import Study
 
 #: besides the slots and their arguments, the keys a plugin's build context is made of
@@ -49,10 +49,15 @@ def _values(dim: Dim) -> list[Any]:
 
 def points(study: Study) -> Iterator[tuple[DictConfig, dict[str, Any]]]:
     """Each point's trial config and the plugin-relevant values that make it."""
-    dims = study.space.dims
-    for combo in itertools.product(*(_values(dim) for dim in dims)):
-        params = {dim.key: value for dim, value in zip(dims, combo, strict=True)}
-        config, chosen = study.space.suggest(optuna.trial.FixedTrial(params), study.base)
+    space = study.space
+    if space.points:  # a grid of listed points: each one
+        trials = [{POINT: index} for index in range(len(space.points))]
+    else:
+        dims = space.dims
+        combos = itertools.product(*(_values(dim) for dim in dims))
+        trials = [dict(zip((dim.key for dim in dims), combo, strict=True)) for combo in combos]
+    for params in trials:
+        config, chosen = space.suggest(optuna.trial.FixedTrial(params), study.base)
         yield config, {k: v for k, v in chosen.items() if _shapes_a_plugin(k)}
 
 

@@ -26,12 +26,13 @@ from typing import Any
 import yaml
 
 from ablate.config import OPERATIONAL_KEYS
+from ablate.intervals import t_interval
 from ablate.tracking import views
 from ablate.tracking.answer import NOTE_TAG, publish
 from ablate.tracking.folds import fold_values
 from ablate.tracking.mlflow_store import LEAK, Store, arm_name
 from ablate.tracking.plots import curves_png
-from ablate.tracking.stats import fold_means, t_interval
+from ablate.tracking.stats import fold_means
 
 KIND_TAG = "ablate.kind"
 LOST = (

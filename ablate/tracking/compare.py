@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ablate.errors import AblateError
+from ablate.intervals import Interval, t_interval
 from ablate.tracking.arms import Arm, load_arms
 from ablate.tracking.mlflow_store import LEAK, Store
-from ablate.tracking.stats import ALPHA, Interval, Paired, against, seed_sd, t_interval
+from ablate.tracking.stats import ALPHA, Paired, against, seed_sd
 from ablate.tracking.tables import MeanSd, PValue, Range
 from ablate.training.metrics import TEST_METRICS
 

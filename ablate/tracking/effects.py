@@ -22,19 +22,18 @@ from typing import Any
 import numpy as np
 
 from ablate.errors import AblateError
+from ablate.intervals import Interval, t_interval
 from ablate.tracking.arms import Arm
 from ablate.tracking.mlflow_store import LEAK
 from ablate.tracking.stats import (
     ALPHA,
     FTest,
-    Interval,
     Paired,
     factorial_contrasts,
     holm,
     paired,
     pairwise,
     rm_test,
-    t_interval,
 )
 from ablate.tracking.tables import PValue, Range
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from ablate.intervals import t_interval
 from ablate.tracking.stats import (
     against,
     contrasts,
@@ -18,7 +19,6 @@ from ablate.tracking.stats import (
     paired,
     rm_test,
     seed_sd,
-    t_interval,
 )
 
 

@@ -20,7 +20,8 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from ablate.tracking.stats import ALPHA, against, fold_means, t_interval
+from ablate.intervals import t_interval
+from ablate.tracking.stats import ALPHA, against, fold_means
 
 FOLD_SD, ARM_FOLD_SD, SEED_SD = 0.10, 0.03, 0.05
 STUDIES = 2000
