@@ -10,12 +10,14 @@ from ablate.cli.output import console, print_json
 from ablate.config import make_config
 from ablate.models.build import build_model, token_count
 from ablate.models.flops import forward_flops, parameter_count
+from ablate.studies.ranges import check_ranges
 
 
 def describe(overrides: tuple[str, ...], num_classes: int = 7) -> dict:
     """Token count, trainable parameters and counted forward GFLOPs per sample; building
     the model runs every plugin once and checks its output against its contract."""
     config = make_config(dotlist=overrides)
+    check_ranges(config)
     n_mels, frames = config.data.n_mels, config.data.frames
     model = build_model(config.model, n_mels, frames, num_classes)
     return {

@@ -15,7 +15,7 @@ registry); a parameter that no candidate plugin has is an error.
 from __future__ import annotations
 
 import difflib
-import itertools
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -37,6 +37,8 @@ def _args_keys() -> dict[str, Slot]:
 
 
 _SCALARS = (str, int, float, bool, type(None))
+#: the most points a grid may have (a grid is listed in full, in every process)
+MAX_GRID = 100_000
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,15 @@ class Dim:
             "optuna.sampler random or tpe"
         )
 
+    def size(self) -> int:
+        """How many values :meth:`grid` lists, without listing them."""
+        if self.kind == "choice":
+            return len(self.choices)
+        if self.kind == "int":
+            return len(range(int(self.low), int(self.high) + 1, int(self.step or 1)))
+        self.grid()  # a float range has no grid: its error
+        return 0
+
     def suggest(self, trial: optuna.Trial) -> Any:
         if self.kind == "choice":
             return trial.suggest_categorical(self.key, list(self.choices))
@@ -83,10 +94,16 @@ class Space:
     dims: tuple[Dim, ...]
 
     def grid(self) -> dict[str, list[Any]]:
+        size = self.grid_size()
+        if size > MAX_GRID:
+            raise AblateError(
+                f"space: the grid has {size} points (more than {MAX_GRID}); sweep fewer "
+                "values, or use optuna.sampler random or tpe with optuna.n_trials"
+            )
         return {dim.key: dim.grid() for dim in self.dims}
 
     def grid_size(self) -> int:
-        return len(list(itertools.product(*self.grid().values())))
+        return math.prod(dim.size() for dim in self.dims)
 
     def suggest(self, trial: optuna.Trial, base: DictConfig) -> tuple[DictConfig, dict[str, Any]]:
         """The trial's config (``base`` plus the suggested values, then its model presets)
@@ -151,6 +168,8 @@ def _parse_dim(key: str, raw: Any) -> Dim:
         or not all(isinstance(v, number) and not isinstance(v, bool) for v in value)
     ):
         raise AblateError(f"{where}: {kind} needs [low, high] as {kind}s, got {value!r}")
+    if not all(math.isfinite(v) for v in value):
+        raise AblateError(f"{where}: {kind} needs [low, high] as finite numbers, got {value!r}")
     low, high = value
     if low > high:
         raise AblateError(f"{where}: low {low} is above high {high}")
@@ -158,7 +177,12 @@ def _parse_dim(key: str, raw: Any) -> Dim:
     if not isinstance(log, bool):
         raise AblateError(f"{where}: log must be true or false, got {log!r}")
     step = raw.get("step")
-    if step is not None and (not isinstance(step, number) or isinstance(step, bool) or step <= 0):
+    if step is not None and (
+        not isinstance(step, number)
+        or isinstance(step, bool)
+        or not math.isfinite(step)
+        or step <= 0
+    ):
         raise AblateError(f"{where}: step must be a positive {kind}, got {step!r}")
     if log and (low <= 0 or step not in (None, 1)):
         raise AblateError(f"{where}: a log range needs low > 0 and no step")

@@ -11,6 +11,7 @@ import dataclasses
 import difflib
 import hashlib
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,7 @@ from ablate.config import MODEL_SECTIONS, Config, identity, load_yaml, make_conf
 from ablate.errors import AblateError
 from ablate.plugins import Registry, get_registry
 from ablate.slots import SLOTS, lookup
-from ablate.studies.ranges import check_ranges
+from ablate.studies.ranges import SEED_RANGE, check_ranges, check_value
 from ablate.studies.space import Space, candidates, parse_space
 
 SECTIONS = [f.name for f in dataclasses.fields(Config)]
@@ -96,6 +97,10 @@ def _check_section(data: Any, schema: DictConfig, where: str) -> None:
             _check_section(value, child, f"{where}.{key}")
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _settings(raw: Any, space: Space) -> Settings:
     if raw is None:
         raw = {}
@@ -127,24 +132,26 @@ def _settings(raw: Any, space: Space) -> Settings:
         if sampler != "grid":
             raise AblateError(f"optuna.n_trials: required with sampler {sampler}")
         n_trials = space.grid_size()
-    if not isinstance(n_trials, int) or isinstance(n_trials, bool) or n_trials < 1:
+    if not _is_int(n_trials) or n_trials < 1:
         raise AblateError(f"optuna.n_trials: expected a positive int, got {n_trials!r}")
+    check_value("n_trials", n_trials, (1, math.inf, True), "optuna.")
     if sampler == "grid":
         space.grid()  # a float range has no grid: fail now, not in the first trial
     seeds = values.get("seeds")
-    seeds = [seeds] if isinstance(seeds, int) and not isinstance(seeds, bool) else seeds
+    seeds = [seeds] if _is_int(seeds) else seeds
     if seeds is not None and (
-        not isinstance(seeds, list)
-        or not seeds
-        or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)
+        not isinstance(seeds, list) or not seeds or not all(_is_int(s) for s in seeds)
     ):
         raise AblateError(f"optuna.seeds: expected a non-empty list of ints, got {seeds!r}")
+    for seed in seeds or ():
+        check_value("seeds", seed, SEED_RANGE, "optuna.")
     pruner_args = values.get("pruner_args") or {}
     if not isinstance(pruner_args, Mapping):
         raise AblateError(f"optuna.pruner_args: expected a mapping, got {pruner_args!r}")
     sampler_seed = values.get("sampler_seed", 0)
-    if not isinstance(sampler_seed, int):
+    if not _is_int(sampler_seed):
         raise AblateError(f"optuna.sampler_seed: expected an int, got {sampler_seed!r}")
+    check_value("sampler_seed", sampler_seed, SEED_RANGE, "optuna.")
     return Settings(
         sampler,
         n_trials,
