@@ -9,6 +9,7 @@ import click
 
 from ablate import __version__
 from ablate.errors import AblateError
+from ablate.streams import tolerant_streams
 
 #: subcommand -> "module:attribute"; keeps ``ablate --help`` fast (no torch import).
 COMMANDS = {
@@ -64,6 +65,7 @@ def cli() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; an :class:`AblateError` becomes one line on stderr and exit code 2."""
+    tolerant_streams()
     try:
         cli.main(args=argv, prog_name="ablate", standalone_mode=False)
     except AblateError as exc:
