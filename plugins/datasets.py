@@ -7,6 +7,7 @@ Every adapter maps its emotion codes onto the common vocabulary of
 from __future__ import annotations
 
 import csv
+import os
 import re
 from pathlib import Path
 
@@ -248,8 +249,8 @@ class Folder(DatasetAdapter):
             for row in reader:
                 path = self.root / row["path"].strip()
                 label, speaker = row["label"].strip(), (row.get("speaker") or "").strip()
-                if not path.is_file():
-                    result.skipped.append((str(path), "missing-file"))
+                if not os.path.lexists(path):  # a FIFO or a dangling link: skipped later,
+                    result.skipped.append((str(path), "missing-file"))  # with its reason
                 elif not label:
                     result.skipped.append((str(path), "missing-label"))
                 else:
@@ -293,7 +294,19 @@ class Synthetic(DatasetAdapter):
             )
         folder = Path(root) if root is not None else cache_root() / "synthetic"
         self.speakers = speakers
-        self.root = generate(folder, speakers, per_class, classes, seconds, sample_rate, seed)
+        try:
+            self.root = generate(folder, speakers, per_class, classes, seconds, sample_rate, seed)
+        except OSError as exc:
+            way_out = (
+                "give a writable data.root"
+                if root is not None
+                else "set ABLATE_CACHE_DIR to a writable folder (the cache, default "
+                "~/.cache/ablate), or give data.root"
+            )
+            raise AblateError(
+                f"dataset 'synthetic': cannot write the generated corpus in {folder} "
+                f"({exc.strerror or exc}); {way_out}"
+            ) from None
 
     def parse(self, path: Path) -> Utterance | None:
         match = self.pattern.match(path.stem)

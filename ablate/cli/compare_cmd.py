@@ -83,7 +83,7 @@ def compare(
     from ablate.tracking.mlflow_store import STUDY_KEY_TAG, Store
 
     target = _plot_target(plot) if plot else None  # a bad path fails before any work
-    store = Store(tracking_uri)
+    store = Store(tracking_uri, create=False)
     try:
         analysis = verdicts.analyse(store, list(studies), metric, reference, pool_seeds)
     except AblateError as exc:  # nothing to show: say what the store lacks, if that is why

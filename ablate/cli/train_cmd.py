@@ -260,15 +260,38 @@ def evaluate(
         )
 
 
-@click.command(epilog="Example: ablate predict models/coord 03a01Fa.wav --json")
+@click.command(
+    epilog="Example: ablate predict models/coord 03a01Fa.wav --json\n\n"
+    "A model trained with data.norm=speaker normalises each file by the training set's "
+    "statistics unless told the speaker: --speaker 03 (the files are one speaker's, "
+    "normalised together) or --enrol FILE (other utterances of that speaker)."
+)
 @click.argument("model_dir", type=click.Path(path_type=Path))
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--speaker",
+    help="data.norm=speaker models: all FILES are this one speaker's; they are normalised "
+    "together by their statistics.",
+)
+@click.option(
+    "--enrol",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="data.norm=speaker models: an utterance of the files' one speaker to take the "
+    "statistics from (repeat for more); the FILES then do not affect each other.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-def predict(model_dir: Path, files: tuple[Path, ...], as_json: bool) -> None:
+def predict(
+    model_dir: Path,
+    files: tuple[Path, ...],
+    speaker: str | None,
+    enrol: tuple[Path, ...],
+    as_json: bool,
+) -> None:
     """Label and class probabilities for each audio file."""
     from ablate.training.saved import SavedModel
 
-    rows = SavedModel.load(model_dir).predict_files(list(files))
+    rows = SavedModel.load(model_dir).predict_files(list(files), speaker, enrol)
     if as_json:
         print_json(rows)
         return
@@ -281,3 +304,4 @@ def predict(model_dir: Path, files: tuple[Path, ...], as_json: bool) -> None:
             row["file"], row["label"], f"{np.max(list(row['probabilities'].values())):.3f}"
         )
     console.print(table)
+    console.print(f"normalised by {rows[0]['normalisation']}")

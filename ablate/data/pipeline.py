@@ -27,9 +27,15 @@ from omegaconf import DictConfig, OmegaConf
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from ablate.contracts import Augment
-from ablate.data.cache import FeatureCache, cache_root, file_hash, key_of
+from ablate.data.cache import FeatureCache, cache_root, key_of, stream_hash
 from ablate.data.corpus import ScanResult, Utterance, count_reasons
-from ablate.data.features import AudioError, FeatureExtractor, image_width, load_audio
+from ablate.data.features import (
+    AudioError,
+    FeatureExtractor,
+    image_width,
+    load_audio,
+    open_regular,
+)
 from ablate.errors import AblateError
 from ablate.plugins import Registry, get_registry
 from ablate.slots import build_chosen, build_slot, describe, lookup
@@ -152,13 +158,15 @@ def _hashed(
     utterances: list[Utterance], skipped: list[tuple[str, str]]
 ) -> tuple[list[Utterance], list[str]]:
     """The utterances whose file can be read, with their content hashes; the others are
-    added to ``skipped`` as ``missing-file`` (gone since the scan) or ``unreadable``."""
+    added to ``skipped`` with the reason of :func:`open_regular` (``missing-file`` when
+    gone since the scan, ``not-a-regular-file`` for a FIFO, ...) or ``unreadable``."""
     kept, hashes = [], []
     for utterance in utterances:
         try:
-            hashes.append(file_hash(utterance.path))
-        except FileNotFoundError:
-            skipped.append((str(utterance.path), "missing-file"))
+            with open_regular(utterance.path) as handle:
+                hashes.append(stream_hash(handle))
+        except AudioError as exc:
+            skipped.append((str(utterance.path), exc.reason))
         except OSError:
             skipped.append((str(utterance.path), "unreadable"))
         else:

@@ -192,6 +192,19 @@ def _check_plugins(base: DictConfig, space: Space, registry: Registry) -> None:
                 lookup(key, candidate, registry).check_args(args, slot.args_where(candidate))
 
 
+def _check_overrides(overrides: Sequence[str], space: Space, path: Path) -> None:
+    """A ``KEY=VALUE`` override of a swept key would be ignored (each trial sets the key
+    from the space) yet change the study's key: refused, naming the way out."""
+    for item in overrides:
+        key = item.partition("=")[0].strip().lstrip("+~")
+        for dim in space.dims:
+            if key == dim.key or dim.key.startswith(f"{key}.") or key.startswith(f"{dim.key}."):
+                raise AblateError(
+                    f"override '{item}': {dim.key} is swept in space:, which sets it in "
+                    f"every trial; edit the space in {path.name} instead"
+                )
+
+
 def _seeds_identity(base: DictConfig, raw_space: Any, settings: Settings) -> Any:
     """The seeds in a study's identity: a study without ``optuna.seeds`` keeps the key it
     had when seeds defaulted to [0], unless its seed comes from a swept ``train.seed``."""
@@ -281,6 +294,7 @@ def _load(path: Path, overrides: Sequence[str], registry: Registry) -> Study:
     check_ranges(base)
     raw_space = data.get("space")
     space = parse_space(raw_space, base, registry)
+    _check_overrides(overrides, space, path)
     _check_plugins(base, space, registry)
     optuna_tree = OmegaConf.merge(
         OmegaConf.create({"optuna": data.get("optuna") or {}}),

@@ -141,12 +141,29 @@ def probe(uri: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
         ) from None
 
 
-class Store:
-    """A tracking store at ``uri``; a bad or unreachable URI is a one-line error."""
+def local_path(uri: str) -> Path | None:
+    """The file or folder of a local store (``sqlite:///``, ``file:``, a plain path)."""
+    path = sqlite_path(absolute_uri(uri))
+    parts = urlsplit(uri)
+    if path is None and parts.scheme in ("", "file"):
+        path = Path(parts.path).absolute()
+    return path
 
-    def __init__(self, uri: str):
+
+class Store:
+    """A tracking store at ``uri``; a bad or unreachable URI is a one-line error. With
+    ``create`` false (commands that only read: compare, ui), a local store that does not
+    exist is one too: MLflow would create it, and a mistyped path would read as empty."""
+
+    def __init__(self, uri: str, create: bool = True):
         from mlflow import MlflowClient
 
+        path = None if create else local_path(uri)
+        if path is not None and not path.exists():
+            raise AblateError(
+                f"tracking store {uri}: no such file {path}; check --tracking-uri, or run a "
+                "study there first (this command reads a store, it creates none)"
+            )
         probe(uri)
         self.uri = uri
         location = absolute_uri(uri)
