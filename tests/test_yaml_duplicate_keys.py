@@ -89,3 +89,16 @@ def test_yaml_merge_keys_and_equal_keys_in_different_mappings_still_load(tmp_pat
         "distill: {teacher: {dim: 8}, alpha: 1.0}\nmodel: {dim: 8}\n"
     )
     assert load_yaml(path)["train"] == {"lr": 5.0e-4, "epochs": 2}
+
+
+def test_a_model_directorys_meta_json_with_a_duplicate_key_is_refused(tmp_path):
+    """meta.json is JSON, where the last of two equal keys wins too."""
+    from ablate.training.model_files import read_meta
+
+    path = tmp_path / "meta.json"
+    path.write_text('{"label_names": ["a", "b"], "label_names": ["b", "a"]}')
+    with pytest.raises(AblateError) as caught:
+        read_meta(path)
+    assert str(caught.value) == (
+        f"{path}: duplicate key 'label_names' (JSON would silently keep only the last)"
+    )

@@ -34,7 +34,13 @@ def describe(overrides: tuple[str, ...], num_classes: int = 7) -> dict:
     epilog="Example: ablate model model.preset=teacher model.patching=square data.frames=256"
 )
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-@click.option("--classes", default=7, show_default=True, help="Number of output classes.")
+@click.option(
+    "--classes",
+    default=7,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Number of output classes.",
+)
 @click.argument("overrides", nargs=-1)
 def model(as_json: bool, classes: int, overrides: tuple[str, ...]) -> None:
     """Build a model from defaults plus KEY=VALUE overrides and describe it.

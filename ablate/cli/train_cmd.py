@@ -64,8 +64,10 @@ def train(
     (a validation split is opt-in: --val-fraction)."""
     from ablate.cli.output import errors
     from ablate.studies.progress import EpochProgress, stage_epochs
+    from ablate.studies.ranges import check_value
     from ablate.training.fit_one import check_trainable, train_one
 
+    check_value("--val-fraction", val_fraction, (0, 1, True))  # NaN passes FloatRange
     config = make_config(_config_sections(config_file), dotlist=overrides)
     check_trainable(config, f"{config_file}: ")
     _check_out(out, force)
@@ -120,7 +122,7 @@ def _claimed(out: Path) -> Iterator[None]:
     model silently."""
     from ablate.locks import LockHeld, file_lock
 
-    target = out.absolute()
+    target = out.resolve()  # every spelling of the folder (links, ..) takes one lock
     held = ExitStack()
     try:
         held.enter_context(

@@ -9,7 +9,9 @@ constrain each other (the FFT and Mel settings, ``data.max_frames``) are checked
 
 from __future__ import annotations
 
+import itertools
 import math
+from collections.abc import Sequence
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -138,3 +140,25 @@ def check_features(data: DictConfig, where: str = "") -> None:
             f"{where}data.max_frames: sliding windows need data.fit=pad, not {data.fit!r} "
             f"(data.max_frames {data.max_frames} > data.frames {data.frames})"
         )
+
+
+def check_swept_features(
+    base: DictConfig, swept: Sequence[tuple[str, Sequence[Any]]], where: str = "space."
+) -> None:
+    """Swept ``data.*`` keys together: every combination of their values (a range's ends)
+    must agree (:func:`check_features`); each was checked alone against ``base`` already,
+    but ``n_mels`` 256 and ``n_fft`` 256, each fine beside the other's base value, are not."""
+    swept = [(key, values) for key, values in swept if key.startswith("data.")]
+    if len(swept) < 2 or math.prod(len(values) for _, values in swept) > 10_000:
+        return
+    for combo in itertools.product(*(values for _, values in swept)):
+        data = base.data.copy()
+        for (key, _), value in zip(swept, combo, strict=True):
+            OmegaConf.update(data, key.removeprefix("data."), value, merge=True)
+        try:
+            check_features(data, where)
+        except AblateError as exc:
+            point = ", ".join(
+                f"{key}={value}" for (key, _), value in zip(swept, combo, strict=True)
+            )
+            raise AblateError(f"{exc} (at {point})") from None

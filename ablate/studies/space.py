@@ -28,7 +28,7 @@ from ablate.config import MODEL_SECTIONS, resolve_model, resolve_presets
 from ablate.errors import AblateError
 from ablate.plugins import Registry
 from ablate.slots import SLOTS, Slot, lookup
-from ablate.studies.ranges import check_ranges
+from ablate.studies.ranges import check_ranges, check_swept_features
 
 
 def _args_keys() -> dict[str, Slot]:
@@ -257,6 +257,7 @@ def parse_space(raw: Any, base: DictConfig, registry: Registry) -> Space:
         else:
             _check_values(base, dim)
         plain.append(dim)
+    check_swept_features(base, [(d.key, d.choices or (d.low, d.high)) for d in plain])
     return Space(tuple(plain + plugin_args))
 
 

@@ -64,3 +64,22 @@ def test_ablate_train_and_data_refuse_them_before_extracting(tmp_path, capsys, o
     assert caught.value.code == 2
     assert capsys.readouterr().err == f"error: {message}\n"
     assert not (tmp_path / "cache").exists() and not (tmp_path / "m").exists()
+
+
+def test_swept_feature_settings_are_checked_together(tmp_path):
+    """Each value fits the base config alone (n_mels 256 beside n_fft 1024, n_fft 256
+    beside n_mels 128); together they would give empty Mel bands in one arm."""
+    from ablate.errors import AblateError
+    from ablate.studies.spec import load_study
+
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        "name: t\nspace:\n  data.n_mels: {choice: [64, 256]}\n  data.n_fft: {choice: [1024, 256]}\n"
+    )
+    with pytest.raises(AblateError) as caught:
+        load_study(path)
+    assert str(caught.value) == (
+        "s.yaml: space.data.n_mels: 256 is more than the 129 FFT bins of data.n_fft 256 (at "
+        "most n_fft // 2 + 1); lower data.n_mels or raise data.n_fft "
+        "(at data.n_mels=256, data.n_fft=256)"
+    )

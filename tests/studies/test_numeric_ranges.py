@@ -171,6 +171,18 @@ def test_ablate_train_refuses_a_nan_dropout_before_loading_data(tmp_path, capsys
     assert not (tmp_path / "m").exists()
 
 
+def test_ablate_train_refuses_a_nan_validation_fraction(tmp_path, capsys):
+    """click's FloatRange lets NaN through (its comparisons are false): a traceback."""
+    config = tmp_path / "c.yaml"
+    config.write_text("train: {epochs: 1}\n")
+    with pytest.raises(SystemExit) as caught:
+        main(["train", str(config), "--val-fraction", "nan", "--out", str(tmp_path / "m")])
+    assert caught.value.code == 2
+    assert capsys.readouterr().err == (
+        "error: --val-fraction: nan is not a finite number (must be >= 0 and < 1)\n"
+    )
+
+
 def test_a_swept_value_is_checked_against_the_others(tmp_path):
     """Each swept value meets the base config's other keys (Mel bands within FFT bins)."""
     path = tmp_path / "s.yaml"
