@@ -8,6 +8,7 @@ import shutil
 
 import pytest
 import torch
+from study_helpers import study_error
 
 from ablate.cli.main import main
 from ablate.config import load_yaml
@@ -39,14 +40,8 @@ TAIL = " (YAML would silently keep only the last); give each key once"
     ],
     ids=["a second section", "a second swept key", "twice on one line", "two names"],
 )
-def test_ablate_run_refuses_a_duplicate_key(tmp_path, monkeypatch, capsys, text, message):
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "study.yaml").write_text(text)
-    with pytest.raises(SystemExit) as caught:
-        main(["run", "study.yaml", "--run-dir", str(tmp_path / "runs")])
-    assert caught.value.code == 2
-    assert capsys.readouterr().err == f"error: study.yaml: {message}{TAIL}\n"
-    assert not (tmp_path / "runs").exists()
+def test_ablate_run_refuses_a_duplicate_key(tmp_path, capsys, text, message):
+    assert study_error(tmp_path, text, capsys) == f"error: study.yaml: {message}{TAIL}\n"
 
 
 def test_ablate_train_refuses_a_duplicate_key_before_training(tmp_path, capsys):

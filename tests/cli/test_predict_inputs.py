@@ -13,12 +13,11 @@ import sys
 import numpy as np
 import pytest
 import soundfile as sf
-import yaml
 
 from ablate.cli.main import main
 from ablate.config import make_config
 from ablate.data.pipeline import scan
-from tests.training.conftest import TINY
+from tests.training.conftest import TINY, tiny_yaml
 
 ENTRY = "from ablate.cli.main import main; main()"
 TRAINING_STATS = (
@@ -27,25 +26,11 @@ TRAINING_STATS = (
 )
 
 
-def _config(folder, *extra: str):
-    tree: dict = {}
-    for item in [*TINY, *extra]:
-        key, value = item.split("=", 1)
-        *parents, leaf = key.split(".")
-        node = tree
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = yaml.safe_load(value)
-    path = folder / "tiny.yaml"
-    path.write_text(yaml.safe_dump(tree))
-    return path
-
-
 @pytest.fixture(scope="module")
 def speaker_model(tmp_path_factory):
     """A tiny model trained with data.norm=speaker, and files of one speaker, s01."""
     folder = tmp_path_factory.mktemp("speaker-model")
-    config = _config(folder, "data.norm=speaker")
+    config = tiny_yaml(folder / "tiny.yaml", "data.norm=speaker")
     main(["train", str(config), "--out", str(folder / "model")])
     files = [u.path for u in scan(make_config(dotlist=TINY).data).utterances]
     return folder / "model", [str(f) for f in files if os.path.basename(f).startswith("s01_")]
@@ -96,7 +81,8 @@ def test_enrolment_utterances_give_the_statistics_and_keep_files_apart(
 @pytest.fixture(scope="module")
 def global_model(tmp_path_factory):
     folder = tmp_path_factory.mktemp("global-model")
-    main(["train", str(_config(folder, "train.epochs=1")), "--out", str(folder / "model")])
+    config = tiny_yaml(folder / "tiny.yaml", "train.epochs=1")
+    main(["train", str(config), "--out", str(folder / "model")])
     return folder / "model"
 
 

@@ -10,11 +10,10 @@ import subprocess
 import sys
 
 import pytest
-import yaml
 
 from ablate.cli.main import main
 from ablate.training.saved import SavedModel
-from tests.training.conftest import TINY
+from tests.training.conftest import tiny_yaml
 
 #: each process imports the training code, then waits until both are ready, then trains
 BARRIER = """
@@ -31,17 +30,7 @@ main(args)
 
 @pytest.fixture
 def config_file(tmp_path):
-    tree: dict = {}
-    for item in TINY:
-        key, value = item.split("=", 1)
-        *parents, leaf = key.split(".")
-        node = tree
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = yaml.safe_load(value)
-    path = tmp_path / "tiny.yaml"
-    path.write_text(yaml.safe_dump(tree))
-    return path
+    return tiny_yaml(tmp_path / "tiny.yaml")
 
 
 def _both(tmp_path, argv_a, argv_b):

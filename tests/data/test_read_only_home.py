@@ -10,10 +10,9 @@ import subprocess
 import sys
 
 import pytest
-import yaml
 from study_helpers import drop_file_permission_override
 
-from tests.training.conftest import TINY
+from tests.training.conftest import tiny_yaml
 
 ENTRY = "from ablate.cli.main import main; main()"
 
@@ -57,16 +56,8 @@ def test_the_generated_corpus_names_the_cache_and_its_variable(read_only_home, t
 
 def test_an_unwritable_teacher_cache_trains_the_teacher_uncached(read_only_home, tmp_path):
     """Distillation caches its teachers in the cache folder; it used to fail there."""
-    tree: dict = {}
-    for item in [*TINY, "distill.enabled=true", f"data.cache_dir={read_only_home}"]:
-        key, value = item.split("=", 1)
-        *parents, leaf = key.split(".")
-        node = tree
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = yaml.safe_load(value)
-    config = tmp_path / "distill.yaml"
-    config.write_text(yaml.safe_dump(tree))
+    overrides = ("distill.enabled=true", f"data.cache_dir={read_only_home}")
+    config = tiny_yaml(tmp_path / "distill.yaml", *overrides)
     out = tmp_path / "model"
     done = _ablate(["train", config, "--out", out], read_only_home, tmp_path / "corpora")
     assert done.returncode == 0, done.stderr[-2000:]

@@ -6,6 +6,7 @@ Nyquist, `max_frames` below `frames` (silently ignored) alike."""
 from __future__ import annotations
 
 import pytest
+from study_helpers import study_error
 
 from ablate.cli.main import main
 
@@ -39,16 +40,9 @@ IDS = [c[0] for c in CASES]
 
 
 @pytest.mark.parametrize(("overrides", "message"), [c[1:] for c in CASES], ids=IDS)
-def test_ablate_run_refuses_contradicting_feature_settings(
-    tmp_path, monkeypatch, capsys, overrides, message
-):
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "study.yaml").write_text("name: t\n" + SPACE)
-    with pytest.raises(SystemExit) as caught:
-        main(["run", "study.yaml", *overrides, "--run-dir", str(tmp_path / "runs")])
-    assert caught.value.code == 2
-    assert capsys.readouterr().err == f"error: study.yaml: {message}\n"
-    assert not (tmp_path / "runs").exists()
+def test_ablate_run_refuses_contradicting_feature_settings(tmp_path, capsys, overrides, message):
+    err = study_error(tmp_path, "name: t\n" + SPACE, capsys, *overrides)
+    assert err == f"error: study.yaml: {message}\n"
 
 
 @pytest.mark.parametrize(("overrides", "message"), [c[1:] for c in CASES], ids=IDS)

@@ -11,6 +11,7 @@ import types
 import typing
 
 import pytest
+from study_helpers import study_error
 
 from ablate.cli.main import main
 from ablate.config import Config
@@ -128,15 +129,10 @@ STUDIES = [
     ("text", "overrides", "message"), [c[1:] for c in STUDIES], ids=[c[0] for c in STUDIES]
 )
 def test_ablate_run_refuses_bad_numbers_before_anything_runs(
-    tmp_path, monkeypatch, capsys, text, overrides, message
+    tmp_path, capsys, text, overrides, message
 ):
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "study.yaml").write_text("name: t\n" + text)
-    with pytest.raises(SystemExit) as caught:
-        main(["run", "study.yaml", *overrides, "--run-dir", str(tmp_path / "runs")])
-    assert caught.value.code == 2
-    assert capsys.readouterr().err == f"error: study.yaml: {message}\n"
-    assert not (tmp_path / "runs").exists()
+    err = study_error(tmp_path, "name: t\n" + text, capsys, *overrides)
+    assert err == f"error: study.yaml: {message}\n"
 
 
 @pytest.mark.parametrize(
