@@ -76,19 +76,19 @@ RANGES: dict[str, tuple[float, float, bool]] = {
 
 
 def check_value(key: str, value: Any, bounds: tuple[float, float, bool], where: str = "") -> None:
-    """A one-line error when ``value`` is not a finite number within ``bounds``."""
+    """A one-line error when ``value`` is not a finite number within ``bounds`` (an int
+    also below 2**63)."""
     low, high, inclusive = bounds
-    bound = f">= {low}" if inclusive else f"> {low}"
-    upper = "" if high == INF else f" and < {high}"
+    rule = (f">= {low}" if inclusive else f"> {low}") + ("" if high == INF else f" and < {high}")
     if isinstance(value, float) and not math.isfinite(value):
-        raise AblateError(
-            f"{where}{key}: {value!r} is not a finite number (must be {bound}{upper})"
-        )
-    if isinstance(value, int) and value >= min(high, INT_LIMIT):
-        upper = f" and < {high}" if high <= INT_LIMIT else " and < 2**63, the int64 torch takes"
+        raise AblateError(f"{where}{key}: {value!r} is not a finite number (must be {rule})")
+    if isinstance(value, int) and high > INT_LIMIT:
+        high = INT_LIMIT
+        if value >= high:
+            rule += " and < 2**63, the int64 torch takes"
     below = value < low if inclusive else value <= low
-    if below or value >= high or (isinstance(value, int) and value >= INT_LIMIT):
-        raise AblateError(f"{where}{key}: {value!r} is out of range (must be {bound}{upper})")
+    if below or value >= high:
+        raise AblateError(f"{where}{key}: {value!r} is out of range (must be {rule})")
 
 
 def check_ranges(config: DictConfig, where: str = "") -> None:

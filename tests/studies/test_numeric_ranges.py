@@ -70,6 +70,11 @@ def test_a_bad_numeric_value_is_one_line_naming_its_key(key, value):
     assert message.removeprefix("config: ").startswith(f"{key}: "), message
 
 
+def test_large_finite_floats_and_the_ends_of_each_range_pass():
+    """A diverging lr of 1e30 is a legitimate arm (tests/studies/test_run.py sweeps one)."""
+    check_ranges(make(dotlist=["train.lr=1e30", "train.seed=4294967295", "model.dropout=0"]))
+
+
 def test_the_optuna_settings_are_walked_too():
     numeric = {f.name for f in dataclasses.fields(Settings) if "int" in str(f.type)}
     assert numeric == {"n_trials", "sampler_seed", "seeds"}
