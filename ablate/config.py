@@ -288,9 +288,7 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise AblateError(f"{path}: no such file") from None
     except DuplicateKey as exc:
-        raise AblateError(
-            f"{path}: {exc} (YAML would silently keep only the last); give each key once"
-        ) from None
+        raise AblateError(f"{path}: {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -20,7 +20,10 @@ class DuplicateKey(yaml.YAMLError):
 
     def __init__(self, key: Any, first: int, second: int):
         where = f"lines {first} and {second}" if first != second else f"line {first}, twice"
-        super().__init__(f"duplicate key {key!r} at {where}")
+        super().__init__(
+            f"duplicate key {key!r} at {where} (YAML would silently keep only the last); "
+            "give each key once"
+        )
         self.key, self.first, self.second = key, first, second
 
 

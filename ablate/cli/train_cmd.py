@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import click
@@ -13,6 +11,7 @@ import numpy as np
 import torch
 from rich.table import Table
 
+from ablate.cli.claim import claimed
 from ablate.cli.output import console, print_json
 from ablate.config import CONFIG_SECTIONS, load_yaml, make_config
 from ablate.errors import AblateError
@@ -71,7 +70,7 @@ def train(
     config = make_config(_config_sections(config_file), dotlist=overrides)
     check_trainable(config, f"{config_file}: ")
     _check_out(out, force)
-    with _claimed(out):  # held from the check to the save: one writer per --out
+    with claimed(out):  # held from the check to the save: one writer per --out
         _check_out(out, force)
         # with --json, stdout holds the JSON alone: progress goes to stderr
         progress = EpochProgress(errors if as_json else console, stage_epochs(config))
@@ -112,31 +111,6 @@ def train(
         f"UA {info['uar']:.3f}, "
         f"WA {info['war']:.3f}; weights of epoch {info['epochs']} ({validation['selection']})"
     )
-
-
-@contextmanager
-def _claimed(out: Path) -> Iterator[None]:
-    """``out`` for this process alone, through a lock beside it (``.NAME.lock``, removed
-    at the end; the kernel releases it however the process ends): a second ``ablate
-    train --out`` the same folder is refused at once, not left to replace the first's
-    model silently."""
-    from ablate.locks import LockHeld, file_lock
-
-    target = out.resolve()  # every spelling of the folder (links, ..) takes one lock
-    held = ExitStack()
-    try:
-        held.enter_context(
-            file_lock(target.parent / f".{target.name}.lock", wait=False, remove=True)
-        )
-    except LockHeld:
-        raise AblateError(
-            f"--out {out}: another `ablate train` is writing a model there now; wait for it "
-            "to finish (then --force replaces its model) or give another folder"
-        ) from None
-    except OSError as exc:
-        raise AblateError(f"--out {out}: cannot write beside it ({exc.strerror or exc})") from None
-    with held:
-        yield
 
 
 def _check_out(out: Path, force: bool) -> None:

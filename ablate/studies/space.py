@@ -68,13 +68,10 @@ class Dim:
         )
 
     def size(self) -> int:
-        """How many values :meth:`grid` lists, without listing them."""
-        if self.kind == "choice":
-            return len(self.choices)
+        """How many values :meth:`grid` lists, without listing an int range."""
         if self.kind == "int":
             return len(range(int(self.low), int(self.high) + 1, int(self.step or 1)))
-        self.grid()  # a float range has no grid: its error
-        return 0
+        return len(self.grid())  # a choice's values, or a float range's error
 
     def suggest(self, trial: optuna.Trial) -> Any:
         if self.kind == "choice":
@@ -94,16 +91,17 @@ class Space:
     dims: tuple[Dim, ...]
 
     def grid(self) -> dict[str, list[Any]]:
-        size = self.grid_size()
+        self.grid_size()  # a grid too large to list is refused first
+        return {dim.key: dim.grid() for dim in self.dims}
+
+    def grid_size(self) -> int:
+        size = math.prod(dim.size() for dim in self.dims)
         if size > MAX_GRID:
             raise AblateError(
                 f"space: the grid has {size} points (more than {MAX_GRID}); sweep fewer "
                 "values, or use optuna.sampler random or tpe with optuna.n_trials"
             )
-        return {dim.key: dim.grid() for dim in self.dims}
-
-    def grid_size(self) -> int:
-        return math.prod(dim.size() for dim in self.dims)
+        return size
 
     def suggest(self, trial: optuna.Trial, base: DictConfig) -> tuple[DictConfig, dict[str, Any]]:
         """The trial's config (``base`` plus the suggested values, then its model presets)
@@ -125,6 +123,11 @@ def plugin_names(config: DictConfig, key: str) -> list[str]:
     if slot.section in MODEL_SECTIONS:
         section = resolve_model(section, slot.section)
     return [name for name, _ in slot.read(section)]
+
+
+def _finite(value: Any, number: type | tuple[type, ...]) -> bool:
+    """A finite ``number`` (a bool is not one)."""
+    return isinstance(value, number) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _parse_dim(key: str, raw: Any) -> Dim:
@@ -162,14 +165,8 @@ def _parse_dim(key: str, raw: Any) -> Dim:
                 )
         return Dim(key, kind, choices=tuple(value))
     number = int if kind == "int" else (int, float)
-    if (
-        not isinstance(value, list)
-        or len(value) != 2
-        or not all(isinstance(v, number) and not isinstance(v, bool) for v in value)
-    ):
-        raise AblateError(f"{where}: {kind} needs [low, high] as {kind}s, got {value!r}")
-    if not all(math.isfinite(v) for v in value):
-        raise AblateError(f"{where}: {kind} needs [low, high] as finite numbers, got {value!r}")
+    if not isinstance(value, list) or len(value) != 2 or not all(_finite(v, number) for v in value):
+        raise AblateError(f"{where}: {kind} needs [low, high] as finite {kind}s, got {value!r}")
     low, high = value
     if low > high:
         raise AblateError(f"{where}: low {low} is above high {high}")
@@ -177,12 +174,7 @@ def _parse_dim(key: str, raw: Any) -> Dim:
     if not isinstance(log, bool):
         raise AblateError(f"{where}: log must be true or false, got {log!r}")
     step = raw.get("step")
-    if step is not None and (
-        not isinstance(step, number)
-        or isinstance(step, bool)
-        or not math.isfinite(step)
-        or step <= 0
-    ):
+    if step is not None and not (_finite(step, number) and step > 0):
         raise AblateError(f"{where}: step must be a positive {kind}, got {step!r}")
     if log and (low <= 0 or step not in (None, 1)):
         raise AblateError(f"{where}: a log range needs low > 0 and no step")

@@ -23,6 +23,7 @@ from ablate.config import MODEL_SECTIONS, Config, identity, load_yaml, make_conf
 from ablate.errors import AblateError
 from ablate.plugins import Registry, get_registry
 from ablate.slots import SLOTS, lookup
+from ablate.studies.names import check_name
 from ablate.studies.ranges import SEED_RANGE, check_ranges, check_value
 from ablate.studies.space import Space, candidates, parse_space
 
@@ -229,37 +230,6 @@ def study_key(name: str, base: DictConfig, raw_space: Any, settings: Settings) -
     return f"{name}-{hashlib.sha256(blob.encode()).hexdigest()[:10]}"
 
 
-#: a study name names the folder runs/NAME (255 bytes on Linux file systems) and, with
-#: "-<10-hex hash>" appended, its MLflow study run (MLflow's run names: 250 characters,
-#: enforced by PostgreSQL and MySQL stores) and its Optuna study (512)
-MAX_NAME_BYTES, MAX_NAME_CHARS = 255, 239
-
-
-def _check_name(name: Any) -> None:
-    """A name that can name a folder, an MLflow experiment and an Optuna study."""
-    if (
-        not isinstance(name, str)
-        or not name.strip()
-        or any(c in name for c in "/\\\0")
-        or (".." in name or name.startswith("."))
-    ):
-        raise AblateError(
-            "name: expected a study name that can name a folder (no '/', '\\' or '..', "
-            f"not starting with '.'), got {name!r}"
-        )
-    if not name.isprintable():
-        raise AblateError(f"name: {name!r} holds a control character (a newline, a tab, ...)")
-    if "'" in name and '"' in name:
-        raise AblateError(f"name: {name!r} holds both ' and \" (MLflow searches cannot match it)")
-    size = len(name.encode("utf-8", "surrogateescape"))
-    if size > MAX_NAME_BYTES or len(name) > MAX_NAME_CHARS:
-        raise AblateError(
-            f"name: {len(name)} characters ({size} bytes in UTF-8); at most {MAX_NAME_CHARS} "
-            f"characters and {MAX_NAME_BYTES} bytes: it names the folder runs/NAME, the MLflow "
-            f"study run and the Optuna study ({name[:20]!r}...)"
-        )
-
-
 def load_study(
     path: str | Path, overrides: Sequence[str] = (), registry: Registry | None = None
 ) -> Study:
@@ -277,7 +247,7 @@ def _load(path: Path, overrides: Sequence[str], registry: Registry) -> Study:
         if key not in TOP_KEYS:
             raise _unknown("", str(key), TOP_KEYS)
     name = data.get("name")
-    _check_name(name)
+    check_name(name)
     schema = OmegaConf.structured(Config)
     sections = {key: data[key] for key in SECTIONS if data.get(key) is not None}
     for key, value in sections.items():

@@ -108,10 +108,10 @@ STUDIES = [
      "optuna.seeds: 4294967296 is out of range (must be >= 0 and < 4294967296)"),
     ("nan at the low end of a float range",
      "space:\n  train.lr: {float: [.nan, 1.0e-3]}\noptuna: {sampler: tpe, n_trials: 2}\n", (),
-     "space.train.lr: float needs [low, high] as finite numbers, got [nan, 0.001]"),
+     "space.train.lr: float needs [low, high] as finite floats, got [nan, 0.001]"),
     ("inf at the high end of a float range",
      "space:\n  train.lr: {float: [1.0e-4, .inf]}\noptuna: {sampler: random, n_trials: 2}\n", (),
-     "space.train.lr: float needs [low, high] as finite numbers, got [0.0001, inf]"),
+     "space.train.lr: float needs [low, high] as finite floats, got [0.0001, inf]"),
     ("nan as a step", "space:\n  train.lr: {float: [0.1, 0.2], step: .nan}\n"
      "optuna: {sampler: random, n_trials: 2}\n", (),
      "space.train.lr: step must be a positive float, got nan"),
