@@ -92,7 +92,7 @@ def compare(
     from ablate.tracking.mlflow_store import STUDY_KEY_TAG, Store
 
     target = _plot_target(plot) if plot else None  # a bad path fails before any work
-    store = Store(tracking_uri)
+    store = Store(tracking_uri, create=False)
     if nested:
         _nested(store, studies, fmt)
         return

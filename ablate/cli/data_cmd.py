@@ -13,6 +13,7 @@ from rich.table import Table
 from ablate.cli.output import console, print_json
 from ablate.config import make_config
 from ablate.data.cache import clear_cache as remove_cache
+from ablate.ranges import check_ranges
 
 #: values listed per metadata key; the rest are counted as one "other values" entry
 SHOWN_VALUES = 24
@@ -42,6 +43,7 @@ def summarise(dataset: str, root: str | None, overrides: tuple[str, ...]) -> dic
 
     dotlist = [f"data.dataset={dataset}", *([f"data.root={root}"] if root else []), *overrides]
     config = make_config(dotlist=dotlist)
+    check_ranges(config)
     corpus = load_corpus(config.data, get_registry())
     infos = [sf.info(os.fsencode(u.path)) for u in corpus.utterances]
     durations = [info.frames / info.samplerate for info in infos]

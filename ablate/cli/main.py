@@ -9,6 +9,7 @@ import click
 
 from ablate import __version__
 from ablate.errors import AblateError, debug, full_traceback
+from ablate.streams import tolerant_streams
 
 
 def _loaders() -> dict[str, Callable[[], click.Command]]:
@@ -120,6 +121,7 @@ def cli() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; an :class:`AblateError` becomes one line on stderr and exit code 2."""
+    tolerant_streams()
     try:
         cli.main(args=argv, prog_name="ablate", standalone_mode=False)
     except AblateError as exc:

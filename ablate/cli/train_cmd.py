@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from rich.table import Table
 
+from ablate.cli.claim import claimed
 from ablate.cli.output import console, print_json
 from ablate.config import CONFIG_SECTIONS, load_yaml, make_config
 from ablate.errors import AblateError
@@ -62,20 +63,24 @@ def train(
     (a validation split is opt-in: --val-fraction)."""
     from ablate.cli.output import errors
     from ablate.plugins import get_registry
+    from ablate.ranges import check_value
     from ablate.studies.progress import EpochProgress, stage_epochs
     from ablate.training.fit_one import check_trainable, train_one
 
     registry = get_registry()
+    check_value("--val-fraction", val_fraction, (0, 1, True))  # NaN passes FloatRange
     config = make_config(_config_sections(config_file), dotlist=overrides)
     check_trainable(config, registry, f"{config_file}: ")
     _check_out(out, force)
-    # with --json, stdout holds the JSON alone: progress goes to stderr
-    progress = EpochProgress(errors if as_json else console, stage_epochs(config))
-    try:
-        saved = train_one(config, registry, val_fraction, progress)
-    finally:
-        progress.stop()
-    saved.save(out)
+    with claimed(out):  # held from the check to the save: one writer per --out
+        _check_out(out, force)
+        # with --json, stdout holds the JSON alone: progress goes to stderr
+        progress = EpochProgress(errors if as_json else console, stage_epochs(config))
+        try:
+            saved = train_one(config, registry, val_fraction, progress)
+        finally:
+            progress.stop()
+        saved.save(out)
     meta = saved.meta
     validation = meta["validation"]
     info = {
@@ -235,16 +240,39 @@ def evaluate(
         )
 
 
-@click.command(epilog="Example: ablate predict models/coord 03a01Fa.wav --json")
+@click.command(
+    epilog="Example: ablate predict models/coord 03a01Fa.wav --json\n\n"
+    "A model trained with data.norm=speaker normalises each file by the training set's "
+    "statistics unless told the speaker: --speaker 03 (the files are one speaker's, "
+    "normalised together) or --enrol FILE (other utterances of that speaker)."
+)
 @click.argument("model_dir", type=click.Path(path_type=Path))
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--speaker",
+    help="data.norm=speaker models: all FILES are this one speaker's; they are normalised "
+    "together by their statistics.",
+)
+@click.option(
+    "--enrol",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="data.norm=speaker models: an utterance of the files' one speaker to take the "
+    "statistics from (repeat for more); the FILES then do not affect each other.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-def predict(model_dir: Path, files: tuple[Path, ...], as_json: bool) -> None:
+def predict(
+    model_dir: Path,
+    files: tuple[Path, ...],
+    speaker: str | None,
+    enrol: tuple[Path, ...],
+    as_json: bool,
+) -> None:
     """Label and class probabilities for each audio file."""
     from ablate.plugins import get_registry
     from ablate.training.saved import SavedModel
 
-    rows = SavedModel.load(model_dir, get_registry()).predict_files(list(files))
+    rows = SavedModel.load(model_dir, get_registry()).predict_files(list(files), speaker, enrol)
     if as_json:
         print_json(rows)
         return
@@ -257,3 +285,4 @@ def predict(model_dir: Path, files: tuple[Path, ...], as_json: bool) -> None:
             row["file"], row["label"], f"{np.max(list(row['probabilities'].values())):.3f}"
         )
     console.print(table)
+    console.print(f"normalised by {rows[0]['normalisation']}")

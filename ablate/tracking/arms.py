@@ -46,6 +46,8 @@ class Arm:
     values: dict[str, dict[tuple[int, str], float]] = field(default_factory=dict)
     folds: dict[str, str] = field(default_factory=dict)
     classes: int = 0
+    #: the class names its runs were scored on (``ablate.label_names``); () when unknown
+    labels: tuple[str, ...] = ()
     speaker_independent: bool = True
     params: float = math.nan
     gflops: float = math.nan
@@ -165,7 +167,8 @@ def _add_run(arm: Arm, run: Any, role: str = "", fold_runs: list[Any] | None = N
             arm.folds[fold_id] = label
     tags = run.data.tags
     arm.speaker_independent &= tags.get("ablate.speaker_independent", "true") != "false"
-    arm.classes = len(_json(tags.get("ablate.label_names", "[]")) or [])
+    arm.labels = tuple(_json(tags.get("ablate.label_names", "[]")) or ())
+    arm.classes = len(arm.labels)
     prefix = f"{role}_" if role else ""
     for attr in ("params", "gflops", "seconds"):
         if prefix + attr in run.data.metrics:

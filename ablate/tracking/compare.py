@@ -66,6 +66,7 @@ def analyse(
     arms = [arm for arm in arms if arm.values.get(name)]
     if not arms:
         raise AblateError(f"study '{', '.join(targets)}': no finished trial logged '{metric}'")
+    _check_classes(arms, notes)
     verdicts = [_verdict(arm, name) for arm in arms]
     verdicts.sort(key=lambda v: -v.interval.mean)
     chosen = verdicts[0] if reference is None else _reference(verdicts, reference)
@@ -75,6 +76,32 @@ def analyse(
         if verdict is not chosen:
             verdict.comparison, verdict.p_holm = rows[id(verdict)], adjusted[id(verdict)]
     return Analysis(metric, verdicts, chosen, reference is None, family, parents, notes)
+
+
+def _check_classes(arms: list[Arm], notes: list[str]) -> None:
+    """Arms scored on different classes (two corpora, a 6-class and a 4-class setting)
+    cannot share a ranking: UA and its chance level (1 / classes) differ. Studies that
+    differ so are refused; a study that sweeps its classes itself gets a note."""
+    studies: dict[tuple[str, ...], set[str]] = {}
+    for arm in arms:
+        if arm.labels:
+            studies.setdefault(arm.labels, set()).add(arm.study)
+    if len(studies) < 2:
+        return
+    described = "; ".join(
+        f"{len(labels)} classes ({', '.join(labels)}) in {', '.join(sorted(keys))}"
+        for labels, keys in studies.items()
+    )
+    every = [key for keys in studies.values() for key in keys]
+    if len(every) == len(set(every)):  # each study on one class set
+        raise AblateError(
+            f"the studies were scored on different classes ({described}); UA and its "
+            "chance level differ between them: compare each on its own"
+        )
+    notes.append(
+        f"the arms were scored on different classes ({described}); UA and its chance "
+        "level differ between them: read ranks and differences within one class set only"
+    )
 
 
 def _verdict(arm: Arm, metric: str) -> Verdict:
