@@ -31,7 +31,7 @@ from ablate.tracking.answer import NOTE_TAG, publish
 from ablate.tracking.folds import fold_values
 from ablate.tracking.mlflow_store import LEAK, Store, arm_name
 from ablate.tracking.plots import curves_png
-from ablate.tracking.stats import fold_means, t_interval
+from ablate.tracking.stats import fold_means, score_interval
 
 KIND_TAG = "ablate.kind"
 LOST = (
@@ -132,7 +132,7 @@ def _intervals(scores: dict) -> dict[str, float]:
     out = {}
     for (role, metric), values in scores.items():
         if not role:
-            interval = t_interval(list(fold_means(values).values()))
+            interval = score_interval(list(fold_means(values).values()))
             out[f"test_{metric}_ci95_low"] = interval.low
             out[f"test_{metric}_ci95_high"] = interval.high
     return out

@@ -73,7 +73,8 @@ class FoldRun:
         train_speakers = speakers * (len(train_y) // max(1, len(speakers)))
         self.train = self.split(train_x, train_y, train_speakers)
         self.val = self.split(*self._part(fold.val))
-        self.test = self.split(*self._part(fold.test))
+        test_x, test_y, self.test_speakers = self._part(fold.test)
+        self.test = self.split(test_x, test_y, self.test_speakers)
         self.augmenter = BatchAugmenter(config.data, registry)
         self.labels = corpus.label_names
         self.notes: list[str] = []
@@ -117,5 +118,7 @@ class FoldRun:
         )
 
     def test_metrics(self, model: nn.Module) -> dict:
+        """The test metrics, and each test speaker's own (``per_group``)."""
         cfg = self.config.train
-        return evaluate(model, self.test, self.labels, cfg.batch_size * 2, cfg.amp)
+        speakers = [str(s) for s in self.test_speakers]
+        return evaluate(model, self.test, self.labels, cfg.batch_size * 2, cfg.amp, speakers)

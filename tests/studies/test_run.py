@@ -101,7 +101,8 @@ def test_a_speaker_dependent_study_is_marked_in_run_names_and_compare(tmp_path, 
     fresh_mlflow(mlflow_template, tmp_path)
     with contextlib.chdir(tmp_path):
         _cli(["run", _study(tmp_path), *TINY, "protocol.split=random_kfold", "protocol.folds=2"])
-        from ablate.tracking.compare import analyse, rows
+        from ablate.tracking.arms_table import rows
+        from ablate.tracking.compare import analyse
         from ablate.tracking.mlflow_store import Store
 
         table = rows(analyse(Store("sqlite:///mlflow.db"), ["tiny"]))

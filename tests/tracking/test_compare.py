@@ -8,8 +8,9 @@ import io
 import json
 import statistics
 
+import numpy as np
 import pytest
-from scipy import stats
+from scipy import special, stats
 from store_helpers import LEAKY, PE, PRESETS, by_hand, compare_csv, raw_scores, run
 
 
@@ -28,8 +29,11 @@ def test_an_arm_row_recomputed_by_hand_from_the_raw_per_fold_metrics(gpu_store, 
     half = stats.t.ppf(0.975, 7) * sd / 8**0.5
     assert float(row["test_uar"]) == pytest.approx(mean, abs=1e-12)
     assert float(row["sd_folds"]) == pytest.approx(sd, abs=1e-12)
-    assert float(row["ci95_low"]) == pytest.approx(mean - half, abs=1e-12)
-    assert float(row["ci95_high"]) == pytest.approx(mean + half, abs=1e-12)
+    # the t-interval on the logit scale, around the mean (delta method), mapped back
+    logit_half = half / (mean * (1 - mean))
+    low, high = special.expit(special.logit(mean) + np.array([-logit_half, logit_half]))
+    assert float(row["ci95_low"]) == pytest.approx(low, abs=1e-12)
+    assert float(row["ci95_high"]) == pytest.approx(high, abs=1e-12)
     assert half == pytest.approx(0.078, abs=0.001)
     assert (row["folds"], row["seeds"], row["speaker_independent"]) == ("8", "3", "yes")
     # the spread between seeds on one speaker, pooled over speakers
@@ -59,8 +63,8 @@ def test_a_comparison_recomputed_by_hand_paired_over_fold_means(gpu_store, capsy
     assert float(row["p_holm"]) == pytest.approx(
         max(min(1, (3 - i) * p) for i, p in enumerate(ps) if p <= float(row["p"])), abs=1e-12
     )
-    assert rows["pos_encoding=coordinate"]["significant"] == "reference"
-    assert {r["significant"] for r in rows.values()} == {"reference", "no"}
+    assert rows["pos_encoding=coordinate"]["verdict"] == "reference"
+    assert {r["verdict"] for r in rows.values()} == {"reference", "inconclusive"}
 
 
 @pytest.mark.parametrize("order", [(PE, LEAKY), (LEAKY, PE)])
@@ -78,7 +82,7 @@ def test_two_study_keys_under_one_name_are_never_pooled(gpu_store, capsys, order
     assert {(r["folds"], r["seeds"], r["speaker_independent"]) for r in leaky} == {
         ("8", "1", "NO (speaker-dependent)")
     }
-    assert all(r["significant"] == "not paired: no fold in common" for r in loso)
+    assert all(r["verdict"] == "not paired: no fold in common" for r in loso)
     assert f"{PE}, {LEAKY}" in err or f"{LEAKY}, {PE}" in err
     assert "kept apart; they differ in protocol.split" in err
 
