@@ -65,11 +65,12 @@ def _text(row: dict) -> dict[str, str]:
         return " ".join(v for v in (cell(row.get(k)) for k in keys) if v)
 
     p = cell(row.get("p"))
-    heterogeneity = (
-        f"tau2 {cell(row['tau2'])}, I2 {cell(row['i2'])}, Q {cell(row['q'])} (p {cell(row['q_p'])})"
-        if "q" in row and cell(row.get("q"))
-        else ""
-    )
+    parts = [
+        (name, cell(row.get(key))) for name, key in (("tau2", "tau2"), ("I2", "i2"), ("Q", "q"))
+    ]
+    heterogeneity = ", ".join(f"{name} {value}" for name, value in parts if value)
+    if heterogeneity:
+        heterogeneity += f" (p {cell(row.get('q_p'))})"
     return {
         "source": str(row["source"]),
         "units": cell(row.get("units")),

@@ -8,6 +8,21 @@ import click
 
 from ablate.cli.output import console
 
+#: the options ``ablate compare`` shares with ``ablate plan``
+FORMAT_OPTION = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "markdown"]),
+    default="table",
+    show_default=True,
+)
+METRIC_OPTION = click.option(
+    "--metric",
+    type=click.Choice(["test_uar", "test_war", "test_f1"]),
+    default="test_uar",
+    show_default=True,
+)
+
 
 @click.command(
     epilog="Examples: ablate compare pe_vs_coord presets --reference preset=cnn --plot arms.png\n\n"
@@ -17,19 +32,8 @@ from ablate.cli.output import console
 )
 @click.argument("studies", nargs=-1, required=True)
 @click.option("--tracking-uri", default="sqlite:///mlflow.db", show_default=True)
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "csv", "markdown"]),
-    default="table",
-    show_default=True,
-)
-@click.option(
-    "--metric",
-    type=click.Choice(["test_uar", "test_war", "test_f1"]),
-    default="test_uar",
-    show_default=True,
-)
+@FORMAT_OPTION
+@METRIC_OPTION
 @click.option(
     "--reference",
     metavar="ARM",
@@ -141,7 +145,7 @@ def compare(
     if fmt == "csv":
         for note in [f"answer: {answer}", *analysis.notes]:
             click.echo(f"note: {note}", err=True)
-        from ablate.tracking.effects import rows
+        from ablate.tracking.effects_table import rows
 
         effect_rows = [{"study": e.study, **row} for e in found for row in rows(e)]
         click.echo(tables.to_csv(effect_rows if effects else table), nl=False)
@@ -157,8 +161,8 @@ def compare(
     _print(table, f"{title}: arms by {metric}", caption + _OTHERS, metric)
     console.print(f"answer: {answer}")
     for result in found:
-        from ablate.tracking.effects import caption as effects_caption
-        from ablate.tracking.effects import rows, summary
+        from ablate.tracking.effects_table import caption as effects_caption
+        from ablate.tracking.effects_table import rows, summary
 
         _print(rows(result), f"{result.study}: effects", effects_caption(result), metric)
         for line in summary(result):
@@ -223,7 +227,7 @@ def _effects(analysis) -> list:
 
 def _effects_markdown(result) -> str:
     from ablate.tracking import tables
-    from ablate.tracking.effects import caption, rows, summary
+    from ablate.tracking.effects_table import caption, rows, summary
 
     lines = "".join(f"- {line}\n" for line in summary(result))
     return (

@@ -20,6 +20,7 @@ COMMANDS = {
     "evaluate": "ablate.cli.train_cmd:evaluate",
     "predict": "ablate.cli.train_cmd:predict",
     "compare": "ablate.cli.compare_cmd:compare",
+    "plan": "ablate.cli.plan_cmd:plan",
     "ui": "ablate.cli.ui_cmd:ui",
 }
 
@@ -31,7 +32,8 @@ SHORT_HELP = {
     "train": "Train one configuration and save a model directory.",
     "evaluate": "Evaluate a saved model on a corpus.",
     "predict": "Predict the emotion of audio files with a saved model.",
-    "compare": "Compare arms over test folds: 95% intervals, paired tests, effects.",
+    "compare": "Compare arms over test folds: intervals, paired tests, verdicts, effects.",
+    "plan": "How many speakers, seeds and hours a study needs to resolve a margin.",
     "ui": "Start the MLflow UI on the tracking store.",
 }
 

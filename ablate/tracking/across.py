@@ -22,8 +22,8 @@ from ablate.tracking.compare import Analysis, Verdict, analyse, declared_margin
 from ablate.tracking.meta import Combined, common_effect, random_effects
 from ablate.tracking.mlflow_store import STUDY_KEY_TAG, Store
 from ablate.tracking.stats import Paired
-from ablate.tracking.tables import PValue, Range
-from ablate.tracking.verdicts import Comparison, judge
+from ablate.tracking.tables import PValue
+from ablate.tracking.verdicts import Comparison, cells, judge
 
 RANDOM, COMMON = "combined: random effects", "combined: common effect"
 
@@ -63,17 +63,22 @@ def load(
     margin: float | None,
 ) -> tuple[list[Source], float | None]:
     """Each source's analysis against ``reference``, and the margin they share."""
-    analyses = []
+    analyses, stores = [], []
     for spec in specs:
         studies, uri = parse(spec, default_uri)
         analyses.append(analyse(Store(uri), studies, metric, reference, pool_seeds, margin))
+        stores.append(uri.rstrip("/").rsplit("/", 1)[-1])
     if margin is None:
         margin = declared_margin([p for a in analyses for p in a.parents])
     labels = [_label(a) for a in analyses]
-    shown = [
+    labels = [
+        f"{text} [{store}]" if labels.count(text) > 1 else text
+        for text, store in zip(labels, stores, strict=True)
+    ]
+    labels = [
         f"{text} ({i + 1})" if labels.count(text) > 1 else text for i, text in enumerate(labels)
     ]
-    return [Source(text, a) for text, a in zip(shown, analyses, strict=True)], margin
+    return [Source(text, a) for text, a in zip(labels, analyses, strict=True)], margin
 
 
 def _label(analysis: Analysis) -> str:
@@ -85,7 +90,9 @@ def _label(analysis: Analysis) -> str:
 
 
 def claims(sources: list[Source], arms: list[str], margin: float | None) -> list[Claim]:
-    """Per claim, each source's comparison and the combined estimates (module docstring)."""
+    """Per claim, each source's comparison and the combined estimates (module docstring).
+    The sources must be independent: other corpora, or other speakers; one corpus in two
+    stores is one corpus measured twice, not two."""
     matched: dict[str, dict[str, Verdict]] = {}
     for source in sources:
         others = [v for v in source.analysis.verdicts if v is not source.analysis.reference]
@@ -156,7 +163,11 @@ def rows(claims_: list[Claim], margin: float | None) -> list[dict[str, Any]]:
     out = []
     for claim in claims_:
         for label, compared in claim.by_source.items():
-            out.append({"claim": claim.name, "source": label} | _cells(compared, margin))
+            out.append(
+                {"claim": claim.name, "source": label}
+                | {"units": compared.paired.n}
+                | cells(compared, margin, counts=_df)
+            )
         for kind, (combined, compared) in claim.combined.items():
             heterogeneity = {
                 "tau2": combined.tau2,
@@ -166,25 +177,15 @@ def rows(claims_: list[Claim], margin: float | None) -> list[dict[str, Any]]:
             }
             out.append(
                 {"claim": claim.name, "source": f"{kind} ({combined.k})"}
-                | _cells(compared, margin)
+                | {"units": compared.paired.n}
+                | cells(compared, margin, counts=_df)
                 | heterogeneity
             )
     return out
 
 
-def _cells(compared: Comparison, margin: float | None) -> dict[str, Any]:
-    c = compared.paired
-    row: dict[str, Any] = {
-        "units": c.n,
-        "diff": c.diff,
-        "diff_ci95": Range(c.low, c.high),
-        "df": c.df,
-        "p": PValue(c.p),
-        "p_holm": PValue(compared.p_holm),
-    }
-    if margin:
-        row["p_equivalent"] = PValue(compared.p_equivalent)
-    return row | {"verdict": compared.verdict, "mde": compared.mde}
+def _df(c: Paired) -> dict[str, Any]:
+    return {"df": c.df}
 
 
 def caption(sources: list[Source], reference: str, margin: float | None, claims_: int) -> str:

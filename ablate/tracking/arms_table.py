@@ -9,8 +9,8 @@ from typing import Any
 from ablate.tracking.compare import Analysis, Verdict
 from ablate.tracking.mlflow_store import LEAK
 from ablate.tracking.stats import ALPHA, t_interval
-from ablate.tracking.tables import MeanSd, PValue, Range
-from ablate.tracking.verdicts import REFERENCE
+from ablate.tracking.tables import MeanSd, Range
+from ablate.tracking.verdicts import REFERENCE, cells
 from ablate.training.metrics import TEST_METRICS
 
 
@@ -54,24 +54,9 @@ def rows(analysis: Analysis) -> list[dict[str, Any]]:
 
 
 def _comparison(verdict: Verdict, is_reference: bool, margin: float | None) -> dict[str, Any]:
-    keys = ["diff", "diff_ci95", "pairs", "p", "p_holm"] + (["p_equivalent"] if margin else [])
-    compared = verdict.comparison
-    if is_reference or compared is None:
-        return dict.fromkeys(keys, None) | {
-            "verdict": REFERENCE if is_reference else "",
-            "mde": None,
-        }
-    c = compared.paired
-    row: dict[str, Any] = {
-        "diff": c.diff,
-        "diff_ci95": Range(c.low, c.high),
-        "pairs": c.n,
-        "p": PValue(c.p),
-        "p_holm": PValue(compared.p_holm),
-    }
-    if margin:
-        row["p_equivalent"] = PValue(compared.p_equivalent)
-    return row | {"verdict": compared.verdict, "mde": compared.mde}
+    compared = None if is_reference else verdict.comparison
+    empty = REFERENCE if is_reference else ""
+    return cells(compared, margin, empty, lambda c: {"pairs": c.n})
 
 
 def _units(analysis: Analysis) -> str:

@@ -24,7 +24,7 @@ from ablate.tracking.arms import Arm, cluster, load_arms
 from ablate.tracking.mlflow_store import LEAK, Store
 from ablate.tracking.stats import Interval, score_interval, seed_sd
 from ablate.tracking.tables import cell
-from ablate.tracking.verdicts import BETTER, MARGIN_TAG, WORSE, Comparison, against
+from ablate.tracking.verdicts import BETTER, MARGIN_TAG, WORSE, Comparison, against, mde_text
 
 
 @dataclass
@@ -105,8 +105,9 @@ def analyse_arms(
         raise AblateError(f"no finished trial logged '{metric}'")
     notes = list(notes or [])
     by_speaker = all(a.has_speakers(name) for a in arms) and any(
-        len({s for _, f, s in a.speakers[name] if f == fold}) > 1 for a in arms for fold in a.folds
-    )
+        len({(f, s) for _, f, s in a.speakers[name]}) > len({f for _, f, _ in a.speakers[name]})
+        for a in arms
+    )  # every score has its speakers', and some fold holds several
     units = {id(a): a.units(name, by_speaker) for a in arms}
     clusters = {u: cluster(u) for values in units.values() for u in values}
     shared = set.intersection(*(set(a.fold_means(name)) for a in arms))
@@ -214,18 +215,9 @@ def headline(analysis: Analysis) -> str:
     decided = any(c.verdict in (BETTER, WORSE) for c in compared)
     what = "is detectably best" if decided else "differs detectably"
     return (
-        f"no arm {what} ({_mde([c.mde for c in compared])}); top estimate "
+        f"no arm {what} ({mde_text(compared)}); top estimate "
         f"{label(top.arm)}: {analysis.metric} {_estimate(top.interval)}"
     )
-
-
-def _mde(values: list[float]) -> str:
-    """``MDE 0.086-0.105``; one beyond the metric's scale is ``> 1`` (nothing detectable)."""
-    shown = sorted({min(v, 1.0) for v in values if not math.isnan(v)})
-    if not shown:
-        return "MDE not computable"
-    low, high = (cell(v) if v < 1 else "> 1" for v in (shown[0], shown[-1]))
-    return f"MDE {low}" if low == high else f"MDE {low}-{high}"
 
 
 def _estimate(interval: Interval) -> str:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ablate.tracking.compare import Analysis, label
-from ablate.tracking.effects import Effects, cell_means, f_text, short
+from ablate.tracking.effects import Effects, cell_means, short
+from ablate.tracking.effects_table import f_text
 from ablate.tracking.plots import Bar, arms_png, effects_png
 
 

@@ -22,13 +22,16 @@ inconclusive, with the smallest difference the design could have detected.
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
 
 from scipy import special
 
 from ablate.tracking.power import mde
 from ablate.tracking.stats import ALPHA, NAN, Paired, holm, paired, pairwise
+from ablate.tracking.tables import PValue, Range
 
 BETTER, WORSE, EQUIVALENT, INCONCLUSIVE = "better", "worse", "equivalent", "inconclusive"
 REFERENCE = "reference"
@@ -42,17 +45,18 @@ CONSTANT = "not testable: the same difference on every fold"
 @dataclass(frozen=True)
 class Comparison:
     """One comparison's paired difference, its Holm-adjusted p-values (difference and
-    equivalence), minimum detectable effect and verdict."""
+    equivalence), verdict, and the level its minimum detectable effect is computed at."""
 
     paired: Paired
     p_holm: float
     p_equivalent: float
-    mde: float
     verdict: str
+    level: float
 
-    @property
-    def decided(self) -> bool:
-        return self.verdict in (BETTER, WORSE, EQUIVALENT)
+    @cached_property
+    def mde(self) -> float:
+        """The difference found with 80% power at ``level`` (computed when first read)."""
+        return mde(self.paired.se, self.paired.df, self.level)
 
 
 def tost_p(compared: Paired, margin: float | None) -> float:
@@ -90,11 +94,7 @@ def judge(
     level = ALPHA / max(1, tested)
     out = {
         key: Comparison(
-            c,
-            adjusted[key],
-            equivalence[key],
-            mde(c.se, c.df, level),
-            _verdict(c, adjusted[key], equivalence[key]),
+            c, adjusted[key], equivalence[key], _verdict(c, adjusted[key], equivalence[key]), level
         )
         for key, c in family.items()
     }
@@ -126,3 +126,34 @@ def against(
     family.pop((reference, reference), None)
     judged, tested = judge(family, margin)
     return {b: c for (a, b), c in judged.items() if a == reference}, tested
+
+
+def mde_text(found: list[Comparison]) -> str:
+    """``MDE 0.086-0.105`` over comparisons; one beyond the metric's scale is ``> 1``
+    (nothing detectable)."""
+    shown = sorted({min(c.mde, 1.0) for c in found if not math.isnan(c.mde)})
+    if not shown:
+        return "MDE not computable"
+    low, high = (f"{v:.3f}" if v < 1 else "> 1" for v in (shown[0], shown[-1]))
+    return f"MDE {low}" if low == high else f"MDE {low}-{high}"
+
+
+def cells(
+    compared: Comparison | None,
+    margin: float | None,
+    empty: str = "",
+    counts: Callable[[Paired], dict[str, Any]] = lambda c: {},
+) -> dict[str, Any]:
+    """A comparison's table cells: difference and interval, ``counts`` (e.g. pairs), p,
+    Holm p, ``p_equivalent`` (with a margin), verdict and mde; without a comparison every
+    cell empty and the verdict ``empty``."""
+    if compared is None:
+        keys = ["diff", "diff_ci95", *counts(Paired(NAN, NAN, NAN, NAN, 0)), "p", "p_holm"]
+        keys += ["p_equivalent"] if margin else []
+        return dict.fromkeys(keys, None) | {"verdict": empty, "mde": None}
+    c = compared.paired
+    row: dict[str, Any] = {"diff": c.diff, "diff_ci95": Range(c.low, c.high), **counts(c)}
+    row |= {"p": PValue(c.p), "p_holm": PValue(compared.p_holm)}
+    if margin:
+        row["p_equivalent"] = PValue(compared.p_equivalent)
+    return row | {"verdict": compared.verdict, "mde": compared.mde}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import statistics
 
 import numpy as np
@@ -131,3 +132,50 @@ def test_a_reference_that_names_no_single_arm_is_one_line_and_exit_2(
         capsys, "compare", PE, PRESETS, "--reference", reference, "--tracking-uri", gpu_store
     )
     assert code == 2 and err.startswith(message) and err.count("\n") == 1
+
+
+def test_issue_22_every_encoding_is_inconclusive_against_coordinate_at_a_margin_of_3_points(
+    gpu_store, capsys
+):
+    """With 8 speakers no encoding differs detectably from coordinate, and none is shown
+    within ±0.03 of it either: the honest answer is that this study cannot tell."""
+    rows = compare_csv(capsys, gpu_store, PE, "--margin", "0.03")
+    verdicts = {arm: row["verdict"] for arm, row in rows.items()}
+    assert verdicts.pop("pos_encoding=coordinate") == "reference"
+    assert set(verdicts.values()) == {"inconclusive"}
+    assert all(float(rows[arm]["mde"]) > 0.1 for arm in verdicts)
+    _, out, _ = run(capsys, "compare", PE, "--margin", "0.03", "--tracking-uri", gpu_store)
+    assert (
+        "answer: no arm differs detectably (MDE 0.112-0.139); top estimate pos_encoding=coordinate"
+        in " ".join(out.split())
+    )
+
+
+def test_issue_22_horizontal_patches_are_worse_when_the_recipe_study_is_pooled_by_name(
+    recipe_store, capsys
+):
+    rows = compare_csv(capsys, recipe_store, "patch_shape", "--pool-seeds", "--margin", "0.03")
+    assert rows["patching=horizontal"]["verdict"] == "worse"
+    assert {row["seeds"] for row in rows.values()} == {"2"}  # both keys of the name, pooled
+
+
+def test_no_printed_interval_leaves_0_1(tmp_path, mlflow_template, capsys):
+    """Arms at the ceiling (UA 1 on most speakers) print intervals inside [0, 1] in every
+    format; the t-interval of the first would reach 1.06."""
+    from sim_store import write_study
+
+    from ablate.tracking.mlflow_store import Store
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    (tmp_path / "mlflow.db").write_bytes(mlflow_template.read_bytes())
+    top = [1.0, 1.0, 0.8, 1.0, 1.0, 1.0, 1.0, 0.85]
+    arms = {"a": dict(enumerate(top)), "b": {f: v - 0.02 * (f % 3) for f, v in enumerate(top)}}
+    arms = {arm: {(0, f): v for f, v in scores.items()} for arm, scores in arms.items()}
+    write_study(Store(uri), "ceiling", "ceiling-1", arms, [[f"s{f}"] for f in range(8)], light=True)
+    rows = compare_csv(capsys, uri, "ceiling-1")
+    assert all(0 <= float(r["ci95_low"]) <= float(r["ci95_high"]) <= 1 for r in rows.values())
+    for fmt in ("table", "markdown"):
+        _, out, _ = run(capsys, "compare", "ceiling-1", "--tracking-uri", uri, "--format", fmt)
+        intervals = re.findall(r"\[(-?[0-9.]+), (-?[0-9.]+)\]", out)
+        bounds = [float(x) for pair in intervals for x in pair]
+        assert bounds and max(bounds) <= 1

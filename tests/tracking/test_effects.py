@@ -14,7 +14,8 @@ from store_helpers import PATCH_SHAPE, by_hand, raw_scores, run
 
 from ablate.errors import AblateError
 from ablate.tracking.arms import Arm
-from ablate.tracking.effects import cell_means, effects, rows, summary
+from ablate.tracking.effects import cell_means, effects
+from ablate.tracking.effects_table import rows, summary
 
 PATCH = PATCH_SHAPE
 SHAPES = [

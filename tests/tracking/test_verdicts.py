@@ -40,7 +40,7 @@ def test_alone_tost_says_equivalent_exactly_when_the_90_percent_interval_is_insi
         c = paired(reference, other)
         low, high = stats.t.interval(0.90, c.df, c.diff, c.se)
         found = judge({"x": c}, 0.03)[0]["x"]
-        assert (found.verdict == EQUIVALENT) == (-0.03 < low and high < 0.03)
+        assert (found.verdict == EQUIVALENT) == (low > -0.03 and high < 0.03)
         assert tost_p(c, 0.03) == pytest.approx(
             max(stats.t.sf((c.diff + 0.03) / c.se, c.df), stats.t.cdf((c.diff - 0.03) / c.se, c.df))
         )
