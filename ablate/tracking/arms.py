@@ -70,21 +70,25 @@ class Arm:
 
     def units(self, metric: str, by_speaker: bool = False) -> dict[str, float]:
         """``metric`` per unit, its seeds averaged first: per fold (the key is the fold id),
-        or ``by_speaker`` per test speaker (``fold id|speaker``; :func:`cluster` gives its
-        fold)."""
+        or ``by_speaker`` per test speaker (the fold id and the speaker joined by
+        :data:`UNIT_SEP`; :func:`cluster` gives its fold)."""
         if not by_speaker:
             return self.fold_means(metric)
         return fold_means(
             {
-                (seed, f"{fold}|{speaker}"): v
+                (seed, f"{fold}{UNIT_SEP}{speaker}"): v
                 for (seed, fold, speaker), v in self.speakers[metric].items()
             }
         )
 
 
+#: joins a speaker unit's fold id and speaker (a character no name holds)
+UNIT_SEP = "\x1f"
+
+
 def cluster(unit: str) -> str:
     """The fold of a unit: its models' training run, which its speakers share."""
-    return unit.split("|", 1)[0]
+    return unit.split(UNIT_SEP, 1)[0]
 
 
 def find_parent(store: Store, target: str, notes: list[str] | None = None) -> Any:

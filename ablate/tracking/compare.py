@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ablate.errors import AblateError
-from ablate.tracking.arms import Arm, cluster, load_arms
+from ablate.tracking.arms import UNIT_SEP, Arm, cluster, load_arms
 from ablate.tracking.mlflow_store import LEAK, Store
 from ablate.tracking.stats import Interval, score_interval, seed_sd
 from ablate.tracking.tables import cell
@@ -141,7 +141,7 @@ def _verdict(arm: Arm, metric: str, units: dict[str, float], shared: set[str]) -
     rank_mean = statistics.fmean(ranked) if ranked else interval.mean
     values = arm.values[metric]
     if len(units) != len(per_fold):  # speakers are the units: their seeds' spread
-        values = {(seed, f"{f}|{s}"): v for (seed, f, s), v in arm.speakers[metric].items()}
+        values = {(seed, f + UNIT_SEP + s): v for (seed, f, s), v in arm.speakers[metric].items()}
     spread = seed_sd(values)
     return Verdict(arm, interval, spread, (counts[0], counts[-1]), len(per_fold), rank_mean)
 

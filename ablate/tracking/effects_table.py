@@ -77,7 +77,8 @@ def _said(found: list[Comparison], what: str) -> str:
     if found and same == len(found):
         return f"every one of its {what} equivalent within the margin"
     if differ:
-        return f"{differ} of its {len(found)} {what} differ detectably"
+        verb = "differs" if differ == 1 else "differ"
+        return f"{differ} of its {len(found)} {what} {verb} detectably"
     tail = f", {same} equivalent" if same else ""
     return f"none of its {len(found)} {what} differs detectably ({mde_text(found)}{tail})"
 

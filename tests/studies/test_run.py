@@ -141,3 +141,6 @@ def test_compare_shows_the_distillation_teacher_as_its_own_arm(tmp_path, mlflow_
     assert teacher_arm.folds == student.folds  # paired on the same test speakers
     assert teacher_arm.params != student.params and teacher_arm.gflops > student.gflops
     assert teacher_arm.seconds > 0
+    # the teacher's per-speaker scores are its own, beside its students'
+    assert teacher_arm.has_speakers("uar") and student.has_speakers("uar")
+    assert teacher_arm.speakers["uar"] != student.speakers["uar"]

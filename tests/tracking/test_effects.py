@@ -223,7 +223,7 @@ def test_an_interaction_contrast_is_the_per_fold_difference_of_differences():
     assert contrast.comparison.verdict == "worse"
     square = next(c for c in result.contrasts if c.level.startswith("square"))
     assert square.comparison.verdict == "equivalent"  # no interaction there
-    assert any("1 of its 2 contrasts differ detectably" in line for line in summary(result))
+    assert any("1 of its 2 contrasts differs detectably" in line for line in summary(result))
 
 
 def test_main_effects_say_which_levels_are_equivalent_within_the_margin():
