@@ -1,10 +1,14 @@
 """The study's answer on its parent run, rewritten each time a trial finishes.
 
 The parent run's description is the ranked table ``ablate compare --format markdown``
-prints (95% intervals, paired tests, Holm verdicts); its run name and the tags
-``ablate.best_arm`` / ``ablate.best_ci95`` name the best arm; the compare table (markdown
-and CSV) and figure are its artifacts under ``compare/``. The experiment's description says
-the same, so the experiment page shows the answer without a click.
+prints (95% intervals, paired tests, Holm-corrected verdicts) under the answer line: the
+arm detectably better than every other, or "no arm differs detectably (MDE 0.09); top
+estimate X". The run name says the same; the tags ``ablate.answer`` (that line),
+``ablate.best_arm`` (the detectably best arm, or "none detectably (top: X)"),
+``ablate.top_arm`` and ``ablate.best_ci95`` (the top estimate) carry it for the runs table
+and the UI; the compare table (markdown and CSV) and figure are its artifacts under
+``compare/``. The experiment's description says the same, so the experiment page shows
+the answer without a click.
 """
 
 from __future__ import annotations
@@ -49,19 +53,15 @@ def study_params(study: Any) -> dict[str, Any]:
 
 
 def answer_markdown(analysis: Any, key: str) -> str:
-    """A line naming the best arm, the arms in the terminal's few columns, then the full
-    table ``ablate compare --format markdown`` prints, with its caption and notes."""
-    from ablate.tracking.compare import caption, label, rows
+    """The answer line, the arms in the terminal's few columns, then the full table
+    ``ablate compare --format markdown`` prints, with its caption and notes."""
+    from ablate.tracking.arms_table import caption, rows
+    from ablate.tracking.compare import headline
     from ablate.tracking.narrow import markdown as narrow_markdown
     from ablate.tracking.narrow import narrow
     from ablate.tracking.tables import markdown
 
-    best = analysis.verdicts[0]
-    interval = best.interval
-    head = (
-        f"**{key}: best arm {label(best.arm)}**, {analysis.metric} {cell(interval.mean)} "
-        f"({_interval(interval)})\n\n"
-    )
+    head = f"**{key}: {headline(analysis)}**\n\n"
     notes = "".join(f"\nNote: {n}\n" for n in analysis.notes)
     table = rows(analysis)
     short = narrow_markdown(narrow(table, analysis.metric))
@@ -71,18 +71,12 @@ def answer_markdown(analysis: Any, key: str) -> str:
     )
 
 
-def _interval(interval: Any) -> str:
-    folds = f"{interval.n} test fold{'s' if interval.n != 1 else ''}"
-    if interval.n < 2:
-        return f"{folds}: no interval"
-    return f"95% CI {cell(interval.low)} to {cell(interval.high)}, {folds}"
-
-
 def publish(store: Store, parent: Any, objective: str) -> str | None:
-    """Rewrite the answer on ``parent`` (a run) from its finished trials; the best arm's
-    label, or None while no trial has finished."""
+    """Rewrite the answer on ``parent`` (a run) from its finished trials; the detectably
+    best arm's label, "none detectably (top: X)", or None while no trial has finished."""
     from ablate.errors import AblateError
-    from ablate.tracking.compare import analyse, label, rows
+    from ablate.tracking.arms_table import rows
+    from ablate.tracking.compare import analyse, detectably_best, headline, label
     from ablate.tracking.figures import arms_figure
     from ablate.tracking.mlflow_store import STUDY_KEY_TAG
     from ablate.tracking.tables import to_csv
@@ -93,17 +87,21 @@ def publish(store: Store, parent: Any, objective: str) -> str | None:
     except AblateError:  # no finished trial yet
         return None
     text = answer_markdown(analysis, key)
-    best = analysis.verdicts[0]
-    interval = best.interval
+    top, best = analysis.verdicts[0], detectably_best(analysis)
+    interval = top.interval
     ci = f"[{cell(interval.low)}, {cell(interval.high)}]" if interval.n > 1 else "(1 fold)"
+    shown = label(best.arm) if best else f"none detectably (top: {label(top.arm)})"
+    name = f"best {label(best.arm)}" if best else f"no arm detectably best; top {label(top.arm)}"
     run_id = parent.info.run_id
     store.set_tags(
         run_id,
         {
             NOTE_TAG: text,
-            "ablate.best_arm": label(best.arm),
+            "ablate.answer": headline(analysis),
+            "ablate.best_arm": shown,
+            "ablate.top_arm": label(top.arm),
             "ablate.best_ci95": f"{cell(interval.mean)} {ci}",
-            "mlflow.runName": f"{key}: best {label(best.arm)} {cell(interval.mean)} {ci}",
+            "mlflow.runName": f"{key}: {name} {cell(interval.mean)} {ci}",
         },
     )
     store.log_metrics(run_id, _best_metrics(analysis))
@@ -114,7 +112,7 @@ def publish(store: Store, parent: Any, objective: str) -> str | None:
         (out / "compare.csv").write_text(to_csv(rows(analysis)))
         arms_figure(analysis, out / "compare.png")
         store.log_dir(run_id, out, "compare")
-    return label(best.arm)
+    return shown
 
 
 def _experiment_note(store: Store, experiment_id: str) -> None:
@@ -130,8 +128,8 @@ def _experiment_note(store: Store, experiment_id: str) -> None:
 
 
 def _best_metrics(analysis: Any) -> Mapping[str, float]:
-    """The best arm's numbers under the trial runs' column names, so the parent's row in
-    the runs table reads as the winner's."""
+    """The top estimate's numbers under the trial runs' column names, so the parent's row
+    in the runs table reads as the top arm's."""
     interval = analysis.verdicts[0].interval
     base = analysis.metric
     return {

@@ -26,7 +26,7 @@ from typing import Any
 import yaml
 
 from ablate.config import OPERATIONAL_KEYS
-from ablate.intervals import t_interval
+from ablate.intervals import score_interval
 from ablate.tracking import views
 from ablate.tracking.answer import NOTE_TAG, publish
 from ablate.tracking.folds import fold_values
@@ -133,7 +133,7 @@ def _intervals(scores: dict) -> dict[str, float]:
     out = {}
     for (role, metric), values in scores.items():
         if not role:
-            interval = t_interval(list(fold_means(values).values()))
+            interval = score_interval(list(fold_means(values).values()))
             out[f"test_{metric}_ci95_low"] = interval.low
             out[f"test_{metric}_ci95_high"] = interval.high
     return out

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ablate.tracking.compare import Analysis, label
-from ablate.tracking.effects import Effects, cell_means, f_text, short
+from ablate.tracking.effects import Effects, cell_means, short
+from ablate.tracking.effects_table import f_text
 from ablate.tracking.plots import Bar, arms_png, effects_png
 
 
@@ -15,9 +16,9 @@ def chance(analysis: Analysis) -> float | None:
     return 1 / classes.pop() if len(classes) == 1 else None
 
 
-def _xlabel(metric: str, folds: set[int]) -> str:
+def _xlabel(metric: str, folds: set[int], unit: str = "fold") -> str:
     n = "-".join(str(f) for f in sorted({min(folds), max(folds)}))
-    return f"{metric}: mean over {n} test folds; whiskers: 95% t-interval over folds"
+    return f"{metric}: mean over {n} test {unit}s; whiskers: 95% interval (inside [0, 1])"
 
 
 def arms_figure(analysis: Analysis, path: Path) -> Path:
@@ -30,7 +31,7 @@ def arms_figure(analysis: Analysis, path: Path) -> Path:
         bars.append(Bar(name, v.interval.mean, v.interval.low, v.interval.high, ref, leak))
     how = "the best arm" if analysis.post_hoc else "named"
     title = f"{analysis.metric} per arm; reference ({how}): {analysis.reference.arm.name}"
-    xlabel = _xlabel(analysis.metric, {v.interval.n for v in analysis.verdicts})
+    xlabel = _xlabel(analysis.metric, {v.interval.n for v in analysis.verdicts}, analysis.unit)
     return arms_png(bars, chance(analysis), xlabel, title, path)
 
 

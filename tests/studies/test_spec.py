@@ -45,6 +45,11 @@ CASES = [
     (GOOD + "optuna: {sampler: tpe}\n", "optuna.n_trials: required with sampler tpe"),
     (GOOD + "  model.depth: {int: [0, 2]}\n", "model.depth: 0 is out of range"),
     ("name: tiny\nspace: [a\n", "invalid YAML at line 3, column 1"),
+    (GOOD + "verdict: {margn: 0.03}\n", "verdict: unknown key 'margn' (did you mean 'margin'?"),
+    (GOOD + "verdict: {margin: 3}\n", "verdict.margin: expected the smallest difference"),
+    (GOOD + "verdict: {margin: -0.1}\n", "verdict.margin: expected"),
+    (GOOD + "verdict: {margin: big}\n", "verdict.margin: expected"),
+    (GOOD + "verdict: 0.03\n", "verdict: expected a mapping such as {margin: 0.03}"),
 ]
 
 
@@ -72,8 +77,8 @@ def test_plugin_param_is_conditional_and_identity_ignores_operational_keys(tmp_p
     size = study.space.dims[-1]
     assert size.active_for == {"square"}
     assert study.settings.n_trials == 3  # vertical once: it has no size (was 4)
-    assert load_study(path, get_registry(), ["data.workers=7"]).key == study.key
-    assert load_study(path, get_registry(), ["train.epochs=3"]).key != study.key
+    assert load_study(path, get_registry(), get_registry(), ["data.workers=7"]).key == study.key
+    assert load_study(path, get_registry(), get_registry(), ["train.epochs=3"]).key != study.key
 
 
 def test_shipped_studies_validate():
@@ -94,10 +99,22 @@ def test_identity_leaves_out_unset_keys_so_a_new_null_field_changes_no_key(tmp_p
     path = tmp_path / "study.yaml"
     path.write_text(GOOD)
     assert (
-        load_study(path, get_registry(), ["model.distill_token=null"]).key
-        == load_study(path, registry=get_registry()).key
+        load_study(path, get_registry(), get_registry(), ["model.distill_token=null"]).key
+        == load_study(path, get_registry(), get_registry()).key
     )
     assert (
-        load_study(path, get_registry(), ["model.distill_token=true"]).key
-        != load_study(path, registry=get_registry()).key
+        load_study(path, get_registry(), get_registry(), ["model.distill_token=true"]).key
+        != load_study(path, get_registry(), get_registry()).key
     )
+
+
+def test_a_declared_margin_judges_the_study_and_changes_no_trial(tmp_path):
+    """The margin is how compare judges the arms, not what a trial trains: a study run
+    again with another margin resumes its trials under the same key."""
+    path = tmp_path / "study.yaml"
+    path.write_text(GOOD)
+    plain = load_study(path, get_registry(), get_registry())
+    path.write_text(GOOD + "verdict: {margin: 0.03}\n")
+    declared = load_study(path, get_registry(), get_registry())
+    assert (plain.margin, declared.margin) == (None, 0.03)
+    assert declared.key == plain.key

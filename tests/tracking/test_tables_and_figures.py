@@ -69,7 +69,7 @@ def test_figure_labels_name_the_reference_and_the_leak(gpu_store, capsys, tmp_pa
     (reference,) = [b for b in drawn["bars"] if b.reference]
     assert reference.name.endswith("(speaker-dependent) (reference)")
     assert drawn["chance"] == pytest.approx(1 / 7)
-    assert "95% t-interval over folds" in drawn["xlabel"]
+    assert "95% interval (inside [0, 1])" in drawn["xlabel"]
     assert "reference (the best arm)" in drawn["title"]
 
 

@@ -46,16 +46,20 @@ def test_the_experiment_opens_on_its_ranked_runs(study):
     # the view's filter keeps the study and trial runs, drops the fold runs
     shown = client.search_runs([experiment.experiment_id], state["searchFilter"])
     assert {r.data.tags["ablate.kind"] for r in shown} == {"study", "trial"} and len(shown) == 3
+    answer = parents[0].data.tags["ablate.answer"]
     assert experiment.tags["mlflow.note.content"].startswith(
-        f"**{parents[0].data.tags['ablate.study_key']}: best arm pos_encoding="
+        f"**{parents[0].data.tags['ablate.study_key']}: {answer}**"
     )
 
 
 def test_the_study_run_tells_the_answer(study, capsys):
     client, (parent,), trials = _children(study)
     key = parent.data.tags["ablate.study_key"]
-    best = parent.data.tags["ablate.best_arm"]
-    assert parent.info.run_name.startswith(f"{key}: best {best} ")
+    top, answer = parent.data.tags["ablate.top_arm"], parent.data.tags["ablate.answer"]
+    # two folds cannot show one arm better than the other: no "best arm" is claimed
+    assert parent.data.tags["ablate.best_arm"] == f"none detectably (top: {top})"
+    assert parent.info.run_name.startswith(f"{key}: no arm detectably best; top {top} ")
+    assert answer.startswith("no arm differs detectably (MDE ") and f"top estimate {top}" in answer
     capsys.readouterr()
     _cli(
         [
@@ -67,13 +71,12 @@ def test_the_study_run_tells_the_answer(study, capsys):
             f"sqlite:///{study / 'mlflow.db'}",
         ]
     )
-    table = capsys.readouterr().out
+    head, table = capsys.readouterr().out.split("\n\n", 1)
     note = parent.data.tags["mlflow.note.content"]
-    assert (
-        table.split("\n\nNote:")[0] in note
-    )  # the same table as `ablate compare --format markdown`
+    # the same answer and table as `ablate compare --format markdown`
+    assert note.startswith(head) and table.split("\n\nNote:")[0] in note
     assert "| rank | arm | test_uar [95% CI] |" in note and "reference" in note
-    assert f"best arm {best}" in note.splitlines()[0]
+    assert note.splitlines()[0] == f"**{key}: {answer}**"
     # params: the fixed settings and the swept factor, nothing operational
     assert json.loads(parent.data.params["space.model.pos_encoding"]) == ["coordinate", "none"]
     assert parent.data.params["model.patching"] == "vertical"
