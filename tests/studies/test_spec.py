@@ -77,8 +77,8 @@ def test_plugin_param_is_conditional_and_identity_ignores_operational_keys(tmp_p
     size = study.space.dims[-1]
     assert size.active_for == {"square"}
     assert study.settings.n_trials == 3  # vertical once: it has no size (was 4)
-    assert load_study(path, get_registry(), get_registry(), ["data.workers=7"]).key == study.key
-    assert load_study(path, get_registry(), get_registry(), ["train.epochs=3"]).key != study.key
+    assert load_study(path, get_registry(), ["data.workers=7"]).key == study.key
+    assert load_study(path, get_registry(), ["train.epochs=3"]).key != study.key
 
 
 def test_shipped_studies_validate():
@@ -99,12 +99,12 @@ def test_identity_leaves_out_unset_keys_so_a_new_null_field_changes_no_key(tmp_p
     path = tmp_path / "study.yaml"
     path.write_text(GOOD)
     assert (
-        load_study(path, get_registry(), get_registry(), ["model.distill_token=null"]).key
-        == load_study(path, get_registry(), get_registry()).key
+        load_study(path, get_registry(), ["model.distill_token=null"]).key
+        == load_study(path, get_registry()).key
     )
     assert (
-        load_study(path, get_registry(), get_registry(), ["model.distill_token=true"]).key
-        != load_study(path, get_registry(), get_registry()).key
+        load_study(path, get_registry(), ["model.distill_token=true"]).key
+        != load_study(path, get_registry()).key
     )
 
 
@@ -113,8 +113,8 @@ def test_a_declared_margin_judges_the_study_and_changes_no_trial(tmp_path):
     again with another margin resumes its trials under the same key."""
     path = tmp_path / "study.yaml"
     path.write_text(GOOD)
-    plain = load_study(path, get_registry(), get_registry())
+    plain = load_study(path, get_registry())
     path.write_text(GOOD + "verdict: {margin: 0.03}\n")
-    declared = load_study(path, get_registry(), get_registry())
+    declared = load_study(path, get_registry())
     assert (plain.margin, declared.margin) == (None, 0.03)
     assert declared.key == plain.key
