@@ -70,13 +70,13 @@ def test_a_model_directorys_config_with_a_duplicate_key_is_refused(tmp_path):
     stats = torch.zeros(n_mels, 1), torch.ones(n_mels, 1)
     out = tmp_path / "model"
     SavedModel(config, model, ["a", "b"], *stats, {"label_names": ["a", "b"]}).save(out)
-    SavedModel.load(out)
+    SavedModel.load(out, get_registry())
     text = (out / "config.yaml").read_text()
     (out / "config.yaml").write_text(text + "model:\n  depth: 9\n")
     line = text.splitlines().index("model:") + 1
     end = len(text.splitlines()) + 1
     with pytest.raises(AblateError) as caught:
-        SavedModel.load(out)
+        SavedModel.load(out, get_registry())
     assert str(caught.value) == (
         f"{out / 'config.yaml'}: duplicate key 'model' at lines {line} and {end}{TAIL}"
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TypeVar
 
@@ -116,7 +116,7 @@ class FoldRun:
             **kwargs,
         )
 
-    def scores(self, model: nn.Module, split: Split, speakers: list[str] | None = None) -> dict:
+    def scores(self, model: nn.Module, split: Split, speakers: Sequence[str] = ()) -> dict:
         """``model``'s metrics on ``split`` (the fold's test or validation side), and with
         ``speakers`` each speaker's own (``per_group``)."""
         cfg = self.config.train

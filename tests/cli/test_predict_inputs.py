@@ -17,6 +17,7 @@ import soundfile as sf
 from ablate.cli.main import main
 from ablate.config import make_config
 from ablate.data.pipeline import scan
+from ablate.plugins import get_registry
 from tests.training.conftest import TINY, tiny_yaml
 
 ENTRY = "from ablate.cli.main import main; main()"
@@ -32,7 +33,7 @@ def speaker_model(tmp_path_factory):
     folder = tmp_path_factory.mktemp("speaker-model")
     config = tiny_yaml(folder / "tiny.yaml", "data.norm=speaker")
     main(["train", str(config), "--out", str(folder / "model")])
-    files = [u.path for u in scan(make_config(dotlist=TINY).data).utterances]
+    files = [u.path for u in scan(make_config(dotlist=TINY).data, get_registry()).utterances]
     return folder / "model", [str(f) for f in files if os.path.basename(f).startswith("s01_")]
 
 

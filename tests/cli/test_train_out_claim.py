@@ -12,6 +12,7 @@ import sys
 import pytest
 
 from ablate.cli.main import main
+from ablate.plugins import get_registry
 from ablate.training.saved import SavedModel
 from tests.training.conftest import tiny_yaml
 
@@ -69,7 +70,7 @@ def test_two_trainings_into_one_out_at_once_one_wins_the_other_is_refused(
         "to finish (then --force replaces its model) or give another folder"
     ], loser[2]
     assert json.loads(winner[1])["out"] == str(out)
-    saved = SavedModel.load(out)
+    saved = SavedModel.load(out, get_registry())
     assert saved.meta["history"]  # the winner's model, whole
     assert sorted(p.name for p in tmp_path.iterdir()) == ["barrier", "model", "tiny.yaml"]
 
@@ -79,4 +80,5 @@ def test_the_claim_is_released_when_the_training_ends(tmp_path, config_file, cap
     main(["train", str(config_file), "train.epochs=2", "--out", str(out)])
     main(["train", str(config_file), "train.epochs=1", "--out", str(out), "--force"])
     assert capsys.readouterr().out.count("saved model to") == 2
-    assert SavedModel.load(out).meta["best_epoch"] == 1  # the second one replaced it
+    # the second one replaced it
+    assert SavedModel.load(out, get_registry()).meta["best_epoch"] == 1

@@ -83,6 +83,7 @@ def write_study(
                 teacher_metrics={},
                 speaker_metrics=by_speaker,
                 teacher_speaker_metrics={},
+                val_metrics={},
                 test_speakers=folds[fold],
                 best_epoch=0,
                 state_dict={},
