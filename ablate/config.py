@@ -11,15 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from pathlib import Path
 from typing import Any
 
-import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from ablate.errors import AblateError
-from ablate.yaml_keys import DuplicateKey, UniqueKeyLoader
 
 
 def plugin(kind: str, many: bool = False) -> dict[str, Any]:
@@ -188,17 +185,6 @@ class Config:
 CONFIG_SECTIONS = ("data", "protocol", "model", "train", "distill")
 #: the config sections that hold a model (``ModelConfig``)
 MODEL_SECTIONS = ("model", "distill.teacher")
-#: keys that change how a config runs, not what it computes: left out of a study's
-#: identity and of a cached teacher's key
-OPERATIONAL_KEYS = (
-    "data.workers",
-    "data.cache",
-    "data.cache_dir",
-    "train.device",
-    "train.threads",
-    "train.compile",
-)
-
 _VIT = dict(
     dim=256,
     heads=5,
@@ -308,49 +294,5 @@ def make_config(
     return resolve_presets(config) if presets else config
 
 
-def identity(config: DictConfig | dict[str, Any]) -> dict[str, Any]:
-    """The flattened config without its :data:`OPERATIONAL_KEYS`: what it computes. Unset
-    (null) keys are left out, as they are the preset's or the code's choice: a new field
-    that defaults to null changes no study's identity, so studies resume across versions."""
-    return {k: v for k, v in flatten(config).items() if k not in OPERATIONAL_KEYS and v is not None}
-
-
-def load_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML mapping safely; a syntax error, a key given twice in one mapping or a
-    non-mapping is a one-line error."""
-    path = Path(path)
-    try:
-        data = yaml.load(path.read_text(), Loader=UniqueKeyLoader)
-    except FileNotFoundError:
-        raise AblateError(f"{path}: no such file") from None
-    except DuplicateKey as exc:
-        raise AblateError(f"{path}: {exc}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise AblateError(f"{path}: invalid YAML{where}: {problem}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise AblateError(f"{path}: expected a YAML mapping at the top level")
-    return data
-
-
 def to_yaml(config: DictConfig) -> str:
     return OmegaConf.to_yaml(config, resolve=True)
-
-
-def flatten(config: DictConfig | dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{'model.patching': 'vertical', ...}``: every leaf under its dotted key."""
-    tree = config
-    if isinstance(config, DictConfig):
-        tree = OmegaConf.to_container(config, resolve=True)
-    flat: dict[str, Any] = {}
-    for key, value in tree.items():
-        dotted = f"{prefix}{key}"
-        if isinstance(value, dict) and value:
-            flat.update(flatten(value, f"{dotted}."))
-        else:
-            flat[dotted] = value
-    return flat

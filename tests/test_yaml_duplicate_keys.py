@@ -11,11 +11,12 @@ import torch
 from study_helpers import study_error
 
 from ablate.cli.main import main
-from ablate.config import load_yaml, resolve_model
+from ablate.config import resolve_model
 from ablate.errors import AblateError
 from ablate.models.build import build_model
 from ablate.plugins import get_registry
 from ablate.training.saved import SavedModel
+from ablate.yaml_file import load_yaml
 from tests.training.conftest import tiny_config
 
 SPACE = "space:\n  model.pos_encoding: {choice: [coordinate, none]}\n"

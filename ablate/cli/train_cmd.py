@@ -13,8 +13,9 @@ from rich.table import Table
 
 from ablate.cli.claim import claimed
 from ablate.cli.output import console, print_json
-from ablate.config import CONFIG_SECTIONS, load_yaml, make_config
+from ablate.config import CONFIG_SECTIONS, make_config
 from ablate.errors import AblateError
+from ablate.yaml_file import load_yaml
 
 
 def _config_sections(path: Path) -> dict:

@@ -19,14 +19,16 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from ablate.config import MODEL_SECTIONS, Config, identity, load_yaml, make_config, resolve_model
+from ablate.config import MODEL_SECTIONS, Config, make_config, resolve_model
 from ablate.errors import AblateError
+from ablate.identity import identity
 from ablate.plugins import CORE_PACKAGE
 from ablate.ranges import SEED_RANGE, check_ranges, check_value
 from ablate.registry import Registry
 from ablate.slots import SLOTS, lookup
 from ablate.studies.names import check_name
 from ablate.studies.space import Space, parse_space
+from ablate.yaml_file import load_yaml
 
 SECTIONS = [f.name for f in dataclasses.fields(Config)]
 TOP_KEYS = ["name", "description", *SECTIONS, "space", "optuna", "verdict"]

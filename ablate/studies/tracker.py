@@ -17,7 +17,7 @@ import optuna
 from omegaconf import DictConfig
 from optuna.trial import TrialState
 
-from ablate.config import flatten
+from ablate.identity import flatten
 from ablate.slots import Used
 from ablate.studies.spec import Study
 from ablate.tracking import folds, views

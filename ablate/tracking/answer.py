@@ -34,7 +34,7 @@ def compare_metric(objective: str) -> str:
 def study_params(study: Any) -> dict[str, Any]:
     """The parent run's params: each fixed setting (operational keys left out) and each
     swept factor with its values (``space.model.pos_encoding = [learned, coordinate]``)."""
-    from ablate.config import identity
+    from ablate.identity import identity
 
     swept = {dim.key for dim in study.space.dims}
     params: dict[str, Any] = {

@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from ablate.config import OPERATIONAL_KEYS
+from ablate.identity import OPERATIONAL_KEYS
 from ablate.intervals import score_interval
 from ablate.tracking import views
 from ablate.tracking.answer import NOTE_TAG, publish

@@ -13,8 +13,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ablate.config import OPERATIONAL_KEYS
 from ablate.errors import AblateError
+from ablate.identity import OPERATIONAL_KEYS
 
 #: what a trial run's tags say it tested: names shown when two keys differ in one
 PROTOCOL_TAGS = {

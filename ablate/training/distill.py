@@ -21,9 +21,9 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from ablate.checks.losses import check_loss
-from ablate.config import identity
 from ablate.contracts import INTERMEDIATES, DistillLoss, DistillShape, Intermediates
 from ablate.errors import AblateError
+from ablate.identity import identity
 from ablate.models.build import encoder_shape
 from ablate.registry import Registry
 from ablate.slots import TEACHER, build_chosen, describe, lookup

@@ -22,12 +22,13 @@ import yaml
 from omegaconf import DictConfig
 from torch import nn
 
-from ablate.config import load_yaml, make_config
+from ablate.config import make_config
 from ablate.data.inputs import feature_type, input_shape
 from ablate.errors import AblateError, first_line
 from ablate.models.build import build_model
 from ablate.ranges import check_ranges
 from ablate.registry import Registry
+from ablate.yaml_file import load_yaml
 
 RETRAIN = "retrain it with `ablate train CONFIG --out DIR`"
 

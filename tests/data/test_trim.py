@@ -8,11 +8,12 @@ import pytest
 import soundfile as sf
 import torch
 
-from ablate.config import identity, make_config
+from ablate.config import make_config
 from ablate.data.features import FeatureExtractor, load_audio
 from ablate.data.pipeline import load_corpus
 from ablate.data.trim import trim
 from ablate.errors import AblateError
+from ablate.identity import identity
 from ablate.plugins import get_registry
 
 RATE = 16000

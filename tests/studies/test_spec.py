@@ -91,7 +91,7 @@ def test_shipped_studies_validate():
 def test_identity_leaves_out_unset_keys_so_a_new_null_field_changes_no_key(tmp_path):
     """A field a later version adds at null ("from the preset") must not change the key
     of a study started before it, or that study would not resume."""
-    from ablate.config import identity
+    from ablate.identity import identity
 
     assert identity({"model": {"dim": None, "depth": 3}, "train": {"threads": 2}}) == {
         "model.depth": 3

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ablate.config import OPERATIONAL_KEYS
 from ablate.errors import AblateError
+from ablate.identity import OPERATIONAL_KEYS
 from ablate.plugins import get_registry
 from ablate.training.distill import teacher_key
 from ablate.training.trial import run_trial

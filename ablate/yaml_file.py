@@ -1,4 +1,4 @@
-"""A YAML loader that refuses a key given twice in one mapping.
+"""Reading a YAML file: safely, one mapping at the top, no key given twice in a mapping.
 
 PyYAML keeps the last of two equal keys without a word: a second ``train:`` section
 dropped the first one's ``lr``, and a second ``model.pos_encoding`` under ``space:``
@@ -8,9 +8,12 @@ no Python objects are built from tags.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import yaml
+
+from ablate.errors import AblateError
 
 _MERGE = "tag:yaml.org,2002:merge"
 
@@ -45,3 +48,25 @@ class UniqueKeyLoader(yaml.SafeLoader):
                 except TypeError:
                     continue  # an unhashable key: the constructor reports it
         return super().construct_mapping(node, deep=deep)
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping safely; a syntax error, a key given twice in one mapping or a
+    non-mapping is a one-line error."""
+    path = Path(path)
+    try:
+        data = yaml.load(path.read_text(), Loader=UniqueKeyLoader)
+    except FileNotFoundError:
+        raise AblateError(f"{path}: no such file") from None
+    except DuplicateKey as exc:
+        raise AblateError(f"{path}: {exc}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise AblateError(f"{path}: invalid YAML{where}: {problem}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise AblateError(f"{path}: expected a YAML mapping at the top level")
+    return data
