@@ -18,7 +18,8 @@ from omegaconf import DictConfig, OmegaConf
 from ablate.errors import AblateError
 from ablate.registry import Registry
 from ablate.slots import SLOTS, TEACHER
-from ablate.studies.space import POINT, Dim
+from ablate.studies.dims import Dim
+from ablate.studies.space import POINT
 from ablate.studies.spec import Study
 
 #: besides the slots and their arguments, the keys a plugin's build context is made of

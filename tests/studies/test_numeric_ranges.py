@@ -19,7 +19,8 @@ from ablate.config import make_config as make
 from ablate.errors import AblateError
 from ablate.plugins import get_registry
 from ablate.ranges import INT_LIMIT, RANGES, check_ranges
-from ablate.studies.spec import Settings, load_study
+from ablate.studies.settings import Settings
+from ablate.studies.spec import load_study
 
 SPACE = "space:\n  model.pos_encoding: {choice: [coordinate, none]}\n"
 
