@@ -37,6 +37,7 @@ from ablate.studies.storage import open_storage
 from ablate.studies.summary import verdict_rows
 from ablate.studies.tracker import Tracker
 from ablate.studies.workers import Stops
+from ablate.tracking.mlflow_store import arm_label
 from ablate.training.engine import TrialFailed
 
 __all__ = ["RunOptions", "Session", "run_study"]
@@ -108,6 +109,9 @@ class Session:
             direction=study.settings.direction,
             load_if_exists=True,
         )
+        with warnings.catch_warnings():  # experimental in Optuna 4-5; shown by optuna-dashboard
+            warnings.simplefilter("ignore")
+            self.optuna.set_metric_names([study.settings.metric])
         self.tracking = f"tracking store {options.tracking_uri}"
         self.optuna_where = f"optuna storage {options.storage}"
         self.tracker = Tracker(study, options.tracking_uri, options.storage)
@@ -165,6 +169,7 @@ class Session:
         try:  # from here on, however the trial ends, its MLflow run is ended with it
             with halts(self.optuna_where):
                 trial.set_user_attr("mlflow_run_id", run_id)
+                trial.set_user_attr("arm", arm_label(config, chosen))
             with halts(self.tracking):
                 self.tracker.log_config(run_id, config, used(config, self.registry))
             if self.progress:

@@ -31,11 +31,12 @@ def study_params(study: Any) -> dict[str, Any]:
     """The parent run's params: each fixed setting (operational keys left out) and each
     swept factor with its values (``space.model.pos_encoding = [learned, coordinate]``)."""
     from ablate.config import identity
+    from ablate.tracking.params import without_off
 
     swept = {dim.key for dim in study.space.dims}
     params: dict[str, Any] = {
         k: v
-        for k, v in identity(study.base).items()
+        for k, v in without_off(identity(study.base)).items()
         if k not in swept and not any(k.startswith(f"{s}.") for s in swept)
     }
     for dim in study.space.dims:

@@ -71,12 +71,12 @@ def _schema_lock(uri: str) -> AbstractContextManager[None]:
 LEAK = "speaker-dependent"
 
 
-def arm_name(swept: Mapping[str, Any]) -> str:
+def arm_name(swept: Mapping[str, Any], digits: int = 4) -> str:
     """``pos_encoding=coordinate, patching=vertical``: the swept values, by their last key
-    part; floats (TPE's and random's samples) to 4 significant digits. Only a label: arms
-    are told apart by their full values."""
+    part; floats (TPE's and random's samples) to ``digits`` significant digits. Only a
+    label: arms are told apart by their full values."""
     shown = (
-        f"{k.rsplit('.', 1)[-1]}={f'{v:.4g}' if isinstance(v, float) else v}"
+        f"{k.rsplit('.', 1)[-1]}={f'{v:.{digits}g}' if isinstance(v, float) else v}"
         for k, v in swept.items()
     )
     return ", ".join(shown) or "base config"
@@ -89,12 +89,18 @@ def leaky(config: Any) -> bool:
     return protocol.split == "random_kfold" or bool(protocol.augment_before_split)
 
 
+def arm_label(config: Any, swept: Mapping[str, Any]) -> str:
+    """The arm as a person reads it in a run name or optuna-dashboard: floats to 3
+    significant digits (``lr=0.00105``), marked speaker-dependent when the trial leaks."""
+    mark = f" ({LEAK})" if leaky(config) else ""
+    return f"{arm_name(swept, 3)}{mark}"
+
+
 def trial_run_name(number: int, config: Any, swept: Mapping[str, Any], seeds: int) -> str:
     """``pos_encoding=coordinate, 3 seeds (trial 2)``: the arm first, so the runs table
     reads as the comparison; marked speaker-dependent when the trial leaks."""
-    mark = f" ({LEAK})" if leaky(config) else ""
     plural = "" if seeds == 1 else "s"
-    return f"{arm_name(swept)}{mark}, {seeds} seed{plural} (trial {number})"
+    return f"{arm_label(config, swept)}, {seeds} seed{plural} (trial {number})"
 
 
 #: seconds a new parent run waits before checking whether another process made one too

@@ -1,8 +1,7 @@
-"""PNG figures for tracked runs: confusion matrix, learning curves, arms, Optuna plots."""
+"""PNG figures for tracked runs: confusion matrix, learning curves, arms and effects."""
 
 from __future__ import annotations
 
-import logging
 import math
 import textwrap
 from collections.abc import Sequence
@@ -16,15 +15,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 ARM, REFERENCE, LEAKED = "tab:blue", "tab:orange", "tab:gray"
-OPTUNA_PLOTS = (
-    "plot_optimization_history",
-    "plot_param_importances",
-    "plot_slice",
-    "plot_parallel_coordinate",
-    "plot_contour",
-    "plot_intermediate_values",
-    "plot_timeline",
-)
 
 
 def shares_per_true_class(confusion: Sequence[Sequence[int]]) -> np.ndarray:
@@ -207,44 +197,3 @@ def effects_png(
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
-
-
-def _readable_lines(figure) -> None:
-    """Optuna's parallel-coordinate plot colours trials from white (worst: invisible) and
-    puts the best on the top border: start the colours at a visible blue, and pad every
-    axis by the same share of its range, so lines stay aligned with every axis's ticks."""
-    from matplotlib.collections import LineCollection, QuadMesh
-    from matplotlib.colors import ListedColormap
-
-    blues = ListedColormap(plt.get_cmap("Blues")(np.linspace(0.35, 1.0, 256)))
-    for ax in figure.axes:
-        colourbar = any(isinstance(c, QuadMesh) for c in ax.collections)
-        for collection in ax.collections:
-            if isinstance(collection, LineCollection | QuadMesh):
-                collection.set_cmap(blues)
-        if not colourbar:
-            low, high = ax.get_ylim()
-            pad = (high - low) * 0.05
-            ax.set_ylim(low - pad, high + pad)
-
-
-def optuna_pngs(study, directory: Path) -> list[Path]:
-    """Each Optuna matplotlib plot that applies to ``study``; the others are skipped."""
-    import optuna.visualization.matplotlib as ovm
-
-    logging.getLogger("optuna").setLevel(logging.ERROR)
-    written = []
-    for name in OPTUNA_PLOTS:
-        path = directory / f"{name.removeprefix('plot_')}.png"
-        try:
-            result = getattr(ovm, name)(study)
-            figure = result.figure if hasattr(result, "figure") else result.flat[0].figure
-            if name == "plot_parallel_coordinate":
-                _readable_lines(figure)
-            figure.savefig(path, dpi=100, bbox_inches="tight")
-            written.append(path)
-        except Exception:  # a plot that needs 2+ params, completed trials, ...: not applicable
-            continue
-        finally:
-            plt.close("all")
-    return written

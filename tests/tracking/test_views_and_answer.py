@@ -156,7 +156,7 @@ def test_the_parallel_coordinate_plot_shows_its_best_and_worst_lines():
     import optuna.visualization.matplotlib as ovm
     from matplotlib.collections import LineCollection
 
-    from ablate.tracking.plots import _readable_lines
+    from ablate.tracking.optuna_plots import _readable_lines
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     study = optuna.create_study(direction="maximize")
