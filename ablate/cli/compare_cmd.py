@@ -87,7 +87,8 @@ def compare(
     docs/studies.md, "Comparing"."""
     from ablate.errors import AblateError
     from ablate.tracking import compare as verdicts
-    from ablate.tracking import coverage, tables
+    from ablate.studies import coverage
+    from ablate.tracking import tables
     from ablate.tracking.mlflow_store import STUDY_KEY_TAG, Store
 
     target = _plot_target(plot) if plot else None  # a bad path fails before any work
