@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ablate.cli.output import console
+from ablate.cli.output import console, print_verdicts
 
 
 @click.command(
@@ -86,8 +86,8 @@ def compare(
     seen in training are marked speaker-dependent everywhere. The method and its checks:
     docs/studies.md, "Comparing"."""
     from ablate.errors import AblateError
-    from ablate.tracking import compare as verdicts
     from ablate.studies import coverage
+    from ablate.tracking import compare as verdicts
     from ablate.tracking import tables
     from ablate.tracking.mlflow_store import STUDY_KEY_TAG, Store
 
@@ -121,7 +121,7 @@ def compare(
             click.echo("\n" + _effects_markdown(result), nl=False)
         return
     title = ", ".join(p.data.tags.get(STUDY_KEY_TAG, "") for p in analysis.parents)
-    _print(table, f"{title}: arms by {metric}", caption + _OTHERS, metric)
+    print_verdicts(analysis, f"{title}: arms by {metric}", _OTHERS)
     for result in found:
         from ablate.tracking.effects import caption as effects_caption
         from ablate.tracking.effects import rows, summary
@@ -180,8 +180,7 @@ _OTHERS = " WA, F1 and costs per arm: --format markdown or csv."
 
 
 def _print(rows: list[dict], title: str, caption: str, metric: str) -> None:
-    """The arms in few columns (a value and its interval share a cell); other metrics and
-    costs are left to markdown and csv."""
+    """Effects in few columns (a value and its interval share a cell)."""
     from rich.text import Text
 
     from ablate.cli.output import print_rows

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 from collections.abc import Callable
 
 import click
@@ -118,8 +119,20 @@ def cli() -> None:
     """ablate: sweep the design choices of a spectrogram ViT for speech emotion recognition."""
 
 
+#: libraries whose warnings speak to their own developers ("experimental", a singular
+#: axis in a one-arm plot), not to ablate's user; ABLATE_DEBUG=1 shows them
+QUIET = r"(matplotlib|optuna|mlflow|alembic|sqlalchemy)(\.|$)"
+
+
+def quiet_libraries() -> None:
+    """Keep the listed libraries' warnings out of the terminal (unless debugging)."""
+    if not debug():
+        warnings.filterwarnings("ignore", module=QUIET)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; an :class:`AblateError` becomes one line on stderr and exit code 2."""
+    quiet_libraries()
     try:
         cli.main(args=argv, prog_name="ablate", standalone_mode=False)
     except AblateError as exc:

@@ -22,6 +22,7 @@ import optuna
 from omegaconf import DictConfig, OmegaConf
 from optuna.trial import FrozenTrial, TrialState
 
+from ablate.data.splits import make_folds
 from ablate.errors import AblateError, first_line
 from ablate.registry import Registry
 from ablate.slots import used
@@ -29,7 +30,7 @@ from ablate.studies import budget
 from ablate.studies.coverage import run_warning
 from ablate.studies.failures import Halt, halts, trial_failures
 from ablate.studies.preflight import check_study
-from ablate.studies.progress import StudyProgress
+from ablate.studies.progress import StudyProgress, trial_epochs
 from ablate.studies.samplers import pruner, sampler
 from ablate.studies.seeds import run_seeds, score
 from ablate.studies.spec import Study
@@ -173,7 +174,9 @@ class Session:
             with halts(self.tracking):
                 self.tracker.log_config(run_id, config, used(config, self.registry))
             if self.progress:
-                self.progress.trial_start(trial.number, chosen)
+                folds = len(make_folds(self.corpus(config.data), config.protocol))
+                epochs = trial_epochs(config, len(seeds), folds)
+                self.progress.trial_start(trial.number, chosen, epochs)
             with trial_failures():
                 results = run_seeds(
                     config,

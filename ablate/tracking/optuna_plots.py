@@ -8,12 +8,14 @@ run would show as a blank image. Those are not written.
 from __future__ import annotations
 
 import logging
+import sys
 import warnings
 from pathlib import Path
 
 import numpy as np
 from optuna.trial import TrialState
 
+from ablate.errors import first_line
 from ablate.tracking.plots import plt
 
 OPTUNA_PLOTS = (
@@ -72,28 +74,37 @@ def _readable_lines(figure) -> None:
 
 
 def optuna_pngs(study, directory: Path) -> list[Path]:
-    """Each Optuna matplotlib plot that carries information for ``study``."""
-    import optuna.visualization.matplotlib as ovm
-
+    """Each Optuna matplotlib plot that carries information for ``study``. Optuna's and
+    matplotlib's warnings while drawing ("experimental", a singular axis of one point) are
+    not the user's business and stay out of the terminal."""
     logging.getLogger("optuna").setLevel(logging.ERROR)
     written = []
     for name in OPTUNA_PLOTS:
-        if not informative(name, study):
-            continue
         path = directory / f"{name.removeprefix('plot_')}.png"
-        try:
-            with warnings.catch_warnings():  # "experimental" notes: not the user's business
-                warnings.simplefilter("ignore")
-                result = getattr(ovm, name)(study)
-            figure = result.figure if hasattr(result, "figure") else result.flat[0].figure
-            if not _drawn(figure):
-                continue
-            if name == "plot_parallel_coordinate":
-                _readable_lines(figure)
-            figure.savefig(path, dpi=100, bbox_inches="tight")
-            written.append(path)
-        except Exception:  # a plot that needs 2+ params, completed trials, ...: not applicable
-            continue
-        finally:
-            plt.close("all")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if informative(name, study) and _draw(name, study, path):
+                written.append(path)
     return written
+
+
+def _draw(name: str, study, path: Path) -> bool:
+    """Optuna's ``name`` plot of ``study`` written to ``path``; False when it drew nothing."""
+    import optuna.visualization.matplotlib as ovm
+
+    try:
+        result = getattr(ovm, name)(study)
+        figure = result.figure if hasattr(result, "figure") else result.flat[0].figure
+        if not _drawn(figure):
+            return False
+        if name == "plot_parallel_coordinate":
+            _readable_lines(figure)
+        figure.savefig(path, dpi=100, bbox_inches="tight")
+        return True
+    except ValueError:  # a plot Optuna refuses for this study: not applicable
+        return False
+    except Exception as exc:  # a fault in the plot: said, and the study's records are kept
+        print(f"warning: Optuna's {name} was not drawn: {first_line(exc)}", file=sys.stderr)
+        return False
+    finally:
+        plt.close("all")

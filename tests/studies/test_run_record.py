@@ -93,3 +93,20 @@ def test_run_names_show_floats_to_three_significant_digits():
     name = trial_run_name(3, config, {"train.lr": 0.0010450742963586343}, 1)
     assert name == "lr=0.00105, 1 seed (trial 3)"
     assert json.dumps(name)  # plain text
+
+
+def test_drawing_a_one_trial_study_warns_nothing(tmp_path):
+    """matplotlib's "identical low and high xlims" and Optuna's "too small to compute
+    importances" UserWarnings printed after a one-arm study."""
+    import warnings
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    study = optuna.create_study(direction="maximize")
+    study.optimize(lambda t: (t.suggest_categorical("x", ["a"]), 0.5)[1], 1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        written = optuna_pngs(study, tmp_path)
+    assert not caught, [str(w.message) for w in caught]
+    assert {p.name for p in written} == {
+        "optimization_history.png", "slice.png", "parallel_coordinate.png", "timeline.png"
+    }  # fmt: skip
