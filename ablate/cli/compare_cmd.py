@@ -248,14 +248,19 @@ def _plot_target(text: str) -> Path:
 
 
 def _plots(analysis, found: list, path: Path) -> None:
+    """The arms figure at ``path`` and each effects figure beside it; every file written is
+    named on stderr (stdout may be a markdown or CSV file)."""
     from ablate.errors import AblateError
     from ablate.tracking.figures import arms_figure, chance, effects_figure
 
     try:
-        arms_figure(analysis, path)
+        written = [arms_figure(analysis, path)]
         for result in found:
             name = f"{path.stem}-effects" + (f"-{result.study}" if len(found) > 1 else "")
-            effects_figure(result, chance(analysis), path.with_name(name + path.suffix))
+            target = path.with_name(name + path.suffix)
+            written.append(effects_figure(result, chance(analysis), target))
     except OSError as exc:
         where = exc.filename or path
         raise AblateError(f"--plot {where}: cannot write ({exc.strerror or exc})") from None
+    for figure in written:
+        click.echo(f"wrote {figure}", err=True)

@@ -26,18 +26,24 @@ DEFAULT_HOST = "127.0.0.1"
 START_TIMEOUT_S = 120.0
 
 
-def _server_command(tracking_uri: str, host: str, port: int) -> list[str]:
+def _server_command(tracking_uri: str, host: str, port: int, access_log: bool = False) -> list[str]:
+    """MLflow's server on the store; its uvicorn logs no line per request unless
+    ``access_log`` (one visit of a few pages logged hundreds, scrolling the links away)."""
     from ablate.tracking.mlflow_store import absolute_uri
 
-    return [
+    argv = [
         sys.executable, "-m", "mlflow", "server",
         "--backend-store-uri", absolute_uri(tracking_uri),
         "--host", host, "--port", str(port), "--workers", "1",
     ]  # fmt: skip
+    return argv if access_log else [*argv, "--uvicorn-opts", "--no-access-log"]
 
 
-def _dashboard_command(storage: str, host: str, port: int) -> list[str] | None:
-    """optuna-dashboard on ``storage`` when the package is installed, else None."""
+def _dashboard_command(
+    storage: str, host: str, port: int, access_log: bool = False
+) -> list[str] | None:
+    """optuna-dashboard on ``storage`` when the package is installed, else None; quiet
+    (no line per request) unless ``access_log``."""
     if importlib.util.find_spec("optuna_dashboard") is None:
         return None
     # the package has no __main__: its console script's function, run by this Python
@@ -45,7 +51,8 @@ def _dashboard_command(storage: str, host: str, port: int) -> list[str] | None:
         "import sys; from optuna_dashboard._cli import main; "
         "sys.argv[0] = 'optuna-dashboard'; main()"
     )
-    return [sys.executable, "-c", code, storage, "--host", host, "--port", str(port)]
+    argv = [sys.executable, "-c", code, storage, "--host", host, "--port", str(port)]
+    return argv if access_log else [*argv, "--quiet"]
 
 
 def _default_storage() -> str | None:
@@ -201,7 +208,12 @@ def _browser_host(host: str) -> str:
     help="Also serve optuna-dashboard on the study storage (pip install optuna-dashboard); "
     "without the flag it starts only when installed and a storage is found.",
 )
-def ui(port: int, host: str, tracking_uri: str, storage: str | None, optuna: bool) -> None:
+@click.option(
+    "--access-log", is_flag=True, help="Let the MLflow server log every request it serves."
+)
+def ui(
+    port: int, host: str, tracking_uri: str, storage: str | None, optuna: bool, access_log: bool
+) -> None:
     """Start the MLflow UI on the tracking store and print its URL; run until Ctrl-C."""
     from ablate.tracking.mlflow_store import Store
 
@@ -227,14 +239,15 @@ def ui(port: int, host: str, tracking_uri: str, storage: str | None, optuna: boo
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # started in the background
         signal.signal(signal.SIGINT, _interrupt)
     url = f"http://{_browser_host(host)}:{port}"
-    procs = [_start(_server_command(tracking_uri, host, port), server_folder(tracking_uri))]
+    server = _server_command(tracking_uri, host, port, access_log)
+    procs = [_start(server, server_folder(tracking_uri))]
     try:
         _wait_ready(url, procs[0], port, START_TIMEOUT_S)
         click.echo(f"MLflow UI: {url}  (tracking store {tracking_uri})")
         for name, link in study_links(store, url):
             click.echo(f"  {name}: {link}")
         storage = storage or _default_storage()
-        dashboard = _dashboard_command(storage, host, port + 1) if storage else None
+        dashboard = _dashboard_command(storage, host, port + 1, access_log) if storage else None
         if dashboard and port_in_use(host, port + 1):
             click.echo(f"Optuna dashboard not started: port {port + 1} is in use")
             dashboard = None

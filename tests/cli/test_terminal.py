@@ -120,3 +120,26 @@ def test_library_warnings_are_quiet_unless_debugging(monkeypatch):
     assert len(emitted("ablate.tracking.plots")) == 1  # ablate's own still show
     monkeypatch.setenv("ABLATE_DEBUG", "1")
     assert len(emitted("matplotlib.axes._base")) == 1
+
+
+def test_ablate_data_never_cuts_a_label_at_80_columns():
+    """At 80 columns labels were cut into look-alikes (``bored…``, ``happi…``)."""
+    from ablate.cli.data_cmd import label_tables
+
+    labels = ["anger", "boredom", "disgust", "fear", "happiness", "happy", "neutral", "sad",
+              "sadness", "surprised"]  # fmt: skip
+    per_speaker = {f"{s:02d}": {label: s + i for i, label in enumerate(labels)} for s in range(24)}
+    totals = {label: sum(c[label] for c in per_speaker.values()) for label in labels}
+    info = {"labels": totals, "labels_per_speaker": per_speaker,
+            "utterances": sum(totals.values())}  # fmt: skip
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=80, color_system=None)
+    tables = label_tables(info, 80)
+    for table in tables:
+        console.print(table)
+    text = buffer.getvalue()
+    assert len(tables) > 1 and "…" not in text
+    assert all(len(line) <= 80 for line in text.splitlines())
+    headers = [c.header for t in tables for c in t.columns if c.header not in ("speaker", "total")]
+    assert headers == labels  # each label once, whole
+    assert label_tables(info, 200)[0].title == "utterances per speaker and label"

@@ -50,6 +50,10 @@ def test_compare_draws_arms_and_effects_from_the_store(gpu_store, capsys, tmp_pa
     assert code == 0, err
     for name in ("patch.png", "patch-effects.png"):
         assert matplotlib.image.imread(tmp_path / name).shape[1] == 800
+    # each file it wrote is named (the second, -effects.png, appeared unannounced)
+    assert err.splitlines()[-2:] == [
+        f"wrote {tmp_path / 'patch.png'}", f"wrote {tmp_path / 'patch-effects.png'}"
+    ]  # fmt: skip
 
 
 def test_figure_labels_name_the_reference_and_the_leak(gpu_store, capsys, tmp_path, monkeypatch):
