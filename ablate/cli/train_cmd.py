@@ -7,7 +7,6 @@ from collections import Counter
 from pathlib import Path
 
 import click
-import numpy as np
 import torch
 from rich.table import Table
 
@@ -148,9 +147,9 @@ def _counts(counter: Counter) -> str:
 def _evaluate(model_dir: Path, dataset: str, root: str | None, only_known: bool) -> dict:
     """Metrics over the utterances whose label the model knows. Others are refused unless
     ``only_known``: a UA over a subset of the classes must never pass for the whole corpus."""
+    from ablate.cli.seen import split_by_training, trained_on
     from ablate.data.pipeline import load_corpus
     from ablate.plugins import get_registry
-    from ablate.training.metrics import classification_metrics
     from ablate.training.saved import SavedModel
 
     registry = get_registry()
@@ -181,13 +180,13 @@ def _evaluate(model_dir: Path, dataset: str, root: str | None, only_known: bool)
         )
     speakers = [s for s, keep in zip(corpus.speakers, mask.tolist(), strict=True) if keep]
     probs = saved.probabilities(corpus.features[mask], speakers)
-    metrics = classification_metrics(
-        targets[mask].numpy(), probs.argmax(-1).numpy(), saved.label_names
+    seen = trained_on(saved, dataset)
+    metrics = split_by_training(
+        speakers, targets[mask].numpy(), probs.argmax(-1).numpy(), seen, saved.label_names
     )
     dropped = int((~mask).sum())
     return {
         **metrics,
-        "n": int(mask.sum()),
         "classes_scored": sorted(metrics["per_class_recall"]),
         "model_classes": list(saved.label_names),
         "left_out": {"n": dropped, "labels": dict(sorted(unknown.items()))},
@@ -210,18 +209,18 @@ def evaluate(
 ) -> None:
     """Metrics (UA, WA, macro-F1) of a saved model on a corpus.
 
-    UA and macro-F1 average over the model's classes present in the corpus (named under
-    the table). A corpus with labels the model does not know is refused unless
-    --only-known-labels is given; the utterances left out are then counted by label."""
+    On the corpus the model was trained on, its training speakers (meta.json) are scored
+    apart and are not a test: the speakers it never heard are. UA and macro-F1 average
+    over the model's classes present in the corpus (named under the table). A corpus
+    with labels the model does not know is refused unless --only-known-labels is given;
+    the utterances left out are then counted by label."""
     result = _evaluate(model_dir, dataset, root, only_known_labels)
     if as_json:
         print_json(result)
         return
-    table = Table(title=f"{model_dir} on {dataset}")
-    for column in ("n", "UA", "WA", "macro-F1"):
-        table.add_column(column)
-    table.add_row(str(result["n"]), *(f"{result[k]:.3f}" for k in ("uar", "war", "f1")))
-    console.print(table)
+    from ablate.cli.seen import render
+
+    render(result, f"{model_dir} on {dataset}")
     scored, classes = result["classes_scored"], result["model_classes"]
     console.print(
         f"UA and macro-F1 over the model's classes present: {', '.join(scored)} "
@@ -235,25 +234,50 @@ def evaluate(
         )
 
 
-@click.command(epilog="Example: ablate predict models/coord 03a01Fa.wav --json")
+@click.command(
+    epilog="Example: ablate predict models/coord 03a01Fa.wav 03a01Wa.wav --all\n\n"
+    "A file that cannot be read is named on stderr with its reason and the others are "
+    "still predicted; the exit code is then 2."
+)
 @click.argument("model_dir", type=click.Path(path_type=Path))
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--all", "--probabilities", "every", is_flag=True, help="Print every class's probability."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-def predict(model_dir: Path, files: tuple[Path, ...], as_json: bool) -> None:
+def predict(model_dir: Path, files: tuple[Path, ...], every: bool, as_json: bool) -> None:
     """Label and class probabilities for each audio file."""
+    import sys
+
+    from ablate.cli.output import errors
     from ablate.plugins import get_registry
     from ablate.training.saved import SavedModel
 
-    rows = SavedModel.load(model_dir, get_registry()).predict_files(list(files))
+    saved = SavedModel.load(model_dir, get_registry())
+    rows = saved.predict_files(list(files))
+    failed = [row for row in rows if "error" in row]
     if as_json:
         print_json(rows)
+    else:
+        _predictions([row for row in rows if "error" not in row], saved.label_names, every)
+    for row in failed:
+        errors.print(f"error: {row['file']}: {row['error']}", soft_wrap=True)
+    if failed:
+        errors.print(f"error: {len(failed)} of {len(rows)} files could not be predicted")
+        sys.exit(2)
+
+
+def _predictions(rows: list[dict], labels: list[str], every: bool) -> None:
+    """The label and its probability per file; ``every`` class's probability too."""
+    if not rows:
         return
     table = Table(title="predictions")
-    table.add_column("file")
-    table.add_column("label")
-    table.add_column("p")
+    table.add_column("file", overflow="fold")
+    table.add_column("label", no_wrap=True)
+    for column in labels if every else ["p"]:
+        table.add_column(column, justify="right", no_wrap=True)
     for row in rows:
-        table.add_row(
-            row["file"], row["label"], f"{np.max(list(row['probabilities'].values())):.3f}"
-        )
+        probabilities = row["probabilities"]
+        shown = [probabilities[n] for n in labels] if every else [max(probabilities.values())]
+        table.add_row(row["file"], row["label"], *(f"{p:.3f}" for p in shown))
     console.print(table)

@@ -138,25 +138,26 @@ class SavedModel:
         return logits.softmax(-1)
 
     def predict_files(self, paths: list[Path]) -> list[dict[str, Any]]:
-        """Label and class probabilities per audio file. A per-speaker model normalises the
-        files of one call together, as one speaker's."""
+        """Label and class probabilities per audio file, in order; a file that cannot be
+        read gets ``{"file", "error"}`` (the reason) and the others are still predicted.
+        A per-speaker model normalises the good files of one call together, as one
+        speaker's."""
         extractor = make_extractor(self.config.data)
-        features = []
+        features, good, rows = [], [], []
         for path in paths:
-            wave, rate = load_audio(path, self.config.data.get("max_seconds"))
             try:
+                wave, rate = load_audio(path, self.config.data.get("max_seconds"))
                 features.append(extractor(wave, rate))
             except AudioError as exc:
-                raise AudioError(exc.reason, path) from None
-        rows = []
-        for path, probs in zip(paths, self.probabilities(torch.stack(features)), strict=True):
-            rows.append(
-                {
-                    "file": str(path),
-                    "label": self.label_names[int(probs.argmax())],
-                    "probabilities": {
-                        n: float(p) for n, p in zip(self.label_names, probs, strict=True)
-                    },
-                }
-            )
+                rows.append({"file": str(path), "error": exc.reason})
+                continue
+            good.append(len(rows))
+            rows.append({"file": str(path)})
+        if not features:
+            return rows
+        for index, probs in zip(good, self.probabilities(torch.stack(features)), strict=True):
+            rows[index]["label"] = self.label_names[int(probs.argmax())]
+            rows[index]["probabilities"] = {
+                n: float(p) for n, p in zip(self.label_names, probs, strict=True)
+            }
         return rows

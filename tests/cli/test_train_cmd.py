@@ -56,7 +56,7 @@ def test_train_evaluate_predict_round_trip(tiny_config_file, tmp_path, capsys):
     assert evaluated["n"] == 64
 
     config = make_config(yaml.safe_load(tiny_config_file.read_text()))
-    wavs = [u.path for u in scan(config.data).utterances[:2]]
+    wavs = [u.path for u in scan(config.data, get_registry()).utterances[:2]]
     predicted = run_json(capsys, "predict", str(out), *map(str, wavs), "--json")
     assert [row["file"] for row in predicted] == [str(w) for w in wavs]
     for row in predicted:
@@ -191,7 +191,7 @@ def partly_known(tmp_path, tiny_config_file):
     from ablate.training.saved import SavedModel
 
     config = make_config(yaml.safe_load(tiny_config_file.read_text()))
-    scanned = scan(config.data).utterances
+    scanned = scan(config.data, get_registry()).utterances
     labels = sorted({u.label for u in scanned})
     model = build_model(resolve_model(config.model), 32, 32, len(labels), registry=get_registry())
     ones = torch.ones(32, 1)
@@ -201,7 +201,7 @@ def partly_known(tmp_path, tiny_config_file):
     six = make_config(tree, dotlist=["data.dataset_args.classes=6"]).data
     root = tmp_path / "corpus"
     for label in ("glide_up", "burst_late", "tilt_high"):
-        files = [u.path for u in scan(six).utterances if u.label == label][:4]
+        files = [u.path for u in scan(six, get_registry()).utterances if u.label == label][:4]
         (root / label).mkdir(parents=True)
         for path in files:
             shutil.copy(path, root / label / path.name)
