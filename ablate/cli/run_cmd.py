@@ -113,6 +113,7 @@ def run(
     from ablate.studies.runner import RunOptions, run_study
     from ablate.studies.spec import load_study
     from ablate.studies.storage import default_url
+    from ablate.tracking.mlflow_store import experiment_name
 
     registry = get_registry()
     study = load_study(study_file, registry, overrides)
@@ -154,7 +155,7 @@ def run(
         print_rows(_ranked(unfinished, study.settings.metric), "trials without a result")
     console.print(f"Optuna storage: {options.storage}  (study {study.key})", soft_wrap=True)
     console.print(
-        f"MLflow store:   {tracking_uri}  (experiment {study.name}); "
+        f"MLflow store:   {tracking_uri}  (experiment {experiment_name(study)}); "
         f"view with: ablate ui --tracking-uri {tracking_uri}",
         soft_wrap=True,
     )

@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -61,9 +62,11 @@ def _default_storage() -> str | None:
     return f"sqlite:///{found[0].resolve()}" if len(found) == 1 else None
 
 
-def _start(argv: list[str], cwd: Path | None = None) -> subprocess.Popen:
-    # a session of its own: the server's workers are stopped with it, as one group
-    return subprocess.Popen(argv, start_new_session=True, cwd=cwd)
+def _start(argv: list[str], cwd: Path | None = None, log=None) -> subprocess.Popen:
+    """``argv`` in a session of its own (the server's workers are stopped with it, as one
+    group), its output to ``log`` (a file) when given."""
+    output = {"stdout": log, "stderr": subprocess.STDOUT} if log is not None else {}
+    return subprocess.Popen(argv, start_new_session=True, cwd=cwd, **output)
 
 
 def server_folder(tracking_uri: str) -> Path | None:
@@ -141,14 +144,16 @@ def owns_port(session: int, port: int) -> bool | None:
     return False
 
 
-def _wait_ready(url: str, proc: subprocess.Popen, port: int, timeout: float) -> None:
+def _wait_ready(
+    url: str, proc: subprocess.Popen, port: int, timeout: float, log: str = "see above"
+) -> None:
     """Until the server answers ``/health`` on ``port``, and it is ours that answers."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise AblateError(
                 f"the MLflow server exited with {proc.returncode} before answering at {url} "
-                f"(see above; is port {port} taken?)"
+                f"({log}; is port {port} taken?)"
             )
         try:
             with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
@@ -161,18 +166,23 @@ def _wait_ready(url: str, proc: subprocess.Popen, port: int, timeout: float) -> 
 
 
 def study_links(store, url: str) -> list[tuple[str, str]]:
-    """(experiment name, the URL of its runs, ranked) for each experiment holding a study."""
-    from ablate.tracking.views import VIEW_TAG, runs_url
+    """(question, the URL of its runs) for each question of each experiment
+    (:mod:`ablate.tracking.questions`): an experiment of one question is named alone, the
+    questions of an experiment holding several by their study keys."""
+    from ablate.tracking.questions import questions
+    from ablate.tracking.views import VIEW_KEY, VIEW_PREFIX, VIEW_TAG, runs_url
 
-    experiments = store.client.search_experiments()
-    studies = {
-        run.info.experiment_id for run in store.parents([e.experiment_id for e in experiments])
-    }
     links = []
-    for experiment in experiments:
-        if experiment.experiment_id in studies:
-            link = runs_url(url, experiment.experiment_id, VIEW_TAG in experiment.tags)
-            links.append((experiment.name, link))
+    for experiment in store.client.search_experiments():
+        asked = questions(store, experiment.experiment_id)
+        for question in asked:
+            view = question.id if f"{VIEW_PREFIX}{question.id}" in experiment.tags else None
+            if view is None and VIEW_TAG in experiment.tags and len(asked) == 1:
+                view = VIEW_KEY
+            name = experiment.name
+            if len(asked) > 1:
+                name += f" [{' + '.join(question.keys)}]"
+            links.append((name, runs_url(url, experiment.experiment_id, view)))
     return links
 
 
@@ -240,26 +250,50 @@ def ui(
         signal.signal(signal.SIGINT, _interrupt)
     url = f"http://{_browser_host(host)}:{port}"
     server = _server_command(tracking_uri, host, port, access_log)
-    procs = [_start(server, server_folder(tracking_uri))]
-    try:
-        _wait_ready(url, procs[0], port, START_TIMEOUT_S)
-        click.echo(f"MLflow UI: {url}  (tracking store {tracking_uri})")
-        for name, link in study_links(store, url):
-            click.echo(f"  {name}: {link}")
-        storage = storage or _default_storage()
-        dashboard = _dashboard_command(storage, host, port + 1, access_log) if storage else None
-        if dashboard and port_in_use(host, port + 1):
-            click.echo(f"Optuna dashboard not started: port {port + 1} is in use")
-            dashboard = None
-        if dashboard:
-            procs.append(_start(dashboard))
-            click.echo(f"Optuna dashboard: http://{_browser_host(host)}:{port + 1}  ({storage})")
-        click.echo("Ctrl-C stops.", nl=True)
-        while procs[0].poll() is None:
-            time.sleep(0.5)
-        raise AblateError(f"the MLflow server exited with {procs[0].returncode}")
-    except KeyboardInterrupt:
-        click.echo("stopped")
-    finally:
-        for proc in procs:
-            _stop(proc)
+    # the servers' own start-up lines and warnings go to a log file, unless --access-log;
+    # it is kept when they fail, for the error to point at
+    log_path = None if access_log else _log_file()
+    where = "see above" if log_path is None else f"its output: {log_path}"
+    failed = False
+    with open(log_path or os.devnull, "w") as log_file:
+        log = log_file if log_path else None
+        procs = [_start(server, server_folder(tracking_uri), log)]
+        try:
+            _wait_ready(url, procs[0], port, START_TIMEOUT_S, where)
+            _announce(store, url, tracking_uri)
+            storage = storage or _default_storage()
+            dashboard = _dashboard_command(storage, host, port + 1, access_log) if storage else None
+            if dashboard and port_in_use(host, port + 1):
+                click.echo(f"Optuna dashboard not started: port {port + 1} is in use")
+                dashboard = None
+            if dashboard:
+                procs.append(_start(dashboard, None, log))
+                board = f"http://{_browser_host(host)}:{port + 1}"
+                click.echo(f"Optuna dashboard: {board}  ({storage})")
+            click.echo("Ctrl-C stops.", nl=True)
+            while procs[0].poll() is None:
+                time.sleep(0.5)
+            raise AblateError(f"the MLflow server exited with {procs[0].returncode} ({where})")
+        except KeyboardInterrupt:
+            click.echo("stopped")
+        except AblateError:
+            failed = True
+            raise
+        finally:
+            for proc in procs:
+                _stop(proc)
+            if log_path is not None and not failed:
+                log_path.unlink(missing_ok=True)
+
+
+def _log_file() -> Path:
+    handle, name = tempfile.mkstemp(prefix="ablate-ui-", suffix=".log")
+    os.close(handle)
+    return Path(name)
+
+
+def _announce(store, url: str, tracking_uri: str) -> None:
+    """The UI's address and one link per question, each on a line of its own."""
+    click.echo(f"MLflow UI: {url}  (tracking store {tracking_uri})")
+    for name, link in study_links(store, url):
+        click.echo(f"  {name}: {link}")

@@ -21,7 +21,7 @@ from ablate.slots import Used
 from ablate.studies.spec import Study
 from ablate.tracking import folds, views
 from ablate.tracking.answer import publish, study_params
-from ablate.tracking.mlflow_store import PARENT_TAG, Store, trial_run_name
+from ablate.tracking.mlflow_store import PARENT_TAG, Store, experiment_name, trial_run_name
 from ablate.tracking.optuna_plots import optuna_pngs
 from ablate.tracking.params import used_params
 from ablate.tracking.results import SeedResults, log_result
@@ -39,7 +39,7 @@ class Tracker:
     def __init__(self, study: Study, uri: str, storage: str):
         self.study = study
         self.store = Store(uri)
-        self.experiment_id = self.store.experiment_id(study.name)
+        self.experiment_id = self.store.experiment_id(experiment_name(study))
         self.parent_id = self.store.open_parent(
             self.experiment_id,
             study.key,

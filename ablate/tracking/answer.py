@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ablate.tracking import views
 from ablate.tracking.mlflow_store import Store
 from ablate.tracking.tables import cell
 
@@ -80,24 +81,49 @@ def _interval(interval: Any) -> str:
 
 
 def publish(store: Store, parent: Any, objective: str) -> str | None:
-    """Rewrite the answer on ``parent`` (a run) from its finished trials; the best arm's
-    label, or None while no trial has finished."""
+    """Rewrite the answer on ``parent`` (a study run) from its finished trials, and on its
+    question's pooled run when the study was also run with other seeds; save the
+    question's view. The best arm's label, or None while no trial has finished."""
     from ablate.errors import AblateError
-    from ablate.tracking.compare import analyse, label, rows
-    from ablate.tracking.figures import arms_figure
+    from ablate.tracking.compare import analyse
     from ablate.tracking.mlflow_store import STUDY_KEY_TAG
-    from ablate.tracking.tables import to_csv
+    from ablate.tracking.questions import QUESTION_TAG, question_of
 
     key = parent.data.tags[STUDY_KEY_TAG]
+    metric = compare_metric(objective)
     try:
-        analysis = analyse(store, [key], compare_metric(objective))
+        analysis = analyse(store, [key], metric)
     except AblateError:  # no finished trial yet
         return None
+    shown = _write(store, parent.info.run_id, analysis, key)
+    question = question_of(store, parent)
+    store.set_tags(parent.info.run_id, {QUESTION_TAG: question.id})
+    experiment = parent.info.experiment_id
+    pooled = _publish_pooled(store, question, metric, experiment) if question.pooled else None
+    swept = sorted(k.removeprefix("space.") for k in parent.data.params if k.startswith("space."))
+    if pooled is None:
+        search = f"tags.`{STUDY_KEY_TAG}` = '{key}' and tags.`ablate.kind` != 'fold'"
+        _rank_trials(store, parent, analysis)
+    else:
+        search = f"tags.`{QUESTION_TAG}` = '{question.id}' and tags.`ablate.kind` != 'study'"
+    state = views.view_state(f"{metric}_mean", "maximize", swept, search, views.RANK)
+    views.set_view(store.client, experiment, question.id, state)
+    _experiment_note(store, experiment)
+    return shown
+
+
+def _write(store: Store, run_id: str, analysis: Any, key: str) -> str:
+    """The answer of ``analysis`` on run ``run_id``: description, name, tags, the top
+    arm's metrics and the compare artifacts; the best arm's label."""
+    from ablate.tracking.compare import label, rows
+    from ablate.tracking.figures import arms_figure
+    from ablate.tracking.tables import to_csv
+
     text = answer_markdown(analysis, key)
     best = analysis.verdicts[0]
     interval = best.interval
     ci = f"[{cell(interval.low)}, {cell(interval.high)}]" if interval.n > 1 else "(1 fold)"
-    run_id = parent.info.run_id
+    metrics = _best_metrics(analysis)
     store.set_tags(
         run_id,
         {
@@ -105,10 +131,10 @@ def publish(store: Store, parent: Any, objective: str) -> str | None:
             "ablate.best_arm": label(best.arm),
             "ablate.best_ci95": f"{cell(interval.mean)} {ci}",
             "mlflow.runName": f"{key}: best {label(best.arm)} {cell(interval.mean)} {ci}",
+            **views.display_tags(metrics),
         },
     )
-    store.log_metrics(run_id, _best_metrics(analysis))
-    _experiment_note(store, parent.info.experiment_id)
+    store.log_metrics(run_id, metrics)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         (out / "compare.md").write_text(text)
@@ -118,25 +144,99 @@ def publish(store: Store, parent: Any, objective: str) -> str | None:
     return label(best.arm)
 
 
+def _rank_trials(store: Store, parent: Any, analysis: Any) -> None:
+    """The answer's order on the study run (0) and its finished trials (their arm's rank:
+    trials of one arm share it), which the question's view sorts by."""
+    import json
+
+    ranks = {
+        json.dumps(v.arm.swept, sort_keys=True): rank
+        for rank, v in enumerate(analysis.verdicts, 1)
+        if not v.arm.teacher
+    }
+    store.log_metrics(parent.info.run_id, {views.RANK: 0})
+    for trial in store.children(parent.info.run_id, parent.info.experiment_id, "FINISHED"):
+        swept = json.loads(trial.data.tags.get("ablate.swept", "{}") or "{}")
+        rank = ranks.get(json.dumps(swept, sort_keys=True))
+        if rank is not None:
+            store.log_metrics(trial.info.run_id, {views.RANK: rank})
+
+
+def _seeds(question: Any) -> str:
+    """``seeds 0, 1``: the seeds of a question's study runs, from their params."""
+    import json
+
+    seeds: set[int] = set()
+    for parent in question.parents:
+        text = parent.data.params.get("optuna.seeds") or parent.data.params.get("train.seed")
+        found = json.loads(text) if text else []
+        seeds.update(found if isinstance(found, list) else [found])
+    return f"seed{'s' if len(seeds) != 1 else ''} {', '.join(map(str, sorted(seeds)))}"
+
+
+def _publish_pooled(store: Store, question: Any, metric: str, experiment: str) -> str | None:
+    """The pooled answer of a question's study runs on its pooled run, and one arm run per
+    arm; the pooled run's id, or None when ``--pool-seeds`` would not pool them."""
+    from ablate.errors import AblateError
+    from ablate.tracking.compare import analyse, label, rows
+    from ablate.tracking.questions import QUESTION_TAG, arm_runs, pooled_run
+
+    try:
+        analysis = analyse(store, list(question.keys), metric, pool_seeds=True)
+    except AblateError:
+        return None
+    if len({v.arm.study for v in analysis.verdicts}) > 1:  # they differ in more than seeds
+        return None
+    seeds = _seeds(question)
+    run_id = pooled_run(store, question, experiment)
+    _write(store, run_id, analysis, f"{question.name} ({seeds} pooled)")
+    store.log_metrics(run_id, {views.RANK: 0})
+    store.set_tags(run_id, {"ablate.study_keys": ", ".join(question.keys)})
+    arms = []
+    for verdict, row in zip(analysis.verdicts, rows(analysis), strict=True):
+        metrics = {**_arm_metrics(analysis, verdict, row), views.RANK: len(arms) + 1}
+        name = f"{label(verdict.arm)}, {seeds} pooled"
+        tags = {"mlflow.runName": name, QUESTION_TAG: question.id, **views.display_tags(metrics)}
+        arms.append({"name": label(verdict.arm), "params": verdict.arm.swept, "metrics": metrics,
+                     "tags": tags})  # fmt: skip
+    arm_runs(store, run_id, experiment, arms)
+    if store.client.get_run(run_id).info.status == "RUNNING":
+        store.client.set_terminated(run_id, "FINISHED")
+    return run_id
+
+
 def _experiment_note(store: Store, experiment_id: str) -> None:
-    """The experiment's description: each study's answer line, newest first (an
-    experiment holds every study key of one name)."""
-    heads = [
-        run.data.tags[NOTE_TAG].split("\n", 1)[0]
-        for run in store.parents([experiment_id])
-        if NOTE_TAG in run.data.tags
-    ]
+    """The experiment's description: each question's answer line (a pooled run's for a
+    study run once per seed), newest first."""
+    from ablate.tracking.questions import KIND_TAG, POOLED
+
+    pooled = store.search([experiment_id], f"tags.`{KIND_TAG}` = '{POOLED}'")
+    covered = {k for run in pooled for k in run.data.tags.get("ablate.study_keys", "").split(", ")}
+    runs = [*pooled, *(r for r in store.parents([experiment_id]) if r.data.tags.get(
+        "ablate.study_key") not in covered)]  # fmt: skip
+    heads = [run.data.tags[NOTE_TAG].split("\n", 1)[0] for run in runs if NOTE_TAG in run.data.tags]
     text = "\n\n".join(heads) + "\n\nThe ranked table of each: its study run's description."
     store.client.set_experiment_tag(experiment_id, NOTE_TAG, text)
 
 
-def _best_metrics(analysis: Any) -> Mapping[str, float]:
-    """The best arm's numbers under the trial runs' column names, so the parent's row in
-    the runs table reads as the winner's."""
-    interval = analysis.verdicts[0].interval
-    base = analysis.metric
-    return {
+def _arm_metrics(analysis: Any, verdict: Any, row: Mapping[str, Any]) -> dict[str, float]:
+    """An arm's numbers under the trial runs' column names: the metric's mean and 95%
+    interval, the other test metrics' means (``row``: the arm's row of the table)."""
+    interval, base = verdict.interval, analysis.metric
+    metrics = {
         f"{base}_mean": interval.mean,
         f"{base}_ci95_low": interval.low,
         f"{base}_ci95_high": interval.high,
     }
+    for other in ("test_uar", "test_war", "test_f1"):
+        if other != base and row.get(other) is not None:
+            metrics[f"{other}_mean"] = row[other].mean
+    return metrics
+
+
+def _best_metrics(analysis: Any) -> Mapping[str, float]:
+    """The top estimate's numbers, so the parent's row in the runs table reads as the top
+    arm's."""
+    from ablate.tracking.compare import rows
+
+    return _arm_metrics(analysis, analysis.verdicts[0], rows(analysis)[0])

@@ -1,10 +1,14 @@
-"""Make a committed SQLite store viewable on any clone: its artifacts live beside it.
+"""Make a committed SQLite store viewable on any clone, as this release records a study.
 
     python -m ablate.tracking.bundle docs/results/emodb-h200.db
 
 Every experiment and run gets a relative artifact location, ``<store>-artifacts/...``, which
 ``ablate ui`` resolves against the store's folder (it starts the MLflow server there); the
-artifacts found on this machine are copied there. A store written before this release is
+artifacts found on this machine are copied there. Speaker-dependent studies move to
+experiments of their own (:mod:`ablate.tracking.separate`); trial runs get this release's
+names and display copies of their numbers; each question gets its view, and a study run
+once per seed its pooled answer (:mod:`ablate.tracking.questions`). A store written before
+this release is
 brought up to date from what it logged: trial runs named by arm and tagged
 ``ablate.kind = trial``, each trial's config, per-fold scores, intervals and learning
 curves rebuilt from its metrics, the study's answer on its parent run, and the experiment
@@ -32,6 +36,7 @@ from ablate.tracking.answer import NOTE_TAG, publish
 from ablate.tracking.folds import fold_values
 from ablate.tracking.mlflow_store import LEAK, Store, arm_name
 from ablate.tracking.plots import curves_png
+from ablate.tracking.separate import separate
 from ablate.tracking.stats import fold_means
 
 KIND_TAG = "ablate.kind"
@@ -92,17 +97,25 @@ def _unflatten(params: dict[str, str]) -> dict[str, Any]:
     return tree
 
 
-def _trial(store: Store, run: Any, series: dict) -> None:
-    """Tag, rename and rebuild the artifacts of one old trial run."""
-    tags = run.data.tags
-    if tags.get(KIND_TAG) == "trial":  # written by this release, or already brought up to date
-        return
+def _name(tags: dict[str, str]) -> str:
+    """A trial run's name as this release gives it: its arm (floats to 3 significant
+    digits), the leak mark, its seeds and number."""
     swept = json.loads(tags.get("ablate.swept", "{}") or "{}")
     seeds = len(json.loads(tags.get("ablate.seeds", "[0]") or "[0]"))
     mark = f" ({LEAK})" if tags.get("ablate.speaker_independent") == "false" else ""
-    name = f"{arm_name(swept)}{mark}, {seeds} seed{'s' if seeds != 1 else ''} "
-    name += f"(trial {tags.get('ablate.trial', '?')})"
-    store.set_tags(run.info.run_id, {KIND_TAG: "trial", "mlflow.runName": name})
+    name = f"{arm_name(swept, 3)}{mark}, {seeds} seed{'s' if seeds != 1 else ''} "
+    return name + f"(trial {tags.get('ablate.trial', '?')})"
+
+
+def _trial(store: Store, run: Any, series: dict) -> None:
+    """Tag, name and show the numbers of one trial run as this release does; an old
+    one's artifacts are rebuilt from its metrics."""
+    tags = run.data.tags
+    shown = {"mlflow.runName": _name(tags), **views.display_tags(run.data.metrics)}
+    store.set_tags(run.info.run_id, shown)
+    if tags.get(KIND_TAG) == "trial":  # written by a recent release: its artifacts are there
+        return
+    store.set_tags(run.info.run_id, {KIND_TAG: "trial"})
     if run.info.status != "FINISHED":
         return
     split = {int(e["fold"]): e for e in json.loads(tags.get("ablate.split", "[]") or "[]")}
@@ -124,8 +137,10 @@ def _trial(store: Store, run: Any, series: dict) -> None:
         if histories:
             curves_png(histories, out / "learning_curves.png")
         store.log_dir(run.info.run_id, out)
-    store.log_metrics(run.info.run_id, _intervals(scores))
-    store.set_tags(run.info.run_id, {NOTE_TAG: LOST})
+    spread = _intervals(scores)
+    store.log_metrics(run.info.run_id, spread)
+    shown = views.display_tags({**run.data.metrics, **spread})
+    store.set_tags(run.info.run_id, {NOTE_TAG: LOST, **shown})
 
 
 def _intervals(scores: dict) -> dict[str, float]:
@@ -162,12 +177,14 @@ def _parent_params(store: Store, parent: Any, trials: list[Any]) -> None:
 def upgrade(db: Path) -> None:
     """Relocate ``db``'s artifacts, then bring its runs, parents and experiments up to date."""
     db = db.resolve()
-    relocate(db)
+    root = relocate(db)
+    separate(db, root)
     series = _series(db)
     with contextlib.chdir(db.parent):
         store = Store(f"sqlite:///{db}")
         experiments = store.client.search_experiments()
-        for parent in store.parents([e.experiment_id for e in experiments]):
+        # oldest first: the study published last, the newest, gives each experiment's default view
+        for parent in reversed(store.parents([e.experiment_id for e in experiments])):
             trials = store.children(parent.info.run_id, parent.info.experiment_id)
             for run in trials:
                 if run.data.tags.get(KIND_TAG) != "fold":

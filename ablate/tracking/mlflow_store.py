@@ -89,6 +89,25 @@ def leaky(config: Any) -> bool:
     return protocol.split == "random_kfold" or bool(protocol.augment_before_split)
 
 
+def study_leaks(study: Any) -> bool:
+    """Whether any trial of ``study`` (its base config and swept values) leaks."""
+    if leaky(study.base):
+        return True
+    for dim in study.space.dims:
+        values = dim.grid() if dim.kind == "choice" else []
+        if dim.key == "protocol.split" and "random_kfold" in values:
+            return True
+        if dim.key == "protocol.augment_before_split" and any(values):
+            return True
+    return False
+
+
+def experiment_name(study: Any) -> str:
+    """The MLflow experiment of ``study``: its name, or ``<name> (speaker-dependent)`` when
+    a trial may leak, so a leaky run never ranks beside an honest one in one view."""
+    return f"{study.name} ({LEAK})" if study_leaks(study) else study.name
+
+
 def arm_label(config: Any, swept: Mapping[str, Any]) -> str:
     """The arm as a person reads it in a run name or optuna-dashboard: floats to 3
     significant digits (``lr=0.00105``), marked speaker-dependent when the trial leaks."""

@@ -38,14 +38,19 @@ def test_the_experiment_opens_on_its_ranked_runs(study):
     experiment = client.get_experiment_by_name("tiny")
     assert experiment.tags[views.KIND_TAG] == "custom_model_development"
     state = json.loads(experiment.tags[views.VIEW_TAG])
-    assert state["orderByKey"] == "metrics.`test_uar_mean`" and state["orderByAsc"] is False
-    assert state["selectedColumns"][:3] == [
-        "metrics.`test_uar_mean`", "metrics.`test_uar_ci95_low`", "metrics.`test_uar_ci95_high`"
-    ]  # fmt: skip
+    assert state["orderByKey"] == "metrics.`rank`" and state["orderByAsc"] is True
+    assert state["selectedColumns"][:3] == ["tags.`test UA`", "tags.`test WA`", "tags.`test F1`"]
+    assert not [c for c in state["selectedColumns"] if c.startswith("metrics.")]  # 12 digits
     assert "params.`model.pos_encoding`" in state["selectedColumns"]
-    # the view's filter keeps the study and trial runs, drops the fold runs
-    shown = client.search_runs([experiment.experiment_id], state["searchFilter"])
-    assert {r.data.tags["ablate.kind"] for r in shown} == {"study", "trial"} and len(shown) == 3
+    # the view's filter keeps the study and trial runs, drops the fold runs; the study run
+    # ranks first (0), then the trials by their arm's rank in the answer
+    shown = client.search_runs(
+        [experiment.experiment_id], state["searchFilter"], order_by=["metrics.`rank` ASC"]
+    )
+    assert [r.data.tags["ablate.kind"] for r in shown] == ["study", "trial", "trial"]
+    assert [r.data.metrics["rank"] for r in shown] == [0, 1, 2]
+    best = parents[0].data.tags["ablate.best_arm"]
+    assert shown[1].info.run_name.startswith(best)
     assert experiment.tags["mlflow.note.content"].startswith(
         f"**{parents[0].data.tags['ablate.study_key']}: best arm pos_encoding="
     )
