@@ -8,26 +8,32 @@ import click
 
 from ablate.cli.output import console, print_verdicts
 
-
-@click.command(
-    epilog="Examples: ablate compare pe_vs_coord presets --reference preset=cnn --plot arms.png\n\n"
-    "ablate compare patch_shape --effects --format markdown"
-)
-@click.argument("studies", nargs=-1, required=True)
-@click.option("--tracking-uri", default="sqlite:///mlflow.db", show_default=True)
-@click.option(
+#: the options ``ablate compare`` shares with ``ablate plan``
+FORMAT_OPTION = click.option(
     "--format",
     "fmt",
     type=click.Choice(["table", "csv", "markdown"]),
     default="table",
     show_default=True,
 )
-@click.option(
+METRIC_OPTION = click.option(
     "--metric",
     type=click.Choice(["test_uar", "test_war", "test_f1"]),
     default="test_uar",
     show_default=True,
 )
+
+
+@click.command(
+    epilog="Examples: ablate compare pe_vs_coord presets --reference preset=cnn --plot arms.png\n\n"
+    "ablate compare patch_shape --effects --format markdown --margin 0.03\n\n"
+    "ablate compare patch_shape@sqlite:///emodb.db patch_shape@sqlite:///ravdess.db --across "
+    "--reference patching=vertical --pool-seeds"
+)
+@click.argument("studies", nargs=-1, required=True)
+@click.option("--tracking-uri", default="sqlite:///mlflow.db", show_default=True)
+@FORMAT_OPTION
+@METRIC_OPTION
 @click.option(
     "--reference",
     metavar="ARM",
@@ -58,7 +64,30 @@ from ablate.cli.output import console, print_verdicts
     "--pool-seeds",
     is_flag=True,
     help="Join studies that differ in their seeds alone (one study run once per seed) "
-    "into one set of arms, their seeds averaged within each fold.",
+    "into one set of arms, their seeds averaged within each fold; a study name stands for "
+    "every key of that name, which must all pool (else one line says why).",
+)
+@click.option(
+    "--margin",
+    type=click.FloatRange(0, 1, min_open=True),
+    help="The smallest difference that matters: a comparison whose difference is shown "
+    "inside +-M is 'equivalent'. Default: the margin the studies declare (verdict: "
+    "{margin: M}); without one, nothing is shown equivalent.",
+)
+@click.option(
+    "--across",
+    is_flag=True,
+    help="Each STUDY (STUDY[,STUDY...][@TRACKING_URI]) is one corpus or study: compare "
+    "each arm with --reference in every source, then combine the sources (random-effects "
+    "and common-effect meta-analysis, heterogeneity, verdicts).",
+)
+@click.option(
+    "--arm",
+    "arms",
+    multiple=True,
+    metavar="ARM",
+    help="With --across: an arm to combine, named by a part of its name in every source "
+    "(repeatable). Default: every arm name found in two or more sources.",
 )
 def compare(
     studies: tuple[str, ...],
@@ -70,14 +99,19 @@ def compare(
     plot: str | None,
     pool_seeds: bool,
     nested: bool,
+    margin: float | None,
+    across: bool,
+    arms: tuple[str, ...],
 ) -> None:
     """Compare the arms of one or more STUDIES (study keys or experiment names).
 
-    The unit is the test fold (a speaker or speaker group): each arm's seeds are averaged
-    within a fold, then every arm gets its mean over folds with a 95% t-interval, the
-    spread between folds and between seeds. Each arm is compared with the reference arm by
-    a paired t-test over the fold means both have; its difference comes with a 95%
-    interval, and significance is Holm-corrected over the table (alpha 0.05).
+    The unit is the test fold (a speaker or speaker group), or each test speaker where the
+    folds hold several and their scores are recorded: each arm's seeds are averaged within
+    a unit, then every arm gets its mean over units with a 95% interval inside [0, 1], the
+    spread between units and between seeds. Each arm is compared with the reference arm by
+    a paired t-test over the units both have; its difference comes with a 95% interval and
+    a verdict, Holm-corrected over the table (alpha 0.05): better, worse, equivalent
+    (within --margin) or inconclusive, with the minimum detectable effect (mde).
 
     Several studies on the same data merge into one table (arms pair on the folds that
     tested the same speakers). Studies are not pooled: two study keys with one name stay
@@ -87,44 +121,60 @@ def compare(
     docs/studies.md, "Comparing"."""
     from ablate.errors import AblateError
     from ablate.studies import coverage
+    from ablate.tracking import arms_table, tables
     from ablate.tracking import compare as verdicts
-    from ablate.tracking import tables
     from ablate.tracking.mlflow_store import STUDY_KEY_TAG, Store
 
+    if across or arms:
+        from ablate.cli.across_out import across_command
+
+        if not across:
+            raise AblateError("--arm names the arms to combine with --across")
+        if effects or plot:
+            raise AblateError(
+                "--across prints a table per claim; --effects and --plot apply to one store"
+            )
+        across_command(studies, tracking_uri, fmt, metric, reference, pool_seeds, margin, arms)
+        return
+    if any("@" in study for study in studies):
+        raise AblateError("STUDY@TRACKING_URI names a source of --across; add --across")
     target = _plot_target(plot) if plot else None  # a bad path fails before any work
     store = Store(tracking_uri)
     if nested:
         _nested(store, studies, fmt)
         return
     try:
-        analysis = verdicts.analyse(store, list(studies), metric, reference, pool_seeds)
+        analysis = verdicts.analyse(store, list(studies), metric, reference, pool_seeds, margin)
     except AblateError as exc:  # nothing to show: say what the store lacks, if that is why
         notes = _coverage(store, studies)
         raise AblateError("; ".join([str(exc), *notes])) from None
     analysis.notes.extend(coverage.compare_notes(store, analysis.parents))
-    table, caption = verdicts.rows(analysis), verdicts.caption(analysis)
+    table = arms_table.rows(analysis)
+    answer = verdicts.headline(analysis)
     found = _effects(analysis) if effects else []
     if target:
         _plots(analysis, found, target)
     if fmt == "csv":
-        for note in analysis.notes:
+        for note in [f"answer: {answer}", *analysis.notes]:
             click.echo(f"note: {note}", err=True)
-        from ablate.tracking.effects import rows
+        from ablate.tracking.effects_table import rows
 
         effect_rows = [{"study": e.study, **row} for e in found for row in rows(e)]
         click.echo(tables.to_csv(effect_rows if effects else table), nl=False)
         return
+    title = ", ".join(p.data.tags.get(STUDY_KEY_TAG, "") for p in analysis.parents)
     if fmt == "markdown":
-        notes = "".join(f"\nNote: {n}\n" for n in analysis.notes)
-        click.echo(tables.markdown(table, caption) + notes, nl=False)
+        from ablate.tracking.answer import compare_markdown
+
+        click.echo(compare_markdown(analysis, title), nl=False)
         for result in found:
             click.echo("\n" + _effects_markdown(result), nl=False)
         return
-    title = ", ".join(p.data.tags.get(STUDY_KEY_TAG, "") for p in analysis.parents)
     print_verdicts(analysis, f"{title}: arms by {metric}", _OTHERS)
+    console.print(f"answer: {answer}")
     for result in found:
-        from ablate.tracking.effects import caption as effects_caption
-        from ablate.tracking.effects import rows, summary
+        from ablate.tracking.effects_table import caption as effects_caption
+        from ablate.tracking.effects_table import rows, summary
 
         _print(rows(result), f"{result.study}: effects", effects_caption(result), metric)
         for line in summary(result):
@@ -202,7 +252,7 @@ def _effects(analysis) -> list:
     found, reasons = [], []
     for arms in by_study.values():
         try:
-            found.append(effects(arms, analysis.metric))
+            found.append(effects(arms, analysis.metric, analysis.margin))
         except TooFewFactors as exc:
             reasons.append((str(exc).removeprefix("--effects: "), False))
         except AblateError as exc:
@@ -216,7 +266,7 @@ def _effects(analysis) -> list:
 
 def _effects_markdown(result) -> str:
     from ablate.tracking import tables
-    from ablate.tracking.effects import caption, rows, summary
+    from ablate.tracking.effects_table import caption, rows, summary
 
     lines = "".join(f"- {line}\n" for line in summary(result))
     return (

@@ -61,6 +61,11 @@ def _loaders() -> dict[str, Callable[[], click.Command]]:
 
         return compare
 
+    def plan() -> click.Command:
+        from ablate.cli.plan_cmd import plan
+
+        return plan
+
     def ui() -> click.Command:
         from ablate.cli.ui_cmd import ui
 
@@ -76,6 +81,7 @@ def _loaders() -> dict[str, Callable[[], click.Command]]:
         "evaluate": evaluate,
         "predict": predict,
         "compare": compare,
+        "plan": plan,
         "ui": ui,
     }
 
@@ -91,7 +97,8 @@ SHORT_HELP = {
     "train": "Train one configuration and save a model directory.",
     "evaluate": "Evaluate a saved model on a corpus.",
     "predict": "Predict the emotion of audio files with a saved model.",
-    "compare": "Compare arms over test folds: 95% intervals, paired tests, effects.",
+    "compare": "Compare arms over test folds: intervals, paired tests, verdicts, effects.",
+    "plan": "How many speakers, seeds and hours a study needs to resolve a margin.",
     "ui": "Start the MLflow UI on the tracking store.",
 }
 

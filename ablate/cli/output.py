@@ -46,7 +46,7 @@ def print_verdicts(analysis, title: str, more: str = "") -> None:
     print."""
     from rich.text import Text
 
-    from ablate.tracking.compare import caption, rows
+    from ablate.tracking.arms_table import caption, rows
     from ablate.tracking.narrow import narrow
 
     print_rows(narrow(rows(analysis), analysis.metric), title)

@@ -28,7 +28,9 @@ from ablate.slots import SLOTS, lookup
 from ablate.studies.space import Space, parse_space
 
 SECTIONS = [f.name for f in dataclasses.fields(Config)]
-TOP_KEYS = ["name", "description", *SECTIONS, "space", "optuna"]
+TOP_KEYS = ["name", "description", *SECTIONS, "space", "optuna", "verdict"]
+#: the keys of the ``verdict:`` section
+VERDICT_KEYS = ["margin"]
 SAMPLERS = ("grid", "random", "tpe")
 PRUNERS = ("none", "median", "percentile", "hyperband", "successive_halving")
 OBJECTIVES = (
@@ -66,6 +68,12 @@ class Study:
 
     ``base`` is the config as written (model presets not yet applied), so that a swept
     ``model.preset`` fills each trial's model from its own preset (``Space.suggest``).
+
+    ``margin`` (``verdict: {margin: M}``) is the smallest difference that matters: how
+    ``ablate compare`` judges the arms (within +-M is ``equivalent``), not what a trial
+    trains. It is not part of ``key``: a study run again with another margin has the same
+    trials, so it resumes them and is judged anew (the parent run's ``ablate.margin`` tag
+    holds the margin of the latest run).
     """
 
     name: str
@@ -75,6 +83,7 @@ class Study:
     settings: Settings
     key: str
     description: str = ""
+    margin: float | None = None
 
 
 def _unknown(where: str, key: str, valid: Sequence[str]) -> AblateError:
@@ -157,6 +166,26 @@ def _settings(raw: Any, space: Space, base: DictConfig) -> Settings:
         None if seeds is None else tuple(seeds),
         sampler_seed,
     )
+
+
+def _margin(raw: Any) -> float | None:
+    """The ``verdict:`` section's margin: a number in (0, 1), on the metric's scale."""
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        raise AblateError(f"verdict: expected a mapping such as {{margin: 0.03}}, got {raw!r}")
+    for key in raw:
+        if key not in VERDICT_KEYS:
+            raise _unknown("verdict", str(key), VERDICT_KEYS)
+    margin = raw.get("margin")
+    if margin is None:
+        return None
+    if isinstance(margin, bool) or not isinstance(margin, int | float) or not 0 < margin < 1:
+        raise AblateError(
+            f"verdict.margin: expected the smallest difference that matters, a number "
+            f"between 0 and 1 (e.g. 0.03 UA), got {margin!r}"
+        )
+    return float(margin)
 
 
 def _check_seeds(settings: Settings, base: DictConfig, space: Space, seed_set: bool) -> None:
@@ -308,4 +337,5 @@ def _load(path: Path, overrides: Sequence[str], registry: Registry) -> Study:
         settings=settings,
         key=study_key(name, base, space_blob, settings, plugin_versions(base, space, registry)),
         description=str(data.get("description", "")),
+        margin=_margin(data.get("verdict")),
     )

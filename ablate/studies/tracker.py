@@ -26,6 +26,7 @@ from ablate.tracking.optuna_plots import optuna_pngs
 from ablate.tracking.params import used_params
 from ablate.tracking.results import SeedResults, log_result
 from ablate.tracking.tables import markdown, to_csv
+from ablate.tracking.verdicts import MARGIN_TAG
 
 #: a trial run's tag per plugin: ``ablate.plugin.model.stem = conv (ablate 0.1.0)``
 PLUGIN_TAG = "ablate.plugin"
@@ -50,10 +51,21 @@ class Tracker:
         views.set_up(
             self.store.client, self.experiment_id, settings.metric, settings.direction, swept
         )
-        if not self.store.client.get_run(self.parent_id).data.params:
+        parent = self.store.client.get_run(self.parent_id)
+        if not parent.data.params:
             self.store.log_params(self.parent_id, study_params(study))
+        self._margin(parent.data.tags.get(MARGIN_TAG))
         #: the open fold run of each (trial run, seed, fold)
         self._folds: dict[tuple[str, int, int], str] = {}
+
+    def _margin(self, recorded: str | None) -> None:
+        """The study file's margin on the parent run, where ``ablate compare`` reads it (a
+        tag, not a param: it may change without changing the study)."""
+        margin = self.study.margin
+        if margin is not None and recorded != repr(margin):
+            self.store.set_tags(self.parent_id, {MARGIN_TAG: repr(margin)})
+        elif margin is None and recorded is not None:
+            self.store.client.delete_tag(self.parent_id, MARGIN_TAG)
 
     def start_trial(
         self,

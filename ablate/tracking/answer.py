@@ -1,10 +1,14 @@
 """The study's answer on its parent run, rewritten each time a trial finishes.
 
 The parent run's description is the ranked table ``ablate compare --format markdown``
-prints (95% intervals, paired tests, Holm verdicts); its run name and the tags
-``ablate.best_arm`` / ``ablate.best_ci95`` name the best arm; the compare table (markdown
-and CSV) and figure are its artifacts under ``compare/``. The experiment's description says
-the same, so the experiment page shows the answer without a click.
+prints (95% intervals, paired tests, Holm-corrected verdicts) under the answer line: the
+arm detectably better than every other, or "no arm differs detectably (MDE 0.09); top
+estimate X". The run name says the same; the tags ``ablate.answer`` (that line),
+``ablate.best_arm`` (the detectably best arm, or "none detectably (top: X)"),
+``ablate.top_arm`` and ``ablate.best_ci95`` (the top estimate) carry it for the runs table
+and the UI; the compare table (markdown and CSV) and figure are its artifacts under
+``compare/``. The experiment's description says the same, so the experiment page shows
+the answer without a click.
 """
 
 from __future__ import annotations
@@ -50,40 +54,53 @@ def study_params(study: Any) -> dict[str, Any]:
     return params
 
 
-def answer_markdown(analysis: Any, key: str) -> str:
-    """A line naming the best arm, the arms in the terminal's few columns, then the full
-    table ``ablate compare --format markdown`` prints, with its caption and notes."""
-    from ablate.tracking.compare import caption, label, rows
-    from ablate.tracking.narrow import markdown as narrow_markdown
-    from ablate.tracking.narrow import narrow
+def compare_markdown(analysis: Any, title: str) -> str:
+    """What ``ablate compare --format markdown`` prints: the answer line, every column of
+    the arms table with its caption, and the notes."""
+    from ablate.tracking.arms_table import caption, rows
+    from ablate.tracking.compare import headline
     from ablate.tracking.tables import markdown
 
-    best = analysis.verdicts[0]
-    interval = best.interval
-    head = (
-        f"**{key}: best arm {label(best.arm)}**, {analysis.metric} {cell(interval.mean)} "
-        f"({_interval(interval)})\n\n"
-    )
     notes = "".join(f"\nNote: {n}\n" for n in analysis.notes)
-    table = rows(analysis)
-    short = narrow_markdown(narrow(table, analysis.metric))
-    full = markdown(table, caption(analysis))
     return (
-        f"{head}{short}\nEvery column (`ablate compare {key} --format markdown`):\n\n{full}{notes}"
+        f"**{title}: {headline(analysis)}**\n\n{markdown(rows(analysis), caption(analysis))}{notes}"
     )
 
 
-def _interval(interval: Any) -> str:
-    folds = f"{interval.n} test fold{'s' if interval.n != 1 else ''}"
-    if interval.n < 2:
-        return f"{folds}: no interval"
-    return f"95% CI {cell(interval.low)} to {cell(interval.high)}, {folds}"
+#: the columns of the verdict table that leads a study run's description
+VERDICT_COLUMNS = ("arm", "[95% CI]", "diff [95% CI]", "verdict", "MDE")
+
+
+def answer_markdown(analysis: Any, key: str) -> str:
+    """The answer line, then the verdict table (each arm's interval, its difference from
+    the reference with its interval, the verdict and the minimum detectable effect),
+    narrow enough for the run page; every column is in the artifact ``compare/compare.md``
+    (what ``ablate compare --format markdown`` prints)."""
+    from ablate.tracking.arms_table import rows
+    from ablate.tracking.compare import headline
+    from ablate.tracking.narrow import markdown, narrow
+
+    table = narrow(rows(analysis), analysis.metric)
+    kept = [h for h in table[0] if h in VERDICT_COLUMNS or h.endswith(VERDICT_COLUMNS[1])]
+    short = markdown([{h: row[h] for h in kept} for row in table])
+    reference = analysis.reference.arm.name
+    how = "the top arm" if analysis.post_hoc else "named"
+    notes = "".join(f"\nNote: {n}\n" for n in analysis.notes)
+    return (
+        f"**{key}: {headline(analysis)}**\n\n{short}\n"
+        f"*diff: each arm minus the reference ({how}: {reference}), paired over the test "
+        "units both have; verdict: better, worse, equivalent (inside the margin) or "
+        "inconclusive, Holm-corrected; MDE: the difference each comparison detects with 80% "
+        "power.* Every column, with its caption: the artifact `compare/compare.md` "
+        f"(`ablate compare {key} --format markdown`).\n{notes}"
+    )
 
 
 def publish(store: Store, parent: Any, objective: str) -> str | None:
     """Rewrite the answer on ``parent`` (a study run) from its finished trials, and on its
     question's pooled run when the study was also run with other seeds; save the
-    question's view. The best arm's label, or None while no trial has finished."""
+    question's view. The detectably best arm's label, "none detectably (top: X)", or None
+    while no trial has finished."""
     from ablate.errors import AblateError
     from ablate.tracking.compare import analyse
     from ablate.tracking.mlflow_store import STUDY_KEY_TAG
@@ -113,35 +130,40 @@ def publish(store: Store, parent: Any, objective: str) -> str | None:
 
 
 def _write(store: Store, run_id: str, analysis: Any, key: str) -> str:
-    """The answer of ``analysis`` on run ``run_id``: description, name, tags, the top
-    arm's metrics and the compare artifacts; the best arm's label."""
-    from ablate.tracking.compare import label, rows
+    """The answer of ``analysis`` on run ``run_id``: its description (the verdict table),
+    name, tags, the top arm's metrics and the compare artifacts (every column, CSV, the
+    arms figure); the detectably best arm's label, or "none detectably (top: X)"."""
+    from ablate.tracking.arms_table import rows
+    from ablate.tracking.compare import detectably_best, headline, label
     from ablate.tracking.figures import arms_figure
     from ablate.tracking.tables import to_csv
 
-    text = answer_markdown(analysis, key)
-    best = analysis.verdicts[0]
-    interval = best.interval
+    top, best = analysis.verdicts[0], detectably_best(analysis)
+    interval = top.interval
     ci = f"[{cell(interval.low)}, {cell(interval.high)}]" if interval.n > 1 else "(1 fold)"
+    shown = label(best.arm) if best else f"none detectably (top: {label(top.arm)})"
+    name = f"best {label(best.arm)}" if best else f"no arm detectably best; top {label(top.arm)}"
     metrics = _best_metrics(analysis)
     store.set_tags(
         run_id,
         {
-            NOTE_TAG: text,
-            "ablate.best_arm": label(best.arm),
+            NOTE_TAG: answer_markdown(analysis, key),
+            "ablate.answer": headline(analysis),
+            "ablate.best_arm": shown,
+            "ablate.top_arm": label(top.arm),
             "ablate.best_ci95": f"{cell(interval.mean)} {ci}",
-            "mlflow.runName": f"{key}: best {label(best.arm)} {cell(interval.mean)} {ci}",
+            "mlflow.runName": f"{key}: {name} {cell(interval.mean)} {ci}",
             **views.display_tags(metrics),
         },
     )
     store.log_metrics(run_id, metrics)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
-        (out / "compare.md").write_text(text)
+        (out / "compare.md").write_text(compare_markdown(analysis, key))
         (out / "compare.csv").write_text(to_csv(rows(analysis)))
         arms_figure(analysis, out / "compare.png")
         store.log_dir(run_id, out, "compare")
-    return label(best.arm)
+    return shown
 
 
 def _rank_trials(store: Store, parent: Any, analysis: Any) -> None:
@@ -178,7 +200,8 @@ def _publish_pooled(store: Store, question: Any, metric: str, experiment: str) -
     """The pooled answer of a question's study runs on its pooled run, and one arm run per
     arm; the pooled run's id, or None when ``--pool-seeds`` would not pool them."""
     from ablate.errors import AblateError
-    from ablate.tracking.compare import analyse, label, rows
+    from ablate.tracking.arms_table import rows
+    from ablate.tracking.compare import analyse, label
     from ablate.tracking.questions import QUESTION_TAG, arm_runs, pooled_run
 
     try:
@@ -237,6 +260,6 @@ def _arm_metrics(analysis: Any, verdict: Any, row: Mapping[str, Any]) -> dict[st
 def _best_metrics(analysis: Any) -> Mapping[str, float]:
     """The top estimate's numbers, so the parent's row in the runs table reads as the top
     arm's."""
-    from ablate.tracking.compare import rows
+    from ablate.tracking.arms_table import rows
 
     return _arm_metrics(analysis, analysis.verdicts[0], rows(analysis)[0])

@@ -5,13 +5,16 @@ tag); a distillation study adds its teacher as an arm. Arms of different study k
 not pooled: two keys with the same study name become separate arms, labelled by the
 settings in which the studies differ (``split=random_kfold``), and a note names them all.
 The one exception is asked for: ``pool_seeds`` joins keys that differ in their seeds
-alone (one study run once per seed, on other machines or days), whose (seed, fold)
-scores then average within each fold like one study's.
+alone (one study run once per seed, on other machines or days; :mod:`.pooling` checks
+that they tested the same thing), whose (seed, fold) scores then average within each fold
+like one study's.
 
 Per-fold values are read by :func:`ablate.tracking.folds.fold_values` alone, so their
 source can change in one place. Each fold gets an identity that says what it tested (the
 dataset, class set and test speakers; for a speaker-dependent split the exact data and
-split), so two arms are paired only on folds that tested the same thing.
+split), so two arms are paired only on folds that tested the same thing. Where a fold's
+runs recorded each test speaker's own scores, :meth:`Arm.units` can make the speaker the
+unit, its fold naming the cluster of speakers that share a trained model.
 """
 
 from __future__ import annotations
@@ -23,11 +26,11 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
-from ablate.config import OPERATIONAL_KEYS
 from ablate.errors import AblateError
 from ablate.tracking import folds as fold_runs
-from ablate.tracking.folds import TEACHER, fold_values
+from ablate.tracking.folds import TEACHER, fold_values, speaker_values
 from ablate.tracking.mlflow_store import STUDY_KEY_TAG, Store, arm_name
+from ablate.tracking.pooling import check_names, read_json, seed_groups, settings
 from ablate.tracking.stats import fold_means
 
 #: how many of the settings in which two studies of one name differ their labels show
@@ -53,10 +56,39 @@ class Arm:
     runs: int = 0
     #: every score of a (seed, fold), when trials repeat an arm; ``values`` holds their mean
     repeats: dict[str, dict[tuple[int, str], list[float]]] = field(default_factory=dict)
+    #: each test speaker's score: ``{metric: {(seed, fold id, speaker): value}}``
+    speakers: dict[str, dict[tuple[int, str, str], float]] = field(default_factory=dict)
 
     def fold_means(self, metric: str) -> dict[str, float]:
         """``metric`` (uar, war, f1) per fold, its seeds averaged first."""
         return fold_means(self.values.get(metric, {}))
+
+    def has_speakers(self, metric: str) -> bool:
+        """Whether every (seed, fold) score of ``metric`` has its speakers' scores too."""
+        recorded = {(seed, fold) for seed, fold, _ in self.speakers.get(metric, {})}
+        return bool(self.values.get(metric)) and recorded >= set(self.values[metric])
+
+    def units(self, metric: str, by_speaker: bool = False) -> dict[str, float]:
+        """``metric`` per unit, its seeds averaged first: per fold (the key is the fold id),
+        or ``by_speaker`` per test speaker (the fold id and the speaker joined by
+        :data:`UNIT_SEP`; :func:`cluster` gives its fold)."""
+        if not by_speaker:
+            return self.fold_means(metric)
+        return fold_means(
+            {
+                (seed, f"{fold}{UNIT_SEP}{speaker}"): v
+                for (seed, fold, speaker), v in self.speakers[metric].items()
+            }
+        )
+
+
+#: joins a speaker unit's fold id and speaker (a character no name holds)
+UNIT_SEP = "\x1f"
+
+
+def cluster(unit: str) -> str:
+    """The fold of a unit: its models' training run, which its speakers share."""
+    return unit.split(UNIT_SEP, 1)[0]
 
 
 def find_parent(store: Store, target: str, notes: list[str] | None = None) -> Any:
@@ -84,17 +116,35 @@ def find_parent(store: Store, target: str, notes: list[str] | None = None) -> An
     )
 
 
+def study_keys(store: Store, target: str) -> tuple[list[Any], bool]:
+    """The parent runs ``target`` names: one study key, or every key of an experiment
+    name (newest first); and whether it was a name."""
+    parent = find_parent(store, target)
+    if parent.data.tags.get(STUDY_KEY_TAG) == target:
+        return [parent], False
+    return store.parents([parent.info.experiment_id]), True
+
+
 def load_arms(
     store: Store, targets: list[str], pool_seeds: bool = False
 ) -> tuple[list[Any], list[Arm], list[str]]:
     """The parent runs of ``targets``, the arms of all of them and notes for the reader.
     With several studies, each arm's name starts with its study's label; ``pool_seeds``
-    joins the keys that differ in their seeds alone (:func:`_seed_groups`)."""
+    joins the keys that differ in their seeds alone (:mod:`.pooling`), and a study name
+    then stands for every key of that name, which must all pool."""
     notes: list[str] = []
     parents: dict[str, Any] = {}
+    named: dict[str, list[str]] = {}
     for target in targets:
-        parent = find_parent(store, target, notes)
-        parents.setdefault(parent.data.tags[STUDY_KEY_TAG], parent)
+        found, is_name = (
+            study_keys(store, target)
+            if pool_seeds
+            else ([find_parent(store, target, notes)], False)
+        )
+        for parent in found:
+            parents.setdefault(parent.data.tags[STUDY_KEY_TAG], parent)
+        if is_name:
+            named[target] = [p.data.tags[STUDY_KEY_TAG] for p in found]
     runs = {
         key: [
             r
@@ -103,7 +153,8 @@ def load_arms(
         ]
         for key, p in parents.items()
     }
-    groups = _seed_groups(parents, runs, notes) if pool_seeds else {k: [k] for k in parents}
+    groups = seed_groups(parents, runs, notes) if pool_seeds else {k: [k] for k in parents}
+    check_names(named, groups, parents, runs)
     grouped = {key: [r for member in groups[key] for r in runs[member]] for key in groups}
     shown = {key: parents[key] for key in groups}
     labels = _study_labels(shown, grouped, notes) if len(groups) > 1 else dict.fromkeys(groups, "")
@@ -116,7 +167,7 @@ def load_arms(
                 folds = by_trial.get(run.info.run_id, [])
                 swept = run.data.tags.get("ablate.swept", run.info.run_name)
                 arm = arms.setdefault(
-                    (key, swept), Arm(prefix + _arm_name(swept), key, _json(swept))
+                    (key, swept), Arm(prefix + _arm_name(swept), key, read_json(swept))
                 )
                 _add_run(arm, run, "", folds)
                 if "teacher_params" in run.data.metrics:
@@ -127,45 +178,30 @@ def load_arms(
     return list(shown.values()), [a for a in arms.values() if a.values], notes
 
 
-def _seed_groups(
-    parents: dict[str, Any], runs: dict[str, list[Any]], notes: list[str]
-) -> dict[str, list[str]]:
-    """Study keys grouped under the first of them where the study name and every fixed
-    setting agree and only the seeds differ; a note names each pooled group."""
-    groups: dict[str, list[str]] = {}
-    homes: dict[str, str] = {}
-    settings = {key: _settings(runs[key]) for key in parents}
-    for key, parent in parents.items():
-        name = parent.data.tags.get("ablate.study", parent.info.run_name)
-        fixed = {k: v for k, v in settings[key].items() if k not in ("seeds", "train.seed")}
-        home = homes.setdefault(json.dumps([name, fixed], sort_keys=True), key)
-        groups.setdefault(home, []).append(key)
-    for members in groups.values():
-        if len(members) > 1:
-            seeds = [settings[m].get("seeds", "?") for m in members]
-            notes.append(
-                f"{', '.join(members)}: one study run with seeds {', '.join(seeds)}, pooled "
-                "(--pool-seeds): seeds averaged within each fold"
-            )
-    return groups
-
-
 def _add_run(arm: Arm, run: Any, role: str = "", fold_runs: list[Any] | None = None) -> None:
     arm.runs += 1
     folds = _fold_ids(run)
+
+    def fold_id(fold: int) -> tuple[str, str]:
+        return folds.get(fold, (f"{arm.study}/fold{fold}", f"fold {fold}"))
+
     for (source, metric), values in fold_values(run, fold_runs or []).items():
         if source != role:
             continue
         for (seed, fold), value in values.items():
-            fold_id, label = folds.get(fold, (f"{arm.study}/fold{fold}", f"fold {fold}"))
-            arm.repeats.setdefault(metric, {}).setdefault((seed, fold_id), []).append(value)
-            arm.values.setdefault(metric, {})[(seed, fold_id)] = statistics.fmean(
-                arm.repeats[metric][(seed, fold_id)]
+            unit, label = fold_id(fold)
+            arm.repeats.setdefault(metric, {}).setdefault((seed, unit), []).append(value)
+            arm.values.setdefault(metric, {})[(seed, unit)] = statistics.fmean(
+                arm.repeats[metric][(seed, unit)]
             )
-            arm.folds[fold_id] = label
+            arm.folds[unit] = label
+    for (source, metric), values in speaker_values(fold_runs or []).items():
+        if source == role:
+            for (seed, fold, speaker), value in values.items():
+                arm.speakers.setdefault(metric, {})[(seed, fold_id(fold)[0], speaker)] = value
     tags = run.data.tags
     arm.speaker_independent &= tags.get("ablate.speaker_independent", "true") != "false"
-    arm.classes = len(_json(tags.get("ablate.label_names", "[]")) or [])
+    arm.classes = len(read_json(tags.get("ablate.label_names", "[]")) or [])
     prefix = f"{role}_" if role else ""
     for attr in ("params", "gflops", "seconds"):
         if prefix + attr in run.data.metrics:
@@ -176,7 +212,7 @@ def _fold_ids(run: Any) -> dict[int, tuple[str, str]]:
     """Fold index -> (what the fold tested, its test speakers). A speaker-independent fold
     is its dataset, class set and test speakers; any other fold is its exact data and split."""
     tags = run.data.tags
-    split = _json(tags.get("ablate.split", "[]")) or []
+    split = read_json(tags.get("ablate.split", "[]")) or []
     independent = tags.get("ablate.speaker_independent", "true") != "false"
     what = [run.data.params.get("data.dataset", ""), tags.get("ablate.label_names", "")]
     exact = [tags.get("ablate.fingerprint", ""), tags.get("ablate.split", "")]
@@ -191,15 +227,8 @@ def _fold_ids(run: Any) -> dict[int, tuple[str, str]]:
     return ids
 
 
-def _json(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except ValueError:
-        return {}
-
-
 def _arm_name(label: str) -> str:
-    swept = _json(label)
+    swept = read_json(label)
     if not isinstance(swept, dict) or not swept:
         return label
     return arm_name(swept)
@@ -216,13 +245,13 @@ def _study_labels(
         keys = [key for key in parents if names[key] == name]
         if len(keys) < 2:
             continue
-        settings = {key: _settings(runs[key]) for key in keys}
+        fixed = {key: settings(runs[key]) for key in keys}
         differing = sorted(
-            {k for key in keys for k in settings[key] if _differs(settings, keys, k)},
+            {k for key in keys for k in fixed[key] if _differs(fixed, keys, k)},
             key=_priority,
         )
         for key in keys:
-            shown = [f"{k.rsplit('.', 1)[-1]}={settings[key].get(k, '-')}" for k in differing]
+            shown = [f"{k.rsplit('.', 1)[-1]}={fixed[key].get(k, '-')}" for k in differing]
             more = len(shown) - _SHOWN_DIFFERENCES
             tail = f", +{more} more" if more > 0 else ""
             labels[key] = f"{name} [{', '.join(shown[:_SHOWN_DIFFERENCES]) or key}{tail}]"
@@ -231,19 +260,6 @@ def _study_labels(
             f"in {', '.join(differing) or 'nothing recorded'}"
         )
     return labels
-
-
-def _settings(runs: list[Any]) -> dict[str, str]:
-    """What a study holds fixed: its trials' config less the swept and operational keys,
-    plus its seeds."""
-    if not runs:
-        return {}
-    swept = {k for r in runs for k in _json(r.data.tags.get("ablate.swept", "{}")) or {}}
-    params = runs[0].data.params
-    fixed = {k: v for k, v in params.items() if k not in swept and k not in OPERATIONAL_KEYS}
-    fixed = {k: v for k, v in fixed.items() if not any(k.startswith(f"{s}.") for s in swept)}
-    fixed["seeds"] = runs[0].data.tags.get("ablate.seeds", "")
-    return fixed
 
 
 def _differs(settings: dict[str, dict[str, str]], keys: list[str], name: str) -> bool:

@@ -30,14 +30,13 @@ from typing import Any
 import yaml
 
 from ablate.config import OPERATIONAL_KEYS
-from ablate.intervals import t_interval
 from ablate.tracking import views
 from ablate.tracking.answer import NOTE_TAG, publish
 from ablate.tracking.folds import fold_values
 from ablate.tracking.mlflow_store import LEAK, Store, arm_name
 from ablate.tracking.plots import curves_png
 from ablate.tracking.separate import separate
-from ablate.tracking.stats import fold_means
+from ablate.tracking.stats import fold_means, score_interval
 
 KIND_TAG = "ablate.kind"
 LOST = (
@@ -148,7 +147,7 @@ def _intervals(scores: dict) -> dict[str, float]:
     out = {}
     for (role, metric), values in scores.items():
         if not role:
-            interval = t_interval(list(fold_means(values).values()))
+            interval = score_interval(list(fold_means(values).values()))
             out[f"test_{metric}_ci95_low"] = interval.low
             out[f"test_{metric}_ci95_high"] = interval.high
     return out

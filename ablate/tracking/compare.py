@@ -1,42 +1,44 @@
-"""Verdicts on the arms of one or more studies: intervals over test folds, paired
-comparisons against a reference arm and Holm-corrected significance.
+"""Verdicts on the arms of one or more studies: intervals over test units, paired
+comparisons against a reference arm, and a verdict for each (better, worse, equivalent,
+inconclusive; :mod:`.verdicts`).
 
-Per arm: the mean over its test folds (seeds averaged within each fold first), the 95%
-t-interval over those fold means, their standard deviation and, separately, the spread
-between seeds on one fold. Each other arm is compared with the reference arm (named with
-``--reference``, else the best arm) by a paired t-test over the fold means both have; the
-difference and its 95% interval use the same folds, so they always agree with the p-value.
+Per arm: the mean over its test units (folds, or the test speakers of folds that hold
+several, when their scores are recorded), seeds averaged within each unit first; its 95%
+interval, kept inside [0, 1]; the spread between units and, separately, between seeds on
+one unit. Arms are ranked, and the best one picked, by their means over the folds every
+arm has, so an arm that lacks a hard fold does not rank first for it (a note names it).
+Each other arm is compared with the reference arm (named with ``--reference``, else the
+best) by a paired t-test over the units both have; difference, interval, p, verdict and
+minimum detectable effect come from the same units.
 """
 
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
 from ablate.errors import AblateError
-from ablate.intervals import Interval, t_interval
-from ablate.tracking.arms import Arm, load_arms
+from ablate.tracking.arms import UNIT_SEP, Arm, cluster, load_arms
 from ablate.tracking.mlflow_store import LEAK, Store
-from ablate.tracking.stats import ALPHA, Paired, against, seed_sd
-from ablate.tracking.tables import MeanSd, PValue, Range
-from ablate.training.metrics import TEST_METRICS
+from ablate.tracking.stats import Interval, score_interval, seed_sd
+from ablate.tracking.tables import cell
+from ablate.tracking.verdicts import BETTER, MARGIN_TAG, WORSE, Comparison, against, mde_text
 
 
 @dataclass
 class Verdict:
-    """One arm's row: its interval over folds and its comparison with the reference."""
+    """One arm's row: its interval over units and its comparison with the reference."""
 
     arm: Arm
     interval: Interval
     seed_sd: float
     seeds: tuple[int, int]
-    comparison: Paired | None = None
-    p_holm: float = math.nan
-
-    @property
-    def significant(self) -> bool:
-        return not math.isnan(self.p_holm) and self.p_holm <= ALPHA
+    folds: int
+    #: the mean over the folds every arm has: what the arms are ranked by
+    rank_mean: float
+    comparison: Comparison | None = None
 
 
 @dataclass
@@ -48,8 +50,25 @@ class Analysis:
     reference: Verdict
     post_hoc: bool
     family: int
+    margin: float | None = None
+    #: "fold", or "speaker" when speakers of multi-speaker folds are the units
+    unit: str = "fold"
+    #: the top arm against every other, judged over all pairs: whether one is best
+    top: dict[int, Comparison] = field(default_factory=dict)
     parents: list[Any] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+
+
+def declared_margin(parents: list[Any]) -> float | None:
+    """The margin the shown studies declare (``verdict: {margin: M}``); studies that
+    declare none are left out, and two different margins are an error."""
+    declared = {p.data.tags[MARGIN_TAG] for p in parents if p.data.tags.get(MARGIN_TAG)}
+    if len(declared) > 1:
+        raise AblateError(
+            f"the studies declare different margins ({', '.join(sorted(declared))}); "
+            "pass --margin M to choose one"
+        )
+    return float(declared.pop()) if declared else None
 
 
 def analyse(
@@ -58,33 +77,100 @@ def analyse(
     metric: str = "test_uar",
     reference: str | None = None,
     pool_seeds: bool = False,
+    margin: float | None = None,
 ) -> Analysis:
     """Read the arms of ``targets`` and compare them (see the module docstring);
-    ``pool_seeds`` joins studies that differ in their seeds alone."""
+    ``pool_seeds`` joins studies that differ in their seeds alone; ``margin`` overrides
+    the margin the studies declare."""
     parents, arms, notes = load_arms(store, targets, pool_seeds)
+    if not any(arm.values.get(metric.removeprefix("test_")) for arm in arms):
+        raise AblateError(f"study '{', '.join(targets)}': no finished trial logged '{metric}'")
+    chosen = margin if margin is not None else declared_margin(parents)
+    analysis = analyse_arms(arms, metric, reference, chosen, notes)
+    analysis.parents = parents
+    return analysis
+
+
+def analyse_arms(
+    arms: list[Arm],
+    metric: str = "test_uar",
+    reference: str | None = None,
+    margin: float | None = None,
+    notes: list[str] | None = None,
+) -> Analysis:
+    """The verdicts on ``arms`` (module docstring); no store is read."""
     name = metric.removeprefix("test_")
     arms = [arm for arm in arms if arm.values.get(name)]
     if not arms:
-        raise AblateError(f"study '{', '.join(targets)}': no finished trial logged '{metric}'")
-    verdicts = [_verdict(arm, name) for arm in arms]
-    verdicts.sort(key=lambda v: -v.interval.mean)
+        raise AblateError(f"no finished trial logged '{metric}'")
+    notes = list(notes or [])
+    by_speaker = all(a.has_speakers(name) for a in arms) and any(
+        len({(f, s) for _, f, s in a.speakers[name]}) > len({f for _, f, _ in a.speakers[name]})
+        for a in arms
+    )  # every score has its speakers', and some fold holds several
+    units = {id(a): a.units(name, by_speaker) for a in arms}
+    clusters = {u: cluster(u) for values in units.values() for u in values}
+    shared = set.intersection(*(set(a.fold_means(name)) for a in arms))
+    notes += _missing(arms, name, shared)
+    verdicts = [_verdict(a, name, units[id(a)], shared) for a in arms]
+    verdicts.sort(key=lambda v: -v.rank_mean)
     chosen = verdicts[0] if reference is None else _reference(verdicts, reference)
-    samples = {id(v): v.arm.fold_means(name) for v in verdicts}
-    rows, adjusted, family = against(samples, id(chosen), post_hoc=reference is None)
+    samples = {id(v.arm): units[id(v.arm)] for v in verdicts}
+    rows, family = against(samples, id(chosen.arm), reference is None, margin, clusters)
     for verdict in verdicts:
-        if verdict is not chosen:
-            verdict.comparison, verdict.p_holm = rows[id(verdict)], adjusted[id(verdict)]
-    return Analysis(metric, verdicts, chosen, reference is None, family, parents, notes)
+        verdict.comparison = rows.get(id(verdict.arm))
+    top = (
+        rows
+        if reference is None
+        else against(samples, id(verdicts[0].arm), True, margin, clusters)[0]
+    )
+    unit = "speaker" if by_speaker else "fold"
+    return Analysis(
+        metric, verdicts, chosen, reference is None, family, margin, unit, top, [], notes
+    )
 
 
-def _verdict(arm: Arm, metric: str) -> Verdict:
-    values = arm.values[metric]
+def _verdict(arm: Arm, metric: str, units: dict[str, float], shared: set[str]) -> Verdict:
     per_fold: dict[str, int] = {}
-    for _, fold in values:
+    for _, fold in arm.values[metric]:
         per_fold[fold] = per_fold.get(fold, 0) + 1
     counts = sorted(per_fold.values())
-    interval = t_interval(list(arm.fold_means(metric).values()))
-    return Verdict(arm, interval, seed_sd(values), (counts[0], counts[-1]))
+    keys = list(units)
+    interval = score_interval([units[u] for u in keys], [cluster(u) for u in keys])
+    ranked = [units[u] for u in keys if cluster(u) in shared]
+    rank_mean = statistics.fmean(ranked) if ranked else interval.mean
+    values = arm.values[metric]
+    if len(units) != len(per_fold):  # speakers are the units: their seeds' spread
+        values = {(seed, f + UNIT_SEP + s): v for (seed, f, s), v in arm.speakers[metric].items()}
+    spread = seed_sd(values)
+    return Verdict(arm, interval, spread, (counts[0], counts[-1]), len(per_fold), rank_mean)
+
+
+def _missing(arms: list[Arm], metric: str, shared: set[str]) -> list[str]:
+    """A note per arm that lacks folds the arms it is paired with have."""
+    folds = {id(a): set(a.fold_means(metric)) for a in arms}
+    notes = []
+    for arm in arms:
+        mine = folds[id(arm)]
+        seen = set().union(*(f for f in folds.values() if f & mine))
+        lacking = sorted(seen - mine)
+        if lacking:
+            names = ", ".join(_label(arms, f) for f in lacking)
+            how = (
+                f"the ranking and the best arm use the {len(shared)} folds every arm has"
+                if shared
+                else "no fold is common to every arm, so arms are ranked by their own means"
+            )
+            notes.append(
+                f"{label(arm)} lacks {len(lacking)} of the {len(seen)} test folds its "
+                f"comparisons could use ({names}): {how}; its own row is over its "
+                f"{len(mine)}"
+            )
+    return notes
+
+
+def _label(arms: list[Arm], fold: str) -> str:
+    return next((a.folds[fold] for a in arms if fold in a.folds), fold)
 
 
 def _reference(verdicts: list[Verdict], wanted: str) -> Verdict:
@@ -104,91 +190,38 @@ def label(arm: Arm) -> str:
     return f"{arm.name} ({LEAK})" if not arm.speaker_independent else arm.name
 
 
-def rows(analysis: Analysis) -> list[dict[str, Any]]:
-    """One row per arm, best first: the metric over folds, the other metrics, the
-    comparison with the reference arm and the arm's cost."""
-    metric, name = analysis.metric, analysis.metric.removeprefix("test_")
-    out = []
-    for rank, verdict in enumerate(analysis.verdicts, 1):
-        arm, interval, compared = verdict.arm, verdict.interval, verdict.comparison
-        low, high = verdict.seeds
-        row: dict[str, Any] = {
-            "rank": rank,
-            "arm": arm.name,
-            "speaker_independent": "yes" if arm.speaker_independent else f"NO ({LEAK})",
-            metric: interval.mean,
-            "ci95": Range(interval.low, interval.high),
-            "sd_folds": interval.sd,
-            "sd_seeds": verdict.seed_sd,
-            "folds": interval.n,
-            "seeds": str(low) if low == high else f"{low}-{high}",
-        }
-        for other in TEST_METRICS:
-            if other != name:
-                fold = list(arm.fold_means(other).values())
-                summary = t_interval(fold)
-                row[f"test_{other}"] = MeanSd(summary.mean, summary.sd) if fold else None
-        row.update(_comparison(verdict, verdict is analysis.reference, compared))
-        row.update(
-            {
-                "params": arm.params if math.isnan(arm.params) else int(arm.params),
-                "gflops": arm.gflops,
-                "train_seconds": arm.seconds,
-            }
-        )
-        out.append(row)
-    return out
+def detectably_best(analysis: Analysis) -> Verdict | None:
+    """The top arm, when it is detectably better than every other arm: its comparisons
+    with each, judged over all pairs of arms (the top arm is picked after looking, whatever
+    reference the table names), all say ``worse`` for the other arm."""
+    top = analysis.verdicts[0]
+    found = [c.verdict for c in analysis.top.values()]
+    return top if found and all(v == WORSE for v in found) else None
 
 
-def _comparison(verdict: Verdict, is_reference: bool, compared: Paired | None) -> dict[str, Any]:
-    if is_reference or compared is None:
-        significant = "reference" if is_reference else ""
-        return dict.fromkeys(("diff", "diff_ci95", "pairs", "p", "p_holm"), None) | {
-            "significant": significant
-        }
-    if compared.n == 0:
-        significant = "not paired: no fold in common"
-    elif math.isnan(compared.p):
-        significant = "not tested: one shared fold"
-    else:
-        significant = "yes" if verdict.significant else "no"
-    return {
-        "diff": compared.diff,
-        "diff_ci95": Range(compared.low, compared.high),
-        "pairs": compared.n,
-        "p": PValue(compared.p),
-        "p_holm": PValue(verdict.p_holm),
-        "significant": significant,
-    }
-
-
-def caption(analysis: Analysis) -> str:
-    """What the table's numbers are, which test, which reference and which correction."""
-    metric = analysis.metric
-    folds = sorted({v.interval.n for v in analysis.verdicts})
-    n = str(folds[0]) if len(folds) == 1 else f"{folds[0]}-{folds[-1]}"
-    ref = analysis.reference.arm.name
+def headline(analysis: Analysis) -> str:
+    """One line: the detectably best arm, or that there is none, with the top estimate
+    and the smallest differences the table could detect (its comparisons with the top
+    arm: "no arm differs detectably" when none of them is decided)."""
+    top = analysis.verdicts[0]
     if len(analysis.verdicts) == 1:
-        return f"{metric}: mean over {n} test folds; one arm, nothing to compare it with."
-    chosen = (
-        f"the best arm, {ref}, picked after looking, so Holm runs over all "
-        f"{analysis.family} pairs of arms"
-        if analysis.post_hoc
-        else f"{ref} (named with --reference); Holm runs over the {analysis.family} comparisons"
-    )
-    leaky = [not v.arm.speaker_independent for v in analysis.verdicts]
-    kind = (
-        "random folds whose speakers were also trained on: speaker-dependent"
-        if all(leaky)
-        else "held-out speakers; random folds for the speaker-dependent arms"
-        if any(leaky)
-        else "held-out test speakers"
-    )
+        return f"one arm, {label(top.arm)}: {analysis.metric} {_estimate(top.interval)}"
+    if detectably_best(analysis) is not None:
+        return (
+            f"best arm {label(top.arm)}: {analysis.metric} {_estimate(top.interval)}, "
+            "detectably above every other arm"
+        )
+    compared = list(analysis.top.values())
+    decided = any(c.verdict in (BETTER, WORSE) for c in compared)
+    what = "is detectably best" if decided else "differs detectably"
     return (
-        f"{metric}: mean over {n} test folds ({kind}), each fold's seeds "
-        f"averaged first; ci95 = 95% t-interval over the fold means; sd_folds = their "
-        f"standard deviation; sd_seeds = spread between seeds on the same fold. diff = arm - "
-        f"reference over the folds both have (pairs), with its 95% t-interval; p = two-sided "
-        f"paired t-test over those fold means. Reference: {chosen}; significant = "
-        f"Holm-adjusted p <= {ALPHA}."
+        f"no arm {what} ({mde_text(compared)}); top estimate "
+        f"{label(top.arm)}: {analysis.metric} {_estimate(top.interval)}"
     )
+
+
+def _estimate(interval: Interval) -> str:
+    units = f"{interval.n} test unit{'s' if interval.n != 1 else ''}"
+    if interval.n < 2 or math.isnan(interval.low):
+        return f"{cell(interval.mean)} ({units}: no interval)"
+    return f"{cell(interval.mean)} (95% CI {cell(interval.low)} to {cell(interval.high)})"

@@ -6,36 +6,32 @@ is not a factor of its own: it is part of its plugin's level (``square (size=16)
 
 Per factor, each level's score on a fold is the mean over the other factors' levels on
 that fold (a marginal mean over the full grid), so every level is read over the same
-combinations. Levels are compared with the factor's best level, paired over folds; the
-best level is picked after looking, so Holm runs over every pair of levels of every factor.
-Main effects and two-way interactions are repeated-measures ANOVA F-tests over folds with
-the Greenhouse-Geisser correction.
+combinations; its interval stays inside [0, 1]. Effect sizes, each with its 95% interval,
+p, verdict (better, worse, equivalent within the margin, inconclusive) and minimum
+detectable effect: each level against its factor's best level (the main effects), and
+each interaction contrast of two factors, how much a level's gap to its factor's best
+level changes between the other factor's best level and another of its levels
+(a difference of differences, per fold). The best levels are picked after looking, so
+the comparisons are judged, with Holm's correction, as one family with every pair of
+levels of every factor and every interaction contrast: corrected across all the factors
+shown. The omnibus main effects and two-way interactions are repeated-measures ANOVA
+F-tests over folds with the Greenhouse-Geisser correction.
 """
 
 from __future__ import annotations
 
 import itertools
-import math
+from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ablate.errors import AblateError
-from ablate.intervals import Interval, t_interval
+from ablate.tracking.anova import FTest, factorial_contrasts, rm_test
 from ablate.tracking.arms import Arm
-from ablate.tracking.mlflow_store import LEAK
-from ablate.tracking.stats import (
-    ALPHA,
-    FTest,
-    Paired,
-    factorial_contrasts,
-    holm,
-    paired,
-    pairwise,
-    rm_test,
-)
-from ablate.tracking.tables import PValue, Range
+from ablate.tracking.stats import Interval, Paired, holm, paired, pairwise, score_interval
+from ablate.tracking.verdicts import Comparison, judge
 
 
 @dataclass
@@ -46,25 +42,40 @@ class Level:
     factor: str
     level: str
     interval: Interval
-    comparison: Paired | None
-    p_holm: float
+    comparison: Comparison | None
+
+
+@dataclass
+class Contrast:
+    """An interaction contrast: (``level`` - the first factor's best level) at ``at``
+    minus the same gap at the second factor's best level."""
+
+    first: str
+    second: str
+    level: str
+    best: str
+    at: str
+    at_best: str
+    comparison: Comparison
 
 
 @dataclass
 class Effects:
-    """Per factor its levels (best first) and main-effect test; per pair of factors the
-    interaction test and its Holm-adjusted p; ``cells`` the mean of each grid cell."""
+    """Per factor its levels (best first) and main-effect test; per pair of factors its
+    interaction contrasts, test and Holm-adjusted p; ``cells`` the mean of each cell."""
 
     study: str
     metric: str
     factors: dict[str, list[str]]
     levels: list[Level]
+    contrasts: list[Contrast]
     main: dict[str, FTest]
     interactions: list[tuple[str, str, FTest, float]]
     cells: dict[tuple[str, ...], float]
     folds: int
     family: int
     speaker_independent: bool
+    margin: float | None = None
 
 
 class TooFewFactors(AblateError):
@@ -75,7 +86,7 @@ def short(key: str) -> str:
     return key.rsplit(".", 1)[-1]
 
 
-def effects(arms: list[Arm], metric: str = "test_uar") -> Effects:
+def effects(arms: list[Arm], metric: str = "test_uar", margin: float | None = None) -> Effects:
     """The effects of a study's arms (one study key, no teacher arm)."""
     study = arms[0].study
     name = metric.removeprefix("test_")
@@ -97,33 +108,31 @@ def effects(arms: list[Arm], metric: str = "test_uar") -> Effects:
         raise AblateError(f"--effects: {study} needs 2+ test folds shared by every arm")
     cells = list(itertools.product(*order))
     scores = np.array([[grid[c][f] for c in cells] for f in folds])
-    shape = (len(folds), *(len(levels) for levels in order))
-    cube = scores.reshape(shape)
+    cube = scores.reshape((len(folds), *(len(levels) for levels in order)))
     keys = list(factors)
-    samples, family, pairs = {}, {}, {}
+    family: dict[Hashable, Paired] = {}
+    intervals, ranked = {}, {}
     for axis, key in enumerate(keys, 1):
-        others = tuple(a for a in range(1, cube.ndim) if a != axis)
-        marginal = cube.mean(axis=others) if others else cube
-        samples[key] = {
-            level: dict(zip(folds, marginal[:, i], strict=True))
-            for i, level in enumerate(factors[key])
+        marginal = _marginal(cube, [axis])
+        samples = {
+            lv: dict(zip(folds, marginal[:, i], strict=True)) for i, lv in enumerate(factors[key])
         }
-        for (a, b), compared in pairwise(samples[key]).items():
-            pairs[(key, a, b)] = compared
-            family[(key, a, b)] = compared.p
-    adjusted = holm(family)
-    levels = []
-    for key in keys:
-        intervals = {lv: t_interval(list(v.values())) for lv, v in samples[key].items()}
-        ranked = sorted(intervals, key=lambda lv: -intervals[lv].mean)
-        best = ranked[0]
-        for level in ranked:
-            if level == best:
-                levels.append(Level(key, level, intervals[level], None, math.nan))
-                continue
-            pair = (key, best, level) if (key, best, level) in adjusted else (key, level, best)
-            compared = paired(samples[key][best], samples[key][level])
-            levels.append(Level(key, level, intervals[level], compared, adjusted[pair]))
+        intervals[key] = {lv: score_interval(list(v.values())) for lv, v in samples.items()}
+        ranked[key] = sorted(samples, key=lambda lv: -intervals[key][lv].mean)
+        ordered = {lv: samples[lv] for lv in ranked[key]}
+        family.update({(key, a, b): c for (a, b), c in pairwise(ordered).items()})
+    for i, j in itertools.combinations(range(len(keys)), 2):
+        family.update(_interaction(cube, folds, keys, factors, ranked, i, j))
+    judged, tested = judge(family, margin)
+    levels = [
+        Level(key, lv, intervals[key][lv], judged.get((key, ranked[key][0], lv)))
+        for key in keys
+        for lv in ranked[key]
+    ]
+    contrasts = [
+        Contrast(a, b, lv, ranked[a][0], at, ranked[b][0], judged[(a, b, lv, at)])
+        for (a, b, lv, at) in (k for k in family if len(k) == 4)
+    ]
     counts = [len(v) for v in order]
     main = {k: rm_test(scores, factorial_contrasts(counts, [i])) for i, k in enumerate(keys)}
     tests = {
@@ -137,13 +146,38 @@ def effects(arms: list[Arm], metric: str = "test_uar") -> Effects:
         metric,
         factors,
         levels,
+        contrasts,
         main,
         interactions,
         {c: float(np.mean([grid[c][f] for f in folds])) for c in cells},
         len(folds),
-        sum(not math.isnan(p) for p in family.values()),
+        tested,
         all(a.speaker_independent for a in arms),
+        margin,
     )
+
+
+def _marginal(cube: np.ndarray, axes: list[int]) -> np.ndarray:
+    """The cube's mean over every factor axis but ``axes`` (folds stay the first axis)."""
+    others = tuple(a for a in range(1, cube.ndim) if a not in axes)
+    return cube.mean(axis=others) if others else cube
+
+
+def _interaction(cube, folds, keys, factors, ranked, i, j) -> dict[Hashable, Paired]:
+    """The interaction contrasts of factors ``i`` and ``j`` against their best levels,
+    each a per-fold difference of differences."""
+    a, b = keys[i], keys[j]
+    table = _marginal(cube, [i + 1, j + 1])
+    index_a = {lv: n for n, lv in enumerate(factors[a])}
+    index_b = {lv: n for n, lv in enumerate(factors[b])}
+    best_a, best_b = index_a[ranked[a][0]], index_b[ranked[b][0]]
+    zero = dict.fromkeys(folds, 0.0)
+    out: dict[Hashable, Paired] = {}
+    for lv, at in itertools.product(ranked[a][1:], ranked[b][1:]):
+        x, y = index_a[lv], index_b[at]
+        gap = table[:, x, y] - table[:, best_a, y] - table[:, x, best_b] + table[:, best_a, best_b]
+        out[(a, b, lv, at)] = paired(zero, dict(zip(folds, gap, strict=True)))
+    return out
 
 
 def cell_means(result: Effects, first: str, second: str) -> dict[str, list[float]]:
@@ -188,66 +222,3 @@ def _factors(swept: list[dict[str, Any]], study: str) -> tuple[dict[str, list[st
             "(its arms table already compares the levels of one)"
         )
     return factors, lambda values: tuple(level(values, key) for key in factors)
-
-
-def rows(result: Effects) -> list[dict[str, Any]]:
-    """One row per level of each factor, the factor's best level first."""
-    metric = result.metric
-    mark = "yes" if result.speaker_independent else f"NO ({LEAK})"
-    out = []
-    for level in result.levels:
-        compared = level.comparison
-        row: dict[str, Any] = {
-            "factor": short(level.factor),
-            "level": level.level,
-            "speaker_independent": mark,
-            metric: level.interval.mean,
-            "ci95": Range(level.interval.low, level.interval.high),
-            "folds": level.interval.n,
-        }
-        if compared is None:
-            row |= dict.fromkeys(("diff", "diff_ci95", "p", "p_holm"), None)
-            row["significant"] = "best level"
-        else:
-            row |= {
-                "diff": compared.diff,
-                "diff_ci95": Range(compared.low, compared.high),
-                "p": PValue(compared.p),
-                "p_holm": PValue(level.p_holm),
-                "significant": "yes" if level.p_holm <= ALPHA else "no",
-            }
-        out.append(row)
-    return out
-
-
-def f_text(test: FTest) -> str:
-    """``F(df1, df2) = f, Greenhouse-Geisser ε = e, p = p``."""
-    p = PValue(test.p)
-    shown = "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
-    gg = f"Greenhouse-Geisser ε = {test.epsilon:.2f}"
-    return f"F({test.df1}, {test.df2}) = {test.f:.2f}, {gg}, {shown}"
-
-
-def summary(result: Effects) -> list[str]:
-    """The main-effect and interaction lines under the effects table."""
-    lines = [f"main effect of {short(k)}: {f_text(t)}" for k, t in result.main.items()]
-    for a, b, test, p_holm in result.interactions:
-        verdict = "depends" if p_holm <= ALPHA else "does not measurably depend"
-        corrected = f" (Holm over {len(result.interactions)}: {PValue(p_holm):.3f})"
-        holm_note = corrected if len(result.interactions) > 1 else ""
-        lines.append(
-            f"interaction {short(a)} x {short(b)}: {f_text(test)}{holm_note}: the effect of "
-            f"{short(a)} {verdict} on {short(b)}"
-        )
-    return lines
-
-
-def caption(result: Effects) -> str:
-    return (
-        f"{result.study}, {result.metric}: each level's mean over the other factors' levels, "
-        f"computed per test fold, over {result.folds} folds, with its 95% t-interval; diff = "
-        f"level - the factor's best level, paired over the folds, with its 95% t-interval; p = "
-        f"two-sided paired t-test; the best level is picked after looking, so Holm runs over "
-        f"all {result.family} pairs of levels; significant = Holm-adjusted p <= {ALPHA}. "
-        f"Main effects and interactions: repeated-measures ANOVA over folds."
-    )

@@ -2,9 +2,11 @@
 
 A fold run holds that fold's epoch series (``train/val_uar`` by epoch, one chart each),
 its test scores (``test_uar``, ``test_war``, ``test_f1``; a distilled trial also
-``teacher_test_*``), the validation scores of its final weights (``val_uar``, ``val_war``,
-``val_f1``, when the fold had validation speakers: what a nested choice reads), its test
-speakers and its trained weights (``model.pt``). The trial's
+``teacher_test_*``), each test speaker's own scores (``speaker/03/test_uar``: a fold of
+several test speakers can then be analysed speaker by speaker), the validation scores of
+its final weights (``val_uar``, ``val_war``, ``val_f1``, when the fold had validation
+speakers: what a nested choice reads), its test speakers and its trained weights
+(``model.pt``). The trial's
 own run keeps only the summaries and the learning curves averaged over folds, so its
 charts are few and per-fold detail is one click away.
 
@@ -32,8 +34,14 @@ SEED_TAG, FOLD_TAG = "ablate.seed", "ablate.fold"
 TEACHER_PREFIX = "teacher_"
 #: the old layout: per-fold scores as metrics of the trial run
 _OLD_KEY = re.compile(r"^seed(\d+)/fold(\d+)/(teacher_)?test_(\w+)$")
+#: one test speaker's scores on a fold run: ``speaker/03/test_uar``
+_SPEAKER_KEY = re.compile(r"^speaker/(.+)/(teacher_)?test_(\w+)$")
+#: what MLflow allows in a metric name besides letters and digits (``/`` separates)
+_UNSAFE = re.compile(r"[^\w\-. ]")
 #: ``{(role, metric): {(seed, fold): value}}``, role ``""`` or ``"teacher"``
 FoldValues = dict[tuple[str, str], dict[tuple[int, int], float]]
+#: ``{(role, metric): {(seed, fold, speaker): value}}``
+SpeakerValues = dict[tuple[str, str], dict[tuple[int, int, str], float]]
 
 
 def start(store: Store, trial_run: Any, study_key: str, seed: int, fold: int) -> str:
@@ -56,6 +64,13 @@ def finish(store: Store, run_id: str, seed: int, result: Any, torch_save: Any) -
     scores = {f"test_{m}": v for m, v in result.metrics.items()}
     scores.update({f"val_{m}": v for m, v in result.val_metrics.items()})
     scores.update({f"{TEACHER_PREFIX}test_{m}": v for m, v in result.teacher_metrics.items()})
+    for prefix, by_speaker in (
+        ("", result.speaker_metrics),
+        (TEACHER_PREFIX, result.teacher_speaker_metrics),
+    ):
+        for speaker, metrics in by_speaker.items():
+            name = _UNSAFE.sub("_", str(speaker))
+            scores.update({f"speaker/{name}/{prefix}test_{m}": v for m, v in metrics.items()})
     store.log_metrics(run_id, scores)
     speakers = "+".join(str(s) for s in result.test_speakers) or "-"
     store.set_tags(
@@ -102,6 +117,21 @@ def fold_values(run: Any, fold_runs: Iterable[Any] = ()) -> FoldValues:
                 value = fold_run.data.metrics.get(f"{prefix}test_{metric}")
                 if value is not None:
                     out.setdefault((role, metric), {})[seed_fold] = value
+    return out
+
+
+def speaker_values(fold_runs: Iterable[Any]) -> SpeakerValues:
+    """Each test speaker's scores on its fold runs (none in stores written before they
+    were recorded)."""
+    out: SpeakerValues = {}
+    for fold_run in fold_runs:
+        tags = fold_run.data.tags
+        seed, fold = int(tags[SEED_TAG]), int(tags[FOLD_TAG])
+        for key, value in fold_run.data.metrics.items():
+            match = _SPEAKER_KEY.match(key)
+            if match and match.group(3) in TEST_METRICS:
+                role = TEACHER if match.group(2) else ""
+                out.setdefault((role, match.group(3)), {})[(seed, fold, match.group(1))] = value
     return out
 
 

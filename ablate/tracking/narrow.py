@@ -29,6 +29,11 @@ def _p(row: dict) -> str:
     return f"{p} ({holm})" if p else ""
 
 
+def _spread(row: dict, unit: str) -> str:
+    """The spread between units and between seeds, in the column of the row's unit."""
+    return _joined(row, (unit, "sd_seeds"), "/") if unit in row else ""
+
+
 def narrow(rows: Sequence[dict[str, Any]], metric: str) -> list[dict[str, str]]:
     """Each row as ``{header: text}`` in display order; a column no row fills is left out
     (``rank`` for effects, ``factor`` for arms, spreads when not computed)."""
@@ -38,11 +43,14 @@ def narrow(rows: Sequence[dict[str, Any]], metric: str) -> list[dict[str, str]]:
         "factor": lambda r: cell(r.get("factor")),
         name: lambda r: marked(r, name),
         f"{metric} [95% CI]": lambda r: _joined(r, (metric, "ci95")),
-        "sd folds/seeds": lambda r: _joined(r, ("sd_folds", "sd_seeds"), "/"),
+        "sd folds/seeds": lambda r: _spread(r, "sd_folds"),
+        "sd speakers/seeds": lambda r: _spread(r, "sd_speakers"),
         "folds x seeds": lambda r: _joined(r, ("folds", "seeds"), " x "),
+        "speakers": lambda r: cell(r.get("speakers")),
         "diff [95% CI]": lambda r: _joined(r, ("diff", "diff_ci95")),
         "p (Holm)": _p,
-        "significant": lambda r: cell(r.get("significant")),
+        "verdict": lambda r: cell(r.get("verdict")),
+        "MDE": lambda r: cell(r.get("mde")),
     }
     kept = {
         header: show

@@ -99,7 +99,8 @@ def curves_png(histories: Sequence[Sequence[dict[str, float]]], path: Path) -> P
 @dataclass(frozen=True)
 class Bar:
     """One arm or level: its label, mean and 95% interval; ``reference`` bars get their own
-    colour, ``leak`` (speaker-dependent) bars are hatched grey."""
+    colour, ``leak`` (speaker-dependent) bars are hatched grey; ``mark`` (its verdict) is
+    written beside its mean."""
 
     name: str
     mean: float
@@ -107,6 +108,7 @@ class Bar:
     high: float
     reference: bool = False
     leak: bool = False
+    mark: str = ""
 
 
 def _wrap(name: str, width: int = 44) -> str:
@@ -123,24 +125,34 @@ def _height(bars: Sequence[Bar]) -> float:
     return len(bars) * (0.18 + 0.13 * lines)
 
 
+def _bounded(value: float, fallback: float) -> float:
+    """A score's interval end inside [0, 1] (scores cannot leave it), or ``fallback``."""
+    return min(1.0, max(0.0, value)) if math.isfinite(value) else fallback
+
+
 def _bars(ax, bars: Sequence[Bar], chance: float | None) -> None:
-    """Horizontal bars, first at the top, with 95% interval whiskers and their means."""
+    """Horizontal bars, first at the top, with 95% interval whiskers (inside [0, 1]), each
+    mean and verdict mark written beside its whisker, on an axis that ends at 1 at most."""
     ys = list(range(len(bars)))[::-1]
     colours = [REFERENCE if b.reference else LEAKED if b.leak else ARM for b in bars]
-    errors = [
-        [b.mean - b.low if math.isfinite(b.low) else 0 for b in bars],
-        [b.high - b.mean if math.isfinite(b.high) else 0 for b in bars],
-    ]
+    lows = [_bounded(b.low, b.mean) for b in bars]
+    highs = [_bounded(b.high, b.mean) for b in bars]
+    errors = [[b.mean - lo for b, lo in zip(bars, lows, strict=True)],
+              [hi - b.mean for b, hi in zip(bars, highs, strict=True)]]  # fmt: skip
     hatches = ["//" if b.leak else "" for b in bars]
     ax.barh(ys, [b.mean for b in bars], xerr=errors, color=colours, capsize=3, height=0.7,
             hatch=hatches, error_kw={"elinewidth": 1})  # fmt: skip
-    for y, b in zip(ys, bars, strict=True):
-        right = b.high if math.isfinite(b.high) else b.mean
-        ax.text(right + 0.01, y, f"{b.mean:.3f}", va="center", fontsize=8)
+    right_end = min(1.0, max(max(highs) + 0.12, 0.3))
+    for y, b, low, high in zip(ys, bars, lows, highs, strict=True):
+        text = f"{b.mean:.3f}" + (f" {b.mark}" if b.mark else "")
+        if high + 0.01 + 0.012 * len(text) <= right_end:
+            ax.text(high + 0.01, y, text, va="center", fontsize=8)
+        else:  # no room right of the whisker: left of it, over the bar
+            box = {"facecolor": "white", "alpha": 0.8, "edgecolor": "none", "pad": 1}
+            ax.text(low - 0.01, y, text, va="center", ha="right", fontsize=8, bbox=box)
     ax.set_yticks(ys, _labels(bars), fontsize=8)
     ax.set_ylim(-0.6, len(bars) - 0.4)
-    top = max((b.high if math.isfinite(b.high) else b.mean) for b in bars)
-    ax.set_xlim(0, max(top + 0.1, 0.3))
+    ax.set_xlim(0, right_end)
     if chance:
         ax.axvline(chance, color="black", linestyle="--", linewidth=1)
     ax.grid(axis="x", alpha=0.3)

@@ -16,11 +16,10 @@ import numpy as np
 from omegaconf import DictConfig
 
 from ablate.config import to_yaml
-from ablate.intervals import t_interval
 from ablate.tracking.folds import averaged_curves
 from ablate.tracking.mlflow_store import Store
 from ablate.tracking.plots import confusion_png, curves_png
-from ablate.tracking.stats import fold_means
+from ablate.tracking.stats import fold_means, score_interval
 from ablate.tracking.views import display_tags
 from ablate.training.metrics import TEST_METRICS
 
@@ -31,12 +30,13 @@ WEIGHTS = "every fold's trained weights: model.pt in each nested fold run (seed 
 
 
 def intervals(results: SeedResults) -> dict[str, float]:
-    """Each test metric's 95% t-interval over the trial's test folds (seeds averaged within
-    a fold first, as ``ablate compare`` does): ``test_uar_ci95_low`` / ``_high``."""
+    """Each test metric's 95% interval over the trial's test folds, inside [0, 1] (seeds
+    averaged within a fold first, as ``ablate compare`` does): ``test_uar_ci95_low`` /
+    ``_high``."""
     out = {}
     for metric in TEST_METRICS:
         values = {(seed, f.fold): f.metrics[metric] for seed, r in results for f in r.folds}
-        interval = t_interval(list(fold_means(values).values()))
+        interval = score_interval(list(fold_means(values).values()))
         out[f"test_{metric}_ci95_low"] = interval.low
         out[f"test_{metric}_ci95_high"] = interval.high
     return out

@@ -1,10 +1,14 @@
-"""Statistics over test folds: intervals, paired comparisons, Holm, repeated-measures ANOVA.
+"""Statistics over test units: intervals, paired comparisons and Holm's correction.
 
-Pure numpy/scipy, no MLflow. The unit of analysis is the test fold (a speaker, or a group of
-speakers): a model's seeds on the same fold share its test speakers, so they are averaged
-within the fold first and every interval and test below works on fold means. Why each
-choice (t-interval, paired t-test, Holm, Greenhouse-Geisser) is in docs/studies.md; the
-simulation in tests/tracking/test_stats_simulation.py checks their error rates.
+Pure numpy/scipy, no MLflow. The unit of analysis is the test speaker: a model's seeds on
+the same speaker share its test utterances, so they are averaged first and every interval
+and test below works on those means. A unit is a test fold (one held-out speaker, or a
+group of them) or, where a fold's per-speaker scores are recorded, one speaker of a fold.
+The speakers of one fold are tested by the same trained models, so their errors are
+correlated: ``clusters`` names each unit's fold, and the standard error is then
+cluster-robust over folds with folds - 1 degrees of freedom (with one unit per fold it is
+the ordinary t-interval). Why each choice is made is in docs/studies.md; the simulations
+in tests/tracking/test_calibration.py check the error rates.
 """
 
 from __future__ import annotations
@@ -15,36 +19,30 @@ from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import combinations
 
-import numpy as np
-from scipy import special, stats
+from scipy import special
 
-from ablate.intervals import t_interval
+from ablate.intervals import LEVEL, Interval
+from ablate.intervals import t_interval as plain_t_interval
 
 ALPHA = 0.05
 NAN = math.nan
+#: a paired difference whose spread is below this is the same on every unit: not testable
+CONSTANT = 1e-12
 
 
 @dataclass(frozen=True)
 class Paired:
-    """``other - reference`` over the ``n`` folds both have: mean difference, its 95%
-    t-interval and the two-sided paired t-test's p-value."""
+    """``other - reference`` over the ``n`` units both have: mean difference, its 95%
+    t-interval, the two-sided paired t-test's p-value, its standard error and degrees of
+    freedom. ``se == 0``: the same difference on every unit, which no test can judge."""
 
     diff: float
     low: float
     high: float
     p: float
     n: int
-
-
-@dataclass(frozen=True)
-class FTest:
-    """A repeated-measures F-test; ``p`` uses the Greenhouse-Geisser ``epsilon``."""
-
-    f: float
-    df1: int
-    df2: int
-    p: float
-    epsilon: float
+    se: float = NAN
+    df: float = 0
 
 
 def fold_means(values: Mapping[tuple[Hashable, Hashable], float]) -> dict[Hashable, float]:
@@ -66,21 +64,91 @@ def seed_sd(values: Mapping[tuple[Hashable, Hashable], float]) -> float:
     return math.sqrt(sum(d * var for d, var in spread) / dof) if dof else NAN
 
 
-def paired(reference: Mapping[Hashable, float], other: Mapping[Hashable, float]) -> Paired:
-    """``other - reference`` paired over the folds both have (a paired t-test is a
-    one-sample t-test of those differences, so the interval and p always agree)."""
-    shared = [fold for fold in reference if fold in other]
-    diffs = [other[fold] - reference[fold] for fold in shared]
+def mean_se(
+    samples: Sequence[float], clusters: Sequence[Hashable] | None = None
+) -> tuple[float, float, float, int]:
+    """Mean, standard deviation, standard error of the mean and its degrees of freedom.
+
+    Without ``clusters`` (every unit its own fold): ``sd / sqrt(n)`` on ``n - 1``. With
+    them: the cluster-robust (CR1) standard error over the ``G`` clusters, on ``G - 1``
+    degrees of freedom, which allows any correlation between units of one cluster."""
+    n = len(samples)
+    if n == 0:
+        return NAN, NAN, NAN, 0
+    mean = math.fsum(samples) / n
+    if n == 1:
+        return mean, NAN, NAN, 0
+    sd = math.sqrt(math.fsum((x - mean) ** 2 for x in samples) / (n - 1))
+    if clusters is None or len(set(clusters)) == n:
+        return mean, sd, sd / math.sqrt(n), n - 1
+    sums: dict[Hashable, float] = {}
+    for value, cluster in zip(samples, clusters, strict=True):
+        sums[cluster] = sums.get(cluster, 0.0) + value - mean
+    g = len(sums)
+    if g < 2:
+        return mean, sd, NAN, 0
+    variance = g / (g - 1) * math.fsum(s * s for s in sums.values()) / n**2
+    return mean, sd, math.sqrt(variance), g - 1
+
+
+def _quantile(df: int) -> float:
+    return float(special.stdtrit(df, (1 + LEVEL) / 2))
+
+
+def t_interval(samples: Sequence[float], clusters: Sequence[Hashable] | None = None) -> Interval:
+    """Mean and 95% t-interval of independent samples (:func:`ablate.intervals.t_interval`)
+    or of clustered units."""
+    if clusters is None or len(set(clusters)) == len(samples):
+        return plain_t_interval(samples)
+    mean, sd, se, df = mean_se(samples, clusters)
+    if df < 1:
+        return Interval(mean, NAN, NAN, sd, len(samples))
+    half = _quantile(df) * se
+    return Interval(mean, mean - half, mean + half, sd, len(samples))
+
+
+def score_interval(
+    samples: Sequence[float], clusters: Sequence[Hashable] | None = None
+) -> Interval:
+    """Mean and 95% interval of scores in [0, 1] (UA, WA, F1), always inside [0, 1].
+
+    The t-interval built on the logit scale around the mean (delta method: the logit's
+    standard error is ``se / (mean (1 - mean))``) and mapped back: in the middle of the
+    range it is the t-interval, near 0 or 1 it is asymmetric instead of crossing the
+    bound. Its coverage is checked by simulation (tests/tracking/test_calibration.py)."""
+    mean, sd, se, df = mean_se(samples, clusters)
+    if df < 1:
+        return Interval(mean, NAN, NAN, sd, len(samples))
+    if se == 0 or mean <= 0 or mean >= 1:
+        return Interval(mean, mean, mean, sd, len(samples))
+    centre = float(special.logit(mean))
+    half = _quantile(df) * se / (mean * (1 - mean))
+    low, high = (float(special.expit(centre + sign * half)) for sign in (-1, 1))
+    return Interval(mean, low, high, sd, len(samples))
+
+
+def paired(
+    reference: Mapping[Hashable, float],
+    other: Mapping[Hashable, float],
+    clusters: Mapping[Hashable, Hashable] | None = None,
+) -> Paired:
+    """``other - reference`` paired over the units both have (a paired t-test is a
+    one-sample t-test of those differences, so the interval and p always agree).
+
+    A difference that is the same on every unit has no spread to test it against: its p
+    is NaN (not testable), never 0."""
+    shared = [unit for unit in reference if unit in other]
+    diffs = [other[unit] - reference[unit] for unit in shared]
+    groups = [clusters[unit] for unit in shared] if clusters is not None else None
+    mean, sd, se, df = mean_se(diffs, groups)
     n = len(diffs)
-    if n < 2:
-        return Paired(statistics.fmean(diffs) if diffs else NAN, NAN, NAN, NAN, n)
-    interval = t_interval(diffs)
-    if interval.sd == 0:  # every fold moved by the same amount: no spread to test against
-        p = 1.0 if interval.mean == 0 else 0.0
-        return Paired(interval.mean, interval.mean, interval.mean, p, n)
-    t = interval.mean / (interval.sd / math.sqrt(n))
-    p = float(2 * special.stdtr(n - 1, -abs(t)))
-    return Paired(interval.mean, interval.low, interval.high, p, n)
+    if df < 1:
+        return Paired(mean, NAN, NAN, NAN, n, NAN, df)
+    if sd <= CONSTANT:
+        return Paired(mean, mean, mean, NAN, n, 0.0, df)
+    half = _quantile(df) * se
+    p = float(2 * special.stdtr(df, -abs(mean / se)))
+    return Paired(mean, mean - half, mean + half, p, n, se, df)
 
 
 def holm(pvalues: Mapping[Hashable, float]) -> dict[Hashable, float]:
@@ -98,71 +166,9 @@ def holm(pvalues: Mapping[Hashable, float]) -> dict[Hashable, float]:
     return adjusted
 
 
-def pairwise(samples: Mapping[str, Mapping[Hashable, float]]) -> dict[tuple[str, str], Paired]:
-    """Every pair of groups, ``(a, b)`` holding ``b - a``."""
-    return {(a, b): paired(samples[a], samples[b]) for a, b in combinations(samples, 2)}
-
-
-def against(
-    samples: Mapping[str, Mapping[Hashable, float]], reference: str, post_hoc: bool
-) -> tuple[dict[str, Paired], dict[str, float], int]:
-    """Each group against ``reference``: the comparisons, their Holm-adjusted p-values and
-    the size of the Holm family.
-
-    A reference named in advance is compared with the ``k - 1`` others and Holm runs over
-    those. A reference picked after looking (the best group) is selected for being high,
-    so the differences to it are biased; its comparisons are then corrected as members of
-    the family of all ``k (k - 1) / 2`` pairs, which holds the family-wise error rate
-    whichever group came out best.
-    """
-    rows = {name: paired(samples[reference], values) for name, values in samples.items()}
-    del rows[reference]
-    family: dict[Hashable, float] = {(reference, name): c.p for name, c in rows.items()}
-    if post_hoc:
-        family = {pair: c.p for pair, c in pairwise(samples).items()}
-    adjusted = holm(family)
-    by_name = {}
-    for name in rows:
-        key = (reference, name) if (reference, name) in adjusted else (name, reference)
-        by_name[name] = adjusted[key]
-    return rows, by_name, sum(not math.isnan(p) for p in family.values())
-
-
-def contrasts(levels: int) -> np.ndarray:
-    """``levels - 1`` orthonormal contrasts (normalised Helmert), rows orthogonal to 1."""
-    rows = np.zeros((levels - 1, levels))
-    for i in range(1, levels):
-        rows[i - 1, :i] = 1.0
-        rows[i - 1, i] = -i
-        rows[i - 1] /= math.sqrt(i * (i + 1))
-    return rows
-
-
-def factorial_contrasts(levels: Sequence[int], effect: Sequence[int]) -> np.ndarray:
-    """Contrasts of the main effect or interaction of the factors ``effect`` (indices into
-    ``levels``) in a full grid whose cells are ordered as ``numpy.ndindex(*levels)``."""
-    matrix = np.ones((1, 1))
-    for index, count in enumerate(levels):
-        part = contrasts(count) if index in effect else np.full((1, count), 1 / math.sqrt(count))
-        matrix = np.kron(matrix, part)
-    return matrix
-
-
-def rm_test(scores: np.ndarray, contrast: np.ndarray) -> FTest:
-    """Repeated-measures F-test of ``contrast`` (orthonormal rows) on ``scores`` (subjects x
-    cells): the univariate F of a repeated-measures ANOVA, its p-value with the
-    Greenhouse-Geisser correction for non-sphericity."""
-    n, p = scores.shape[0], contrast.shape[0]
-    z = scores @ contrast.T
-    if n < 2:
-        return FTest(NAN, p, 0, NAN, NAN)
-    centred = z - z.mean(axis=0)
-    cov = centred.T @ centred / (n - 1)
-    trace = float(np.trace(cov))
-    effect = n * float(z.mean(axis=0) @ z.mean(axis=0))
-    df1, df2 = p, p * (n - 1)
-    if trace == 0:
-        return FTest(NAN if effect == 0 else math.inf, df1, df2, 1.0 if effect == 0 else 0.0, 1.0)
-    f = effect / trace
-    epsilon = min(1.0, trace**2 / (p * float(np.trace(cov @ cov))))
-    return FTest(f, df1, df2, float(stats.f.sf(f, epsilon * df1, epsilon * df2)), epsilon)
+def pairwise(
+    samples: Mapping[Hashable, Mapping[Hashable, float]],
+    clusters: Mapping[Hashable, Hashable] | None = None,
+) -> dict[tuple[Hashable, Hashable], Paired]:
+    """Every pair of groups in their order, ``(a, b)`` holding ``b - a``."""
+    return {(a, b): paired(samples[a], samples[b], clusters) for a, b in combinations(samples, 2)}

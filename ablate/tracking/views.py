@@ -18,6 +18,7 @@ URL of each.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -36,18 +37,16 @@ SEARCH = "tags.`ablate.kind` != 'fold'"
 
 
 def display_tags(metrics: Mapping[str, float]) -> dict[str, str]:
-    """Each test metric's mean and 95% interval to three decimals, as text: the runs
-    table showed the metrics to 12 digits."""
-    from ablate.tracking.tables import Range, cell
-
+    """Each test metric's mean and 95% interval to three decimals, as text
+    (``0.649 [0.573, 0.724]``): the runs table showed the metrics to 12 digits."""
     tags = {}
     for tag, base in DISPLAY.items():
         mean = metrics.get(f"{base}_mean")
-        if mean is None:
+        if mean is None or not math.isfinite(mean):
             continue
-        low, high = metrics.get(f"{base}_ci95_low"), metrics.get(f"{base}_ci95_high")
-        ci = f" {cell(Range(low, high))}" if low is not None and high is not None else ""
-        tags[tag] = f"{cell(float(mean))}{ci}".rstrip()
+        ends = [metrics.get(f"{base}_ci95_{end}") for end in ("low", "high")]
+        shown = all(e is not None and math.isfinite(e) for e in ends)
+        tags[tag] = f"{mean:.3f}" + (f" [{ends[0]:.3f}, {ends[1]:.3f}]" if shown else "")
     return tags
 
 

@@ -6,11 +6,12 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig
@@ -153,13 +154,32 @@ def predict(
     return torch.cat(logits), torch.cat(features)
 
 
-def evaluate(model: nn.Module, split: Split, label_names: list[str], batch_size: int, amp: bool):
-    """Metrics (uar, war, f1, per-class recall, confusion) and mean CE loss on ``split``."""
+def evaluate(
+    model: nn.Module,
+    split: Split,
+    label_names: list[str],
+    batch_size: int,
+    amp: bool,
+    groups: Sequence[str] = (),
+):
+    """Metrics (uar, war, f1, per-class recall, confusion) and mean CE loss on ``split``;
+    with ``groups`` (each row's speaker), also ``per_group``: each group's uar, war, f1."""
     logits, _ = predict(model, split.x, batch_size, amp, split.lengths, split.window)
-    metrics = classification_metrics(
-        split.y.cpu().numpy(), logits.argmax(-1).cpu().numpy(), label_names
-    )
+    y_true, y_pred = split.y.cpu().numpy(), logits.argmax(-1).cpu().numpy()
+    metrics = classification_metrics(y_true, y_pred, label_names)
     metrics["loss"] = float(F.cross_entropy(logits, split.y))
+    if len(groups):
+        names = np.asarray(groups)
+        metrics["per_group"] = {
+            str(group): {
+                k: v
+                for k, v in classification_metrics(
+                    y_true[names == group], y_pred[names == group], label_names
+                ).items()
+                if k in ("uar", "war", "f1")
+            }
+            for group in dict.fromkeys(groups)
+        }
     return metrics
 
 

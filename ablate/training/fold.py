@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TypeVar
 
@@ -74,7 +74,8 @@ class FoldRun:
         train_speakers = speakers * (len(train_y) // max(1, len(speakers)))
         self.train = self.split(train_x, train_y, train_speakers)
         self.val = self.split(*self._part(fold.val))
-        self.test = self.split(*self._part(fold.test))
+        test_x, test_y, self.test_speakers = self._part(fold.test)
+        self.test = self.split(test_x, test_y, self.test_speakers)
         self.augmenter = BatchAugmenter(config.data, registry)
         self.labels = corpus.label_names
         self.notes: list[str] = []
@@ -115,10 +116,12 @@ class FoldRun:
             **kwargs,
         )
 
-    def scores(self, model: nn.Module, split: Split) -> dict:
-        """``model``'s metrics on ``split`` (the fold's test or validation side)."""
+    def scores(self, model: nn.Module, split: Split, speakers: Sequence[str] = ()) -> dict:
+        """``model``'s metrics on ``split`` (the fold's test or validation side), and each
+        of ``speakers``' own (``per_group``) when given."""
         cfg = self.config.train
-        return evaluate(model, split, self.labels, cfg.batch_size * 2, cfg.amp)
+        return evaluate(model, split, self.labels, cfg.batch_size * 2, cfg.amp, speakers)
 
     def test_metrics(self, model: nn.Module) -> dict:
-        return self.scores(model, self.test)
+        """The test metrics, and each test speaker's own (``per_group``)."""
+        return self.scores(model, self.test, [str(s) for s in self.test_speakers])

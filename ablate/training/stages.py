@@ -51,6 +51,8 @@ class Trained:
     compute_seconds: float
     eval_seconds: float
     teacher_metrics: dict[str, float] = field(default_factory=dict)
+    #: the teacher's test metrics per test speaker
+    teacher_speaker_metrics: dict[str, dict[str, float]] = field(default_factory=dict)
     teacher_seconds: float = 0.0
     #: wall time spent getting the teacher (training it, or waiting for another worker)
     teacher_wall_seconds: float = 0.0
@@ -84,10 +86,11 @@ def train_fold(run: FoldRun, reporter: Reporter | None, teacher_cache: Path) -> 
     teacher_wall = time.perf_counter() - started
     model = run.model("model")
     compute = evaluating = 0.0
-    teacher_metrics = {}
+    teacher_metrics, teacher_speakers = {}, {}
     if len(run.test):
         metrics, evaluating = timed(run.test_metrics, teacher)
         teacher_metrics = {m: metrics[m] for m in METRICS}
+        teacher_speakers = metrics.get("per_group", {})
     shape = distill.distill_shape(model, teacher, len(run.labels))
     loss = distill.build_distill_loss(run.registry, config, shape).to(run.device)
     needed = wanted(loss)
@@ -142,6 +145,7 @@ def train_fold(run: FoldRun, reporter: Reporter | None, teacher_cache: Path) -> 
         compute,
         evaluating,
         teacher_metrics,
+        teacher_speakers,
         teacher_seconds,
         teacher_wall,
         teacher,

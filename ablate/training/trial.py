@@ -45,6 +45,9 @@ class FoldResult:
     val_metrics: dict[str, float] = field(default_factory=dict)
     #: the teacher's own test metrics when distilling
     teacher_metrics: dict[str, float] = field(default_factory=dict)
+    #: each test speaker's own metrics (uar, war, f1), and the teacher's
+    speaker_metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+    teacher_speaker_metrics: dict[str, dict[str, float]] = field(default_factory=dict)
     #: the seconds the teacher's training took, wherever and whenever it was trained
     teacher_seconds: float = 0.0
     #: wall time this fold spent getting its teacher, left out of ``seconds``
@@ -136,6 +139,8 @@ def run_fold(
         state_dict=_to_cpu(trained.model),
         val_metrics={m: validation[m] for m in METRICS if m in validation},
         teacher_metrics=trained.teacher_metrics,
+        speaker_metrics=metrics.get("per_group", {}),
+        teacher_speaker_metrics=trained.teacher_speaker_metrics,
         teacher_seconds=trained.teacher_seconds,
         teacher_wall_seconds=trained.teacher_wall_seconds,
         notes=run.notes,

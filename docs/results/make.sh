@@ -8,11 +8,14 @@
 #      *.png; cpu: emodb-cpu.db (reduced, 3 seeds, speaker 4-fold) -> tables-cpu.md,
 #      *-cpu.png.
 # Every table is over test folds (seeds averaged within a fold first), with 95% intervals,
-# paired t-tests against the named reference arm and Holm's correction (docs/studies.md).
+# paired t-tests against the named reference arm, Holm's correction and a verdict per arm
+# (better, worse, equivalent within MARGIN, inconclusive; docs/studies.md).
+#   MARGIN=0.03 (default): the smallest difference in UA that the tables treat as mattering
 set -euo pipefail
 cd "$(dirname "$0")"
 which=${1:-all}
-compare() { python3 -m ablate compare "$@" --tracking-uri "$uri" --format markdown; }
+margin=${MARGIN:-0.03}
+compare() { python3 -m ablate compare "$@" --tracking-uri "$uri" --format markdown --margin "$margin"; }
 
 if [ "$which" = recipe ] || [ "$which" = all ]; then
   # artifacts beside the store, relative, so `ablate ui` shows them on any clone

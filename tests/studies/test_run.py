@@ -101,7 +101,8 @@ def test_a_speaker_dependent_study_is_marked_in_run_names_and_compare(tmp_path, 
     fresh_mlflow(mlflow_template, tmp_path)
     with contextlib.chdir(tmp_path):
         _cli(["run", _study(tmp_path), *TINY, "protocol.split=random_kfold", "protocol.folds=2"])
-        from ablate.tracking.compare import analyse, rows
+        from ablate.tracking.arms_table import rows
+        from ablate.tracking.compare import analyse
         from ablate.tracking.mlflow_store import Store
 
         table = rows(analyse(Store("sqlite:///mlflow.db"), ["tiny"]))
@@ -140,3 +141,6 @@ def test_compare_shows_the_distillation_teacher_as_its_own_arm(tmp_path, mlflow_
     assert teacher_arm.folds == student.folds  # paired on the same test speakers
     assert teacher_arm.params != student.params and teacher_arm.gflops > student.gflops
     assert teacher_arm.seconds > 0
+    # the teacher's per-speaker scores are its own, beside its students'
+    assert teacher_arm.has_speakers("uar") and student.has_speakers("uar")
+    assert teacher_arm.speakers["uar"] != student.speakers["uar"]

@@ -45,6 +45,11 @@ CASES = [
     (GOOD + "optuna: {sampler: tpe}\n", "optuna.n_trials: required with sampler tpe"),
     (GOOD + "  model.depth: {int: [0, 2]}\n", "model.depth: 0 is out of range"),
     ("name: tiny\nspace: [a\n", "invalid YAML at line 3, column 1"),
+    (GOOD + "verdict: {margn: 0.03}\n", "verdict: unknown key 'margn' (did you mean 'margin'?"),
+    (GOOD + "verdict: {margin: 3}\n", "verdict.margin: expected the smallest difference"),
+    (GOOD + "verdict: {margin: -0.1}\n", "verdict.margin: expected"),
+    (GOOD + "verdict: {margin: big}\n", "verdict.margin: expected"),
+    (GOOD + "verdict: 0.03\n", "verdict: expected a mapping such as {margin: 0.03}"),
 ]
 
 
@@ -101,3 +106,15 @@ def test_identity_leaves_out_unset_keys_so_a_new_null_field_changes_no_key(tmp_p
         load_study(path, get_registry(), ["model.distill_token=true"]).key
         != load_study(path, registry=get_registry()).key
     )
+
+
+def test_a_declared_margin_judges_the_study_and_changes_no_trial(tmp_path):
+    """The margin is how compare judges the arms, not what a trial trains: a study run
+    again with another margin resumes its trials under the same key."""
+    path = tmp_path / "study.yaml"
+    path.write_text(GOOD)
+    plain = load_study(path, get_registry())
+    path.write_text(GOOD + "verdict: {margin: 0.03}\n")
+    declared = load_study(path, get_registry())
+    assert (plain.margin, declared.margin) == (None, 0.03)
+    assert declared.key == plain.key

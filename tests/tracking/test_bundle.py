@@ -11,6 +11,7 @@ from mlflow import MlflowClient
 from store_helpers import PE, RESULTS
 
 from ablate.cli.ui_cmd import server_folder
+from ablate.tracking import arms_table
 from ablate.tracking import compare as verdicts
 from ablate.tracking.bundle import upgrade
 from ablate.tracking.mlflow_store import Store
@@ -54,13 +55,15 @@ def test_an_old_store_is_brought_up_to_date_from_its_metrics_and_compares_the_sa
         con.execute("delete from tags where key = 'ablate.kind' and value = 'trial'")
         con.execute("update runs set artifact_uri = '/work/main/mlruns/gone'")
     uri = f"sqlite:///{db}"
-    before = [str(r) for r in verdicts.rows(verdicts.analyse(Store(uri), [PE]))]
+    before = [str(r) for r in arms_table.rows(verdicts.analyse(Store(uri), [PE]))]
     upgrade(db)
-    after = verdicts.rows(verdicts.analyse(Store(uri), [PE]))
+    after = arms_table.rows(verdicts.analyse(Store(uri), [PE]))
     assert [str(r) for r in after] == before
     parent, trials = _trials(uri, PE)
-    assert parent.data.tags["ablate.best_arm"] == after[0]["arm"]
-    assert "| rank | arm | test_uar [95% CI] |" in parent.data.tags["mlflow.note.content"]
+    assert parent.data.tags["ablate.top_arm"] == after[0]["arm"]
+    assert "| arm | test_uar [95% CI] | diff [95% CI] | verdict | MDE |" in (
+        parent.data.tags["mlflow.note.content"]
+    )
     for trial in trials:
         assert trial.data.tags["ablate.kind"] == "trial" and "3 seeds (trial" in trial.info.run_name
         assert trial.info.artifact_uri.startswith("old-artifacts/")
@@ -70,4 +73,4 @@ def test_an_old_store_is_brought_up_to_date_from_its_metrics_and_compares_the_sa
             assert "not made up" in trial.data.tags["mlflow.note.content"]
             assert trial.data.metrics["test_uar_ci95_low"] < trial.data.metrics["test_uar_mean"]
     upgrade(db)  # again: nothing changes, nothing breaks
-    assert [str(r) for r in verdicts.rows(verdicts.analyse(Store(uri), [PE]))] == before
+    assert [str(r) for r in arms_table.rows(verdicts.analyse(Store(uri), [PE]))] == before

@@ -6,10 +6,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import statistics
 
+import numpy as np
 import pytest
-from scipy import stats
+from scipy import special, stats
 from store_helpers import LEAKY, PE, PRESETS, by_hand, compare_csv, raw_scores, run
 
 
@@ -28,8 +30,11 @@ def test_an_arm_row_recomputed_by_hand_from_the_raw_per_fold_metrics(gpu_store, 
     half = stats.t.ppf(0.975, 7) * sd / 8**0.5
     assert float(row["test_uar"]) == pytest.approx(mean, abs=1e-12)
     assert float(row["sd_folds"]) == pytest.approx(sd, abs=1e-12)
-    assert float(row["ci95_low"]) == pytest.approx(mean - half, abs=1e-12)
-    assert float(row["ci95_high"]) == pytest.approx(mean + half, abs=1e-12)
+    # the t-interval on the logit scale, around the mean (delta method), mapped back
+    logit_half = half / (mean * (1 - mean))
+    low, high = special.expit(special.logit(mean) + np.array([-logit_half, logit_half]))
+    assert float(row["ci95_low"]) == pytest.approx(low, abs=1e-12)
+    assert float(row["ci95_high"]) == pytest.approx(high, abs=1e-12)
     assert half == pytest.approx(0.078, abs=0.001)
     assert (row["folds"], row["seeds"], row["speaker_independent"]) == ("8", "3", "yes")
     # the spread between seeds on one speaker, pooled over speakers
@@ -59,8 +64,8 @@ def test_a_comparison_recomputed_by_hand_paired_over_fold_means(gpu_store, capsy
     assert float(row["p_holm"]) == pytest.approx(
         max(min(1, (3 - i) * p) for i, p in enumerate(ps) if p <= float(row["p"])), abs=1e-12
     )
-    assert rows["pos_encoding=coordinate"]["significant"] == "reference"
-    assert {r["significant"] for r in rows.values()} == {"reference", "no"}
+    assert rows["pos_encoding=coordinate"]["verdict"] == "reference"
+    assert {r["verdict"] for r in rows.values()} == {"reference", "inconclusive"}
 
 
 @pytest.mark.parametrize("order", [(PE, LEAKY), (LEAKY, PE)])
@@ -78,7 +83,7 @@ def test_two_study_keys_under_one_name_are_never_pooled(gpu_store, capsys, order
     assert {(r["folds"], r["seeds"], r["speaker_independent"]) for r in leaky} == {
         ("8", "1", "NO (speaker-dependent)")
     }
-    assert all(r["significant"] == "not paired: no fold in common" for r in loso)
+    assert all(r["verdict"] == "not paired: no fold in common" for r in loso)
     assert f"{PE}, {LEAKY}" in err or f"{LEAKY}, {PE}" in err
     assert "kept apart; they differ in protocol.split" in err
 
@@ -127,3 +132,50 @@ def test_a_reference_that_names_no_single_arm_is_one_line_and_exit_2(
         capsys, "compare", PE, PRESETS, "--reference", reference, "--tracking-uri", gpu_store
     )
     assert code == 2 and err.startswith(message) and err.count("\n") == 1
+
+
+def test_issue_22_every_encoding_is_inconclusive_against_coordinate_at_a_margin_of_3_points(
+    gpu_store, capsys
+):
+    """With 8 speakers no encoding differs detectably from coordinate, and none is shown
+    within ±0.03 of it either: the honest answer is that this study cannot tell."""
+    rows = compare_csv(capsys, gpu_store, PE, "--margin", "0.03")
+    verdicts = {arm: row["verdict"] for arm, row in rows.items()}
+    assert verdicts.pop("pos_encoding=coordinate") == "reference"
+    assert set(verdicts.values()) == {"inconclusive"}
+    assert all(float(rows[arm]["mde"]) > 0.1 for arm in verdicts)
+    _, out, _ = run(capsys, "compare", PE, "--margin", "0.03", "--tracking-uri", gpu_store)
+    assert (
+        "answer: no arm differs detectably (MDE 0.112-0.139); top estimate pos_encoding=coordinate"
+        in " ".join(out.split())
+    )
+
+
+def test_issue_22_horizontal_patches_are_worse_when_the_recipe_study_is_pooled_by_name(
+    recipe_store, capsys
+):
+    rows = compare_csv(capsys, recipe_store, "patch_shape", "--pool-seeds", "--margin", "0.03")
+    assert rows["patching=horizontal"]["verdict"] == "worse"
+    assert {row["seeds"] for row in rows.values()} == {"2"}  # both keys of the name, pooled
+
+
+def test_no_printed_interval_leaves_0_1(tmp_path, mlflow_template, capsys):
+    """Arms at the ceiling (UA 1 on most speakers) print intervals inside [0, 1] in every
+    format; the t-interval of the first would reach 1.06."""
+    from sim_store import write_study
+
+    from ablate.tracking.mlflow_store import Store
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    (tmp_path / "mlflow.db").write_bytes(mlflow_template.read_bytes())
+    top = [1.0, 1.0, 0.8, 1.0, 1.0, 1.0, 1.0, 0.85]
+    arms = {"a": dict(enumerate(top)), "b": {f: v - 0.02 * (f % 3) for f, v in enumerate(top)}}
+    arms = {arm: {(0, f): v for f, v in scores.items()} for arm, scores in arms.items()}
+    write_study(Store(uri), "ceiling", "ceiling-1", arms, [[f"s{f}"] for f in range(8)], light=True)
+    rows = compare_csv(capsys, uri, "ceiling-1")
+    assert all(0 <= float(r["ci95_low"]) <= float(r["ci95_high"]) <= 1 for r in rows.values())
+    for fmt in ("table", "markdown"):
+        _, out, _ = run(capsys, "compare", "ceiling-1", "--tracking-uri", uri, "--format", fmt)
+        intervals = re.findall(r"\[(-?[0-9.]+), (-?[0-9.]+)\]", out)
+        bounds = [float(x) for pair in intervals for x in pair]
+        assert bounds and max(bounds) <= 1

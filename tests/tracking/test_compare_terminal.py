@@ -9,6 +9,7 @@ import sys
 from study_helpers import ENTRY
 
 from ablate.cli.output import print_rows
+from ablate.tracking import arms_table
 from ablate.tracking import compare as verdicts
 from ablate.tracking.mlflow_store import Store
 from ablate.tracking.narrow import narrow, stacked
@@ -34,7 +35,7 @@ def test_compare_piped_prints_every_number_whole_within_80_columns(gpu_store):
     assert "…" not in out
     assert max(len(line) for line in out.splitlines()) <= 80
     analysis = verdicts.analyse(Store(gpu_store), [PE, PRESETS], "test_uar", "preset=cnn")
-    rows = narrow(verdicts.rows(analysis), "test_uar")
+    rows = narrow(arms_table.rows(analysis), "test_uar")
     lines = out.splitlines()
     for row in rows:
         for header, value in row.items():
@@ -49,7 +50,7 @@ def test_compare_piped_prints_every_number_whole_within_80_columns(gpu_store):
 def test_a_wide_terminal_gets_the_table(gpu_store):
     out = _piped(["compare", PE, "--tracking-uri", gpu_store], columns="200")
     header = out.splitlines()[2]
-    assert "rank" in header and "test_uar [95% CI]" in header and "significant" in header
+    assert "rank" in header and "test_uar [95% CI]" in header and "verdict" in header
     assert "…" not in out
 
 

@@ -9,12 +9,13 @@ import statistics
 
 import numpy as np
 import pytest
-from scipy import stats
+from scipy import special, stats
 from store_helpers import PATCH_SHAPE, by_hand, raw_scores, run
 
 from ablate.errors import AblateError
 from ablate.tracking.arms import Arm
-from ablate.tracking.effects import cell_means, effects, rows, summary
+from ablate.tracking.effects import cell_means, effects
+from ablate.tracking.effects_table import rows, summary
 
 PATCH = PATCH_SHAPE
 SHAPES = [
@@ -57,7 +58,8 @@ def test_a_plugin_parameter_active_for_one_level_is_part_of_that_level_not_a_fac
         "model.patching": ["vertical", "square (size=16)", "horizontal"],
         "model.pos_encoding": ["coordinate", "none"],
     }
-    assert result.family == 3 + 1  # every pair of levels within each factor
+    # every pair of levels within each factor, and the (3 - 1) x (2 - 1) interaction contrasts
+    assert result.family == 3 + 1 + 2
 
 
 def test_a_level_is_its_mean_over_the_other_factors_levels_computed_per_fold():
@@ -75,7 +77,7 @@ def test_a_level_is_its_mean_over_the_other_factors_levels_computed_per_fold():
     level = by_level[("model.patching", "square (size=16)")]
     assert level.interval.mean == pytest.approx(statistics.fmean(expected.values()))
     diffs = [expected[f] - marginal(vertical)[f] for f in expected]
-    assert level.comparison.diff == pytest.approx(statistics.fmean(diffs))
+    assert level.comparison.paired.diff == pytest.approx(statistics.fmean(diffs))
     assert result.levels[0].level == "vertical" and result.levels[0].comparison is None
     # no interaction was built in: the effect of patching is the same for every encoding
     (interaction,) = result.interactions
@@ -130,14 +132,17 @@ def test_effects_on_the_gpu_store_recomputed_by_hand(gpu_store, capsys):
     assert len(vertical) == 4
     folds = [statistics.fmean(arm[f] for arm in vertical) for f in range(8)]
     mean, half = np.mean(folds), stats.t.ppf(0.975, 7) * stats.sem(folds)
-    interval = f"[{mean - half:.3f}, {mean + half:.3f}]"
+    logit = special.logit(mean) + np.array([-1, 1]) * half / (mean * (1 - mean))
+    low, high = special.expit(logit)
+    interval = f"[{low:.3f}, {high:.3f}]"
     assert f"| patching | vertical | yes | {mean:.3f} | {interval} |" in out
     for level in ("square (size=16)", "horizontal"):
         assert f"| patching | {level} | yes |" in out
     for level in ("coordinate", "learned", "sinusoidal", "none"):
         assert f"| pos_encoding | {level} | yes |" in out
     assert "- interaction patching x pos_encoding: F(6, 42) = " in out
-    assert "Holm runs over all 9 pairs of levels" in out
+    assert "one Holm family of 15" in out  # 3 + 6 pairs of levels, 2 x 3 contrasts
+    assert "| patching x pos_encoding | (square (size=16) - vertical) at " in out
 
 
 def test_effects_as_csv_and_a_study_without_a_grid(gpu_store, capsys):
@@ -146,8 +151,12 @@ def test_effects_as_csv_and_a_study_without_a_grid(gpu_store, capsys):
     )
     assert code == 0
     table = list(csv.DictReader(io.StringIO(out)))
-    assert [r["factor"] for r in table] == ["patching"] * 3 + ["pos_encoding"] * 4
-    assert {"study", "level", "ci95_low", "diff_ci95_high", "p_holm"} <= set(table[0])
+    assert [r["factor"] for r in table] == ["patching"] * 3 + ["pos_encoding"] * 4 + [
+        "patching x pos_encoding"
+    ] * 6
+    assert {"study", "level", "ci95_low", "diff_ci95_high", "p_holm", "verdict", "mde"} <= set(
+        table[0]
+    )
     code, _, err = run(
         capsys, "compare", "pe_vs_coord-630e2cfed6", "--effects", "--tracking-uri", gpu_store
     )
@@ -186,3 +195,46 @@ def test_three_factors_give_three_interactions_each_averaged_over_the_third():
     stems = cell_means(result, "model.stem", "model.patching")
     assert stems["vertical"][1] - stems["vertical"][0] == pytest.approx(0.02, abs=1e-9)
     assert "Holm over 3" in summary(result)[-1]
+
+
+def test_an_interaction_contrast_is_the_per_fold_difference_of_differences():
+    """horizontal's gap to vertical with no encoding, minus the same gap with coordinate
+    channels (the best encoding, which rescues horizontal strips by 0.15): -0.15."""
+
+    def crossed(shape, encoding, fold, seed):
+        rescue = shape["model.patching"] == "horizontal" and encoding == "coordinate"
+        return additive(shape, encoding, fold, seed) + 0.15 * rescue
+
+    arms = grid(crossed, folds=8)
+    result = effects(arms, margin=0.05)
+    (contrast,) = [c for c in result.contrasts if c.level == "horizontal"]
+    assert (contrast.best, contrast.at, contrast.at_best) == ("vertical", "none", "coordinate")
+    by_cell = {
+        (a.swept["model.patching"], a.swept["model.pos_encoding"]): a.fold_means("uar")
+        for a in arms
+    }
+    per_fold = [
+        by_cell["horizontal", "none"][f] - by_cell["vertical", "none"][f]
+        - by_cell["horizontal", "coordinate"][f] + by_cell["vertical", "coordinate"][f]
+        for f in by_cell["vertical", "none"]
+    ]  # fmt: skip
+    assert contrast.comparison.paired.diff == pytest.approx(statistics.fmean(per_fold))
+    assert contrast.comparison.paired.diff == pytest.approx(-0.15, abs=0.03)
+    assert contrast.comparison.verdict == "worse"
+    square = next(c for c in result.contrasts if c.level.startswith("square"))
+    assert square.comparison.verdict == "equivalent"  # no interaction there
+    assert any("1 of its 2 contrasts differs detectably" in line for line in summary(result))
+
+
+def test_main_effects_say_which_levels_are_equivalent_within_the_margin():
+    def flat(shape, encoding, fold, seed):  # the encoding does nothing
+        return additive(shape, encoding, fold, seed) - (encoding == "coordinate") * 0.05
+
+    result = effects(grid(flat, folds=8), margin=0.05)
+    encoding = next(
+        lv for lv in result.levels if lv.factor == "model.pos_encoding" and lv.comparison
+    )
+    assert encoding.comparison.verdict == "equivalent"
+    assert "main effect of pos_encoding" in summary(result)[1]
+    assert "every one of its levels equivalent within the margin" in summary(result)[1]
+    assert effects(grid(flat, folds=8)).levels[-1].comparison.verdict == "inconclusive"

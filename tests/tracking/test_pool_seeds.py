@@ -7,8 +7,11 @@ import csv
 import io
 
 import pytest
+from sim_store import write_study
 from store_helpers import LEAKY, PE, run
 from study_helpers import TINY, _cli, _study
+
+from ablate.tracking.mlflow_store import Store
 
 
 def _rows(capsys, *args) -> dict[str, dict]:
@@ -40,3 +43,34 @@ def test_a_study_run_per_seed_pools_into_the_study_run_with_both(workdir, capsys
 @pytest.mark.parametrize("flag", [(), ("--pool-seeds",)])
 def test_studies_that_differ_in_more_than_seeds_are_never_pooled(gpu_store, capsys, flag):
     assert len(_rows(capsys, PE, LEAKY, "--tracking-uri", gpu_store, *flag)) == 8
+
+
+@pytest.mark.parametrize(
+    ("second", "why"),
+    [
+        ({"seed": 0}, "nothing but their seeds, which overlap (0)"),
+        ({"seed": 1, "independent": False}, "speaker independence"),
+        ({"seed": 1, "folds": [["b"], ["a"]]}, "split (test and validation speakers)"),
+    ],
+)
+def test_a_name_pools_every_key_or_says_why_not(tmp_path, mlflow_template, capsys, second, why):
+    """Two keys of one name whose parameters agree: a second run of seed 0, a leaky run
+    made to look honest, or another split do not pool; named, the command says why; as
+    keys, they stay apart."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    (tmp_path / "mlflow.db").write_bytes(mlflow_template.read_bytes())
+    store = Store(uri)
+    folds = [["a"], ["b"]]
+    write_study(store, "twice", "twice-0", {"x": {(0, 0): 0.5, (0, 1): 0.6}}, folds, light=True)
+    seed = second["seed"]
+    write_study(
+        store, "twice", "twice-1", {"x": {(seed, 0): 0.4, (seed, 1): 0.7}},
+        second.get("folds", folds), independent=second.get("independent", True), light=True,
+    )  # fmt: skip
+    code, _, err = run(capsys, "compare", "twice", "--pool-seeds", "--tracking-uri", uri)
+    assert code == 2 and err.count("\n") == 1
+    assert (
+        f"twice-1 and twice-0 differ in {why}" in err
+        or f"twice-0 and twice-1 differ in {why}" in err
+    )
+    assert len(_rows(capsys, "twice-0", "twice-1", "--pool-seeds", "--tracking-uri", uri)) == 2

@@ -14,7 +14,7 @@ from study_helpers import TINY, _cli, _study, fresh_mlflow
 
 from ablate.cli.ui_cmd import study_links
 from ablate.tracking import views
-from ablate.tracking.compare import analyse, label
+from ablate.tracking.compare import analyse, headline, label
 from ablate.tracking.mlflow_store import Store, experiment_name
 from ablate.tracking.questions import questions
 
@@ -50,8 +50,10 @@ def test_a_study_run_once_per_seed_has_one_pooled_answer_and_one_view(seeds):
     (pooled,) = _runs(client, eid, "tags.`ablate.kind` = 'pooled'")
     expected = analyse(store, list(question.keys), "test_uar", pool_seeds=True)
     best = expected.verdicts[0]
-    assert pooled.data.tags["ablate.best_arm"] == label(best.arm)
-    assert pooled.info.run_name.startswith(f"tiny (seeds 0, 1 pooled): best {label(best.arm)} ")
+    assert pooled.data.tags["ablate.answer"] == headline(expected)  # the pooled answer
+    assert pooled.data.tags["ablate.top_arm"] == label(best.arm)
+    assert pooled.info.run_name.startswith("tiny (seeds 0, 1 pooled): ")
+    assert f" {label(best.arm)} {best.interval.mean:.3f} [" in pooled.info.run_name
     assert pooled.data.metrics["test_uar_mean"] == pytest.approx(best.interval.mean)
     arms = _runs(client, eid, f"tags.`mlflow.parentRunId` = '{pooled.info.run_id}'")
     assert {a.info.run_name for a in arms} == {
@@ -69,7 +71,7 @@ def test_a_study_run_once_per_seed_has_one_pooled_answer_and_one_view(seeds):
     assert shown[0].info.run_id == pooled.info.run_id
     assert {r.info.run_id for r in shown[1:]} == {a.info.run_id for a in arms}
     assert shown[1].info.run_name.startswith(label(best.arm))
-    assert experiment.tags["mlflow.note.content"].startswith("**tiny (seeds 0, 1 pooled): best")
+    assert experiment.tags["mlflow.note.content"].startswith("**tiny (seeds 0, 1 pooled): ")
     # `ablate ui` prints one link for the question
     (link,) = study_links(store, "http://127.0.0.1:5000")
     assert link == ("tiny", views.runs_url("http://127.0.0.1:5000", eid, question.id))
@@ -132,7 +134,8 @@ def test_the_committed_recipe_store_leads_with_the_pooled_answer():
     pooled, arms = shown[0], shown[1:]
     assert pooled.data.tags["ablate.kind"] == "pooled"
     expected = analyse(store, list(question.keys), "test_uar", pool_seeds=True)
-    assert pooled.data.tags["ablate.best_arm"] == label(expected.verdicts[0].arm)
+    assert pooled.data.tags["ablate.answer"] == headline(expected)
+    assert pooled.data.tags["ablate.top_arm"] == label(expected.verdicts[0].arm)
     assert len(arms) == len(expected.verdicts) == 4
     assert all(r.data.tags["ablate.kind"] == "arm" for r in arms)
 

@@ -49,18 +49,21 @@ def test_the_experiment_opens_on_its_ranked_runs(study):
     )
     assert [r.data.tags["ablate.kind"] for r in shown] == ["study", "trial", "trial"]
     assert [r.data.metrics["rank"] for r in shown] == [0, 1, 2]
-    best = parents[0].data.tags["ablate.best_arm"]
-    assert shown[1].info.run_name.startswith(best)
+    assert shown[1].info.run_name.startswith(parents[0].data.tags["ablate.top_arm"])
+    answer = parents[0].data.tags["ablate.answer"]
     assert experiment.tags["mlflow.note.content"].startswith(
-        f"**{parents[0].data.tags['ablate.study_key']}: best arm pos_encoding="
+        f"**{parents[0].data.tags['ablate.study_key']}: {answer}**"
     )
 
 
 def test_the_study_run_tells_the_answer(study, capsys):
     client, (parent,), trials = _children(study)
     key = parent.data.tags["ablate.study_key"]
-    best = parent.data.tags["ablate.best_arm"]
-    assert parent.info.run_name.startswith(f"{key}: best {best} ")
+    top, answer = parent.data.tags["ablate.top_arm"], parent.data.tags["ablate.answer"]
+    # two folds cannot show one arm better than the other: no "best arm" is claimed
+    assert parent.data.tags["ablate.best_arm"] == f"none detectably (top: {top})"
+    assert parent.info.run_name.startswith(f"{key}: no arm detectably best; top {top} ")
+    assert answer.startswith("no arm differs detectably (MDE ") and f"top estimate {top}" in answer
     capsys.readouterr()
     _cli(
         [
@@ -72,13 +75,17 @@ def test_the_study_run_tells_the_answer(study, capsys):
             f"sqlite:///{study / 'mlflow.db'}",
         ]
     )
-    table = capsys.readouterr().out
+    printed = capsys.readouterr().out
     note = parent.data.tags["mlflow.note.content"]
-    assert (
-        table.split("\n\nNote:")[0] in note
-    )  # the same table as `ablate compare --format markdown`
-    assert "| rank | arm | test_uar [95% CI] |" in note and "reference" in note
-    assert f"best arm {best}" in note.splitlines()[0]
+    # the answer, then the verdict table, narrow enough for the run page
+    assert note.startswith(printed.split("\n\n", 1)[0])
+    assert note.splitlines()[0] == f"**{key}: {answer}**"
+    assert note.splitlines()[2] == "| arm | test_uar [95% CI] | diff [95% CI] | verdict | MDE |"
+    assert "reference" in note and "inconclusive" in note
+    # every column: the artifact, what `ablate compare --format markdown` prints
+    saved = client.download_artifacts(parent.info.run_id, "compare/compare.md", str(study))
+    assert Path(saved).read_text() == printed
+    assert "| rank | arm | speaker_independent | test_uar | ci95 |" in printed
     # params: the fixed settings and the swept factor, nothing operational
     assert json.loads(parent.data.params["space.model.pos_encoding"]) == ["coordinate", "none"]
     assert parent.data.params["model.patching"] == "vertical"

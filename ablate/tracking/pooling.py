@@ -1,0 +1,116 @@
+"""Which study keys ``--pool-seeds`` may join: one study run once per seed, and nothing else.
+
+Two keys pool when their study name and every fixed setting agree except the seeds, and
+their trials tested the same thing: the same corpus (data fingerprint), classes, split
+(the exact test and validation speakers of every fold) and speaker independence, as the
+trial runs' tags record them. Their seeds must not overlap (a seed trained twice is not a
+second seed). A study name given to ``--pool-seeds`` names every key of that name: they
+all pool, or the command fails saying which setting keeps two of them apart.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ablate.config import OPERATIONAL_KEYS
+from ablate.errors import AblateError
+
+#: what a trial run's tags say it tested: names shown when two keys differ in one
+PROTOCOL_TAGS = {
+    "ablate.fingerprint": "corpus (data fingerprint)",
+    "ablate.label_names": "classes",
+    "ablate.split": "split (test and validation speakers)",
+    "ablate.speaker_independent": "speaker independence",
+}
+
+
+def read_json(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return {}
+
+
+def settings(runs: list[Any]) -> dict[str, str]:
+    """What a study holds fixed: its trials' config less the swept and operational keys,
+    plus its seeds."""
+    if not runs:
+        return {}
+    swept = {k for r in runs for k in read_json(r.data.tags.get("ablate.swept", "{}")) or {}}
+    params = runs[0].data.params
+    fixed = {k: v for k, v in params.items() if k not in swept and k not in OPERATIONAL_KEYS}
+    fixed = {k: v for k, v in fixed.items() if not any(k.startswith(f"{s}.") for s in swept)}
+    fixed["seeds"] = runs[0].data.tags.get("ablate.seeds", "")
+    return fixed
+
+
+def _identity(parent: Any, runs: list[Any]) -> dict[str, Any]:
+    """Everything two keys must share to pool: name, fixed settings but the seeds, and what
+    their trials tested (each tag's set of values over the trials)."""
+    fixed = {k: v for k, v in settings(runs).items() if k not in ("seeds", "train.seed")}
+    tested = {tag: sorted({r.data.tags.get(tag, "") for r in runs}) for tag in PROTOCOL_TAGS}
+    return {"name": parent.data.tags.get("ablate.study", parent.info.run_name), **fixed, **tested}
+
+
+def _seeds(runs: list[Any]) -> set[int]:
+    seeds = read_json(runs[0].data.tags.get("ablate.seeds", "[]")) if runs else []
+    return {int(s) for s in seeds} if isinstance(seeds, list) else set()
+
+
+def seed_groups(
+    parents: dict[str, Any], runs: dict[str, list[Any]], notes: list[str]
+) -> dict[str, list[str]]:
+    """Study keys grouped under the first of them that they pool with (module docstring);
+    a note names each pooled group."""
+    groups: dict[str, list[str]] = {}
+    homes: dict[str, list[str]] = {}
+    for key, parent in parents.items():
+        same = homes.setdefault(json.dumps(_identity(parent, runs[key]), sort_keys=True), [])
+        seeds = _seeds(runs[key])
+        home = next(
+            (h for h in same if not seeds & set().union(*(_seeds(runs[m]) for m in groups[h]))),
+            None,
+        )
+        if home is None:
+            same.append(key)
+            home = key
+        groups.setdefault(home, []).append(key)
+    for members in groups.values():
+        if len(members) > 1:
+            seeds = [runs[m][0].data.tags.get("ablate.seeds", "?") for m in members]
+            notes.append(
+                f"{', '.join(members)}: one study run with seeds {', '.join(seeds)}, pooled "
+                "(--pool-seeds): seeds averaged within each fold"
+            )
+    return groups
+
+
+def check_names(
+    named: dict[str, list[str]],
+    groups: dict[str, list[str]],
+    parents: dict[str, Any],
+    runs: dict[str, list[Any]],
+) -> None:
+    """Every key of each study name given to ``--pool-seeds`` pooled into one group, or a
+    one-line error naming the first two keys that did not and why."""
+    home_of = {member: home for home, members in groups.items() for member in members}
+    for name, keys in named.items():
+        homes = list(dict.fromkeys(home_of[key] for key in keys))
+        if len(homes) < 2:
+            continue
+        first, second = homes[0], homes[1]
+        raise AblateError(
+            f"--pool-seeds '{name}': its {len(keys)} study keys do not pool into one study: "
+            f"{first} and {second} differ in {_why(parents, runs, first, second)}; pass the "
+            "keys to compare them side by side"
+        )
+
+
+def _why(parents: dict[str, Any], runs: dict[str, list[Any]], a: str, b: str) -> str:
+    one, other = (_identity(parents[k], runs[k]) for k in (a, b))
+    differing = [k for k in sorted(set(one) | set(other)) if one.get(k) != other.get(k)]
+    if not differing:
+        shared = sorted(_seeds(runs[a]) & _seeds(runs[b]))
+        return f"nothing but their seeds, which overlap ({', '.join(map(str, shared))})"
+    return ", ".join(PROTOCOL_TAGS.get(k, k) for k in differing)
