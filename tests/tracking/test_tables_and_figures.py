@@ -129,8 +129,11 @@ def test_the_arms_axis_ends_at_1_and_each_mean_carries_its_verdict():
 
     from ablate.tracking.plots import Bar, _bars
 
-    bars = [Bar("a (reference)", 0.97, 0.93, 1.45, reference=True),
-            Bar("b", 0.62, -0.2, 0.9, mark="worse"), Bar("c", 0.6, 0.5, 0.7, mark="inconclusive")]  # fmt: skip
+    bars = [
+        Bar("a (reference)", 0.97, 0.93, 1.45, reference=True),
+        Bar("b", 0.62, -0.2, 0.9, mark="worse"),
+        Bar("c", 0.6, 0.5, 0.7, mark="inconclusive"),
+    ]
     fig, ax = plt.subplots()
     _bars(ax, bars, 0.25)
     assert ax.get_xlim() == (0.0, 1.0)
