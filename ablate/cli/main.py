@@ -66,6 +66,11 @@ def _loaders() -> dict[str, Callable[[], click.Command]]:
 
         return plan
 
+    def report() -> click.Command:
+        from ablate.cli.report_cmd import report
+
+        return report
+
     def ui() -> click.Command:
         from ablate.cli.ui_cmd import ui
 
@@ -82,6 +87,7 @@ def _loaders() -> dict[str, Callable[[], click.Command]]:
         "predict": predict,
         "compare": compare,
         "plan": plan,
+        "report": report,
         "ui": ui,
     }
 
@@ -99,6 +105,7 @@ SHORT_HELP = {
     "predict": "Predict the emotion of audio files with a saved model.",
     "compare": "Compare arms over test folds: intervals, paired tests, verdicts, effects.",
     "plan": "How many speakers, seeds and hours a study needs to resolve a margin.",
+    "report": "Write studies' answers, figures and provenance as one HTML page.",
     "ui": "Start the MLflow UI on the tracking store.",
 }
 

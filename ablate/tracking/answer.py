@@ -71,18 +71,26 @@ def compare_markdown(analysis: Any, title: str) -> str:
 VERDICT_COLUMNS = ("arm", "[95% CI]", "diff [95% CI]", "verdict", "MDE")
 
 
+def verdict_table(analysis: Any) -> list[dict[str, str]]:
+    """Each arm's interval, its difference from the reference with its interval, the
+    verdict and the minimum detectable effect, as text: the table a person reads first."""
+    from ablate.tracking.arms_table import rows
+    from ablate.tracking.narrow import narrow
+
+    table = narrow(rows(analysis), analysis.metric)
+    kept = [h for h in table[0] if h in VERDICT_COLUMNS or h.endswith(VERDICT_COLUMNS[1])]
+    return [{h: row[h] for h in kept} for row in table]
+
+
 def answer_markdown(analysis: Any, key: str) -> str:
     """The answer line, then the verdict table (each arm's interval, its difference from
     the reference with its interval, the verdict and the minimum detectable effect),
     narrow enough for the run page; every column is in the artifact ``compare/compare.md``
     (what ``ablate compare --format markdown`` prints)."""
-    from ablate.tracking.arms_table import rows
     from ablate.tracking.compare import headline
-    from ablate.tracking.narrow import markdown, narrow
+    from ablate.tracking.narrow import markdown
 
-    table = narrow(rows(analysis), analysis.metric)
-    kept = [h for h in table[0] if h in VERDICT_COLUMNS or h.endswith(VERDICT_COLUMNS[1])]
-    short = markdown([{h: row[h] for h in kept} for row in table])
+    short = markdown(verdict_table(analysis))
     reference = analysis.reference.arm.name
     how = "the top arm" if analysis.post_hoc else "named"
     notes = "".join(f"\nNote: {n}\n" for n in analysis.notes)

@@ -30,6 +30,7 @@ from typing import Any
 import yaml
 
 from ablate.config import OPERATIONAL_KEYS
+from ablate.tracking import folds as fold_runs
 from ablate.tracking import views
 from ablate.tracking.answer import NOTE_TAG, publish
 from ablate.tracking.folds import fold_values
@@ -106,19 +107,23 @@ def _name(tags: dict[str, str]) -> str:
     return name + f"(trial {tags.get('ablate.trial', '?')})"
 
 
-def _trial(store: Store, run: Any, series: dict) -> None:
-    """Tag, name and show the numbers of one trial run as this release does; an old
-    one's artifacts are rebuilt from its metrics."""
+def _trial(store: Store, run: Any, series: dict, fold_runs: list[Any]) -> None:
+    """Tag, name, interval and show the numbers of one trial run as this release does
+    (its intervals over its folds' scores, ``fold_runs`` or its old per-fold metrics);
+    an old one's artifacts are rebuilt from its metrics."""
     tags = run.data.tags
-    shown = {"mlflow.runName": _name(tags), **views.display_tags(run.data.metrics)}
-    store.set_tags(run.info.run_id, shown)
+    store.set_tags(run.info.run_id, {"mlflow.runName": _name(tags)})
+    scores = fold_values(run, fold_runs) if run.info.status == "FINISHED" else {}
+    if scores:
+        spread = _intervals(scores)
+        store.log_metrics(run.info.run_id, spread)
+        store.set_tags(run.info.run_id, views.display_tags({**run.data.metrics, **spread}))
     if tags.get(KIND_TAG) == "trial":  # written by a recent release: its artifacts are there
         return
     store.set_tags(run.info.run_id, {KIND_TAG: "trial"})
-    if run.info.status != "FINISHED":
+    if not scores:
         return
     split = {int(e["fold"]): e for e in json.loads(tags.get("ablate.split", "[]") or "[]")}
-    scores = fold_values(run)
     folds = [
         {
             "seed": seed,
@@ -136,10 +141,7 @@ def _trial(store: Store, run: Any, series: dict) -> None:
         if histories:
             curves_png(histories, out / "learning_curves.png")
         store.log_dir(run.info.run_id, out)
-    spread = _intervals(scores)
-    store.log_metrics(run.info.run_id, spread)
-    shown = views.display_tags({**run.data.metrics, **spread})
-    store.set_tags(run.info.run_id, {NOTE_TAG: LOST, **shown})
+    store.set_tags(run.info.run_id, {NOTE_TAG: LOST})
 
 
 def _intervals(scores: dict) -> dict[str, float]:
@@ -185,9 +187,11 @@ def upgrade(db: Path) -> None:
         # oldest first: the study published last, the newest, gives each experiment's default view
         for parent in reversed(store.parents([e.experiment_id for e in experiments])):
             trials = store.children(parent.info.run_id, parent.info.experiment_id)
+            key = parent.data.tags.get("ablate.study_key", "")
+            by_trial = fold_runs.of_study(store, parent.info.experiment_id, key)
             for run in trials:
                 if run.data.tags.get(KIND_TAG) != "fold":
-                    _trial(store, run, series)
+                    _trial(store, run, series, by_trial.get(run.info.run_id, []))
             swept = sorted(
                 {k for r in trials for k in json.loads(r.data.tags.get("ablate.swept", "{}"))}
             )

@@ -142,10 +142,11 @@ def _bars(ax, bars: Sequence[Bar], chance: float | None) -> None:
     hatches = ["//" if b.leak else "" for b in bars]
     ax.barh(ys, [b.mean for b in bars], xerr=errors, color=colours, capsize=3, height=0.7,
             hatch=hatches, error_kw={"elinewidth": 1})  # fmt: skip
-    right_end = min(1.0, max(max(highs) + 0.12, 0.3))
-    for y, b, low, high in zip(ys, bars, lows, highs, strict=True):
-        text = f"{b.mean:.3f}" + (f" {b.mark}" if b.mark else "")
-        if high + 0.01 + 0.012 * len(text) <= right_end:
+    texts = [f"{b.mean:.3f}" + (f" {b.mark}" if b.mark else "") for b in bars]
+    widths = [0.02 + 0.012 * len(text) for text in texts]  # axis units at 800 px wide
+    right_end = min(1.0, max(0.3, *(hi + w for hi, w in zip(highs, widths, strict=True))))
+    for y, low, high, text, width in zip(ys, lows, highs, texts, widths, strict=True):
+        if high + width <= right_end:
             ax.text(high + 0.01, y, text, va="center", fontsize=8)
         else:  # no room right of the whisker: left of it, over the bar
             box = {"facecolor": "white", "alpha": 0.8, "edgecolor": "none", "pad": 1}
@@ -205,6 +206,37 @@ def effects_png(
         ax.set_title(_wrap(title, 90), fontsize=9)
         ax.legend(fontsize=7, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.3))
         ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def paired_png(
+    arms: Sequence[str],
+    units: dict[str, dict[str, float]],
+    chance: float | None,
+    title: str,
+    path: Path,
+) -> Path:
+    """Each test unit (a speaker) as one line across the arms, its score under each arm:
+    a difference every speaker shares is parallel lines moving together; one that a few
+    speakers carry is a few lines moving alone. Arms in ``arms`` order, left to right."""
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.1 * len(arms) + 2.5), 4.2))
+    xs = range(len(arms))
+    for unit, scores in sorted(units.items()):
+        points = [(x, scores[arm]) for x, arm in zip(xs, arms, strict=True) if arm in scores]
+        if points:
+            (line,) = ax.plot(*zip(*points, strict=True), marker="o", linewidth=1, alpha=0.8)
+            ax.annotate(unit, points[-1], xytext=(4, 0), textcoords="offset points",
+                        fontsize=7, va="center", color=line.get_color())  # fmt: skip
+    ax.set_xticks(list(xs), [textwrap.fill(a, 16) for a in arms], fontsize=7)
+    ax.set_ylim(0, 1)
+    if chance:
+        ax.axhline(chance, color="black", linestyle="--", linewidth=1)
+    ax.set_ylabel("score per test speaker (seeds averaged)", fontsize=8)
+    ax.set_title(_wrap(title, 90), fontsize=9)
+    ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

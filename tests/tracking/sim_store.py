@@ -80,6 +80,7 @@ def write_study(
             result = SimpleNamespace(
                 fold=fold,
                 metrics={"uar": value},
+                val_metrics={},
                 teacher_metrics={},
                 speaker_metrics=by_speaker,
                 teacher_speaker_metrics={},
