@@ -82,7 +82,7 @@ def verdict_table(analysis: Any) -> list[dict[str, str]]:
     return [{h: row[h] for h in kept} for row in table]
 
 
-def answer_markdown(analysis: Any, key: str) -> str:
+def answer_markdown(analysis: Any, key: str, command: str = "") -> str:
     """The answer line, then the verdict table (each arm's interval, its difference from
     the reference with its interval, the verdict and the minimum detectable effect),
     narrow enough for the run page; every column is in the artifact ``compare/compare.md``
@@ -100,7 +100,7 @@ def answer_markdown(analysis: Any, key: str) -> str:
         "units both have; verdict: better, worse, equivalent (inside the margin) or "
         "inconclusive, Holm-corrected; MDE: the difference each comparison detects with 80% "
         "power.* Every column, with its caption: the artifact `compare/compare.md` "
-        f"(`ablate compare {key} --format markdown`).\n{notes}"
+        f"(`{command or f'ablate compare {key}'} --format markdown`).\n{notes}"
     )
 
 
@@ -137,7 +137,7 @@ def publish(store: Store, parent: Any, objective: str) -> str | None:
     return shown
 
 
-def _write(store: Store, run_id: str, analysis: Any, key: str) -> str:
+def _write(store: Store, run_id: str, analysis: Any, key: str, command: str = "") -> str:
     """The answer of ``analysis`` on run ``run_id``: its description (the verdict table),
     name, tags, the top arm's metrics and the compare artifacts (every column, CSV, the
     arms figure); the detectably best arm's label, or "none detectably (top: X)"."""
@@ -155,12 +155,13 @@ def _write(store: Store, run_id: str, analysis: Any, key: str) -> str:
     store.set_tags(
         run_id,
         {
-            NOTE_TAG: answer_markdown(analysis, key),
+            NOTE_TAG: answer_markdown(analysis, key, command),
             "ablate.answer": headline(analysis),
             "ablate.best_arm": shown,
             "ablate.top_arm": label(top.arm),
             "ablate.best_ci95": f"{cell(interval.mean)} {ci}",
             "mlflow.runName": f"{key}: {name} {cell(interval.mean)} {ci}",
+            views.VERDICT: name,
             **views.display_tags(metrics),
         },
     )
@@ -174,22 +175,37 @@ def _write(store: Store, run_id: str, analysis: Any, key: str) -> str:
     return shown
 
 
+def verdict_text(row: Mapping[str, Any]) -> str:
+    """An arm's verdict against the reference with its difference, for a runs-table
+    column: ``inconclusive, -0.004 [-0.074, 0.066]``, or ``reference``."""
+    from ablate.tracking.tables import Range
+
+    verdict, diff, ci = row.get("verdict") or "", row.get("diff"), row.get("diff_ci95")
+    if diff is None or not isinstance(ci, Range):
+        return str(verdict)
+    return f"{verdict}, {diff:+.3f} [{ci.low:+.3f}, {ci.high:+.3f}]"
+
+
 def _rank_trials(store: Store, parent: Any, analysis: Any) -> None:
     """The answer's order on the study run (0) and its finished trials (their arm's rank:
-    trials of one arm share it), which the question's view sorts by."""
+    trials of one arm share it), which the question's view sorts by, and each trial's
+    verdict (its arm's)."""
     import json
 
-    ranks = {
-        json.dumps(v.arm.swept, sort_keys=True): rank
-        for rank, v in enumerate(analysis.verdicts, 1)
+    from ablate.tracking.arms_table import rows
+
+    ranked = {
+        json.dumps(v.arm.swept, sort_keys=True): (rank, verdict_text(row))
+        for rank, (v, row) in enumerate(zip(analysis.verdicts, rows(analysis), strict=True), 1)
         if not v.arm.teacher
     }
     store.log_metrics(parent.info.run_id, {views.RANK: 0})
     for trial in store.children(parent.info.run_id, parent.info.experiment_id, "FINISHED"):
         swept = json.loads(trial.data.tags.get("ablate.swept", "{}") or "{}")
-        rank = ranks.get(json.dumps(swept, sort_keys=True))
-        if rank is not None:
-            store.log_metrics(trial.info.run_id, {views.RANK: rank})
+        found = ranked.get(json.dumps(swept, sort_keys=True))
+        if found is not None:
+            store.log_metrics(trial.info.run_id, {views.RANK: found[0]})
+            store.set_tags(trial.info.run_id, {views.VERDICT: found[1]})
 
 
 def _seeds(question: Any) -> str:
@@ -220,14 +236,16 @@ def _publish_pooled(store: Store, question: Any, metric: str, experiment: str) -
         return None
     seeds = _seeds(question)
     run_id = pooled_run(store, question, experiment)
-    _write(store, run_id, analysis, f"{question.name} ({seeds} pooled)")
+    command = f"ablate compare {' '.join(question.keys)} --pool-seeds"
+    _write(store, run_id, analysis, f"{question.name} ({seeds} pooled)", command)
     store.log_metrics(run_id, {views.RANK: 0})
     store.set_tags(run_id, {"ablate.study_keys": ", ".join(question.keys)})
     arms = []
     for verdict, row in zip(analysis.verdicts, rows(analysis), strict=True):
         metrics = {**_arm_metrics(analysis, verdict, row), views.RANK: len(arms) + 1}
         name = f"{label(verdict.arm)}, {seeds} pooled"
-        tags = {"mlflow.runName": name, QUESTION_TAG: question.id, **views.display_tags(metrics)}
+        tags = {"mlflow.runName": name, QUESTION_TAG: question.id, **views.display_tags(metrics),
+                views.VERDICT: verdict_text(row)}  # fmt: skip
         arms.append({"name": label(verdict.arm), "params": verdict.arm.swept, "metrics": metrics,
                      "tags": tags})  # fmt: skip
     arm_runs(store, run_id, experiment, arms)

@@ -30,6 +30,8 @@ VIEW_PREFIX = "mlflow.sharedViewState."
 VIEW_TAG = f"{VIEW_PREFIX}{VIEW_KEY}"
 #: the display copies of the test metrics: a tag each, ``0.649 [0.573, 0.724]``
 DISPLAY = {"test UA": "test_uar", "test WA": "test_war", "test F1": "test_f1"}
+#: a trial or arm run's verdict against the reference, with its difference
+VERDICT = "verdict"
 
 
 #: the study and trial runs, without the fold runs nested under each trial
@@ -59,13 +61,11 @@ NAME_COLUMN = _column("attributes", "Run Name")
 
 
 def _width(column: str) -> int:
-    """Pixels: room for a metric's first digits, a value with its interval, a param's
-    value, the best arm's name."""
-    if column.startswith("metrics"):
-        return 125
-    if column.startswith("params"):
-        return 180
-    return 180 if any(f"`{tag}`" in column for tag in DISPLAY) else 330
+    """Pixels: a value with its interval, a param's value, a verdict with its difference,
+    the best arm's name."""
+    if any(column == _column("tags", tag) for tag in DISPLAY):
+        return 170
+    return 180 if column.startswith("params") else 280
 
 
 #: the answer's order: 0 on the study (or pooled) run, then each arm's rank (a metric, so
@@ -83,7 +83,8 @@ def view_state(
     """The runs table: the runs ``search`` finds, best first by ``metric`` (or in the
     ascending ``order`` metric: :data:`RANK`), showing the test metrics as text (three
     decimals; the metrics themselves show 12 digits), the swept params and the answer."""
-    columns = [_column("tags", tag) for tag in DISPLAY]
+    first, *others = DISPLAY  # test UA, its verdict, then WA and F1
+    columns = [_column("tags", tag) for tag in (first, VERDICT, *others)]
     columns += [_column("params", key) for key in swept]
     columns += [_column("tags", "ablate.best_arm")]
     return {

@@ -86,7 +86,9 @@ def test_numbers_a_person_reads_have_three_decimals(seeds):
                                                                         "ci95_high"))  # fmt: skip
         assert text == f"{mean:.3f} [{low:.3f}, {high:.3f}]"
     state = json.loads(client.get_experiment(eid).tags[views.VIEW_TAG])
-    assert state["selectedColumns"][:3] == ["tags.`test UA`", "tags.`test WA`", "tags.`test F1`"]
+    assert state["selectedColumns"][:4] == [
+        "tags.`test UA`", "tags.`verdict`", "tags.`test WA`", "tags.`test F1`"
+    ]  # fmt: skip
     assert state["orderByKey"] == "metrics.`rank`"  # the answer's order, by full values
 
 

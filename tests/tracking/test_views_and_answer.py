@@ -4,6 +4,7 @@ runs kept out of the trial's charts, the confusion matrix and the package's comm
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -39,7 +40,9 @@ def test_the_experiment_opens_on_its_ranked_runs(study):
     assert experiment.tags[views.KIND_TAG] == "custom_model_development"
     state = json.loads(experiment.tags[views.VIEW_TAG])
     assert state["orderByKey"] == "metrics.`rank`" and state["orderByAsc"] is True
-    assert state["selectedColumns"][:3] == ["tags.`test UA`", "tags.`test WA`", "tags.`test F1`"]
+    assert state["selectedColumns"][:4] == [
+        "tags.`test UA`", "tags.`verdict`", "tags.`test WA`", "tags.`test F1`"
+    ]  # fmt: skip
     assert not [c for c in state["selectedColumns"] if c.startswith("metrics.")]  # 12 digits
     assert "params.`model.pos_encoding`" in state["selectedColumns"]
     # the view's filter keeps the study and trial runs, drops the fold runs; the study run
@@ -50,6 +53,11 @@ def test_the_experiment_opens_on_its_ranked_runs(study):
     assert [r.data.tags["ablate.kind"] for r in shown] == ["study", "trial", "trial"]
     assert [r.data.metrics["rank"] for r in shown] == [0, 1, 2]
     assert shown[1].info.run_name.startswith(parents[0].data.tags["ablate.top_arm"])
+    # each row's verdict: the answer on the study run, each trial's against the reference
+    assert shown[0].data.tags["verdict"].startswith("no arm detectably best; top ")
+    assert shown[1].data.tags["verdict"] == "reference"
+    assert re.fullmatch(r"inconclusive, [+-]\d\.\d{3} \[[+-]\d\.\d{3}, [+-]\d\.\d{3}\]",
+                        shown[2].data.tags["verdict"])  # fmt: skip
     answer = parents[0].data.tags["ablate.answer"]
     assert experiment.tags["mlflow.note.content"].startswith(
         f"**{parents[0].data.tags['ablate.study_key']}: {answer}**"
