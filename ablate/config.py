@@ -19,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from ablate.errors import AblateError
+from ablate.yaml_keys import DuplicateKey, UniqueKeyLoader
 
 
 def plugin(kind: str, many: bool = False) -> dict[str, Any]:
@@ -315,12 +316,15 @@ def identity(config: DictConfig | dict[str, Any]) -> dict[str, Any]:
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML mapping safely; a syntax error or a non-mapping is a one-line error."""
+    """Read a YAML mapping safely; a syntax error, a key given twice in one mapping or a
+    non-mapping is a one-line error."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.load(path.read_text(), Loader=UniqueKeyLoader)
     except FileNotFoundError:
         raise AblateError(f"{path}: no such file") from None
+    except DuplicateKey as exc:
+        raise AblateError(f"{path}: {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

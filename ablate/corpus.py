@@ -79,11 +79,38 @@ def require_dir(adapter: str, root: Path | str | None, layout: str) -> Path:
 
 
 def audio_files(root: Path, recursive: bool = True) -> list[Path]:
-    """Audio files under ``root`` (by suffix, case-insensitive), sorted for determinism."""
-    pattern = "**/*" if recursive else "*"
-    return sorted(
-        p for p in root.glob(pattern) if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES
-    )
+    """Every entry under ``root`` named as audio (by suffix, case-insensitive) that is not
+    a folder, sorted for determinism. Symbolic links to folders are followed (a label
+    folder linked in from elsewhere was dropped), each real folder once (a link to a
+    parent ends there). A FIFO, a dangling or looping link named ``.wav`` is listed too:
+    the pipeline skips it with its reason (:func:`ablate.data.features.open_regular`),
+    counted with the other skips instead of vanishing."""
+    found: list[Path] = []
+    visited: set[tuple[int, int]] = set()
+
+    def visit(folder: Path) -> None:
+        try:
+            info = folder.stat()
+            entries = list(os.scandir(folder))
+        except OSError:
+            return
+        if (info.st_dev, info.st_ino) in visited:
+            return
+        visited.add((info.st_dev, info.st_ino))
+        for entry in entries:
+            path = folder / entry.name
+            try:
+                is_dir = entry.is_dir()  # through links; False for a dangling one
+            except OSError:  # a looping link
+                is_dir = False
+            if is_dir:
+                if recursive:
+                    visit(path)
+            elif path.suffix.lower() in AUDIO_SUFFIXES:
+                found.append(path)
+
+    visit(root)
+    return sorted(found)
 
 
 def finish_scan(adapter: str, root: Path, layout: str, result: ScanResult) -> ScanResult:

@@ -36,16 +36,43 @@ def _open(path: Path) -> int:
     return fd
 
 
-@contextmanager
-def file_lock(path: Path) -> Iterator[None]:
-    """Block until no other process holds ``path``'s lock (created if missing)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = _open(path)
+class LockHeld(Exception):
+    """Another process holds the lock (``file_lock(..., wait=False)``)."""
+
+
+def _still_at(fd: int, path: Path) -> bool:
+    """Whether ``path`` still names the file open at ``fd`` (not removed and replaced)."""
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        named = os.stat(path, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(fd)
+    return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
+
+
+@contextmanager
+def file_lock(path: Path, wait: bool = True, remove: bool = False) -> Iterator[None]:
+    """Hold ``path``'s lock (created if missing) for the block: wait until no other
+    process holds it, or with ``wait`` false raise :class:`LockHeld` at once. With
+    ``remove``, the lock file is deleted when the block ends (by its holder, so a process
+    that opened it before then finds it gone once it gets the lock, and takes a new one)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        fd = _open(path)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            os.close(fd)
+            raise LockHeld(str(path)) from None
+        if not remove or _still_at(fd, path):
+            break
+        os.close(fd)
+    try:
         try:
             yield
         finally:
+            if remove:
+                path.unlink(missing_ok=True)
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)

@@ -4,6 +4,7 @@ that failed to load (see :mod:`ablate.plugins` for how plugins are loaded into i
 from __future__ import annotations
 
 import inspect
+import math
 import re
 import typing
 import warnings
@@ -174,6 +175,8 @@ def _coerce(value: Any, param: Param, where: str) -> Any:
         not isinstance(value, expected) or (expected is int and isinstance(value, bool))
     ):
         raise AblateError(f"{where}: expected {param.type_name}, got {value!r}")
+    if expected is float and not math.isfinite(value):
+        raise AblateError(f"{where}: expected a finite float, got {value!r}")
     return value
 
 

@@ -64,43 +64,46 @@ cpu)
 esac
 
 run() { timeout --signal=INT "$limit" "${ablate[@]}" run "$@" || true; }
+# ONLY="pe_vs_coord distillation": run just these studies (e.g. a study whose space grew,
+# for the seeds that already ran the rest)
+want() { [ -z "${ONLY:-}" ] || [[ " $ONLY " == *" $1 "* ]]; }
 
 if [ "$profile" = gpu ]; then
   if [ "$phase" = main ] || [ "$phase" = all ]; then
-    run studies/pe_vs_coord.yaml "${common[@]}" "${vit[@]}" --workers 4 > pe_vs_coord.log 2>&1 &
+    want pe_vs_coord && run studies/pe_vs_coord.yaml "${common[@]}" "${vit[@]}" --workers 4 > pe_vs_coord.log 2>&1 &
     run studies/presets.yaml "${common[@]}" --workers 3 > presets.log 2>&1 &
-    run studies/distillation.yaml "${common[@]}" "${vit[@]}" "${teacher[@]}" --workers 5 \
+    want distillation && run studies/distillation.yaml "${common[@]}" "${vit[@]}" "${teacher[@]}" --workers 5 \
       > distillation.log 2>&1 &
-    run studies/pe_vs_coord.yaml "${common[@]}" "${vit[@]}" protocol.split=random_kfold \
+    want pe_vs_coord && run studies/pe_vs_coord.yaml "${common[@]}" "${vit[@]}" protocol.split=random_kfold \
       protocol.folds=8 data.augment=[noise,time_shift] data.augment_copies=2 \
       protocol.augment_before_split=true --run-dir runs/leak --workers 4 > leak.log 2>&1 &
     wait
   fi
   if [ "$phase" = patch ] || [ "$phase" = all ]; then
-    run studies/patch_shape.yaml "${common[@]}" "${vit[@]}" --workers 12 > patch_shape.log 2>&1
+    want patch_shape && run studies/patch_shape.yaml "${common[@]}" "${vit[@]}" --workers 12 > patch_shape.log 2>&1
   fi
   if [ "$phase" = seeds ] || [ "$phase" = all ]; then
-    run studies/pe_vs_coord.yaml "${common[@]}" "${vit[@]}" "optuna.seeds=[0,1,2]" --workers 4 \
+    want pe_vs_coord && run studies/pe_vs_coord.yaml "${common[@]}" "${vit[@]}" "optuna.seeds=[0,1,2]" --workers 4 \
       > seeds.log 2>&1
   fi
 else
   # Two lanes of single-threaded studies, one per core, into the same MLflow store.
   one=(train.threads=1 "optuna.seeds=[$seeds]")
   {
-    run studies/reference_cnn.yaml "${common[@]}" "${one[@]}" train.epochs=40 \
+    want reference_cnn && run studies/reference_cnn.yaml "${common[@]}" "${one[@]}" train.epochs=40 \
       > reference_cnn.log 2>&1
-    run studies/distillation_cnn.yaml "${common[@]}" "${vit[@]}" "${teacher[@]}" "${one[@]}" \
+    want distillation_cnn && run studies/distillation_cnn.yaml "${common[@]}" "${vit[@]}" "${teacher[@]}" "${one[@]}" \
       > distillation_cnn.log 2>&1
-    run studies/strong_vit.yaml "${common[@]}" "${vit[@]}" "${one[@]}" train.epochs=40 \
+    want strong_vit && run studies/strong_vit.yaml "${common[@]}" "${vit[@]}" "${one[@]}" train.epochs=40 \
       > strong_vit.log 2>&1
   } &
   {
-    run studies/distillation.yaml "${common[@]}" "${vit[@]}" "${teacher[@]}" \
+    want distillation && run studies/distillation.yaml "${common[@]}" "${vit[@]}" "${teacher[@]}" \
       "${vit_teacher[@]}" "${one[@]}" > distillation.log 2>&1
-    run studies/pe_vs_coord.yaml "${common[@]}" "${vit[@]}" "${one[@]}" > pe_vs_coord.log 2>&1
-    run studies/patch_shape.yaml "${common[@]}" "${vit[@]}" "${one[@]}" > patch_shape.log 2>&1
+    want pe_vs_coord && run studies/pe_vs_coord.yaml "${common[@]}" "${vit[@]}" "${one[@]}" > pe_vs_coord.log 2>&1
+    want patch_shape && run studies/patch_shape.yaml "${common[@]}" "${vit[@]}" "${one[@]}" > patch_shape.log 2>&1
     if [ "${LEAK:-0}" = 1 ]; then
-      run studies/pe_vs_coord.yaml "${common[@]}" "${vit[@]}" train.threads=1 \
+      want pe_vs_coord && run studies/pe_vs_coord.yaml "${common[@]}" "${vit[@]}" train.threads=1 \
         protocol.split=random_kfold protocol.folds=4 data.augment=[noise,time_shift] \
         data.augment_copies=2 protocol.augment_before_split=true --run-dir runs/leak \
         > leak.log 2>&1

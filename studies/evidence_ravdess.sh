@@ -20,11 +20,10 @@
 # trimmed, windows over the whole trimmed utterance, per-speaker normalisation, a fixed
 # schedule ending with the EMA weights); the students take its training recipe (the
 # nested search's winner once the integrator has set it), the CNN studies/recipe_cnn_ravdess.yaml's
-# and the strong ViT its own augmentation. Studies: pe_vs_coord (with rope and alibi when
-# those pos_encoding plugins are installed), patch_shape, distillation from the paper's ViT
+# Studies: pe_vs_coord (with rope and alibi), patch_shape, distillation from the paper's ViT
 # teacher (distillation.yaml) and from the CNN (distillation_cnn.yaml), the CNN alone
 # (reference_cnn.yaml: the presets' CNN; the paper's teacher is distillation's teacher
-# arm, its student pe_vs_coord's `none`), the strong ViT, and the openSMILE baseline
+# arm, its student pe_vs_coord's `none`), and the openSMILE baseline
 # (baseline_opensmile.yaml; needs `pip install -e ".[opensmile]"`, else skipped with a
 # line in its log). Then: python3 -m ablate.tracking.bundle docs/results/ravdess-cpu.db
 set -euo pipefail
@@ -65,29 +64,15 @@ esac
 shared=(data.dataset=ravdess "data.root=$root" "${handling[@]}" "${protocol[@]}"
   protocol.val_fraction=0 train.threads=1 "optuna.seeds=[$seeds]")
 common=("${shared[@]}" train.select=last train.ema=0.995)
-vit=(model.dim=64 model.depth=3 model.heads=4 model.dim_head=16 model.mlp_dim=128)
 teacher=(distill.teacher_epochs=30 distill.feature_epochs=5 distill.finetune_epochs=30)
 vit_teacher=(distill.teacher.dim=128 distill.teacher.depth=4 distill.teacher.heads=4
   distill.teacher.dim_head=32 distill.teacher.mlp_dim=256 distill.teacher.stem_args.width=0.25
   distill.teacher.patch_norm=false)
-epochs=() cnn_epochs=() strong_epochs=(train.epochs=40) baseline_epochs=()
+epochs=() cnn_epochs=() baseline_epochs=()
 if [ "$profile" = smoke ]; then
-  epochs=(train.epochs=1) cnn_epochs=(train.epochs=1) strong_epochs=(train.epochs=1)
+  epochs=(train.epochs=1) cnn_epochs=(train.epochs=1)
   baseline_epochs=(train.epochs=2)
   teacher=(distill.teacher_epochs=1 distill.feature_epochs=1 distill.finetune_epochs=1)
-fi
-
-# pe_vs_coord with the encodings this installation has beyond the study's four
-pe_study=studies/pe_vs_coord.yaml
-extra=$("${ablate[@]}" plugins --json | python3 -c '
-import json, sys
-names = {p["name"] for p in json.load(sys.stdin) if p["kind"] == "pos_encoding"}
-print(", ".join(n for n in ("rope", "alibi") if n in names))')
-if [ -n "$extra" ]; then
-  pe_study=$runs/pe_vs_coord.yaml
-  sed "s/choice: \[coordinate, learned, sinusoidal, none\]/choice: [coordinate, learned, sinusoidal, none, $extra]/" \
-    studies/pe_vs_coord.yaml > "$pe_study"
-  grep -q "none, $extra\]" "$pe_study" || { echo "$pe_study: could not add $extra" >&2; exit 2; }
 fi
 
 run() {
@@ -96,11 +81,10 @@ run() {
   timeout --signal=INT "$limit" "${ablate[@]}" run "$study" "$@" --tracking-uri "sqlite:///$store" \
     --run-dir "$runs/$(basename "$study" .yaml)" > "$log" 2>&1 || echo "$study: see $log" >&2
 }
-students=("${common[@]}" "${student[@]}" "${vit[@]}")
+students=("${common[@]}" "${student[@]}")  # the recipe's model sizes too
 {
   run studies/reference_cnn.yaml "${common[@]}" "${cnn[@]}" "${cnn_epochs[@]}"
   run studies/distillation_cnn.yaml "${students[@]}" "${teacher[@]}" "${epochs[@]}"
-  run studies/strong_vit.yaml "${common[@]}" "${vit[@]}" "${strong_epochs[@]}"
   if python3 -c "import opensmile" 2>/dev/null; then
     run studies/baseline_opensmile.yaml "${shared[@]}" "${baseline_epochs[@]}"
   else
@@ -109,7 +93,7 @@ students=("${common[@]}" "${student[@]}" "${vit[@]}")
 } &
 {
   run studies/distillation.yaml "${students[@]}" "${teacher[@]}" "${vit_teacher[@]}" "${epochs[@]}"
-  run "$pe_study" "${students[@]}" "${epochs[@]}"
+  run studies/pe_vs_coord.yaml "${students[@]}" "${epochs[@]}"
   run studies/patch_shape.yaml "${students[@]}" "${epochs[@]}"
 } &
 wait

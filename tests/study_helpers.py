@@ -6,6 +6,7 @@ model and data are shrunk (TINY) so that a trial takes seconds on one CPU thread
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import os
@@ -68,6 +69,17 @@ def _storage(tmp_path: Path, storage=None):
         backend = JournalFileBackend(storage.removeprefix("journal://"))
         return optuna.storages.JournalStorage(backend)
     return storage
+
+
+def study_error(tmp_path: Path, text: str, capsys, *overrides: str) -> str:
+    """`ablate run study.yaml OVERRIDES` on a study file holding ``text``, in ``tmp_path``:
+    exit 2 before anything is made (no run dir); its stderr."""
+    (tmp_path / "study.yaml").write_text(text)
+    with contextlib.chdir(tmp_path), pytest.raises(SystemExit) as caught:
+        main(["run", "study.yaml", *overrides, "--run-dir", str(tmp_path / "runs")])
+    assert caught.value.code == 2
+    assert not (tmp_path / "runs").exists()
+    return capsys.readouterr().err
 
 
 def _one_line_error(args, capsys, seconds: float = 30) -> str:

@@ -40,7 +40,7 @@ STUDY_FILES = [
         "unknown top-level key",
         "name: t\nspaces: {}\n",
         "unknown key 'spaces' (did you mean 'space'? valid: name, description, data, "
-        "protocol, model, train, distill, space, optuna)",
+        "protocol, model, train, distill, space, optuna, verdict)",
     ),
     (
         "unknown plugin in the space",

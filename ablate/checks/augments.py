@@ -16,6 +16,31 @@ def _shape(x: Any) -> str:
     return str(tuple(x.shape)) if isinstance(x, torch.Tensor) else f"a {type(x).__name__}"
 
 
+def _run(
+    augment: Any,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    wave: torch.Tensor,
+    rate: int,
+    generator: torch.Generator,
+) -> tuple[bool, str, str]:
+    """Call ``augment`` as its stage is called: (whether its output keeps the expected
+    shape, what it returned, what was expected)."""
+    if augment.stage == "wave":
+        out = augment(wave, rate, generator)
+        ok = isinstance(out, torch.Tensor) and out.ndim == 1 and out.numel() > 0
+        return ok, _shape(out), "a 1-D wave"
+    if augment.stage == "feature":
+        out = augment(x, generator)
+        return isinstance(out, torch.Tensor) and out.shape == x.shape, _shape(out), _shape(x)
+    out = augment(x, y, generator)
+    pair = isinstance(out, tuple) and len(out) == 2
+    pair = pair and all(isinstance(t, torch.Tensor) for t in out)
+    got = f"({', '.join(_shape(t) for t in out)})" if pair else _shape(out)
+    ok = pair and (out[0].shape, out[1].shape) == (x.shape, y.shape)
+    return ok, got, f"({_shape(x)}, {_shape(y)})"
+
+
 def check_augments(
     data: DictConfig, shape: tuple[int, int], num_classes: int, registry: Registry
 ) -> None:
@@ -26,37 +51,21 @@ def check_augments(
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(2, 1, *shape, generator=generator)
     y = torch.eye(num_classes)[torch.arange(2) % num_classes]
-    wave = torch.randn(int(data.sample_rate), generator=generator)
+    rate = int(data.sample_rate)
+    wave = torch.randn(rate, generator=generator)
     chosen = SLOTS["data.augment"].read(data)
     built = build_chosen("data.augment", data, None, registry)
     for (name, _), augment in zip(chosen, built, strict=True):
         plugin = f"data.augment: {describe(lookup('data.augment', name, registry))}"
         try:
             with torch.random.fork_rng(devices=[]):
-                if augment.stage == "wave":
-                    out, expected = augment(wave, int(data.sample_rate), generator), "a 1-D wave"
-                    ok = isinstance(out, torch.Tensor) and out.ndim == 1 and out.numel() > 0
-                elif augment.stage == "feature":
-                    out, expected = augment(x, generator), _shape(x)
-                    ok = isinstance(out, torch.Tensor) and out.shape == x.shape
-                else:
-                    out, expected = augment(x, y, generator), f"({_shape(x)}, {_shape(y)})"
-                    ok = (
-                        isinstance(out, tuple)
-                        and len(out) == 2
-                        and all(isinstance(t, torch.Tensor) for t in out)
-                        and (out[0].shape, out[1].shape) == (x.shape, y.shape)
-                    )
-                    out = (
-                        f"({', '.join(_shape(t) for t in out)})" if isinstance(out, tuple) else out
-                    )
+                ok, got, expected = _run(augment, x, y, wave, rate, generator)
         except Exception as exc:
             raise AblateError(
                 f"{plugin} failed on a small batch: {type(exc).__name__}: {first_line(exc)} "
                 f"(at {origin(exc)})"
             ) from exc
         if not ok:
-            got = out if isinstance(out, str) else _shape(out)
             raise AblateError(
                 f"{plugin} ({augment.stage} stage) returned {got}; expected {expected} "
                 "(the shape the model was built for)"

@@ -98,10 +98,10 @@ def compare(
     effects: bool,
     plot: str | None,
     pool_seeds: bool,
-    nested: bool,
     margin: float | None,
     across: bool,
     arms: tuple[str, ...],
+    nested: bool,
 ) -> None:
     """Compare the arms of one or more STUDIES (study keys or experiment names).
 
@@ -139,7 +139,7 @@ def compare(
     if any("@" in study for study in studies):
         raise AblateError("STUDY@TRACKING_URI names a source of --across; add --across")
     target = _plot_target(plot) if plot else None  # a bad path fails before any work
-    store = Store(tracking_uri)
+    store = Store(tracking_uri, create=False)
     if nested:
         _nested(store, studies, fmt)
         return

@@ -13,6 +13,7 @@ from rich.table import Table
 from ablate.cli.output import console, print_json
 from ablate.config import make_config
 from ablate.data.cache import clear_cache as remove_cache
+from ablate.ranges import check_ranges
 
 #: values listed per metadata key; the rest are counted as one "other values" entry
 SHOWN_VALUES = 24
@@ -42,6 +43,7 @@ def summarise(dataset: str, root: str | None, overrides: tuple[str, ...]) -> dic
 
     dotlist = [f"data.dataset={dataset}", *([f"data.root={root}"] if root else []), *overrides]
     config = make_config(dotlist=dotlist)
+    check_ranges(config)
     corpus = load_corpus(config.data, get_registry())
     infos = [sf.info(os.fsencode(u.path)) for u in corpus.utterances]
     durations = [info.frames / info.samplerate for info in infos]
@@ -77,7 +79,8 @@ def _render(info: dict) -> None:
         f"{len(info['speakers'])} speakers, {len(info['labels'])} labels; "
         f"duration {durations['min']:.2f}-{durations['max']:.2f} s "
         f"(mean {durations['mean']:.2f}, total {durations['total'] / 60:.1f} min); "
-        f"sample rates {', '.join(f'{r} Hz ({n})' for r, n in info['sample_rates'].items())}"
+        f"sample rates {', '.join(f'{r} Hz ({n})' for r, n in info['sample_rates'].items())}",
+        soft_wrap=True,  # the corpus path stays one line
     )
     for table in label_tables(info, console.width):
         console.print(table)
@@ -153,7 +156,7 @@ def data(dataset: str, args: tuple[str, ...], as_json: bool, clear_cache: bool) 
     if clear_cache:
         removed = remove_cache(make_config(dotlist=overrides).data)
         if not as_json:
-            console.print(f"cleared cache {removed}")
+            console.print(f"cleared cache {removed}", soft_wrap=True)
     info = summarise(dataset, root, overrides)
     if as_json:
         print_json(info)

@@ -10,6 +10,7 @@ import click
 
 from ablate import __version__
 from ablate.errors import AblateError, debug, full_traceback
+from ablate.streams import tolerant_streams
 
 
 def _loaders() -> dict[str, Callable[[], click.Command]]:
@@ -52,7 +53,7 @@ def _loaders() -> dict[str, Callable[[], click.Command]]:
         return evaluate
 
     def predict() -> click.Command:
-        from ablate.cli.train_cmd import predict
+        from ablate.cli.predict_cmd import predict
 
         return predict
 
@@ -146,6 +147,7 @@ def quiet_libraries() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; an :class:`AblateError` becomes one line on stderr and exit code 2."""
+    tolerant_streams()
     quiet_libraries()
     try:
         cli.main(args=argv, prog_name="ablate", standalone_mode=False)

@@ -12,6 +12,7 @@ from ablate.data.inputs import input_shape
 from ablate.models.build import build_model, token_count
 from ablate.models.flops import forward_flops, parameter_count
 from ablate.plugins import get_registry
+from ablate.ranges import check_ranges
 from ablate.slots import used
 
 
@@ -21,6 +22,7 @@ def describe(overrides: tuple[str, ...], num_classes: int = 7) -> dict:
     and checks its output against its contract."""
     registry = get_registry()
     config = make_config(dotlist=overrides)
+    check_ranges(config)
     n_mels, frames = input_shape(config.data)
     model = build_model(config.model, n_mels, frames, num_classes, registry)
     plugins = used(config, registry, sections=MODEL_SECTIONS[:1])
@@ -47,7 +49,13 @@ def describe(overrides: tuple[str, ...], num_classes: int = 7) -> dict:
     epilog="Example: ablate model model.preset=teacher model.patching=square data.frames=256"
 )
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-@click.option("--classes", default=7, show_default=True, help="Number of output classes.")
+@click.option(
+    "--classes",
+    default=7,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Number of output classes.",
+)
 @click.argument("overrides", nargs=-1)
 def model(as_json: bool, classes: int, overrides: tuple[str, ...]) -> None:
     """Build a model from defaults plus KEY=VALUE overrides and describe it.

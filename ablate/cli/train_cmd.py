@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 import torch
-from rich.table import Table
 
+from ablate.cli.claim import claimed
 from ablate.cli.output import console, print_json
 from ablate.config import CONFIG_SECTIONS, load_yaml, make_config
 from ablate.errors import AblateError
@@ -61,20 +61,24 @@ def train(
     (a validation split is opt-in: --val-fraction)."""
     from ablate.cli.output import errors
     from ablate.plugins import get_registry
+    from ablate.ranges import check_value
     from ablate.studies.progress import EpochProgress, stage_epochs
     from ablate.training.fit_one import check_trainable, train_one
 
     registry = get_registry()
+    check_value("--val-fraction", val_fraction, (0, 1, True))  # NaN passes FloatRange
     config = make_config(_config_sections(config_file), dotlist=overrides)
     check_trainable(config, registry, f"{config_file}: ")
     _check_out(out, force)
-    # with --json, stdout holds the JSON alone: progress goes to stderr
-    progress = EpochProgress(errors if as_json else console, stage_epochs(config))
-    try:
-        saved = train_one(config, registry, val_fraction, progress)
-    finally:
-        progress.stop()
-    saved.save(out)
+    with claimed(out):  # held from the check to the save: one writer per --out
+        _check_out(out, force)
+        # with --json, stdout holds the JSON alone: progress goes to stderr
+        progress = EpochProgress(errors if as_json else console, stage_epochs(config))
+        try:
+            saved = train_one(config, registry, val_fraction, progress)
+        finally:
+            progress.stop()
+        saved.save(out)
     meta = saved.meta
     validation = meta["validation"]
     info = {
@@ -97,7 +101,8 @@ def train(
         console.print(
             f"saved model to [bold]{out}[/bold]: {trained_on}, every speaker, "
             f"{info['epochs']} epochs (fixed schedule, no validation split; opt in with "
-            "--val-fraction)"
+            "--val-fraction)",
+            soft_wrap=True,  # the path stays one line (a terminal may still fold it)
         )
         return
     held_out = ", ".join(validation["speakers"]) or "random utterances"
@@ -105,7 +110,8 @@ def train(
         f"saved model to [bold]{out}[/bold]: {trained_on}; validation split "
         f"{held_out} ({info['n']} utterances, --val-fraction {val_fraction}): "
         f"UA {info['uar']:.3f}, "
-        f"WA {info['war']:.3f}; weights of epoch {info['epochs']} ({validation['selection']})"
+        f"WA {info['war']:.3f}; weights of epoch {info['epochs']} ({validation['selection']})",
+        soft_wrap=True,
     )
 
 
@@ -214,12 +220,12 @@ def evaluate(
     over the model's classes present in the corpus (named under the table). A corpus
     with labels the model does not know is refused unless --only-known-labels is given;
     the utterances left out are then counted by label."""
+    from ablate.cli.seen import render
+
     result = _evaluate(model_dir, dataset, root, only_known_labels)
     if as_json:
         print_json(result)
         return
-    from ablate.cli.seen import render
-
     render(result, f"{model_dir} on {dataset}")
     scored, classes = result["classes_scored"], result["model_classes"]
     console.print(
@@ -232,52 +238,3 @@ def evaluate(
             f"left out {left_out['n']} utterances with labels the model does not know: "
             f"{_counts(Counter(left_out['labels']))}"
         )
-
-
-@click.command(
-    epilog="Example: ablate predict models/coord 03a01Fa.wav 03a01Wa.wav --all\n\n"
-    "A file that cannot be read is named on stderr with its reason and the others are "
-    "still predicted; the exit code is then 2."
-)
-@click.argument("model_dir", type=click.Path(path_type=Path))
-@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option(
-    "--all", "--probabilities", "every", is_flag=True, help="Print every class's probability."
-)
-@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-def predict(model_dir: Path, files: tuple[Path, ...], every: bool, as_json: bool) -> None:
-    """Label and class probabilities for each audio file."""
-    import sys
-
-    from ablate.cli.output import errors
-    from ablate.plugins import get_registry
-    from ablate.training.saved import SavedModel
-
-    saved = SavedModel.load(model_dir, get_registry())
-    rows = saved.predict_files(list(files))
-    failed = [row for row in rows if "error" in row]
-    if as_json:
-        print_json(rows)
-    else:
-        _predictions([row for row in rows if "error" not in row], saved.label_names, every)
-    for row in failed:
-        errors.print(f"error: {row['file']}: {row['error']}", soft_wrap=True)
-    if failed:
-        errors.print(f"error: {len(failed)} of {len(rows)} files could not be predicted")
-        sys.exit(2)
-
-
-def _predictions(rows: list[dict], labels: list[str], every: bool) -> None:
-    """The label and its probability per file; ``every`` class's probability too."""
-    if not rows:
-        return
-    table = Table(title="predictions")
-    table.add_column("file", overflow="fold")
-    table.add_column("label", no_wrap=True)
-    for column in labels if every else ["p"]:
-        table.add_column(column, justify="right", no_wrap=True)
-    for row in rows:
-        probabilities = row["probabilities"]
-        shown = [probabilities[n] for n in labels] if every else [max(probabilities.values())]
-        table.add_row(row["file"], row["label"], *(f"{p:.3f}" for p in shown))
-    console.print(table)

@@ -238,13 +238,21 @@ def ui(
                 "--optuna: no study storage here (runs/*/optuna.db); pass --storage URL"
             )
 
+    if tracking_uri.split(":", 1)[0].lower() in ("http", "https"):
+        # `mlflow server` cannot serve another server (it printed a traceback, then
+        # blamed the port)
+        raise AblateError(
+            f"--tracking-uri {tracking_uri}: a tracking server serves its own UI; open "
+            f"{tracking_uri} in a browser (ablate ui serves a store: sqlite:///FILE, a "
+            "folder or a database URI)"
+        )
     busy = port_in_use(host, port)
     if busy:
         raise AblateError(
             f"--port {port}: cannot listen on {host}:{port} ({busy}); stop what holds it "
             "or pick another --port"
         )
-    store = Store(tracking_uri)  # a missing or unreachable store is a one-line error now
+    store = Store(tracking_uri, create=False)  # missing or unreachable: one line, now
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the servers too
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # started in the background
         signal.signal(signal.SIGINT, _interrupt)

@@ -17,7 +17,7 @@ import os
 import shutil
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import torch
@@ -44,10 +44,15 @@ def clear_cache(data: DictConfig | None = None) -> Path:
 
 def file_hash(path: str | Path) -> str:
     """sha256 of a file's bytes: the cache key follows the content, not the name."""
-    digest = hashlib.sha256()
     with Path(path).open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
+        return stream_hash(handle)
+
+
+def stream_hash(handle: BinaryIO) -> str:
+    """sha256 of the bytes left in an open file."""
+    digest = hashlib.sha256()
+    for block in iter(lambda: handle.read(1 << 20), b""):
+        digest.update(block)
     return digest.hexdigest()
 
 

@@ -9,9 +9,11 @@ utterance to ``frames`` (bilinear), keeping all of it at the cost of a variable 
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import soundfile as sf
@@ -39,12 +41,41 @@ _LFS_MAGIC = b"version https://git-lfs"
 _AUDIO_MAGIC = (b"RIFF", b"RIFX", b"RF64", b"FORM", b"fLaC", b"OggS", b"ID3", b".snd")
 
 
-class AudioError(AblateError):
-    """A file that cannot be used as audio; ``reason`` is a short, countable tag."""
+#: sample rates audio can carry speech at (the telephone band and up); others are refused
+#: (``bad-sample-rate``): a 2-sample file at 1 Hz is not speech however it is resampled
+SAMPLE_RATES = (4000, 1_000_000)
+_KINDS = {stat.S_IFDIR: "a directory", stat.S_IFIFO: "a FIFO", stat.S_IFSOCK: "a socket"}
 
-    def __init__(self, reason: str, path: str | Path = ""):
-        super().__init__(f"{path}: {reason}" if path else reason)
-        self.reason = reason
+
+class AudioError(AblateError):
+    """A file that cannot be used as audio; ``reason`` is a short, countable tag and
+    ``detail`` says more to a person (the message only)."""
+
+    def __init__(self, reason: str, path: str | Path = "", detail: str = ""):
+        message = f"{reason} ({detail})" if detail else reason
+        super().__init__(f"{path}: {message}" if path else message)
+        self.reason, self.detail = reason, detail
+
+
+def open_regular(path: str | Path) -> BinaryIO:
+    """``path`` opened for reading, when it is a regular file (through any symbolic links);
+    else :class:`AudioError` ``missing-file``, ``broken-link``, ``symlink-loop``,
+    ``not-a-regular-file`` or ``unreadable``. It never blocks: a FIFO named ``.wav`` hung
+    whatever opened it, waiting for a writer."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError as exc:
+        reason = "broken-link" if os.path.islink(path) else "missing-file"
+        raise AudioError(reason, path) from exc
+    except OSError as exc:
+        reason = "symlink-loop" if exc.errno == errno.ELOOP else "unreadable"
+        raise AudioError(reason, path) from exc
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        kind = _KINDS.get(stat.S_IFMT(mode), "a device")
+        raise AudioError("not-a-regular-file", path, kind)
+    return os.fdopen(fd, "rb")
 
 
 def _wav_rate(head: bytes) -> int | None:
@@ -57,18 +88,17 @@ def _wav_rate(head: bytes) -> int | None:
 def load_audio(path: str | Path, max_seconds: float | None = None) -> tuple[torch.Tensor, int]:
     """Decode ``path`` to a mono float32 waveform and its sample rate.
 
-    Raises :class:`AudioError` with reason ``missing-file``, ``unreadable``, ``empty``,
-    ``lfs-pointer``, ``not-audio``, ``corrupt``, ``bad-sample-rate``, ``too-long`` (over
+    Raises :class:`AudioError` with a reason of :func:`open_regular`, or ``empty``,
+    ``lfs-pointer``, ``not-audio``, ``corrupt``, ``bad-sample-rate`` (0 Hz, or outside
+    :data:`SAMPLE_RATES`), ``too-long`` (over
     ``max_seconds``, judged from the header before decoding), ``zero-length``,
     ``non-finite`` or ``silent``.
     The file name is passed to libsndfile as bytes, so any name the OS can open decodes.
     """
     path = Path(path)
     try:
-        with path.open("rb") as handle:
+        with open_regular(path) as handle:
             head = handle.read(64)
-    except FileNotFoundError as exc:
-        raise AudioError("missing-file", path) from exc
     except OSError as exc:
         raise AudioError("unreadable", path) from exc
     if not head:
@@ -79,6 +109,11 @@ def load_audio(path: str | Path, max_seconds: float | None = None) -> tuple[torc
         info = sf.info(os.fsencode(path))
         if info.samplerate <= 0:
             raise AudioError("bad-sample-rate", path)
+        low, high = SAMPLE_RATES
+        if not low <= info.samplerate <= high:
+            raise AudioError(
+                "bad-sample-rate", path, f"{info.samplerate} Hz; expected {low} to {high} Hz"
+            )
         if max_seconds and info.frames > max_seconds * info.samplerate:
             raise AudioError("too-long", path)
         data, rate = sf.read(os.fsencode(path), dtype="float32", always_2d=True)
@@ -216,8 +251,12 @@ class FeatureExtractor(Extractor):
     def features(self, wave: torch.Tensor) -> torch.Tensor:
         """The image of a prepared ``wave``; :class:`AudioError` ``too-short`` when it is
         shorter than one analysis window (``n_fft`` samples)."""
-        if wave.shape[-1] < self._settings["n_fft"]:
-            raise AudioError("too-short")
+        n_fft = self._settings["n_fft"]
+        if wave.shape[-1] < n_fft:
+            seconds = wave.shape[-1] / self.sample_rate
+            raise AudioError(
+                "too-short", detail=f"{seconds:.3f} s, under one {n_fft}-sample analysis window"
+            )
         with torch.no_grad():
             image = torch.log(self.mel(wave) + LOG_FLOOR)
         return self._fit(image).contiguous()

@@ -29,8 +29,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from ablate.checks.scans import check_scan
 from ablate.contracts import Augment
 from ablate.corpus import ScanResult, Utterance, count_reasons
-from ablate.data.cache import FeatureCache, cache_root, file_hash, key_of
-from ablate.data.features import AudioError, Extractor, load_audio
+from ablate.data.cache import FeatureCache, cache_root, key_of, stream_hash
+from ablate.data.features import AudioError, Extractor, load_audio, open_regular
 from ablate.data.inputs import make_extractor, stored_shape
 from ablate.errors import AblateError
 from ablate.registry import Registry
@@ -147,13 +147,15 @@ def _hashed(
     utterances: list[Utterance], skipped: list[tuple[str, str]]
 ) -> tuple[list[Utterance], list[str]]:
     """The utterances whose file can be read, with their content hashes; the others are
-    added to ``skipped`` as ``missing-file`` (gone since the scan) or ``unreadable``."""
+    added to ``skipped`` with the reason of :func:`open_regular` (``missing-file`` when
+    gone since the scan, ``not-a-regular-file`` for a FIFO, ...) or ``unreadable``."""
     kept, hashes = [], []
     for utterance in utterances:
         try:
-            hashes.append(file_hash(utterance.path))
-        except FileNotFoundError:
-            skipped.append((str(utterance.path), "missing-file"))
+            with open_regular(utterance.path) as handle:
+                hashes.append(stream_hash(handle))
+        except AudioError as exc:
+            skipped.append((str(utterance.path), exc.reason))
         except OSError:
             skipped.append((str(utterance.path), "unreadable"))
         else:

@@ -37,6 +37,6 @@ def forward_flops(model: nn.Module, n_mels: int, frames: int) -> int:
     return counter.get_total_flops()
 
 
-def parameter_count(model: nn.Module) -> int:
-    """Trainable parameters."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+def parameter_count(model: nn.Module, trainable: bool = True) -> int:
+    """Trainable parameters; all of them with ``trainable=False`` (a frozen teacher's)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable)

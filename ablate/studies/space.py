@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import difflib
 import itertools
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -26,7 +27,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from ablate.config import MODEL_SECTIONS, resolve_model, resolve_presets
 from ablate.errors import AblateError
-from ablate.ranges import check_ranges
+from ablate.ranges import check_ranges, check_swept_features
 from ablate.registry import Registry
 from ablate.slots import SLOTS, Slot, lookup
 
@@ -37,6 +38,8 @@ def _args_keys() -> dict[str, Slot]:
 
 
 _SCALARS = (str, int, float, bool, type(None))
+#: the most points a grid may have (a grid is listed in full, in every process)
+MAX_GRID = 100_000
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,12 @@ class Dim:
             f"space.{self.key}: a float range has no grid; use {{choice: [...]}} or "
             "optuna.sampler random or tpe"
         )
+
+    def size(self) -> int:
+        """How many values :meth:`grid` lists, without listing an int range."""
+        if self.kind == "int":
+            return len(range(int(self.low), int(self.high) + 1, int(self.step or 1)))
+        return len(self.grid())  # a choice's values, or a float range's error
 
     def suggest(self, trial: optuna.Trial) -> Any:
         if self.kind == "choice":
@@ -94,10 +103,22 @@ class Space:
     points: tuple[dict[str, Any], ...] = ()
 
     def grid(self) -> dict[str, list[Any]]:
+        self.grid_size()  # a grid too large to list is refused first
         return {dim.key: dim.grid() for dim in self.dims}
+
+    def grid_size(self) -> int:
+        """Points of the grid's product (a one-line error past :data:`MAX_GRID`)."""
+        size = math.prod(dim.size() for dim in self.dims)
+        if size > MAX_GRID:
+            raise AblateError(
+                f"space: the grid has {size} points (more than {MAX_GRID}); sweep fewer "
+                "values, or use optuna.sampler random or tpe with optuna.n_trials"
+            )
+        return size
 
     def distinct_points(self, base: DictConfig) -> list[dict[str, Any]]:
         """The grid's points, each the values a trial would be given, once each."""
+        self.grid_size()
         grid = self.grid()
         seen: dict[str, dict[str, Any]] = {}
         for combo in itertools.product(*grid.values()):
@@ -147,6 +168,11 @@ def plugin_names(config: DictConfig, key: str) -> list[str]:
     return [name for name, _ in slot.read(section)]
 
 
+def _finite(value: Any, number: type | tuple[type, ...]) -> bool:
+    """A finite ``number`` (a bool is not one)."""
+    return isinstance(value, number) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _parse_dim(key: str, raw: Any) -> Dim:
     where = f"space.{key}"
     if not isinstance(raw, Mapping):
@@ -182,12 +208,8 @@ def _parse_dim(key: str, raw: Any) -> Dim:
                 )
         return Dim(key, kind, choices=tuple(value))
     number = int if kind == "int" else (int, float)
-    if (
-        not isinstance(value, list)
-        or len(value) != 2
-        or not all(isinstance(v, number) and not isinstance(v, bool) for v in value)
-    ):
-        raise AblateError(f"{where}: {kind} needs [low, high] as {kind}s, got {value!r}")
+    if not isinstance(value, list) or len(value) != 2 or not all(_finite(v, number) for v in value):
+        raise AblateError(f"{where}: {kind} needs [low, high] as finite {kind}s, got {value!r}")
     low, high = value
     if low > high:
         raise AblateError(f"{where}: low {low} is above high {high}")
@@ -195,7 +217,7 @@ def _parse_dim(key: str, raw: Any) -> Dim:
     if not isinstance(log, bool):
         raise AblateError(f"{where}: log must be true or false, got {log!r}")
     step = raw.get("step")
-    if step is not None and (not isinstance(step, number) or isinstance(step, bool) or step <= 0):
+    if step is not None and not (_finite(step, number) and step > 0):
         raise AblateError(f"{where}: step must be a positive {kind}, got {step!r}")
     if log and (low <= 0 or step not in (None, 1)):
         raise AblateError(f"{where}: a log range needs low > 0 and no step")
@@ -270,6 +292,7 @@ def parse_space(raw: Any, base: DictConfig, registry: Registry) -> Space:
         else:
             _check_values(base, dim)
         plain.append(dim)
+    check_swept_features(base, [(d.key, d.choices or (d.low, d.high)) for d in plain])
     return Space(tuple(plain + plugin_args))
 
 

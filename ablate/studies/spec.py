@@ -10,8 +10,8 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import hashlib
-import itertools
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,9 +22,10 @@ from omegaconf import DictConfig, OmegaConf
 from ablate.config import MODEL_SECTIONS, Config, identity, load_yaml, make_config, resolve_model
 from ablate.errors import AblateError
 from ablate.plugins import CORE_PACKAGE
-from ablate.ranges import check_ranges
+from ablate.ranges import SEED_RANGE, check_ranges, check_value
 from ablate.registry import Registry
 from ablate.slots import SLOTS, lookup
+from ablate.studies.names import check_name
 from ablate.studies.space import Space, parse_space
 
 SECTIONS = [f.name for f in dataclasses.fields(Config)]
@@ -107,6 +108,10 @@ def _check_section(data: Any, schema: DictConfig, where: str) -> None:
             _check_section(value, child, f"{where}.{key}")
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _settings(raw: Any, space: Space, base: DictConfig) -> Settings:
     if raw is None:
         raw = {}
@@ -138,24 +143,26 @@ def _settings(raw: Any, space: Space, base: DictConfig) -> Settings:
         if sampler != "grid":
             raise AblateError(f"optuna.n_trials: required with sampler {sampler}")
         n_trials = len(space.points) or len(space.distinct_points(base))
-    if not isinstance(n_trials, int) or isinstance(n_trials, bool) or n_trials < 1:
+    if not _is_int(n_trials) or n_trials < 1:
         raise AblateError(f"optuna.n_trials: expected a positive int, got {n_trials!r}")
+    check_value("n_trials", n_trials, (1, math.inf, True), "optuna.")
     if sampler == "grid":
         space.grid()  # a float range has no grid: fail now, not in the first trial
     seeds = values.get("seeds")
-    seeds = [seeds] if isinstance(seeds, int) and not isinstance(seeds, bool) else seeds
+    seeds = [seeds] if _is_int(seeds) else seeds
     if seeds is not None and (
-        not isinstance(seeds, list)
-        or not seeds
-        or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)
+        not isinstance(seeds, list) or not seeds or not all(_is_int(s) for s in seeds)
     ):
         raise AblateError(f"optuna.seeds: expected a non-empty list of ints, got {seeds!r}")
+    for seed in seeds or ():
+        check_value("seeds", seed, SEED_RANGE, "optuna.")
     pruner_args = values.get("pruner_args") or {}
     if not isinstance(pruner_args, Mapping):
         raise AblateError(f"optuna.pruner_args: expected a mapping, got {pruner_args!r}")
     sampler_seed = values.get("sampler_seed", 0)
-    if not isinstance(sampler_seed, int):
+    if not _is_int(sampler_seed):
         raise AblateError(f"optuna.sampler_seed: expected an int, got {sampler_seed!r}")
+    check_value("sampler_seed", sampler_seed, SEED_RANGE, "optuna.")
     return Settings(
         sampler,
         n_trials,
@@ -217,6 +224,19 @@ def _check_plugins(base: DictConfig, space: Space, registry: Registry) -> Space:
             if key in swept and not slot.many and args:
                 owners.append((key, name))
     return dataclasses.replace(space, base_args=tuple(owners))
+
+
+def _check_overrides(overrides: Sequence[str], space: Space, path: Path) -> None:
+    """A ``KEY=VALUE`` override of a swept key would be ignored (each trial sets the key
+    from the space) yet change the study's key: refused, naming the way out."""
+    for item in overrides:
+        key = item.partition("=")[0].strip().lstrip("+~")
+        for dim in space.dims:
+            if key == dim.key or dim.key.startswith(f"{key}.") or key.startswith(f"{dim.key}."):
+                raise AblateError(
+                    f"override '{item}': {dim.key} is swept in space:, which sets it in "
+                    f"every trial; edit the space in {path.name} instead"
+                )
 
 
 def _seeds_identity(base: DictConfig, raw_space: Any, settings: Settings) -> Any:
@@ -289,16 +309,7 @@ def _load(path: Path, overrides: Sequence[str], registry: Registry) -> Study:
         if key not in TOP_KEYS:
             raise _unknown("", str(key), TOP_KEYS)
     name = data.get("name")
-    if (
-        not isinstance(name, str)
-        or not name.strip()
-        or any(c in name for c in "/\\\0")
-        or (".." in name or name.startswith("."))
-    ):
-        raise AblateError(
-            "name: expected a study name that can name a folder (no '/', '\\' or '..', "
-            f"not starting with '.'), got {name!r}"
-        )
+    check_name(name)
     schema = OmegaConf.structured(Config)
     sections = {key: data[key] for key in SECTIONS if data.get(key) is not None}
     for key, value in sections.items():
@@ -314,7 +325,9 @@ def _load(path: Path, overrides: Sequence[str], registry: Registry) -> Study:
     base = make_config(sections, dotlist=list(overrides), presets=False)
     check_ranges(base)
     raw_space = data.get("space")
-    space = _check_plugins(base, parse_space(raw_space, base, registry), registry)
+    space = parse_space(raw_space, base, registry)
+    _check_overrides(overrides, space, path)
+    space = _check_plugins(base, space, registry)
     optuna_tree = OmegaConf.merge(
         OmegaConf.create({"optuna": data.get("optuna") or {}}),
         OmegaConf.from_dotlist(optuna_overrides),
@@ -322,7 +335,7 @@ def _load(path: Path, overrides: Sequence[str], registry: Registry) -> Study:
     settings = _settings(OmegaConf.to_container(optuna_tree)["optuna"], space, base)
     if settings.sampler == "grid":
         points = space.distinct_points(base)
-        if len(points) < len(list(itertools.product(*space.grid().values()))):
+        if len(points) < space.grid_size():
             space = dataclasses.replace(space, points=tuple(points))
     seed_set = "seed" in (sections.get("train") or {}) or any(
         item.partition("=")[0].strip().lstrip("+~") == "train.seed" for item in overrides

@@ -21,7 +21,13 @@ from ablate.slots import Used
 from ablate.studies.spec import Study
 from ablate.tracking import folds, views
 from ablate.tracking.answer import publish, study_params
-from ablate.tracking.mlflow_store import PARENT_TAG, Store, experiment_name, trial_run_name
+from ablate.tracking.mlflow_store import (
+    PARENT_TAG,
+    Store,
+    experiment_name,
+    tag_is,
+    trial_run_name,
+)
 from ablate.tracking.optuna_plots import optuna_pngs
 from ablate.tracking.params import used_params
 from ablate.tracking.results import SeedResults, log_result
@@ -125,7 +131,7 @@ class Tracker:
 
     def _end_folds(self, run_id: str, status: str, reason: str | None) -> None:
         self._folds = {k: v for k, v in self._folds.items() if k[0] != run_id}
-        query = f"tags.`{PARENT_TAG}` = '{run_id}' and attributes.status = 'RUNNING'"
+        query = f"{tag_is(PARENT_TAG, run_id)} and attributes.status = 'RUNNING'"
         for fold_run in self.store.search([self.experiment_id], query):
             self.store.end(fold_run.info.run_id, status, reason or "its trial ended")
 

@@ -19,6 +19,7 @@ from types import FrameType
 from typing import Any
 
 from ablate.errors import AblateError
+from ablate.streams import tolerant_streams
 
 
 class Stops:
@@ -52,6 +53,7 @@ def _run_logged(target: Callable[..., None], args: Sequence[Any], log: str) -> N
     sys.stderr.flush()
     os.dup2(handle.fileno(), 1)
     os.dup2(handle.fileno(), 2)
+    tolerant_streams()
     target(*args)
 
 

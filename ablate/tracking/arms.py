@@ -49,6 +49,8 @@ class Arm:
     values: dict[str, dict[tuple[int, str], float]] = field(default_factory=dict)
     folds: dict[str, str] = field(default_factory=dict)
     classes: int = 0
+    #: the class names its runs were scored on (``ablate.label_names``); () when unknown
+    labels: tuple[str, ...] = ()
     speaker_independent: bool = True
     params: float = math.nan
     gflops: float = math.nan
@@ -201,7 +203,8 @@ def _add_run(arm: Arm, run: Any, role: str = "", fold_runs: list[Any] | None = N
                 arm.speakers.setdefault(metric, {})[(seed, fold_id(fold)[0], speaker)] = value
     tags = run.data.tags
     arm.speaker_independent &= tags.get("ablate.speaker_independent", "true") != "false"
-    arm.classes = len(read_json(tags.get("ablate.label_names", "[]")) or [])
+    arm.labels = tuple(read_json(tags.get("ablate.label_names", "[]")) or ())
+    arm.classes = len(arm.labels)
     prefix = f"{role}_" if role else ""
     for attr in ("params", "gflops", "seconds"):
         if prefix + attr in run.data.metrics:

@@ -6,9 +6,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from ablate.intervals import t_interval
 from ablate.tracking.compare import Analysis, Verdict
 from ablate.tracking.mlflow_store import LEAK
-from ablate.tracking.stats import ALPHA, t_interval
+from ablate.tracking.stats import ALPHA
 from ablate.tracking.tables import MeanSd, Range
 from ablate.tracking.verdicts import REFERENCE, cells
 from ablate.training.metrics import TEST_METRICS

@@ -30,6 +30,7 @@ from typing import Any
 import yaml
 
 from ablate.config import OPERATIONAL_KEYS
+from ablate.intervals import score_interval
 from ablate.tracking import folds as fold_runs
 from ablate.tracking import views
 from ablate.tracking.answer import NOTE_TAG, publish
@@ -37,7 +38,7 @@ from ablate.tracking.folds import fold_values
 from ablate.tracking.mlflow_store import LEAK, Store, arm_name
 from ablate.tracking.plots import curves_png
 from ablate.tracking.separate import separate
-from ablate.tracking.stats import fold_means, score_interval
+from ablate.tracking.stats import fold_means
 
 KIND_TAG = "ablate.kind"
 LOST = (

@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ablate.errors import AblateError
+from ablate.intervals import Interval, score_interval
 from ablate.tracking.arms import UNIT_SEP, Arm, cluster, load_arms
 from ablate.tracking.mlflow_store import LEAK, Store
-from ablate.tracking.stats import Interval, score_interval, seed_sd
+from ablate.tracking.stats import seed_sd
 from ablate.tracking.tables import cell
 from ablate.tracking.verdicts import BETTER, MARGIN_TAG, WORSE, Comparison, against, mde_text
 
@@ -104,6 +105,7 @@ def analyse_arms(
     if not arms:
         raise AblateError(f"no finished trial logged '{metric}'")
     notes = list(notes or [])
+    _check_classes(arms, notes)
     by_speaker = all(a.has_speakers(name) for a in arms) and any(
         len({(f, s) for _, f, s in a.speakers[name]}) > len({f for _, f, _ in a.speakers[name]})
         for a in arms
@@ -127,6 +129,32 @@ def analyse_arms(
     unit = "speaker" if by_speaker else "fold"
     return Analysis(
         metric, verdicts, chosen, reference is None, family, margin, unit, top, [], notes
+    )
+
+
+def _check_classes(arms: list[Arm], notes: list[str]) -> None:
+    """Arms scored on different classes (two corpora, a 6-class and a 4-class setting)
+    cannot share a ranking: UA and its chance level (1 / classes) differ. Studies that
+    differ so are refused; a study that sweeps its classes itself gets a note."""
+    studies: dict[tuple[str, ...], set[str]] = {}
+    for arm in arms:
+        if arm.labels:
+            studies.setdefault(arm.labels, set()).add(arm.study)
+    if len(studies) < 2:
+        return
+    described = "; ".join(
+        f"{len(labels)} classes ({', '.join(labels)}) in {', '.join(sorted(keys))}"
+        for labels, keys in studies.items()
+    )
+    every = [key for keys in studies.values() for key in keys]
+    if len(every) == len(set(every)):  # each study on one class set
+        raise AblateError(
+            f"the studies were scored on different classes ({described}); UA and its "
+            "chance level differ between them: compare each on its own"
+        )
+    notes.append(
+        f"the arms were scored on different classes ({described}); UA and its chance "
+        "level differ between them: read ranks and differences within one class set only"
     )
 
 

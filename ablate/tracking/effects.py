@@ -28,9 +28,10 @@ from typing import Any
 import numpy as np
 
 from ablate.errors import AblateError
+from ablate.intervals import Interval, score_interval
 from ablate.tracking.anova import FTest, factorial_contrasts, rm_test
 from ablate.tracking.arms import Arm
-from ablate.tracking.stats import Interval, Paired, holm, paired, pairwise, score_interval
+from ablate.tracking.stats import Paired, holm, paired, pairwise
 from ablate.tracking.verdicts import Comparison, judge
 
 

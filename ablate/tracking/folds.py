@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ablate.tracking.mlflow_store import PARENT_TAG, STUDY_KEY_TAG, Store
+from ablate.tracking.mlflow_store import PARENT_TAG, STUDY_KEY_TAG, Store, tag_is
 from ablate.training.metrics import TEST_METRICS
 
 KIND_TAG, FOLD = "ablate.kind", "fold"
@@ -90,7 +90,7 @@ def finish(store: Store, run_id: str, seed: int, result: Any, torch_save: Any) -
 def of_study(store: Store, experiment_id: str, study_key: str) -> dict[str, list[Any]]:
     """The finished fold runs of a study, by their trial run's id."""
     query = (
-        f"tags.`{KIND_TAG}` = '{FOLD}' and tags.`{STUDY_KEY_TAG}` = '{study_key}' "
+        f"{tag_is(KIND_TAG, FOLD)} and {tag_is(STUDY_KEY_TAG, study_key)} "
         "and attributes.status = 'FINISHED'"
     )
     by_trial: dict[str, list[Any]] = {}

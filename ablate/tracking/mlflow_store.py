@@ -42,6 +42,24 @@ def _retry(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     raise AssertionError("unreachable")
 
 
+def quoted(value: str) -> str:
+    """``value`` as a string literal of MLflow's filter syntax. MLflow has no escapes in
+    its literals (it strips the outer quotes and matches the rest as is): a value is put
+    in the quote it does not contain (a study named ``it's`` in double quotes)."""
+    for quote in ("'", '"'):
+        if quote not in value and "\\" not in value:
+            return f"{quote}{value}{quote}"
+    raise AblateError(
+        f"{value!r}: holds both quote characters (or a backslash), which an MLflow search "
+        "cannot match; rename it"
+    )
+
+
+def tag_is(tag: str, value: str) -> str:
+    """The filter clause ``tags.`tag` = 'value'``, ``value`` quoted."""
+    return f"tags.`{tag}` = {quoted(value)}"
+
+
 def _text(value: Any, limit: int) -> str:
     text = value if isinstance(value, str) else json.dumps(value, default=str)
     return text if len(text) <= limit else text[: limit - 3] + "..."
@@ -148,12 +166,29 @@ def probe(uri: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
         ) from None
 
 
-class Store:
-    """A tracking store at ``uri``; a bad or unreachable URI is a one-line error."""
+def local_path(uri: str) -> Path | None:
+    """The file or folder of a local store (``sqlite:///``, ``file:``, a plain path)."""
+    path = sqlite_path(absolute_uri(uri))
+    parts = urlsplit(uri)
+    if path is None and parts.scheme in ("", "file"):
+        path = Path(parts.path).absolute()
+    return path
 
-    def __init__(self, uri: str):
+
+class Store:
+    """A tracking store at ``uri``; a bad or unreachable URI is a one-line error. With
+    ``create`` false (commands that only read: compare, ui), a local store that does not
+    exist is one too: MLflow would create it, and a mistyped path would read as empty."""
+
+    def __init__(self, uri: str, create: bool = True):
         from mlflow import MlflowClient
 
+        path = None if create else local_path(uri)
+        if path is not None and not path.exists():
+            raise AblateError(
+                f"tracking store {uri}: no such file {path}; check --tracking-uri, or run a "
+                "study there first (this command reads a store, it creates none)"
+            )
         probe(uri)
         self.uri = uri
         location = absolute_uri(uri)
@@ -182,7 +217,7 @@ class Store:
         runs = _retry(
             self.client.search_runs,
             [experiment_id],
-            filter_string=f"tags.`{STUDY_KEY_TAG}` = '{key}'",
+            filter_string=tag_is(STUDY_KEY_TAG, key),
         )
         parents = [r for r in runs if PARENT_TAG not in r.data.tags]
         # every process sorts the same way, so concurrent starters agree on one parent
@@ -273,9 +308,9 @@ class Store:
 
     def children(self, parent_id: str, experiment_id: str, status: str | None = None) -> list[Any]:
         """The trial runs of a study's parent run; only those in ``status`` if given."""
-        query = f"tags.`{PARENT_TAG}` = '{parent_id}'"
+        query = tag_is(PARENT_TAG, parent_id)
         if status is not None:
-            query += f" and attributes.status = '{status}'"
+            query += f" and attributes.status = {quoted(status)}"
         return _retry(
             self.client.search_runs, [experiment_id], filter_string=query, max_results=50000
         )

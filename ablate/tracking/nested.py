@@ -26,10 +26,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ablate.errors import AblateError
+from ablate.intervals import Interval, t_interval
 from ablate.tracking import folds as fold_runs
 from ablate.tracking.arms import find_parent
 from ablate.tracking.mlflow_store import STUDY_KEY_TAG, Store, arm_name
-from ablate.tracking.stats import Interval, t_interval
 
 #: samplers whose proposals never read a score
 BLIND = ("random", "grid")

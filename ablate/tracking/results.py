@@ -16,10 +16,11 @@ import numpy as np
 from omegaconf import DictConfig
 
 from ablate.config import to_yaml
+from ablate.intervals import score_interval
 from ablate.tracking.folds import averaged_curves
 from ablate.tracking.mlflow_store import Store
 from ablate.tracking.plots import confusion_png, curves_png
-from ablate.tracking.stats import fold_means, score_interval
+from ablate.tracking.stats import fold_means
 from ablate.tracking.views import display_tags
 from ablate.training.metrics import TEST_METRICS
 

@@ -117,8 +117,8 @@ class FoldRun:
         )
 
     def scores(self, model: nn.Module, split: Split, speakers: Sequence[str] = ()) -> dict:
-        """``model``'s metrics on ``split`` (the fold's test or validation side), and each
-        of ``speakers``' own (``per_group``) when given."""
+        """``model``'s metrics on ``split`` (the fold's test or validation side), and with
+        ``speakers`` each speaker's own (``per_group``)."""
         cfg = self.config.train
         return evaluate(model, split, self.labels, cfg.batch_size * 2, cfg.amp, speakers)
 

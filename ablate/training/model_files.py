@@ -60,12 +60,26 @@ def read_config(path: Path) -> DictConfig:
     return config
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object's pairs as a dict; KeyError for a key given twice."""
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise KeyError(key)
+        found[key] = value
+    return found
+
+
 def read_meta(path: Path) -> dict[str, Any]:
     """``meta.json``: a JSON object with ``label_names``, a list of distinct strings."""
     try:
-        meta = json.loads(path.read_text())
+        meta = json.loads(path.read_text(), object_pairs_hook=_unique_keys)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise AblateError(f"{path}: invalid JSON ({first_line(exc)})") from None
+    except KeyError as exc:
+        raise AblateError(
+            f"{path}: duplicate key {exc.args[0]!r} (JSON would silently keep only the last)"
+        ) from None
     if not isinstance(meta, dict):
         raise AblateError(f"{path}: expected a JSON object, got {type(meta).__name__}")
     labels = meta.get("label_names")

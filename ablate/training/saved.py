@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from torch import nn
 from ablate.config import to_yaml
 from ablate.data.features import AudioError, load_audio
 from ablate.data.inputs import input_shape, make_extractor
-from ablate.data.normalize import lengths, normalise
+from ablate.data.normalize import lengths, normalise, speaker_stats
 from ablate.errors import AblateError
 from ablate.files import fsync
 from ablate.registry import Registry
@@ -42,6 +43,8 @@ from ablate.training.model_files import (
 )
 
 FILES = ("config.yaml", "model.pt", "meta.json")
+#: the speaker name of enrolment utterances (``SavedModel.normalise``)
+ENROLLED = "enrolled"
 
 
 def is_model_dir(directory: Path) -> bool:
@@ -111,25 +114,39 @@ class SavedModel:
         model = fitted_model(directory, config, labels, payload["state_dict"], registry)
         return cls(config, model.eval(), labels, payload["mean"], payload["std"], meta)
 
-    def normalise(self, features: torch.Tensor, speakers: list[str] | None = None) -> torch.Tensor:
-        """``(N, H, W)`` raw features -> ``(N, 1, H, W)`` model input, by the
-        model's ``data.norm``. Per speaker, the statistics come from the utterances given
-        here, grouped by ``speakers``; without speakers they are taken as one speaker's."""
+    def normalise(
+        self,
+        features: torch.Tensor,
+        speakers: list[str] | None = None,
+        enrolled: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """``(N, n_mels, W)`` raw log-Mel -> ``(N, 1, n_mels, W)`` model input, by the
+        model's ``data.norm``. Per speaker, the statistics come from the ``enrolled``
+        utterances of the one speaker of every row, else from the rows of each speaker
+        in ``speakers``; with neither, from the training set (``mean``, ``std``): a row's
+        input never depends on unrelated rows."""
         norm = self.config.data.get("norm", "global")
-        if norm == "speaker" and speakers is None:
-            speakers = ["speaker"] * len(features)
-        x = normalise(features, norm, speakers=speakers, mean=self.mean, std=self.std)
+        if norm == "speaker" and enrolled is not None:
+            stats = speaker_stats(enrolled, [ENROLLED] * len(enrolled))
+            x = normalise(features, norm, speakers=[ENROLLED] * len(features), stats=stats)
+        elif norm == "speaker" and speakers is None:
+            x = normalise(features, "global", mean=self.mean, std=self.std)
+        else:
+            x = normalise(features, norm, speakers=speakers, mean=self.mean, std=self.std)
         return x.unsqueeze(1)
 
     def probabilities(
-        self, features: torch.Tensor, speakers: list[str] | None = None
+        self,
+        features: torch.Tensor,
+        speakers: list[str] | None = None,
+        enrolled: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Class probabilities; utterances wider than the model's window are averaged over
         sliding windows."""
         frames = lengths(features)
         logits, _ = predict(
             self.model,
-            self.normalise(features, speakers),
+            self.normalise(features, speakers, enrolled),
             batch_size=64,
             amp=False,
             lengths=frames,
@@ -137,27 +154,74 @@ class SavedModel:
         )
         return logits.softmax(-1)
 
-    def predict_files(self, paths: list[Path]) -> list[dict[str, Any]]:
-        """Label and class probabilities per audio file, in order; a file that cannot be
-        read gets ``{"file", "error"}`` (the reason) and the others are still predicted.
-        A per-speaker model normalises the good files of one call together, as one
-        speaker's."""
+    def normalisation(self, files: int, speaker: str | None = None, enrol: int = 0) -> str:
+        """How :meth:`predict_files` normalises, in words (its output says it); a speaker
+        or enrolment for a model that does not normalise per speaker is an error."""
+        norm = self.config.data.get("norm", "global")
+        if norm != "speaker":
+            if speaker is not None or enrol:
+                option = "--speaker" if speaker is not None else "--enrol"
+                raise AblateError(
+                    f"{option}: the model normalises by data.norm={norm}, not per speaker; "
+                    f"drop {option}"
+                )
+            if norm == "utterance":
+                return "each file by its own statistics (data.norm=utterance)"
+            return "the training set's statistics (data.norm=global)"
+        who = f"speaker {speaker}" if speaker is not None else "one speaker"
+        if enrol:
+            return f"{who}'s statistics, from the {enrol} --enrol files (data.norm=speaker)"
+        if speaker is not None:
+            return f"{who}'s statistics, from the {files} files given together (data.norm=speaker)"
+        return (
+            "the training set's statistics (data.norm=speaker, but no speaker was named: "
+            "--speaker ID or --enrol FILE for that speaker's statistics)"
+        )
+
+    def features(self, paths: Sequence[Path]) -> torch.Tensor:
+        """The input features of audio files, as the model was trained on; a file that is
+        not usable audio is a one-line :class:`AudioError` naming it."""
         extractor = make_extractor(self.config.data)
-        features, good, rows = [], [], []
+        return torch.stack([self._feature(extractor, path) for path in paths])
+
+    def _feature(self, extractor: Any, path: Path) -> torch.Tensor:
+        wave, rate = load_audio(path, self.config.data.get("max_seconds"))
+        try:
+            return extractor(wave, rate)
+        except AudioError as exc:
+            raise AudioError(exc.reason, path, exc.detail) from None
+
+    def predict_files(
+        self, paths: list[Path], speaker: str | None = None, enrol: Sequence[Path] = ()
+    ) -> list[dict[str, Any]]:
+        """Label and class probabilities per audio file, in order, each file's answer its
+        own: under ``data.norm=speaker`` the files are normalised together only when
+        ``speaker`` says they are one speaker's, by ``enrol`` utterances' statistics when
+        given, else by the training set's (:meth:`normalisation` says which, in each row).
+        A file that cannot be read gets ``{"file", "error"}`` (its reason) and the others
+        are still predicted."""
+        extractor = make_extractor(self.config.data)
+        images, good, rows = [], [], []
         for path in paths:
             try:
-                wave, rate = load_audio(path, self.config.data.get("max_seconds"))
-                features.append(extractor(wave, rate))
+                images.append(self._feature(extractor, path))
             except AudioError as exc:
                 rows.append({"file": str(path), "error": exc.reason})
                 continue
             good.append(len(rows))
             rows.append({"file": str(path)})
-        if not features:
+        if not images:
             return rows
-        for index, probs in zip(good, self.probabilities(torch.stack(features)), strict=True):
-            rows[index]["label"] = self.label_names[int(probs.argmax())]
-            rows[index]["probabilities"] = {
-                n: float(p) for n, p in zip(self.label_names, probs, strict=True)
+        how = self.normalisation(len(images), speaker, len(enrol))
+        enrolled = self.features(enrol) if enrol else None
+        speakers = [speaker] * len(images) if speaker is not None else None
+        probabilities = self.probabilities(torch.stack(images), speakers, enrolled)
+        for index, probs in zip(good, probabilities, strict=True):
+            rows[index] |= {
+                "label": self.label_names[int(probs.argmax())],
+                "probabilities": {
+                    n: float(p) for n, p in zip(self.label_names, probs, strict=True)
+                },
+                "normalisation": how,
             }
         return rows

@@ -4,6 +4,8 @@ from the cache) first. The teacher may be any preset, the reference CNN included
 from __future__ import annotations
 
 import time
+import warnings
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,8 +28,19 @@ def _teacher(run: FoldRun, reporter: Reporter | None, cache_dir: Path) -> tuple[
     teacher = run.model(TEACHER)
     split = {k: getattr(run.fold, k).tolist() for k in ("train", "val")}
     key = distill.teacher_key(config, run.corpus.fingerprint, split)
-    with file_lock(cache_dir / f"teacher-{key}.lock"):
-        seconds = distill.load_teacher(teacher, cache_dir, key)
+    held, cache = ExitStack(), cache_dir
+    try:
+        held.enter_context(file_lock(cache_dir / f"teacher-{key}.lock"))
+    except OSError as exc:  # a read-only HOME: train it, uncached
+        warnings.warn(
+            f"teacher cache {cache_dir}: cannot write ({exc.strerror or exc}); the teacher "
+            "is trained but not cached (set data.cache_dir or ABLATE_CACHE_DIR to a "
+            "writable folder)",
+            stacklevel=2,
+        )
+        cache = None
+    with held:
+        seconds = distill.load_teacher(teacher, cache, key) if cache else None
         if seconds is not None:
             return teacher.to(run.device), seconds
         outcome = run.fit(
@@ -37,7 +50,8 @@ def _teacher(run: FoldRun, reporter: Reporter | None, cache_dir: Path) -> tuple[
             stage="teacher",
             reporter=reporter,
         )
-        distill.save_teacher(teacher, cache_dir, key, outcome.compute_seconds)
+        if cache:
+            distill.save_teacher(teacher, cache, key, outcome.compute_seconds)
     return teacher, outcome.compute_seconds
 
 

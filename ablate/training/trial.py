@@ -21,6 +21,7 @@ from ablate.registry import Registry
 from ablate.training.engine import Reporter, TrialFailed
 from ablate.training.fold import FoldRun, timed
 from ablate.training.metrics import summarise
+from ablate.training.preflight import check_config
 from ablate.training.stages import METRICS, Trained, train_fold
 
 __all__ = ["FoldResult", "Reporter", "TrialFailed", "TrialResult", "run_trial"]
@@ -62,7 +63,7 @@ def _sizes(trained: Trained, n_mels: int, frames: int) -> dict[str, float]:
     sizes = {}
     for prefix, model in (("", trained.model), ("teacher_", trained.teacher)):
         if model is not None:
-            sizes[f"{prefix}params"] = parameter_count(model)
+            sizes[f"{prefix}params"] = parameter_count(model, trainable=False)
             sizes[f"{prefix}gflops"] = forward_flops(model, n_mels, frames) / 1e9
     return sizes
 
@@ -173,9 +174,9 @@ def run_trial(
     reporter: Reporter | None = None,
     teacher_cache: Path | None = None,
 ) -> TrialResult:
-    """Train and test ``config`` (presets resolved, plugins checked: see
-    :func:`ablate.training.preflight.check_config`) on every fold; metrics are summarised
-    across folds."""
+    """Train and test ``config`` (presets resolved) on every fold; metrics are summarised
+    across folds. Every plugin is checked first (:func:`.preflight.check_config`, a
+    dry run), so a broken part fails before any teacher or fold trains."""
     started = time.perf_counter()
     if config.train.threads:
         torch.set_num_threads(config.train.threads)
@@ -185,6 +186,7 @@ def run_trial(
         corpus = augment_before_split(corpus, config.data, config.train.seed, registry)
         config = OmegaConf.merge(config, {"data": {"augment_copies": 0}})
     folds = check_split(corpus, config.protocol)
+    check_config(config, len(corpus.label_names), registry)
     teacher_cache = teacher_cache or cache_root(config.data) / "teachers"
     results = []
     for fold in folds:

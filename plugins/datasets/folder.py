@@ -4,6 +4,7 @@ manifest (``path,label[,speaker]``)."""
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 
 from ablate.contracts import DatasetAdapter
@@ -42,8 +43,8 @@ class Folder(DatasetAdapter):
             for row in reader:
                 path = self.root / row["path"].strip()
                 label, speaker = row["label"].strip(), (row.get("speaker") or "").strip()
-                if not path.is_file():
-                    result.skipped.append((str(path), "missing-file"))
+                if not os.path.lexists(path):  # a FIFO or a dangling link: skipped later,
+                    result.skipped.append((str(path), "missing-file"))  # with its reason
                 elif not label:
                     result.skipped.append((str(path), "missing-label"))
                 else:

@@ -39,7 +39,19 @@ class Synthetic(DatasetAdapter):
             )
         folder = Path(root) if root is not None else cache_root() / "synthetic"
         self.speakers = speakers
-        self.root = generate(folder, speakers, per_class, classes, seconds, sample_rate, seed)
+        try:
+            self.root = generate(folder, speakers, per_class, classes, seconds, sample_rate, seed)
+        except OSError as exc:
+            way_out = (
+                "give a writable data.root"
+                if root is not None
+                else "set ABLATE_CACHE_DIR to a writable folder (the cache, default "
+                "~/.cache/ablate), or give data.root"
+            )
+            raise AblateError(
+                f"dataset 'synthetic': cannot write the generated corpus in {folder} "
+                f"({exc.strerror or exc}); {way_out}"
+            ) from None
 
     def parse(self, path: Path) -> Utterance | None:
         match = self.pattern.match(path.stem)

@@ -12,18 +12,14 @@ from ablate.cli.main import main
 from ablate.config import make_config
 from ablate.data.pipeline import scan
 from ablate.plugins import get_registry
+from tests.tracking.store_helpers import run
 from tests.training.conftest import TINY
 
 
-def _run(capsys, *argv: str) -> tuple[int, str, str]:
+def _run(capsys, *argv) -> tuple[int, str, str]:
+    """``ablate ARGV``: exit code, stdout, stderr (of this call alone)."""
     capsys.readouterr()
-    try:
-        main([str(a) for a in argv])
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    out = capsys.readouterr()
-    return code, out.out, out.err
+    return run(capsys, *argv)
 
 
 @pytest.fixture(scope="module")
@@ -33,8 +29,9 @@ def models(tmp_path_factory):
     config = tmp / "tiny.yaml"
     config.write_text(yaml.safe_dump({"train": {"epochs": 1}}))
     made = {}
+    deep = tmp / ("a-long-folder-name-" * 5)  # a path longer than the terminal
     for name, extra in (("all", []), ("held", ["--val-fraction", "0.25"])):
-        made[name] = tmp / name
+        made[name] = deep / name
         main(["train", str(config), *TINY, "--out", str(made[name]), *extra])
     made["wavs"] = [
         u.path for u in scan(make_config(dotlist=TINY).data, get_registry()).utterances[:3]
@@ -95,3 +92,13 @@ def test_predict_can_print_every_class_probability(models, capsys):
     code, out, _ = _run(capsys, "predict", models["all"], models["wavs"][0])
     header = next(line for line in out.splitlines() if "label" in line)
     assert not any(name in header for name in labels) and " p " in f"{header} "
+
+
+def test_a_long_path_is_printed_whole(models, capsys, tmp_path):
+    """Rich cut paths longer than the terminal (80 columns when piped) across lines."""
+    out = models["all"].parent / "again"
+    assert len(str(out)) > 80
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump({"train": {"epochs": 1}}))
+    code, printed, _ = _run(capsys, "train", config, *TINY, "--out", out)
+    assert code == 0 and f"saved model to {out}: " in printed

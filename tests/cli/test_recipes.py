@@ -9,6 +9,7 @@ import shutil
 import pytest
 
 from ablate.cli.main import main
+from ablate.plugins import get_registry
 from ablate.studies.spec import load_study
 
 RAVDESS = ["recipe_ravdess", "recipe_cnn_ravdess"]
@@ -40,15 +41,15 @@ def test_a_recipe_trains_on_a_few_real_files(name, request, tmp_path, capsys):
 def test_the_recipes_hold_their_corpus_settings(request):
     studies = request.config.rootpath / "studies"
     for name in RAVDESS:
-        data = load_study(studies / f"{name}.yaml").base.data
+        data = load_study(studies / f"{name}.yaml", registry=get_registry()).base.data
         assert (data.dataset, data.trim_db, data.max_frames, data.hop_length) == (
             "ravdess", 30, 100, 512,
         )  # fmt: skip
-    cnn = load_study(studies / "recipe_cnn_emodb.yaml").base
+    cnn = load_study(studies / "recipe_cnn_emodb.yaml", registry=get_registry()).base
     assert (cnn.model.preset, cnn.train.epochs, cnn.data.n_mels, cnn.data.frames) == (
         "cnn", 40, 64, 64,
     )  # fmt: skip
     assert list(cnn.data.augment) == ["frame_shift", "specaugment", "mixup"]
-    search = load_study(studies / "recipe_ravdess_search.yaml")
+    search = load_study(studies / "recipe_ravdess_search.yaml", registry=get_registry())
     assert search.settings.metric == "val_uar_mean" and search.settings.sampler == "random"
     assert search.base.protocol.val_fraction > 0

@@ -14,7 +14,7 @@ from ablate.cli.main import main
 from ablate.config import make_config, resolve_model
 from ablate.data.pipeline import scan
 from ablate.plugins import get_registry
-from tests.training.conftest import TINY
+from tests.training.conftest import tiny_yaml
 
 
 def run_json(capsys, *argv: str):
@@ -25,17 +25,7 @@ def run_json(capsys, *argv: str):
 
 @pytest.fixture
 def tiny_config_file(tmp_path):
-    tree: dict = {}
-    for item in TINY:
-        key, value = item.split("=", 1)
-        node = tree
-        *parents, leaf = key.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = yaml.safe_load(value)
-    path = tmp_path / "tiny.yaml"
-    path.write_text(yaml.safe_dump(tree))
-    return path
+    return tiny_yaml(tmp_path / "tiny.yaml")
 
 
 def test_train_evaluate_predict_round_trip(tiny_config_file, tmp_path, capsys):

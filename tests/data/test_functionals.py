@@ -14,6 +14,7 @@ from ablate.data.features import load_audio
 from ablate.data.inputs import input_shape, make_extractor, stored_shape
 from ablate.data.pipeline import load_corpus
 from ablate.errors import AblateError
+from ablate.plugins import get_registry
 
 
 def egemaps(*overrides: str):
@@ -49,19 +50,19 @@ def test_real_files_give_88_finite_functionals_cached_under_their_own_key(
 ):
     pytest.importorskip("opensmile")
     data = small_data("ravdess", ravdess_few, "data.features=egemaps")
-    corpus = load_corpus(data)
+    corpus = load_corpus(data, registry=get_registry())
     assert corpus.features.shape == (16, 88, 1) and torch.isfinite(corpus.features).all()
     # loudness (the 11th functional, loudness_sma3_amean) is larger for anger than neutral
     names = [u.path.name[6:8] for u in corpus.utterances]
     anger, neutral = names.index("05"), names.index("01")
     assert corpus.features[anger, 10, 0] > corpus.features[neutral, 10, 0]
     calls["n"] = 0
-    again = load_corpus(data)
+    again = load_corpus(data, registry=get_registry())
     assert calls["n"] == 0 and torch.equal(again.features, corpus.features)
-    logmel = load_corpus(small_data("ravdess", ravdess_few))
+    logmel = load_corpus(small_data("ravdess", ravdess_few), registry=get_registry())
     assert calls["n"] == 16 and logmel.features.shape[1:] == (32, 16)  # another key
     trimmed = load_corpus(small_data("ravdess", ravdess_few, "data.features=egemaps",
-                                     "data.trim_db=30"))  # fmt: skip
+                                     "data.trim_db=30"), registry=get_registry())  # fmt: skip
     assert calls["n"] == 32 and not torch.equal(trimmed.features, corpus.features)
 
 

@@ -13,6 +13,7 @@ from ablate.data.features import FeatureExtractor, load_audio
 from ablate.data.pipeline import load_corpus
 from ablate.data.trim import trim
 from ablate.errors import AblateError
+from ablate.plugins import get_registry
 
 RATE = 16000
 
@@ -57,7 +58,9 @@ def test_digital_silence_is_skipped_with_its_reason_not_trimmed_to_nothing(
     write_wav(tmp_path / "sad" / "b.wav")
     sf.write(tmp_path / "sad" / "quiet.wav", np.zeros(RATE, dtype=np.float32), RATE)
     with pytest.warns(UserWarning, match=r"skipped 1 files \(1 silent\)"):
-        corpus = load_corpus(small_data("folder", tmp_path, "data.trim_db=30"))
+        corpus = load_corpus(
+            small_data("folder", tmp_path, "data.trim_db=30"), registry=get_registry()
+        )
     assert len(corpus) == 2 and corpus.skipped[0][1] == "silent"
 
 

@@ -120,7 +120,7 @@ def test_the_example_s_own_tests_pass(site):
         timeout=300,
     )
     assert result.returncode == 0, result.stdout[-2000:]
-    assert "5 passed" in result.stdout
+    assert "6 passed" in result.stdout
 
 
 def test_entry_point_loads_in_process_and_a_model_runs(site, monkeypatch):

@@ -157,7 +157,7 @@ def test_cnn_preset():
 
 
 def test_linear_preset_is_logistic_regression_on_the_flattened_input():
-    model = build_model({"preset": "linear"}, 88, 1, 8)
+    model = build_model(resolve_model({"preset": "linear"}), 88, 1, 8, registry=get_registry())
     assert isinstance(model, LinearClassifier) and token_count(model) == 0
     assert parameter_count(model) == 88 * 8 + 8
     x = torch.randn(3, 1, 88, 1)
@@ -168,7 +168,9 @@ def test_linear_preset_is_logistic_regression_on_the_flattened_input():
     assert feature_dim(resolve({"preset": "linear"}), 32, 4) == 128
     torch.manual_seed(0)
     dropped, ones = (
-        build_model({"preset": "linear", "dropout": 0.5}, 32, 4, 2),
+        build_model(
+            resolve_model({"preset": "linear", "dropout": 0.5}), 32, 4, 2, registry=get_registry()
+        ),
         torch.ones(1, 1, 32, 4),
     )
     assert not torch.equal(dropped.train()(ones)[0], dropped.eval()(ones)[0])

@@ -100,11 +100,11 @@ def test_identity_leaves_out_unset_keys_so_a_new_null_field_changes_no_key(tmp_p
     path.write_text(GOOD)
     assert (
         load_study(path, get_registry(), ["model.distill_token=null"]).key
-        == load_study(path, registry=get_registry()).key
+        == load_study(path, get_registry()).key
     )
     assert (
         load_study(path, get_registry(), ["model.distill_token=true"]).key
-        != load_study(path, registry=get_registry()).key
+        != load_study(path, get_registry()).key
     )
 
 

@@ -18,12 +18,15 @@ from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
-from study_helpers import _ablate, lines_of
+from study_helpers import lines_of
 
 from ablate.cli.main import main
+from ablate.tracking.mlflow_store import Store
 from ablate.tracking.sqlite_store import _expected
 
 NO_STUDY = "error: no study 'x' in sqlite:///mlflow.db; experiments: none"
+#: what a first `ablate run` does to the store before anything else: open (create) it
+CREATE = "from ablate.tracking.mlflow_store import Store; Store('sqlite:///mlflow.db')"
 MIGRATING = "Updating database tables"  # MLflow's log line as the migrations start
 
 
@@ -47,8 +50,9 @@ def _interrupt_while_migrating(proc: subprocess.Popen, signum: int, delay: float
 
 @pytest.fixture
 def compare(capsys, monkeypatch):
-    """``compare(folder)``: `ablate compare x` there, which opens (and on first use
-    creates) ./mlflow.db and finds no study; its stderr, after checking it exited 2."""
+    """``compare(folder)``: `ablate compare x` there, which opens ./mlflow.db (it creates
+    none: a missing one is an error) and finds no study; its stderr, after checking it
+    exited 2."""
 
     def run(folder: Path) -> str:
         monkeypatch.chdir(folder)
@@ -97,8 +101,8 @@ KILLS = [
 def test_a_first_run_killed_while_creating_the_store_leaves_no_broken_store(
     tmp_path, compare, signum, delay
 ):
-    proc = _ablate(
-        ["compare", "x"], tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CREATE], cwd=tmp_path, stderr=subprocess.PIPE, text=True
     )
     try:
         _interrupt_while_migrating(proc, signum, delay)
@@ -110,7 +114,8 @@ def test_a_first_run_killed_while_creating_the_store_leaves_no_broken_store(
         with contextlib.closing(sqlite3.connect(f"file:{store}?mode=ro", uri=True)) as db:
             revision = db.execute("select version_num from alembic_version").fetchone()
         assert revision == (_expected()[0],)
-    err = compare(tmp_path)  # the next command creates the store and works
+    Store(f"sqlite:///{store}")  # the next command that writes (ablate run) creates it
+    err = compare(tmp_path)  # and it works
     assert err.strip().splitlines()[-1] == NO_STUDY
     _usable(tmp_path / "mlflow.db")
     assert sorted(p.name for p in tmp_path.iterdir()) == [".mlflow.db.lock", "mlflow.db"]

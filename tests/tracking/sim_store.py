@@ -80,10 +80,10 @@ def write_study(
             result = SimpleNamespace(
                 fold=fold,
                 metrics={"uar": value},
-                val_metrics={},
                 teacher_metrics={},
                 speaker_metrics=by_speaker,
                 teacher_speaker_metrics={},
+                val_metrics={},
                 test_speakers=folds[fold],
                 best_epoch=0,
                 state_dict={},

@@ -22,9 +22,10 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
+from ablate.intervals import score_interval, t_interval
 from ablate.tracking.arms import Arm
 from ablate.tracking.compare import analyse_arms
-from ablate.tracking.stats import fold_means, score_interval, t_interval
+from ablate.tracking.stats import fold_means
 
 NOMINAL = 0.05
 #: a rate must lie within Z binomial standard errors of its nominal value

@@ -8,15 +8,8 @@ import numpy as np
 import pytest
 from scipy import special, stats
 
-from ablate.tracking.stats import (
-    fold_means,
-    holm,
-    mean_se,
-    paired,
-    score_interval,
-    seed_sd,
-    t_interval,
-)
+from ablate.intervals import mean_se, score_interval, t_interval
+from ablate.tracking.stats import fold_means, holm, paired, seed_sd
 from ablate.tracking.verdicts import against
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+import yaml
 
 from ablate.config import make_config
 from ablate.data.pipeline import load_corpus
@@ -38,6 +41,20 @@ TINY = [
 
 def tiny_config(*overrides: str):
     return make_config(dotlist=[*TINY, *overrides])
+
+
+def tiny_yaml(path: Path, *overrides: str) -> Path:
+    """``TINY`` plus ``overrides`` written as a config file, for `ablate train`."""
+    tree: dict = {}
+    for item in [*TINY, *overrides]:
+        key, value = item.split("=", 1)
+        *parents, leaf = key.split(".")
+        node = tree
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = yaml.safe_load(value)
+    path.write_text(yaml.safe_dump(tree))
+    return path
 
 
 @pytest.fixture(scope="session")

@@ -171,7 +171,7 @@ def test_each_fold_scores_its_validation_speakers_with_the_weights_it_ends_with(
     from ablate.studies.seeds import aggregate
 
     config = tiny_config("train.epochs=6", f"train.select={select}", "train.lr=1e-2")
-    result = run_trial(config, corpus=tiny_corpus)
+    result = run_trial(config, corpus=tiny_corpus, registry=get_registry())
     # the last epoch is not the best one here, so the two rules differ
     assert any(
         f.history[-1]["val_uar"] < max(h["val_uar"] for h in f.history) for f in result.folds
@@ -185,5 +185,5 @@ def test_each_fold_scores_its_validation_speakers_with_the_weights_it_ends_with(
     mean = sum(f.val_metrics["uar"] for f in result.folds) / len(result.folds)
     assert metrics["val_uar_mean"] == pytest.approx(mean, abs=1e-12)
     without = run_trial(tiny_config("protocol.val_fraction=0", "protocol.max_folds=1"),
-                        corpus=tiny_corpus)  # fmt: skip
+                        corpus=tiny_corpus, registry=get_registry())  # fmt: skip
     assert without.folds[0].val_metrics == {} and "val_uar_mean" not in aggregate([(0, without)])
