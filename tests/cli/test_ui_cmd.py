@@ -324,7 +324,7 @@ def test_a_port_held_by_another_server_is_one_line_at_once(tmp_path, foreign_ser
 
 
 def test_only_the_servers_own_session_counts_as_owning_its_port(foreign_server, tmp_path):
-    from ablate.cli.ui_cmd import owns_port, port_in_use
+    from ablate.cli.ports import owns_port, port_in_use
     from ablate.errors import AblateError
 
     assert port_in_use("127.0.0.1", foreign_server) == "Address already in use"
