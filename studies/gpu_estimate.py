@@ -115,7 +115,7 @@ def trials(runs: list, rate: dict[str, float]) -> dict[str, list[Trial]]:
         study = load_study(ROOT / run.path, get_registry(), run.args)
         data = study.base.data
         if data.root not in corpora:
-            utterances = select_labels(scan(data).utterances, data)
+            utterances = select_labels(scan(data, get_registry()).utterances, data)
             corpora[data.root] = SimpleNamespace(
                 speakers=[u.speaker for u in utterances], labels=[u.label for u in utterances]
             )

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ablate.cli.output import console
+from ablate.cli.output import console, print_verdicts
 
 #: the options ``ablate compare`` shares with ``ablate plan``
 FORMAT_OPTION = click.option(
@@ -149,7 +149,7 @@ def compare(
         notes = _coverage(store, studies)
         raise AblateError("; ".join([str(exc), *notes])) from None
     analysis.notes.extend(coverage.compare_notes(store, analysis.parents))
-    table, caption = arms_table.rows(analysis), arms_table.caption(analysis)
+    table = arms_table.rows(analysis)
     answer = verdicts.headline(analysis)
     found = _effects(analysis) if effects else []
     if target:
@@ -164,13 +164,13 @@ def compare(
         return
     title = ", ".join(p.data.tags.get(STUDY_KEY_TAG, "") for p in analysis.parents)
     if fmt == "markdown":
-        notes = "".join(f"\nNote: {n}\n" for n in analysis.notes)
-        head = f"**{title}: {answer}**\n\n"
-        click.echo(head + tables.markdown(table, caption) + notes, nl=False)
+        from ablate.tracking.answer import compare_markdown
+
+        click.echo(compare_markdown(analysis, title), nl=False)
         for result in found:
             click.echo("\n" + _effects_markdown(result), nl=False)
         return
-    _print(table, f"{title}: arms by {metric}", caption + _OTHERS, metric)
+    print_verdicts(analysis, f"{title}: arms by {metric}", _OTHERS)
     console.print(f"answer: {answer}")
     for result in found:
         from ablate.tracking.effects_table import caption as effects_caption
@@ -230,8 +230,7 @@ _OTHERS = " WA, F1 and costs per arm: --format markdown or csv."
 
 
 def _print(rows: list[dict], title: str, caption: str, metric: str) -> None:
-    """The arms in few columns (a value and its interval share a cell); other metrics and
-    costs are left to markdown and csv."""
+    """Effects in few columns (a value and its interval share a cell)."""
     from rich.text import Text
 
     from ablate.cli.output import print_rows
@@ -299,14 +298,19 @@ def _plot_target(text: str) -> Path:
 
 
 def _plots(analysis, found: list, path: Path) -> None:
+    """The arms figure at ``path`` and each effects figure beside it; every file written is
+    named on stderr (stdout may be a markdown or CSV file)."""
     from ablate.errors import AblateError
     from ablate.tracking.figures import arms_figure, chance, effects_figure
 
     try:
-        arms_figure(analysis, path)
+        written = [arms_figure(analysis, path)]
         for result in found:
             name = f"{path.stem}-effects" + (f"-{result.study}" if len(found) > 1 else "")
-            effects_figure(result, chance(analysis), path.with_name(name + path.suffix))
+            target = path.with_name(name + path.suffix)
+            written.append(effects_figure(result, chance(analysis), target))
     except OSError as exc:
         where = exc.filename or path
         raise AblateError(f"--plot {where}: cannot write ({exc.strerror or exc})") from None
+    for figure in written:
+        click.echo(f"wrote {figure}", err=True)

@@ -79,19 +79,11 @@ def _render(info: dict) -> None:
         f"{len(info['speakers'])} speakers, {len(info['labels'])} labels; "
         f"duration {durations['min']:.2f}-{durations['max']:.2f} s "
         f"(mean {durations['mean']:.2f}, total {durations['total'] / 60:.1f} min); "
-        f"sample rates {', '.join(f'{r} Hz ({n})' for r, n in info['sample_rates'].items())}"
+        f"sample rates {', '.join(f'{r} Hz ({n})' for r, n in info['sample_rates'].items())}",
+        soft_wrap=True,  # the corpus path stays one line
     )
-    labels = list(info["labels"])
-    table = Table(title="utterances per speaker and label")
-    table.add_column("speaker")
-    for label in labels:
-        table.add_column(label, justify="right")
-    table.add_column("total", justify="right")
-    for speaker, counts in info["labels_per_speaker"].items():
-        cells = [str(counts.get(label, 0)) for label in labels]
-        table.add_row(speaker, *cells, str(sum(counts.values())))
-    table.add_row("total", *map(str, info["labels"].values()), str(info["utterances"]))
-    console.print(table)
+    for table in label_tables(info, console.width):
+        console.print(table)
     if info["metadata"]:
         meta = Table(title="metadata (utterances per value)")
         meta.add_column("key")
@@ -106,6 +98,42 @@ def _render(info: dict) -> None:
         for reason, count in info["skipped"].items():
             skipped.add_row(reason, str(count))
         console.print(skipped)
+
+
+def _label_table(info: dict, labels: list[str], title: str) -> Table:
+    table = Table(title=title)
+    table.add_column("speaker", no_wrap=True)
+    for label in labels:
+        table.add_column(label, justify="right", no_wrap=True)
+    table.add_column("total", justify="right", no_wrap=True)
+    for speaker, counts in info["labels_per_speaker"].items():
+        cells = [str(counts.get(label, 0)) for label in labels]
+        table.add_row(speaker, *cells, str(sum(counts.values())))
+    totals = [str(info["labels"][label]) for label in labels]
+    table.add_row("total", *totals, str(info["utterances"]))
+    return table
+
+
+def label_tables(info: dict, width: int) -> list[Table]:
+    """Utterances per speaker and label: one table when it fits ``width`` columns, else
+    the labels split over several (each with the speakers and totals), so no label is
+    cut (at 80 columns, labels were cut into look-alikes: ``bored…``, ``happi…``)."""
+    from rich.measure import Measurement
+
+    def natural(labels: list[str]) -> int:
+        table = _label_table(info, labels, "")
+        return Measurement.get(console, console.options.update(max_width=10**6), table).maximum
+
+    groups: list[list[str]] = [[]]
+    for label in info["labels"]:
+        if groups[-1] and natural([*groups[-1], label]) > width:
+            groups.append([])
+        groups[-1].append(label)
+    title = "utterances per speaker and label"
+    if len(groups) == 1:
+        return [_label_table(info, groups[0], title)]
+    n = len(groups)
+    return [_label_table(info, g, f"{title} ({i} of {n})") for i, g in enumerate(groups, 1)]
 
 
 def split_root(args: tuple[str, ...]) -> tuple[str | None, tuple[str, ...]]:
@@ -128,7 +156,7 @@ def data(dataset: str, args: tuple[str, ...], as_json: bool, clear_cache: bool) 
     if clear_cache:
         removed = remove_cache(make_config(dotlist=overrides).data)
         if not as_json:
-            console.print(f"cleared cache {removed}")
+            console.print(f"cleared cache {removed}", soft_wrap=True)
     info = summarise(dataset, root, overrides)
     if as_json:
         print_json(info)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 from collections.abc import Callable
 
 import click
@@ -52,7 +53,7 @@ def _loaders() -> dict[str, Callable[[], click.Command]]:
         return evaluate
 
     def predict() -> click.Command:
-        from ablate.cli.train_cmd import predict
+        from ablate.cli.predict_cmd import predict
 
         return predict
 
@@ -65,6 +66,11 @@ def _loaders() -> dict[str, Callable[[], click.Command]]:
         from ablate.cli.plan_cmd import plan
 
         return plan
+
+    def report() -> click.Command:
+        from ablate.cli.report_cmd import report
+
+        return report
 
     def ui() -> click.Command:
         from ablate.cli.ui_cmd import ui
@@ -82,6 +88,7 @@ def _loaders() -> dict[str, Callable[[], click.Command]]:
         "predict": predict,
         "compare": compare,
         "plan": plan,
+        "report": report,
         "ui": ui,
     }
 
@@ -99,6 +106,7 @@ SHORT_HELP = {
     "predict": "Predict the emotion of audio files with a saved model.",
     "compare": "Compare arms over test folds: intervals, paired tests, verdicts, effects.",
     "plan": "How many speakers, seeds and hours a study needs to resolve a margin.",
+    "report": "Write studies' answers, figures and provenance as one HTML page.",
     "ui": "Start the MLflow UI on the tracking store.",
 }
 
@@ -126,9 +134,21 @@ def cli() -> None:
     """ablate: sweep the design choices of a spectrogram ViT for speech emotion recognition."""
 
 
+#: libraries whose warnings speak to their own developers ("experimental", a singular
+#: axis in a one-arm plot), not to ablate's user; ABLATE_DEBUG=1 shows them
+QUIET = r"(matplotlib|optuna|mlflow|alembic|sqlalchemy)(\.|$)"
+
+
+def quiet_libraries() -> None:
+    """Keep the listed libraries' warnings out of the terminal (unless debugging)."""
+    if not debug():
+        warnings.filterwarnings("ignore", module=QUIET)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; an :class:`AblateError` becomes one line on stderr and exit code 2."""
     tolerant_streams()
+    quiet_libraries()
     try:
         cli.main(args=argv, prog_name="ablate", standalone_mode=False)
     except AblateError as exc:

@@ -38,3 +38,16 @@ def print_rows(rows: list[dict[str, str]], title: str) -> None:
 def print_json(data: Any) -> None:
     """Machine-readable output: plain JSON on stdout, nothing else."""
     print(json.dumps(data, indent=2, default=str))
+
+
+def print_verdicts(analysis, title: str, more: str = "") -> None:
+    """A comparison's arms in few columns (a value and its interval share a cell) and its
+    caption (``more`` appended): what ``ablate compare`` and the end of ``ablate run``
+    print."""
+    from rich.text import Text
+
+    from ablate.tracking.arms_table import caption, rows
+    from ablate.tracking.narrow import narrow
+
+    print_rows(narrow(rows(analysis), analysis.metric), title)
+    console.print(Text(caption(analysis) + more))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from ablate.cli.output import console, print_rows
+from ablate.cli.output import console, print_rows, print_verdicts
 from ablate.errors import AblateError
 from ablate.files import fsync
 
@@ -53,6 +53,21 @@ def _ranked(rows: list[dict], metric: str) -> list[dict[str, str]]:
 
     names = columns(rows)
     return [{metric if c == "value" else c: cell(row.get(c)) for c in names} for row in rows]
+
+
+def _print_answer(tracking_uri: str, key: str, objective: str) -> None:
+    """The study's arms with their intervals and verdicts, as ``ablate compare KEY``
+    prints them (nothing while no trial has finished)."""
+    from ablate.tracking.answer import compare_metric
+    from ablate.tracking.compare import analyse
+    from ablate.tracking.mlflow_store import Store
+
+    metric = compare_metric(objective)
+    try:
+        analysis = analyse(Store(tracking_uri), [key], metric)
+    except AblateError:  # no finished trial: the trials table below says why
+        return
+    print_verdicts(analysis, f"{key}: arms by {metric}")
 
 
 @click.command(
@@ -98,6 +113,7 @@ def run(
     from ablate.studies.runner import RunOptions, run_study
     from ablate.studies.spec import load_study
     from ablate.studies.storage import default_url
+    from ablate.tracking.mlflow_store import experiment_name
 
     registry = get_registry()
     study = load_study(study_file, registry, overrides)
@@ -133,11 +149,13 @@ def run(
     except KeyboardInterrupt:  # before the first trial (opening the stores, loading data)
         progress.stop()
         rows, interrupted = [], True
-    if rows:
-        print_rows(_ranked(rows, study.settings.metric), "trials, best first")
+    _print_answer(tracking_uri, study.key, study.settings.metric)
+    unfinished = [row for row in rows if row["state"] != "COMPLETE"]
+    if unfinished:
+        print_rows(_ranked(unfinished, study.settings.metric), "trials without a result")
     console.print(f"Optuna storage: {options.storage}  (study {study.key})", soft_wrap=True)
     console.print(
-        f"MLflow store:   {tracking_uri}  (experiment {study.name}); "
+        f"MLflow store:   {tracking_uri}  (experiment {experiment_name(study)}); "
         f"view with: ablate ui --tracking-uri {tracking_uri}",
         soft_wrap=True,
     )

@@ -7,9 +7,7 @@ from collections import Counter
 from pathlib import Path
 
 import click
-import numpy as np
 import torch
-from rich.table import Table
 
 from ablate.cli.claim import claimed
 from ablate.cli.output import console, print_json
@@ -104,7 +102,8 @@ def train(
         console.print(
             f"saved model to [bold]{out}[/bold]: {trained_on}, every speaker, "
             f"{info['epochs']} epochs (fixed schedule, no validation split; opt in with "
-            "--val-fraction)"
+            "--val-fraction)",
+            soft_wrap=True,  # the path stays one line (a terminal may still fold it)
         )
         return
     held_out = ", ".join(validation["speakers"]) or "random utterances"
@@ -112,7 +111,8 @@ def train(
         f"saved model to [bold]{out}[/bold]: {trained_on}; validation split "
         f"{held_out} ({info['n']} utterances, --val-fraction {val_fraction}): "
         f"UA {info['uar']:.3f}, "
-        f"WA {info['war']:.3f}; weights of epoch {info['epochs']} ({validation['selection']})"
+        f"WA {info['war']:.3f}; weights of epoch {info['epochs']} ({validation['selection']})",
+        soft_wrap=True,
     )
 
 
@@ -154,9 +154,9 @@ def _counts(counter: Counter) -> str:
 def _evaluate(model_dir: Path, dataset: str, root: str | None, only_known: bool) -> dict:
     """Metrics over the utterances whose label the model knows. Others are refused unless
     ``only_known``: a UA over a subset of the classes must never pass for the whole corpus."""
+    from ablate.cli.seen import split_by_training, trained_on
     from ablate.data.pipeline import load_corpus
     from ablate.plugins import get_registry
-    from ablate.training.metrics import classification_metrics
     from ablate.training.saved import SavedModel
 
     registry = get_registry()
@@ -187,13 +187,13 @@ def _evaluate(model_dir: Path, dataset: str, root: str | None, only_known: bool)
         )
     speakers = [s for s, keep in zip(corpus.speakers, mask.tolist(), strict=True) if keep]
     probs = saved.probabilities(corpus.features[mask], speakers)
-    metrics = classification_metrics(
-        targets[mask].numpy(), probs.argmax(-1).numpy(), saved.label_names
+    seen = trained_on(saved, dataset)
+    metrics = split_by_training(
+        speakers, targets[mask].numpy(), probs.argmax(-1).numpy(), seen, saved.label_names
     )
     dropped = int((~mask).sum())
     return {
         **metrics,
-        "n": int(mask.sum()),
         "classes_scored": sorted(metrics["per_class_recall"]),
         "model_classes": list(saved.label_names),
         "left_out": {"n": dropped, "labels": dict(sorted(unknown.items()))},
@@ -216,18 +216,18 @@ def evaluate(
 ) -> None:
     """Metrics (UA, WA, macro-F1) of a saved model on a corpus.
 
-    UA and macro-F1 average over the model's classes present in the corpus (named under
-    the table). A corpus with labels the model does not know is refused unless
-    --only-known-labels is given; the utterances left out are then counted by label."""
+    On the corpus the model was trained on, its training speakers (meta.json) are scored
+    apart and are not a test: the speakers it never heard are. UA and macro-F1 average
+    over the model's classes present in the corpus (named under the table). A corpus
+    with labels the model does not know is refused unless --only-known-labels is given;
+    the utterances left out are then counted by label."""
+    from ablate.cli.seen import render
+
     result = _evaluate(model_dir, dataset, root, only_known_labels)
     if as_json:
         print_json(result)
         return
-    table = Table(title=f"{model_dir} on {dataset}")
-    for column in ("n", "UA", "WA", "macro-F1"):
-        table.add_column(column)
-    table.add_row(str(result["n"]), *(f"{result[k]:.3f}" for k in ("uar", "war", "f1")))
-    console.print(table)
+    render(result, f"{model_dir} on {dataset}")
     scored, classes = result["classes_scored"], result["model_classes"]
     console.print(
         f"UA and macro-F1 over the model's classes present: {', '.join(scored)} "
@@ -239,51 +239,3 @@ def evaluate(
             f"left out {left_out['n']} utterances with labels the model does not know: "
             f"{_counts(Counter(left_out['labels']))}"
         )
-
-
-@click.command(
-    epilog="Example: ablate predict models/coord 03a01Fa.wav --json\n\n"
-    "A model trained with data.norm=speaker normalises each file by the training set's "
-    "statistics unless told the speaker: --speaker 03 (the files are one speaker's, "
-    "normalised together) or --enrol FILE (other utterances of that speaker)."
-)
-@click.argument("model_dir", type=click.Path(path_type=Path))
-@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option(
-    "--speaker",
-    help="data.norm=speaker models: all FILES are this one speaker's; they are normalised "
-    "together by their statistics.",
-)
-@click.option(
-    "--enrol",
-    multiple=True,
-    type=click.Path(path_type=Path),
-    help="data.norm=speaker models: an utterance of the files' one speaker to take the "
-    "statistics from (repeat for more); the FILES then do not affect each other.",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-def predict(
-    model_dir: Path,
-    files: tuple[Path, ...],
-    speaker: str | None,
-    enrol: tuple[Path, ...],
-    as_json: bool,
-) -> None:
-    """Label and class probabilities for each audio file."""
-    from ablate.plugins import get_registry
-    from ablate.training.saved import SavedModel
-
-    rows = SavedModel.load(model_dir, get_registry()).predict_files(list(files), speaker, enrol)
-    if as_json:
-        print_json(rows)
-        return
-    table = Table(title="predictions")
-    table.add_column("file")
-    table.add_column("label")
-    table.add_column("p")
-    for row in rows:
-        table.add_row(
-            row["file"], row["label"], f"{np.max(list(row['probabilities'].values())):.3f}"
-        )
-    console.print(table)
-    console.print(f"normalised by {rows[0]['normalisation']}")

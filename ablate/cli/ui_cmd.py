@@ -10,15 +10,16 @@ import contextlib
 import importlib.util
 import os
 import signal
-import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
 
 import click
 
+from ablate.cli.ports import owns_port, port_in_use
 from ablate.errors import AblateError
 
 DEFAULT_HOST = "127.0.0.1"
@@ -26,18 +27,24 @@ DEFAULT_HOST = "127.0.0.1"
 START_TIMEOUT_S = 120.0
 
 
-def _server_command(tracking_uri: str, host: str, port: int) -> list[str]:
+def _server_command(tracking_uri: str, host: str, port: int, access_log: bool = False) -> list[str]:
+    """MLflow's server on the store; its uvicorn logs no line per request unless
+    ``access_log`` (one visit of a few pages logged hundreds, scrolling the links away)."""
     from ablate.tracking.mlflow_store import absolute_uri
 
-    return [
+    argv = [
         sys.executable, "-m", "mlflow", "server",
         "--backend-store-uri", absolute_uri(tracking_uri),
         "--host", host, "--port", str(port), "--workers", "1",
     ]  # fmt: skip
+    return argv if access_log else [*argv, "--uvicorn-opts", "--no-access-log"]
 
 
-def _dashboard_command(storage: str, host: str, port: int) -> list[str] | None:
-    """optuna-dashboard on ``storage`` when the package is installed, else None."""
+def _dashboard_command(
+    storage: str, host: str, port: int, access_log: bool = False
+) -> list[str] | None:
+    """optuna-dashboard on ``storage`` when the package is installed, else None; quiet
+    (no line per request) unless ``access_log``."""
     if importlib.util.find_spec("optuna_dashboard") is None:
         return None
     # the package has no __main__: its console script's function, run by this Python
@@ -45,7 +52,8 @@ def _dashboard_command(storage: str, host: str, port: int) -> list[str] | None:
         "import sys; from optuna_dashboard._cli import main; "
         "sys.argv[0] = 'optuna-dashboard'; main()"
     )
-    return [sys.executable, "-c", code, storage, "--host", host, "--port", str(port)]
+    argv = [sys.executable, "-c", code, storage, "--host", host, "--port", str(port)]
+    return argv if access_log else [*argv, "--quiet"]
 
 
 def _default_storage() -> str | None:
@@ -54,9 +62,11 @@ def _default_storage() -> str | None:
     return f"sqlite:///{found[0].resolve()}" if len(found) == 1 else None
 
 
-def _start(argv: list[str], cwd: Path | None = None) -> subprocess.Popen:
-    # a session of its own: the server's workers are stopped with it, as one group
-    return subprocess.Popen(argv, start_new_session=True, cwd=cwd)
+def _start(argv: list[str], cwd: Path | None = None, log=None) -> subprocess.Popen:
+    """``argv`` in a session of its own (the server's workers are stopped with it, as one
+    group), its output to ``log`` (a file) when given."""
+    output = {"stdout": log, "stderr": subprocess.STDOUT} if log is not None else {}
+    return subprocess.Popen(argv, start_new_session=True, cwd=cwd, **output)
 
 
 def server_folder(tracking_uri: str) -> Path | None:
@@ -82,66 +92,16 @@ def _stop(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
-def port_in_use(host: str, port: int) -> str | None:
-    """Why ``host:port`` cannot be listened on now (``strerror``), or None when it can;
-    an unknown host is a one-line error.
-
-    Binds as the server will (``SO_REUSEADDR``), so a port left in TIME_WAIT counts as
-    free and only a listening socket, on this address or on all of them, counts as taken.
-    """
-    try:
-        infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        raise AblateError(f"--host {host}: {exc.strerror}") from None
-    family, kind, proto, _, address = infos[0]
-    with socket.socket(family, kind, proto) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(address)
-        except OSError as exc:
-            return exc.strerror or str(exc)
-    return None
-
-
-def _listening_inodes(port: int) -> set[str]:
-    """Socket inodes listening on ``port`` (Linux /proc/net/tcp and tcp6)."""
-    inodes = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        with contextlib.suppress(OSError), open(table) as rows:
-            for row in list(rows)[1:]:
-                fields = row.split()
-                if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
-                    inodes.add(fields[9])
-    return inodes
-
-
-def owns_port(session: int, port: int) -> bool | None:
-    """Whether a process of ``session`` (the server's own session) listens on ``port``;
-    None where /proc cannot tell (not Linux)."""
-    if not os.path.isdir("/proc/self/fd"):
-        return None
-    inodes = _listening_inodes(port)
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            if os.getsid(int(pid)) != session:
-                continue
-            for fd in os.listdir(f"/proc/{pid}/fd"):
-                target = os.readlink(f"/proc/{pid}/fd/{fd}")
-                if target.startswith("socket:[") and target[8:-1] in inodes:
-                    return True
-        except OSError:  # the process ended, or is not ours to inspect
-            continue
-    return False
-
-
-def _wait_ready(url: str, proc: subprocess.Popen, port: int, timeout: float) -> None:
+def _wait_ready(
+    url: str, proc: subprocess.Popen, port: int, timeout: float, log: str = "see above"
+) -> None:
     """Until the server answers ``/health`` on ``port``, and it is ours that answers."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise AblateError(
                 f"the MLflow server exited with {proc.returncode} before answering at {url} "
-                f"(see above; is port {port} taken?)"
+                f"({log}; is port {port} taken?)"
             )
         try:
             with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
@@ -154,18 +114,23 @@ def _wait_ready(url: str, proc: subprocess.Popen, port: int, timeout: float) -> 
 
 
 def study_links(store, url: str) -> list[tuple[str, str]]:
-    """(experiment name, the URL of its runs, ranked) for each experiment holding a study."""
-    from ablate.tracking.views import VIEW_TAG, runs_url
+    """(question, the URL of its runs) for each question of each experiment
+    (:mod:`ablate.tracking.questions`): an experiment of one question is named alone, the
+    questions of an experiment holding several by their study keys."""
+    from ablate.tracking.questions import questions
+    from ablate.tracking.views import VIEW_KEY, VIEW_PREFIX, VIEW_TAG, runs_url
 
-    experiments = store.client.search_experiments()
-    studies = {
-        run.info.experiment_id for run in store.parents([e.experiment_id for e in experiments])
-    }
     links = []
-    for experiment in experiments:
-        if experiment.experiment_id in studies:
-            link = runs_url(url, experiment.experiment_id, VIEW_TAG in experiment.tags)
-            links.append((experiment.name, link))
+    for experiment in store.client.search_experiments():
+        asked = questions(store, experiment.experiment_id)
+        for question in asked:
+            view = question.id if f"{VIEW_PREFIX}{question.id}" in experiment.tags else None
+            if view is None and VIEW_TAG in experiment.tags and len(asked) == 1:
+                view = VIEW_KEY
+            name = experiment.name
+            if len(asked) > 1:
+                name += f" [{' + '.join(question.keys)}]"
+            links.append((name, runs_url(url, experiment.experiment_id, view)))
     return links
 
 
@@ -201,7 +166,12 @@ def _browser_host(host: str) -> str:
     help="Also serve optuna-dashboard on the study storage (pip install optuna-dashboard); "
     "without the flag it starts only when installed and a storage is found.",
 )
-def ui(port: int, host: str, tracking_uri: str, storage: str | None, optuna: bool) -> None:
+@click.option(
+    "--access-log", is_flag=True, help="Let the MLflow server log every request it serves."
+)
+def ui(
+    port: int, host: str, tracking_uri: str, storage: str | None, optuna: bool, access_log: bool
+) -> None:
     """Start the MLflow UI on the tracking store and print its URL; run until Ctrl-C."""
     from ablate.tracking.mlflow_store import Store
 
@@ -235,26 +205,51 @@ def ui(port: int, host: str, tracking_uri: str, storage: str | None, optuna: boo
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # started in the background
         signal.signal(signal.SIGINT, _interrupt)
     url = f"http://{_browser_host(host)}:{port}"
-    procs = [_start(_server_command(tracking_uri, host, port), server_folder(tracking_uri))]
-    try:
-        _wait_ready(url, procs[0], port, START_TIMEOUT_S)
-        click.echo(f"MLflow UI: {url}  (tracking store {tracking_uri})")
-        for name, link in study_links(store, url):
-            click.echo(f"  {name}: {link}")
-        storage = storage or _default_storage()
-        dashboard = _dashboard_command(storage, host, port + 1) if storage else None
-        if dashboard and port_in_use(host, port + 1):
-            click.echo(f"Optuna dashboard not started: port {port + 1} is in use")
-            dashboard = None
-        if dashboard:
-            procs.append(_start(dashboard))
-            click.echo(f"Optuna dashboard: http://{_browser_host(host)}:{port + 1}  ({storage})")
-        click.echo("Ctrl-C stops.", nl=True)
-        while procs[0].poll() is None:
-            time.sleep(0.5)
-        raise AblateError(f"the MLflow server exited with {procs[0].returncode}")
-    except KeyboardInterrupt:
-        click.echo("stopped")
-    finally:
-        for proc in procs:
-            _stop(proc)
+    server = _server_command(tracking_uri, host, port, access_log)
+    # the servers' own start-up lines and warnings go to a log file, unless --access-log;
+    # it is kept when they fail, for the error to point at
+    log_path = None if access_log else _log_file()
+    where = "see above" if log_path is None else f"its output: {log_path}"
+    failed = False
+    with open(log_path or os.devnull, "w") as log_file:
+        log = log_file if log_path else None
+        procs = [_start(server, server_folder(tracking_uri), log)]
+        try:
+            _wait_ready(url, procs[0], port, START_TIMEOUT_S, where)
+            _announce(store, url, tracking_uri)
+            storage = storage or _default_storage()
+            dashboard = _dashboard_command(storage, host, port + 1, access_log) if storage else None
+            if dashboard and port_in_use(host, port + 1):
+                click.echo(f"Optuna dashboard not started: port {port + 1} is in use")
+                dashboard = None
+            if dashboard:
+                procs.append(_start(dashboard, None, log))
+                board = f"http://{_browser_host(host)}:{port + 1}"
+                click.echo(f"Optuna dashboard: {board}  ({storage})")
+            click.echo("Ctrl-C stops.", nl=True)
+            while procs[0].poll() is None:
+                time.sleep(0.5)
+            raise AblateError(f"the MLflow server exited with {procs[0].returncode} ({where})")
+        except KeyboardInterrupt:
+            click.echo("stopped")
+        except AblateError:
+            failed = True
+            raise
+        finally:
+            for proc in procs:
+                _stop(proc)
+            if log_path is not None and not failed:
+                log_path.unlink(missing_ok=True)
+
+
+def _log_file() -> Path:
+    handle, name = tempfile.mkstemp(prefix="ablate-ui-", suffix=".log")
+    os.close(handle)
+    return Path(name)
+
+
+def _announce(store, url: str, tracking_uri: str) -> None:
+    """The UI's address and one link per question, each on a line of its own."""
+    click.echo(f"MLflow UI: {url}  (tracking store {tracking_uri})")
+    for name, link in study_links(store, url):
+        click.echo(f"  {name}: {link}")

@@ -16,6 +16,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.table import Column
 
 
 def trials_done(storage_url: str, key: str) -> int:
@@ -41,14 +42,22 @@ def trials_done(storage_url: str, key: str) -> int:
 
 
 def _bars(console: Console) -> Progress:
-    """A description, a bar, done/total, time elapsed and ETA."""
+    """A description, a bar, done/total, time elapsed and ETA on one line of any width:
+    the numbers keep their room and the description is cut (``…``) when the terminal is
+    narrow (at 80 columns the ETA was cut instead)."""
+
+    def fixed() -> Column:
+        return Column(no_wrap=True)
+
+    description = Column(ratio=1, no_wrap=True, overflow="ellipsis", min_width=10)
     return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
+        TextColumn("{task.description}", table_column=description),
+        BarColumn(bar_width=12, table_column=fixed()),
+        MofNCompleteColumn(table_column=fixed()),
+        TimeElapsedColumn(table_column=fixed()),
+        TimeRemainingColumn(table_column=fixed()),
         console=console,
+        expand=True,
     )
 
 
@@ -60,6 +69,11 @@ def _scores(metrics: dict) -> str:
     """``loss L val UA V``; no validation figure where there is no validation split."""
     text = f"loss {_fmt(metrics.get('train_loss'))}"
     return text if "val_uar" not in metrics else f"{text} val UA {_fmt(metrics['val_uar'])}"
+
+
+def trial_epochs(config: Any, seeds: int, folds: int) -> int:
+    """The epochs a trial trains: each stage's, per fold and seed."""
+    return seeds * folds * sum(stage_epochs(config).values())
 
 
 class StudyProgress:
@@ -84,7 +98,7 @@ class StudyProgress:
         print(text, flush=True)
 
     def _study_text(self) -> str:
-        return f"{self.name}  best {self.metric} {_fmt(self.best)}"
+        return f"{self.name} best {_fmt(self.best)}"
 
     def _eta(self, done: int) -> str:
         ran = done - self.done_at_start
@@ -93,22 +107,24 @@ class StudyProgress:
         seconds = (time.monotonic() - self.started) / ran * (self.total - done)
         return time.strftime("%H:%M:%S", time.gmtime(seconds))
 
-    def trial_start(self, number: int, chosen: dict[str, Any]) -> None:
+    def trial_start(self, number: int, chosen: dict[str, Any], epochs: int | None = None) -> None:
+        """A trial begins; ``epochs``: how many it trains over its seeds and folds (its
+        bar's total)."""
         text = ", ".join(f"{k}={v}" for k, v in chosen.items())
         if self.bars:
-            self.bars.update(self.trial_task, description=f"trial {number}: {text}")
+            self.bars.reset(self.trial_task, total=epochs, description=f"trial {number}: {text}")
         else:
             self._line(f"trial {number} started: {text}")
 
     def epoch(
         self, number: int, seed: int, fold: int, stage: str, epoch: int, metrics: dict
     ) -> None:
-        where = f"trial {number} seed {seed} fold {fold} {stage} epoch {epoch}"
-        text = f"{where}: {_scores(metrics)}"
         if self.bars:
-            self.bars.update(self.trial_task, description=text)
+            where = f"trial {number} seed {seed} fold {fold} {stage} {epoch}"
+            self.bars.update(self.trial_task, advance=1, description=f"{where}: {_scores(metrics)}")
         else:
-            self._line(text)
+            where = f"trial {number} seed {seed} fold {fold} {stage} epoch {epoch}"
+            self._line(f"{where}: {_scores(metrics)}")
 
     def update(self, done: int, best: float | None) -> None:
         """New totals (from this process or read back from the shared storage)."""

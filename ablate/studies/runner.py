@@ -22,6 +22,7 @@ import optuna
 from omegaconf import DictConfig, OmegaConf
 from optuna.trial import FrozenTrial, TrialState
 
+from ablate.data.splits import make_folds
 from ablate.errors import AblateError, first_line
 from ablate.registry import Registry
 from ablate.slots import used
@@ -29,7 +30,7 @@ from ablate.studies import budget
 from ablate.studies.coverage import run_warning
 from ablate.studies.failures import Halt, halts, trial_failures
 from ablate.studies.preflight import check_study
-from ablate.studies.progress import StudyProgress
+from ablate.studies.progress import StudyProgress, trial_epochs
 from ablate.studies.samplers import pruner, sampler
 from ablate.studies.seeds import run_seeds, score
 from ablate.studies.spec import Study
@@ -37,6 +38,7 @@ from ablate.studies.storage import open_storage
 from ablate.studies.summary import verdict_rows
 from ablate.studies.tracker import Tracker
 from ablate.studies.workers import Stops
+from ablate.tracking.mlflow_store import arm_label
 from ablate.training.engine import TrialFailed
 
 __all__ = ["RunOptions", "Session", "run_study"]
@@ -108,6 +110,9 @@ class Session:
             direction=study.settings.direction,
             load_if_exists=True,
         )
+        with warnings.catch_warnings():  # experimental in Optuna 4-5; shown by optuna-dashboard
+            warnings.simplefilter("ignore")
+            self.optuna.set_metric_names([study.settings.metric])
         self.tracking = f"tracking store {options.tracking_uri}"
         self.optuna_where = f"optuna storage {options.storage}"
         self.tracker = Tracker(study, options.tracking_uri, options.storage)
@@ -165,10 +170,13 @@ class Session:
         try:  # from here on, however the trial ends, its MLflow run is ended with it
             with halts(self.optuna_where):
                 trial.set_user_attr("mlflow_run_id", run_id)
+                trial.set_user_attr("arm", arm_label(config, chosen))
             with halts(self.tracking):
                 self.tracker.log_config(run_id, config, used(config, self.registry))
             if self.progress:
-                self.progress.trial_start(trial.number, chosen)
+                folds = len(make_folds(self.corpus(config.data), config.protocol))
+                epochs = trial_epochs(config, len(seeds), folds)
+                self.progress.trial_start(trial.number, chosen, epochs)
             with trial_failures():
                 results = run_seeds(
                     config,

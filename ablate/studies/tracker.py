@@ -17,13 +17,19 @@ import optuna
 from omegaconf import DictConfig
 from optuna.trial import TrialState
 
-from ablate.identity import flatten
 from ablate.slots import Used
 from ablate.studies.spec import Study
 from ablate.tracking import folds, views
 from ablate.tracking.answer import publish, study_params
-from ablate.tracking.mlflow_store import PARENT_TAG, Store, tag_is, trial_run_name
-from ablate.tracking.plots import optuna_pngs
+from ablate.tracking.mlflow_store import (
+    PARENT_TAG,
+    Store,
+    experiment_name,
+    tag_is,
+    trial_run_name,
+)
+from ablate.tracking.optuna_plots import optuna_pngs
+from ablate.tracking.params import used_params
 from ablate.tracking.results import SeedResults, log_result
 from ablate.tracking.tables import markdown, to_csv
 from ablate.tracking.verdicts import MARGIN_TAG
@@ -40,7 +46,7 @@ class Tracker:
     def __init__(self, study: Study, uri: str, storage: str):
         self.study = study
         self.store = Store(uri)
-        self.experiment_id = self.store.experiment_id(study.name)
+        self.experiment_id = self.store.experiment_id(experiment_name(study))
         self.parent_id = self.store.open_parent(
             self.experiment_id,
             study.key,
@@ -81,12 +87,14 @@ class Tracker:
         return self.store.start_child(self.experiment_id, self.parent_id, name, tags)
 
     def log_config(self, run_id: str, config: DictConfig, plugins: list[Used]) -> None:
-        """The resolved config as params, each plugin's arguments with its defaults filled
-        in, and a tag per plugin naming the package and version that built it."""
-        params = flatten(config)
-        for plugin in plugins:
-            params.update(plugin.params)
-        self.store.log_params(run_id, params)
+        """The config as params, only what it used and each value resolved (the device
+        that runs it, not ``auto``), each plugin's arguments with its defaults filled in,
+        and a tag per plugin naming the package and version that built it."""
+        from ablate.training.engine import resolve_device
+
+        extra = {k: v for plugin in plugins for k, v in plugin.params.items()}
+        device = resolve_device(config.train.device).type
+        self.store.log_params(run_id, used_params(config, extra, device))
         self.store.set_tags(run_id, {f"{PLUGIN_TAG}.{p.where}": p.source for p in plugins})
 
     def log_epoch(

@@ -1,10 +1,14 @@
-"""Make a committed SQLite store viewable on any clone: its artifacts live beside it.
+"""Make a committed SQLite store viewable on any clone, as this release records a study.
 
     python -m ablate.tracking.bundle docs/results/emodb-h200.db
 
 Every experiment and run gets a relative artifact location, ``<store>-artifacts/...``, which
 ``ablate ui`` resolves against the store's folder (it starts the MLflow server there); the
-artifacts found on this machine are copied there. A store written before this release is
+artifacts found on this machine are copied there. Speaker-dependent studies move to
+experiments of their own (:mod:`ablate.tracking.separate`); trial runs get this release's
+names and display copies of their numbers; each question gets its view, and a study run
+once per seed its pooled answer (:mod:`ablate.tracking.questions`). A store written before
+this release is
 brought up to date from what it logged: trial runs named by arm and tagged
 ``ablate.kind = trial``, each trial's config, per-fold scores, intervals and learning
 curves rebuilt from its metrics, the study's answer on its parent run, and the experiment
@@ -27,11 +31,13 @@ import yaml
 
 from ablate.identity import OPERATIONAL_KEYS
 from ablate.intervals import score_interval
+from ablate.tracking import folds as fold_runs
 from ablate.tracking import views
 from ablate.tracking.answer import NOTE_TAG, publish
 from ablate.tracking.folds import fold_values
 from ablate.tracking.mlflow_store import LEAK, Store, arm_name
 from ablate.tracking.plots import curves_png
+from ablate.tracking.separate import separate
 from ablate.tracking.stats import fold_means
 
 KIND_TAG = "ablate.kind"
@@ -92,21 +98,33 @@ def _unflatten(params: dict[str, str]) -> dict[str, Any]:
     return tree
 
 
-def _trial(store: Store, run: Any, series: dict) -> None:
-    """Tag, rename and rebuild the artifacts of one old trial run."""
-    tags = run.data.tags
-    if tags.get(KIND_TAG) == "trial":  # written by this release, or already brought up to date
-        return
+def _name(tags: dict[str, str]) -> str:
+    """A trial run's name as this release gives it: its arm (floats to 3 significant
+    digits), the leak mark, its seeds and number."""
     swept = json.loads(tags.get("ablate.swept", "{}") or "{}")
     seeds = len(json.loads(tags.get("ablate.seeds", "[0]") or "[0]"))
     mark = f" ({LEAK})" if tags.get("ablate.speaker_independent") == "false" else ""
-    name = f"{arm_name(swept)}{mark}, {seeds} seed{'s' if seeds != 1 else ''} "
-    name += f"(trial {tags.get('ablate.trial', '?')})"
-    store.set_tags(run.info.run_id, {KIND_TAG: "trial", "mlflow.runName": name})
-    if run.info.status != "FINISHED":
+    name = f"{arm_name(swept, 3)}{mark}, {seeds} seed{'s' if seeds != 1 else ''} "
+    return name + f"(trial {tags.get('ablate.trial', '?')})"
+
+
+def _trial(store: Store, run: Any, series: dict, fold_runs: list[Any]) -> None:
+    """Tag, name, interval and show the numbers of one trial run as this release does
+    (its intervals over its folds' scores, ``fold_runs`` or its old per-fold metrics);
+    an old one's artifacts are rebuilt from its metrics."""
+    tags = run.data.tags
+    store.set_tags(run.info.run_id, {"mlflow.runName": _name(tags)})
+    scores = fold_values(run, fold_runs) if run.info.status == "FINISHED" else {}
+    if scores:
+        spread = _intervals(scores)
+        store.log_metrics(run.info.run_id, spread)
+        store.set_tags(run.info.run_id, views.display_tags({**run.data.metrics, **spread}))
+    if tags.get(KIND_TAG) == "trial":  # written by a recent release: its artifacts are there
+        return
+    store.set_tags(run.info.run_id, {KIND_TAG: "trial"})
+    if not scores:
         return
     split = {int(e["fold"]): e for e in json.loads(tags.get("ablate.split", "[]") or "[]")}
-    scores = fold_values(run)
     folds = [
         {
             "seed": seed,
@@ -124,7 +142,6 @@ def _trial(store: Store, run: Any, series: dict) -> None:
         if histories:
             curves_png(histories, out / "learning_curves.png")
         store.log_dir(run.info.run_id, out)
-    store.log_metrics(run.info.run_id, _intervals(scores))
     store.set_tags(run.info.run_id, {NOTE_TAG: LOST})
 
 
@@ -162,16 +179,20 @@ def _parent_params(store: Store, parent: Any, trials: list[Any]) -> None:
 def upgrade(db: Path) -> None:
     """Relocate ``db``'s artifacts, then bring its runs, parents and experiments up to date."""
     db = db.resolve()
-    relocate(db)
+    root = relocate(db)
+    separate(db, root)
     series = _series(db)
     with contextlib.chdir(db.parent):
         store = Store(f"sqlite:///{db}")
         experiments = store.client.search_experiments()
-        for parent in store.parents([e.experiment_id for e in experiments]):
+        # oldest first: the study published last, the newest, gives each experiment's default view
+        for parent in reversed(store.parents([e.experiment_id for e in experiments])):
             trials = store.children(parent.info.run_id, parent.info.experiment_id)
+            key = parent.data.tags.get("ablate.study_key", "")
+            by_trial = fold_runs.of_study(store, parent.info.experiment_id, key)
             for run in trials:
                 if run.data.tags.get(KIND_TAG) != "fold":
-                    _trial(store, run, series)
+                    _trial(store, run, series, by_trial.get(run.info.run_id, []))
             swept = sorted(
                 {k for r in trials for k in json.loads(r.data.tags.get("ablate.swept", "{}"))}
             )

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ablate.tracking.compare import Analysis, label
+from ablate.tracking.arms import UNIT_SEP
+from ablate.tracking.compare import Analysis, Verdict, label
 from ablate.tracking.effects import Effects, cell_means, short
 from ablate.tracking.effects_table import f_text
-from ablate.tracking.plots import Bar, arms_png, effects_png
+from ablate.tracking.plots import Bar, arms_png, effects_png, paired_png
 
 
 def chance(analysis: Analysis) -> float | None:
@@ -21,18 +22,44 @@ def _xlabel(metric: str, folds: set[int], unit: str = "fold") -> str:
     return f"{metric}: mean over {n} test {unit}s; whiskers: 95% interval (inside [0, 1])"
 
 
+def verdict_mark(verdict: Verdict, reference: Verdict) -> str:
+    """What the figure writes beside an arm's mean: its verdict against the reference
+    (``worse``, ``inconclusive``, ...; nothing for the reference itself)."""
+    if verdict is reference or verdict.comparison is None:
+        return ""
+    return verdict.comparison.verdict.split(":")[0]
+
+
 def arms_figure(analysis: Analysis, path: Path) -> Path:
-    """Every arm, best first, the reference coloured and named, leaks marked."""
+    """Every arm, best first, the reference coloured and named, leaks marked, each mean
+    with its verdict against the reference; the chance line where the classes agree."""
     bars = []
     for v in analysis.verdicts:
         ref = v is analysis.reference
         name = label(v.arm) + (" (reference)" if ref else "")
         leak = not v.arm.speaker_independent
-        bars.append(Bar(name, v.interval.mean, v.interval.low, v.interval.high, ref, leak))
+        i = v.interval
+        mark = verdict_mark(v, analysis.reference)
+        bars.append(Bar(name, i.mean, i.low, i.high, ref, leak, mark))
     how = "the best arm" if analysis.post_hoc else "named"
     title = f"{analysis.metric} per arm; reference ({how}): {analysis.reference.arm.name}"
     xlabel = _xlabel(analysis.metric, {v.interval.n for v in analysis.verdicts}, analysis.unit)
     return arms_png(bars, chance(analysis), xlabel, title, path)
+
+
+def paired_figure(analysis: Analysis, path: Path) -> Path:
+    """Each test speaker (or fold's speakers) as one line across the arms, best arm first:
+    whether a difference is every speaker's or a few speakers'."""
+    by_speaker = analysis.unit == "speaker"
+    name = analysis.metric.removeprefix("test_")
+    arms = [label(v.arm) for v in analysis.verdicts]
+    units: dict[str, dict[str, float]] = {}
+    for v in analysis.verdicts:
+        for unit, value in v.arm.units(name, by_speaker).items():
+            shown = unit.split(UNIT_SEP, 1)[1] if by_speaker else v.arm.folds.get(unit, unit)
+            units.setdefault(shown, {})[label(v.arm)] = value
+    title = f"{analysis.metric} per test {analysis.unit} (seeds averaged), one line each"
+    return paired_png(arms, units, chance(analysis), title, path)
 
 
 def effects_figure(result: Effects, chance_level: float | None, path: Path) -> Path:

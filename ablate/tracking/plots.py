@@ -1,8 +1,7 @@
-"""PNG figures for tracked runs: confusion matrix, learning curves, arms, Optuna plots."""
+"""PNG figures for tracked runs: confusion matrix, learning curves, arms and effects."""
 
 from __future__ import annotations
 
-import logging
 import math
 import textwrap
 from collections.abc import Sequence
@@ -16,15 +15,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 ARM, REFERENCE, LEAKED = "tab:blue", "tab:orange", "tab:gray"
-OPTUNA_PLOTS = (
-    "plot_optimization_history",
-    "plot_param_importances",
-    "plot_slice",
-    "plot_parallel_coordinate",
-    "plot_contour",
-    "plot_intermediate_values",
-    "plot_timeline",
-)
 
 
 def shares_per_true_class(confusion: Sequence[Sequence[int]]) -> np.ndarray:
@@ -109,7 +99,8 @@ def curves_png(histories: Sequence[Sequence[dict[str, float]]], path: Path) -> P
 @dataclass(frozen=True)
 class Bar:
     """One arm or level: its label, mean and 95% interval; ``reference`` bars get their own
-    colour, ``leak`` (speaker-dependent) bars are hatched grey."""
+    colour, ``leak`` (speaker-dependent) bars are hatched grey; ``mark`` (its verdict) is
+    written beside its mean."""
 
     name: str
     mean: float
@@ -117,6 +108,7 @@ class Bar:
     high: float
     reference: bool = False
     leak: bool = False
+    mark: str = ""
 
 
 def _wrap(name: str, width: int = 44) -> str:
@@ -133,24 +125,35 @@ def _height(bars: Sequence[Bar]) -> float:
     return len(bars) * (0.18 + 0.13 * lines)
 
 
+def _bounded(value: float, fallback: float) -> float:
+    """A score's interval end inside [0, 1] (scores cannot leave it), or ``fallback``."""
+    return min(1.0, max(0.0, value)) if math.isfinite(value) else fallback
+
+
 def _bars(ax, bars: Sequence[Bar], chance: float | None) -> None:
-    """Horizontal bars, first at the top, with 95% interval whiskers and their means."""
+    """Horizontal bars, first at the top, with 95% interval whiskers (inside [0, 1]), each
+    mean and verdict mark written beside its whisker, on an axis that ends at 1 at most."""
     ys = list(range(len(bars)))[::-1]
     colours = [REFERENCE if b.reference else LEAKED if b.leak else ARM for b in bars]
-    errors = [
-        [b.mean - b.low if math.isfinite(b.low) else 0 for b in bars],
-        [b.high - b.mean if math.isfinite(b.high) else 0 for b in bars],
-    ]
+    lows = [_bounded(b.low, b.mean) for b in bars]
+    highs = [_bounded(b.high, b.mean) for b in bars]
+    errors = [[b.mean - lo for b, lo in zip(bars, lows, strict=True)],
+              [hi - b.mean for b, hi in zip(bars, highs, strict=True)]]  # fmt: skip
     hatches = ["//" if b.leak else "" for b in bars]
     ax.barh(ys, [b.mean for b in bars], xerr=errors, color=colours, capsize=3, height=0.7,
             hatch=hatches, error_kw={"elinewidth": 1})  # fmt: skip
-    for y, b in zip(ys, bars, strict=True):
-        right = b.high if math.isfinite(b.high) else b.mean
-        ax.text(right + 0.01, y, f"{b.mean:.3f}", va="center", fontsize=8)
+    texts = [f"{b.mean:.3f}" + (f" {b.mark}" if b.mark else "") for b in bars]
+    widths = [0.02 + 0.012 * len(text) for text in texts]  # axis units at 800 px wide
+    right_end = min(1.0, max(0.3, *(hi + w for hi, w in zip(highs, widths, strict=True))))
+    for y, low, high, text, width in zip(ys, lows, highs, texts, widths, strict=True):
+        if high + width <= right_end:
+            ax.text(high + 0.01, y, text, va="center", fontsize=8)
+        else:  # no room right of the whisker: left of it, over the bar
+            box = {"facecolor": "white", "alpha": 0.8, "edgecolor": "none", "pad": 1}
+            ax.text(low - 0.01, y, text, va="center", ha="right", fontsize=8, bbox=box)
     ax.set_yticks(ys, _labels(bars), fontsize=8)
     ax.set_ylim(-0.6, len(bars) - 0.4)
-    top = max((b.high if math.isfinite(b.high) else b.mean) for b in bars)
-    ax.set_xlim(0, max(top + 0.1, 0.3))
+    ax.set_xlim(0, right_end)
     if chance:
         ax.axvline(chance, color="black", linestyle="--", linewidth=1)
     ax.grid(axis="x", alpha=0.3)
@@ -209,42 +212,32 @@ def effects_png(
     return path
 
 
-def _readable_lines(figure) -> None:
-    """Optuna's parallel-coordinate plot colours trials from white (worst: invisible) and
-    puts the best on the top border: start the colours at a visible blue, and pad every
-    axis by the same share of its range, so lines stay aligned with every axis's ticks."""
-    from matplotlib.collections import LineCollection, QuadMesh
-    from matplotlib.colors import ListedColormap
-
-    blues = ListedColormap(plt.get_cmap("Blues")(np.linspace(0.35, 1.0, 256)))
-    for ax in figure.axes:
-        colourbar = any(isinstance(c, QuadMesh) for c in ax.collections)
-        for collection in ax.collections:
-            if isinstance(collection, LineCollection | QuadMesh):
-                collection.set_cmap(blues)
-        if not colourbar:
-            low, high = ax.get_ylim()
-            pad = (high - low) * 0.05
-            ax.set_ylim(low - pad, high + pad)
-
-
-def optuna_pngs(study, directory: Path) -> list[Path]:
-    """Each Optuna matplotlib plot that applies to ``study``; the others are skipped."""
-    import optuna.visualization.matplotlib as ovm
-
-    logging.getLogger("optuna").setLevel(logging.ERROR)
-    written = []
-    for name in OPTUNA_PLOTS:
-        path = directory / f"{name.removeprefix('plot_')}.png"
-        try:
-            result = getattr(ovm, name)(study)
-            figure = result.figure if hasattr(result, "figure") else result.flat[0].figure
-            if name == "plot_parallel_coordinate":
-                _readable_lines(figure)
-            figure.savefig(path, dpi=100, bbox_inches="tight")
-            written.append(path)
-        except Exception:  # a plot that needs 2+ params, completed trials, ...: not applicable
-            continue
-        finally:
-            plt.close("all")
-    return written
+def paired_png(
+    arms: Sequence[str],
+    units: dict[str, dict[str, float]],
+    chance: float | None,
+    title: str,
+    path: Path,
+) -> Path:
+    """Each test unit (a speaker) as one line across the arms, its score under each arm:
+    a difference every speaker shares is parallel lines moving together; one that a few
+    speakers carry is a few lines moving alone. Arms in ``arms`` order, left to right."""
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.1 * len(arms) + 2.5), 4.2))
+    xs = range(len(arms))
+    for unit, scores in sorted(units.items()):
+        points = [(x, scores[arm]) for x, arm in zip(xs, arms, strict=True) if arm in scores]
+        if points:
+            (line,) = ax.plot(*zip(*points, strict=True), marker="o", linewidth=1, alpha=0.8)
+            ax.annotate(unit, points[-1], xytext=(4, 0), textcoords="offset points",
+                        fontsize=7, va="center", color=line.get_color())  # fmt: skip
+    ax.set_xticks(list(xs), [textwrap.fill(a, 16) for a in arms], fontsize=7)
+    ax.set_ylim(0, 1)
+    if chance:
+        ax.axhline(chance, color="black", linestyle="--", linewidth=1)
+    ax.set_ylabel("score per test speaker (seeds averaged)", fontsize=8)
+    ax.set_title(_wrap(title, 90), fontsize=9)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

@@ -21,6 +21,7 @@ from ablate.tracking.folds import averaged_curves
 from ablate.tracking.mlflow_store import Store
 from ablate.tracking.plots import confusion_png, curves_png
 from ablate.tracking.stats import fold_means
+from ablate.tracking.views import display_tags
 from ablate.training.metrics import TEST_METRICS
 
 #: ``(seed, result)`` pairs: a trial trains once per seed
@@ -82,6 +83,7 @@ def log_result(
             "ablate.notes": "; ".join(first.notes) or "none",
             "ablate.weights": WEIGHTS,
             "mlflow.note.content": headline({**metrics, **spread}, results),
+            **display_tags({**metrics, **spread}),
         },
     )
     with tempfile.TemporaryDirectory() as tmp:

@@ -182,38 +182,46 @@ class SavedModel:
         """The input features of audio files, as the model was trained on; a file that is
         not usable audio is a one-line :class:`AudioError` naming it."""
         extractor = make_extractor(self.config.data)
-        images = []
-        for path in paths:
-            wave, rate = load_audio(path, self.config.data.get("max_seconds"))
-            try:
-                images.append(extractor(wave, rate))
-            except AudioError as exc:
-                raise AudioError(exc.reason, path, exc.detail) from None
-        return torch.stack(images)
+        return torch.stack([self._feature(extractor, path) for path in paths])
+
+    def _feature(self, extractor: Any, path: Path) -> torch.Tensor:
+        wave, rate = load_audio(path, self.config.data.get("max_seconds"))
+        try:
+            return extractor(wave, rate)
+        except AudioError as exc:
+            raise AudioError(exc.reason, path, exc.detail) from None
 
     def predict_files(
         self, paths: list[Path], speaker: str | None = None, enrol: Sequence[Path] = ()
     ) -> list[dict[str, Any]]:
-        """Label and class probabilities per audio file, each file's answer its own: under
-        ``data.norm=speaker`` the files are normalised together only when ``speaker`` says
-        they are one speaker's, by ``enrol`` utterances' statistics when given, else by the
-        training set's (:meth:`normalisation` says which, in each row)."""
-        how = self.normalisation(len(paths), speaker, len(enrol))
-        features = self.features(paths)
+        """Label and class probabilities per audio file, in order, each file's answer its
+        own: under ``data.norm=speaker`` the files are normalised together only when
+        ``speaker`` says they are one speaker's, by ``enrol`` utterances' statistics when
+        given, else by the training set's (:meth:`normalisation` says which, in each row).
+        A file that cannot be read gets ``{"file", "error"}`` (its reason) and the others
+        are still predicted."""
+        extractor = make_extractor(self.config.data)
+        images, good, rows = [], [], []
+        for path in paths:
+            try:
+                images.append(self._feature(extractor, path))
+            except AudioError as exc:
+                rows.append({"file": str(path), "error": exc.reason})
+                continue
+            good.append(len(rows))
+            rows.append({"file": str(path)})
+        if not images:
+            return rows
+        how = self.normalisation(len(images), speaker, len(enrol))
         enrolled = self.features(enrol) if enrol else None
-        speakers = [speaker] * len(paths) if speaker is not None else None
-        rows = []
-        for path, probs in zip(
-            paths, self.probabilities(features, speakers, enrolled), strict=True
-        ):
-            rows.append(
-                {
-                    "file": str(path),
-                    "label": self.label_names[int(probs.argmax())],
-                    "probabilities": {
-                        n: float(p) for n, p in zip(self.label_names, probs, strict=True)
-                    },
-                    "normalisation": how,
-                }
-            )
+        speakers = [speaker] * len(images) if speaker is not None else None
+        probabilities = self.probabilities(torch.stack(images), speakers, enrolled)
+        for index, probs in zip(good, probabilities, strict=True):
+            rows[index] |= {
+                "label": self.label_names[int(probs.argmax())],
+                "probabilities": {
+                    n: float(p) for n, p in zip(self.label_names, probs, strict=True)
+                },
+                "normalisation": how,
+            }
         return rows

@@ -11,7 +11,6 @@ import json
 import os
 import queue
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -22,6 +21,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from browser import assistant_open, close_assistant, headless, wait_text
 from mlflow import MlflowClient
 from study_helpers import (
     TINY,
@@ -34,23 +34,26 @@ from study_helpers import (
     lines_of,
 )
 
-BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
-
-def _browser() -> str | None:
-    return next((found for name in BROWSERS if (found := shutil.which(name))), None)
-
-
-def _wait_line(lines: queue.Queue, prefix: str, timeout: float) -> str:
+def _wait_line(lines: queue.Queue, prefix: str, timeout: float, seen: list | None = None) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
             line = lines.get(timeout=0.5)
         except queue.Empty:
             continue
+        if seen is not None:
+            seen.append(line)
         if line.startswith(prefix):
             return line.strip()
     raise AssertionError(f"no line starting with {prefix!r} within {timeout:.0f} s")
+
+
+def _drain(lines: queue.Queue) -> list[str]:
+    found = []
+    while not lines.empty():
+        found.append(lines.get())
+    return found
 
 
 def _listening(port: int) -> set[str]:
@@ -85,37 +88,6 @@ def _api(url: str, path: str, body: dict | None = None) -> dict:
         return json.loads(response.read())
 
 
-def _driver():
-    """Headless Chromium driven by Selenium with Debian's chromedriver (never downloaded:
-    the test skips without them)."""
-    webdriver = pytest.importorskip("selenium.webdriver")
-    from selenium.webdriver.chrome.service import Service
-
-    browser, driver = _browser(), shutil.which("chromedriver")
-    if browser is None or driver is None:
-        pytest.skip("no headless browser (apt-get install chromium chromium-driver)")
-    options = webdriver.ChromeOptions()
-    options.binary_location = browser
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--window-size=1600,1000", "--no-first-run", "--disable-sync"):  # fmt: skip
-        options.add_argument(flag)
-    return webdriver.Chrome(service=Service(driver), options=options)
-
-
-def _wait_text(driver, wanted: str, timeout: float = 90) -> str:
-    """The page's visible text once it matches the regex ``wanted`` (the UI renders, then
-    loads its data, in JavaScript)."""
-    deadline = time.monotonic() + timeout
-    text = ""
-    while time.monotonic() < deadline:
-        with contextlib.suppress(Exception):
-            text = driver.find_element("tag name", "body").text
-            if re.search(wanted, text):
-                return text
-        time.sleep(0.5)
-    raise AssertionError(f"{wanted!r} not on {driver.current_url} within {timeout:.0f} s:\n{text}")
-
-
 @pytest.fixture(scope="module")
 def ui(tmp_path_factory, mlflow_template):
     """A two-trial study on two folds (so each arm has an interval), then `ablate ui` on a
@@ -130,14 +102,16 @@ def ui(tmp_path_factory, mlflow_template):
         ["ui", "--port", port, "--tracking-uri", "sqlite:///mlflow.db"],
         tmp,
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
         text=True,
     )
     state = {"tmp": tmp, "port": port, "parent": parents[0], "children": children}
     try:
         lines = lines_of(proc.stdout)
-        state["line"] = _wait_line(lines, "MLflow UI:", 180)
-        state["study_line"] = _wait_line(lines, "  tiny: ", 30)
+        state["printed"] = []
+        state["line"] = _wait_line(lines, "MLflow UI:", 180, state["printed"])
+        state["study_line"] = _wait_line(lines, "  tiny: ", 30, state["printed"])
+        state["lines"] = lines
         yield state
     finally:
         proc.send_signal(signal.SIGINT)  # Ctrl-C
@@ -169,35 +143,64 @@ def test_ui_prints_its_url_listens_on_loopback_and_serves_the_study(ui):
         for p in r["data"].get("params", [])
     }
     assert params["model.pos_encoding"] == child.data.params["model.pos_encoding"]
-    assert ui["study_line"] == (
-        f"tiny: {url}/#/experiments/{experiment_id}/runs"
-        "?workflowType=machine_learning&viewStateShareKey=ablate"
+    assert re.fullmatch(
+        f"tiny: {re.escape(url)}/#/experiments/{experiment_id}/runs"
+        r"\?workflowType=machine_learning&viewStateShareKey=q[0-9a-f]{8}",
+        ui["study_line"],
     )
 
 
-# ~40 s: three page loads in headless Chromium (not "slow": CI must run it)
+def test_the_server_logs_no_request_unless_asked(ui):
+    """uvicorn logged every request (426 lines in one visit of a few pages), scrolling the
+    links away; the server's start-up lines went to the terminal too."""
+    url = f"http://127.0.0.1:{ui['port']}"
+    for _ in range(3):
+        _api(url, "/api/2.0/mlflow/experiments/search", {"max_results": 10})
+    time.sleep(1)
+    printed = [*ui["printed"], *_drain(ui["lines"])]
+    assert not [line for line in printed if "POST /api" in line or "GET /" in line], printed
+    assert not [line for line in printed if "INFO" in line or "Warning" in line], printed
+    from ablate.cli.ui_cmd import _server_command
+
+    argv = _server_command("sqlite:///mlflow.db", "127.0.0.1", 5000)
+    assert argv[-2:] == ["--uvicorn-opts", "--no-access-log"]
+    assert "--uvicorn-opts" not in _server_command("sqlite:///m.db", "127.0.0.1", 5000, True)
+
+
+# ~60 s: four page loads in headless Chromium (not "slow": CI must run it)
 def test_a_browser_sees_the_answer_without_a_click(ui):
-    """The study link opens the classic runs table (not MLflow 3's empty GenAI traces page),
-    ranked, with the arms named; the parent run's description is the ranked table; a
-    trial's confusion matrix image loads."""
+    """The study link opens the classic runs table (not MLflow 3's empty GenAI traces page):
+    the study run first, then its trials in the answer's order, named by arm, the numbers
+    to three decimals; the study run's description is the ranked table; a trial's
+    confusion matrix image loads. A fresh browser opens MLflow's Assistant over the page;
+    with its flag set it stays closed."""
     parent, children = ui["parent"], ui["children"]
     link = ui["study_line"].split(": ", 1)[1]
-    driver = _driver()
+    base = link.split("/#/")[0]
+    driver = headless()
     try:
         driver.get(link)
+        wait_text(driver, r"(?s)matching runs")
+        assert assistant_open(driver)  # what a first visit shows, docs/ui.md says so
+        close_assistant(driver, base)
+        driver.get(link)
         # the rows, then their columns: each renders when its data arrives
-        text = _wait_text(driver, r"(?s)(?=.*[1-9]\d* matching runs)(?=.*test_uar_ci95_low)")
+        text = wait_text(driver, r"(?s)(?=.*[1-9]\d* matching runs)(?=.*test UA)")
+        assert not assistant_open(driver)
         assert "/runs" in driver.current_url and "Traces" not in driver.title
         assert "3 matching runs" in text, text  # the study and its 2 trials, not the fold runs
-        assert "test_uar_mean" in text and "test_uar_ci95_low" in text
-        for child in children:  # named by arm
-            assert child.info.run_name.startswith("pos_encoding=")
-            assert child.info.run_name in text
         top, answer = _answer(ui)
-        assert f"top {top}" in text  # the parent's row names the top arm
+        name = _client(ui).get_run(parent.info.run_id).info.run_name
+        assert name.startswith(parent.data.tags["ablate.study_key"]) and f" {top} " in name
+        table = text[text.index("Run Name") :]  # below the description's answer line
+        for child in children:  # named by arm, below the study run
+            assert child.info.run_name.startswith("pos_encoding=")
+            assert table.index(name) < table.index(child.info.run_name)
+        assert re.search(r"\n0\.\d{3} \[0\.\d{3}, [01]\.\d{3}\]\n", text), text  # 3 decimals
+        assert not re.search(r"\d\.\d{7,}", text)  # no 12-digit metric shown
         run_page = f"{link.split('/runs?')[0]}/runs/{parent.info.run_id}"
         driver.get(run_page + "?workflowType=machine_learning")
-        text = _wait_text(driver, r"(?s)(?=.*Description)(?=.*verdict)")
+        text = wait_text(driver, r"(?s)(?=.*Description)(?=.*verdict)")
         assert answer in text  # "no arm differs detectably (MDE ...); top estimate ..."
         assert "test_uar [95% CI]" in text and "verdict" in text  # the ranked table
         child = children[0]
@@ -216,10 +219,13 @@ def test_a_browser_sees_the_answer_without_a_click(ui):
         driver.quit()
 
 
+def _client(ui) -> MlflowClient:
+    return MlflowClient(f"sqlite:///{ui['tmp'] / 'mlflow.db'}")
+
+
 def _answer(ui) -> tuple[str, str]:
     """The study run's top arm and answer line, as the study left them."""
-    client = MlflowClient(f"sqlite:///{ui['tmp'] / 'mlflow.db'}")
-    tags = client.get_run(ui["parent"].info.run_id).data.tags
+    tags = _client(ui).get_run(ui["parent"].info.run_id).data.tags
     return tags["ablate.top_arm"], tags["ablate.answer"]
 
 
@@ -318,7 +324,7 @@ def test_a_port_held_by_another_server_is_one_line_at_once(tmp_path, foreign_ser
 
 
 def test_only_the_servers_own_session_counts_as_owning_its_port(foreign_server, tmp_path):
-    from ablate.cli.ui_cmd import owns_port, port_in_use
+    from ablate.cli.ports import owns_port, port_in_use
     from ablate.errors import AblateError
 
     assert port_in_use("127.0.0.1", foreign_server) == "Address already in use"

@@ -7,6 +7,7 @@ import os
 
 import optuna
 import pytest
+from mlflow import MlflowClient
 from study_helpers import TINY, _children, _cli, _study, _trials, fresh_mlflow
 
 from ablate.plugins import get_registry
@@ -105,8 +106,12 @@ def test_a_speaker_dependent_study_is_marked_in_run_names_and_compare(tmp_path, 
         from ablate.tracking.compare import analyse
         from ablate.tracking.mlflow_store import Store
 
-        table = rows(analyse(Store("sqlite:///mlflow.db"), ["tiny"]))
-    _, _, children = _children(tmp_path)
+        # in an experiment of its own, never ranked beside honest studies named tiny
+        table = rows(analyse(Store("sqlite:///mlflow.db"), ["tiny (speaker-dependent)"]))
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    assert client.get_experiment_by_name("tiny") is None
+    experiment = client.get_experiment_by_name("tiny (speaker-dependent)").experiment_id
+    children = client.search_runs([experiment], "tags.`ablate.kind` = 'trial'")
     assert {c.info.run_name for c in children} == {
         "pos_encoding=none (speaker-dependent), 1 seed (trial 0)",
         "pos_encoding=coordinate (speaker-dependent), 1 seed (trial 1)",

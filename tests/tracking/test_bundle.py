@@ -61,7 +61,10 @@ def test_an_old_store_is_brought_up_to_date_from_its_metrics_and_compares_the_sa
     assert [str(r) for r in after] == before
     parent, trials = _trials(uri, PE)
     assert parent.data.tags["ablate.top_arm"] == after[0]["arm"]
-    assert "| rank | arm | test_uar [95% CI] |" in parent.data.tags["mlflow.note.content"]
+    assert (
+        "| arm | test_uar [95% CI] | diff [95% CI] | verdict | MDE |"
+        in (parent.data.tags["mlflow.note.content"])
+    )
     for trial in trials:
         assert trial.data.tags["ablate.kind"] == "trial" and "3 seeds (trial" in trial.info.run_name
         assert trial.info.artifact_uri.startswith("old-artifacts/")

@@ -50,6 +50,10 @@ def test_compare_draws_arms_and_effects_from_the_store(gpu_store, capsys, tmp_pa
     assert code == 0, err
     for name in ("patch.png", "patch-effects.png"):
         assert matplotlib.image.imread(tmp_path / name).shape[1] == 800
+    # each file it wrote is named (the second, -effects.png, appeared unannounced)
+    assert err.splitlines()[-2:] == [
+        f"wrote {tmp_path / 'patch.png'}", f"wrote {tmp_path / 'patch-effects.png'}"
+    ]  # fmt: skip
 
 
 def test_figure_labels_name_the_reference_and_the_leak(gpu_store, capsys, tmp_path, monkeypatch):
@@ -117,3 +121,26 @@ def test_compare_plot_with_a_bad_name_is_one_line(gpu_store, capsys, tmp_path, n
     assert len(err.splitlines()) == 1
     if "supported" in problem:
         assert ".pdf, " in err and ".png, " in err and ".svg, " in err
+
+
+def test_the_arms_axis_ends_at_1_and_each_mean_carries_its_verdict():
+    """Intervals above 1 reached the axis (to 1.45); the figure showed no verdict."""
+    import matplotlib.pyplot as plt
+
+    from ablate.tracking.plots import Bar, _bars
+
+    bars = [
+        Bar("a (reference)", 0.97, 0.93, 1.45, reference=True),
+        Bar("b", 0.62, -0.2, 0.9, mark="worse"),
+        Bar("c", 0.6, 0.5, 0.7, mark="inconclusive"),
+    ]
+    fig, ax = plt.subplots()
+    _bars(ax, bars, 0.25)
+    assert ax.get_xlim() == (0.0, 1.0)
+    (whiskers,) = [c for c in ax.collections if c.get_segments()]
+    ends = [x for segment in whiskers.get_segments() for x, _ in segment]
+    assert min(ends) >= 0.0 and max(ends) <= 1.0
+    texts = {t.get_text() for t in ax.texts}
+    assert {"0.970", "0.620 worse", "0.600 inconclusive"} <= texts
+    assert any(line.get_linestyle() == "--" for line in ax.lines)  # the chance line
+    plt.close(fig)

@@ -4,6 +4,7 @@ runs kept out of the trial's charts, the confusion matrix and the package's comm
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -38,14 +39,25 @@ def test_the_experiment_opens_on_its_ranked_runs(study):
     experiment = client.get_experiment_by_name("tiny")
     assert experiment.tags[views.KIND_TAG] == "custom_model_development"
     state = json.loads(experiment.tags[views.VIEW_TAG])
-    assert state["orderByKey"] == "metrics.`test_uar_mean`" and state["orderByAsc"] is False
-    assert state["selectedColumns"][:3] == [
-        "metrics.`test_uar_mean`", "metrics.`test_uar_ci95_low`", "metrics.`test_uar_ci95_high`"
+    assert state["orderByKey"] == "metrics.`rank`" and state["orderByAsc"] is True
+    assert state["selectedColumns"][:4] == [
+        "tags.`test UA`", "tags.`verdict`", "tags.`test WA`", "tags.`test F1`"
     ]  # fmt: skip
+    assert not [c for c in state["selectedColumns"] if c.startswith("metrics.")]  # 12 digits
     assert "params.`model.pos_encoding`" in state["selectedColumns"]
-    # the view's filter keeps the study and trial runs, drops the fold runs
-    shown = client.search_runs([experiment.experiment_id], state["searchFilter"])
-    assert {r.data.tags["ablate.kind"] for r in shown} == {"study", "trial"} and len(shown) == 3
+    # the view's filter keeps the study and trial runs, drops the fold runs; the study run
+    # ranks first (0), then the trials by their arm's rank in the answer
+    shown = client.search_runs(
+        [experiment.experiment_id], state["searchFilter"], order_by=["metrics.`rank` ASC"]
+    )
+    assert [r.data.tags["ablate.kind"] for r in shown] == ["study", "trial", "trial"]
+    assert [r.data.metrics["rank"] for r in shown] == [0, 1, 2]
+    assert shown[1].info.run_name.startswith(parents[0].data.tags["ablate.top_arm"])
+    # each row's verdict: the answer on the study run, each trial's against the reference
+    assert shown[0].data.tags["verdict"].startswith("no arm detectably best; top ")
+    assert shown[1].data.tags["verdict"] == "reference"
+    assert re.fullmatch(r"inconclusive, [+-]\d\.\d{3} \[[+-]\d\.\d{3}, [+-]\d\.\d{3}\]",
+                        shown[2].data.tags["verdict"])  # fmt: skip
     answer = parents[0].data.tags["ablate.answer"]
     assert experiment.tags["mlflow.note.content"].startswith(
         f"**{parents[0].data.tags['ablate.study_key']}: {answer}**"
@@ -71,12 +83,17 @@ def test_the_study_run_tells_the_answer(study, capsys):
             f"sqlite:///{study / 'mlflow.db'}",
         ]
     )
-    head, table = capsys.readouterr().out.split("\n\n", 1)
+    printed = capsys.readouterr().out
     note = parent.data.tags["mlflow.note.content"]
-    # the same answer and table as `ablate compare --format markdown`
-    assert note.startswith(head) and table.split("\n\nNote:")[0] in note
-    assert "| rank | arm | test_uar [95% CI] |" in note and "reference" in note
+    # the answer, then the verdict table, narrow enough for the run page
+    assert note.startswith(printed.split("\n\n", 1)[0])
     assert note.splitlines()[0] == f"**{key}: {answer}**"
+    assert note.splitlines()[2] == "| arm | test_uar [95% CI] | diff [95% CI] | verdict | MDE |"
+    assert "reference" in note and "inconclusive" in note
+    # every column: the artifact, what `ablate compare --format markdown` prints
+    saved = client.download_artifacts(parent.info.run_id, "compare/compare.md", str(study))
+    assert Path(saved).read_text() == printed
+    assert "| rank | arm | speaker_independent | test_uar | ci95 |" in printed
     # params: the fixed settings and the swept factor, nothing operational
     assert json.loads(parent.data.params["space.model.pos_encoding"]) == ["coordinate", "none"]
     assert parent.data.params["model.patching"] == "vertical"
@@ -159,7 +176,7 @@ def test_the_parallel_coordinate_plot_shows_its_best_and_worst_lines():
     import optuna.visualization.matplotlib as ovm
     from matplotlib.collections import LineCollection
 
-    from ablate.tracking.plots import _readable_lines
+    from ablate.tracking.optuna_plots import _readable_lines
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     study = optuna.create_study(direction="maximize")
