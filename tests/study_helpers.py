@@ -26,6 +26,7 @@ import pytest
 from mlflow import MlflowClient
 
 from ablate.cli.main import main
+from tests import pg_cluster
 
 TINY = [
     "train.epochs=1", "model.dim=32", "model.depth=1", "model.heads=2", "model.dim_head=16",
@@ -192,6 +193,23 @@ def workdir(tmp_path, monkeypatch, mlflow_template):
     monkeypatch.chdir(tmp_path)
     fresh_mlflow(mlflow_template, tmp_path)
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """A throw-away PostgreSQL cluster for the session; skipped where PostgreSQL or its
+    driver is missing (tests/pg_cluster.py)."""
+    why = pg_cluster.available()
+    if why:
+        pytest.skip(why)
+    with pg_cluster.cluster() as server:
+        yield server
+
+
+@pytest.fixture
+def postgres(pg_server, request):
+    """A new, empty database on the session's cluster; its SQLAlchemy URL."""
+    return pg_server.create(f"t{os.getpid()}_{abs(hash(request.node.nodeid)):x}")
 
 
 def check_budget_and_tracking(tmp_path, storage, n_trials: int) -> None:

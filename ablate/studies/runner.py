@@ -23,15 +23,16 @@ from optuna.trial import FrozenTrial, TrialState
 
 from ablate.errors import AblateError, first_line
 from ablate.studies import budget
-from ablate.studies.failures import Halt, halts, trial_failures
+from ablate.studies.failures import Halt, Reaped, halts, trial_failures
 from ablate.studies.preflight import check_data, check_space
 from ablate.studies.progress import StudyProgress
 from ablate.studies.samplers import pruner, sampler
 from ablate.studies.seeds import run_seeds, score
 from ablate.studies.spec import Study
-from ablate.studies.storage import open_storage
+from ablate.studies.storage import StudyLock, open_storage
 from ablate.studies.summary import verdict_rows
 from ablate.studies.tracker import Tracker
+from ablate.studies.trial_record import check_mine, heartbeat, tell
 from ablate.studies.workers import Stops
 from ablate.tracking.coverage import run_warning
 from ablate.training.engine import TrialFailed
@@ -53,13 +54,14 @@ class RunOptions:
 class _Reporter:
     """Per-epoch metrics to MLflow and the progress display; validation UA to the pruner."""
 
-    def __init__(self, session: Session, trial: optuna.Trial, run_id: str):
-        self.session, self.trial, self.run_id = session, trial, run_id
+    def __init__(self, session: Session, trial: optuna.Trial, trial_id: int, run_id: str):
+        self.session, self.trial, self.trial_id, self.run_id = session, trial, trial_id, run_id
         self.seed = 0
         self.step = 0
 
     def epoch(self, fold: int, stage: str, epoch: int, metrics: dict[str, float]) -> None:
         self.session.stops.check()
+        check_mine(self.session.storage, self.trial_id, self.trial.number)
         with halts(self.session.tracking):
             self.session.tracker.log_epoch(self.run_id, self.seed, fold, stage, metrics, epoch)
         if self.session.progress:
@@ -94,6 +96,9 @@ class Session:
         # log each one with its traceback
         logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+        # ablate asks and tells itself, with its own heartbeat (trial_record)
+        warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
+        self.lock = StudyLock(options.storage, study.key)
         self.storage = open_storage(options.storage)
         self.optuna = optuna.create_study(
             study_name=study.key,
@@ -103,6 +108,7 @@ class Session:
             direction=study.settings.direction,
             load_if_exists=True,
         )
+        self.study_id = self.storage.get_study_id_from_name(study.key)
         self.tracking = f"tracking store {options.tracking_uri}"
         self.optuna_where = f"optuna storage {options.storage}"
         self.tracker = Tracker(study, options.tracking_uri, options.storage)
@@ -113,16 +119,13 @@ class Session:
         return budget.tally(self.optuna)
 
     def reap(self) -> None:
-        """Fail trials whose process is gone, end their runs and queue them again."""
+        """Fail trials whose process is gone, queue them again, and end their runs."""
         with halts(self.optuna_where):
-            budget.fail_dead(self.optuna, self.storage)
+            retried = budget.reap(self.optuna, self.storage, self.lock)
         with halts(self.tracking):
             self.tracker.end_orphans(
                 lambda: {t.number: t.state for t in self.optuna.get_trials(deepcopy=False)}
             )
-        with halts(self.optuna_where):
-            retried = budget.retry_interrupted(self.optuna)
-        with halts(self.tracking):
             for trial in retried:
                 self.tracker.end_if_running(trial.user_attrs.get("mlflow_run_id"))
 
@@ -140,7 +143,7 @@ class Session:
         self._corpora[_data_key(data)] = corpus
 
     # -- trials --------------------------------------------------------------------------
-    def objective(self, trial: optuna.Trial) -> float:
+    def objective(self, trial: optuna.Trial, trial_id: int) -> float:
         budget.claim(self.optuna, trial, self.options.n_trials)
         config, chosen = self.study.space.suggest(trial, self.study.base)
         seeds = self.study.settings.seeds_for(config)
@@ -169,10 +172,11 @@ class Session:
                     config,
                     seeds,
                     self.corpus(config.data),
-                    _Reporter(self, trial, run_id),
+                    _Reporter(self, trial, trial_id, run_id),
                     self.options.run_dir / "teachers",
                 )
                 metrics, value = score(results, self.study.settings.metric)
+            check_mine(self.storage, trial_id, trial.number)  # before its results are written
             with halts(self.tracking):
                 self.tracker.log_result(run_id, config, results, metrics)
         except (TrialFailed, AblateError) as exc:  # the trial's own: counted, not retried
@@ -187,6 +191,8 @@ class Session:
             with halts(self.tracking):
                 self.tracker.end(run_id, "KILLED", f"pruned at {exc}")
             raise
+        except Reaped:  # its run is the reaper's (KILLED): nothing is written on it
+            raise
         except BaseException as exc:  # interrupted or halted: not counted, retried next run
             why = str(exc) if isinstance(exc, Halt) else f"{type(exc).__name__}: {exc}"
             with contextlib.suppress(Exception):  # the store may be what refused
@@ -196,12 +202,41 @@ class Session:
             raise Halt(f"{type(exc).__name__}: {first_line(exc)}") from None
         return value  # its run is FINISHED once Optuna has recorded it COMPLETE (_after)
 
-    def _after(self, study: optuna.Study, trial: FrozenTrial) -> None:
+    def run_trial(self) -> None:
+        """Ask for a trial (a queued retry first), run it, and tell its verdict."""
+        with halts(self.optuna_where):
+            trial = self.optuna.ask()
+            trial_id = self.storage.get_trial_id_from_study_id_trial_number(
+                self.study_id, trial.number
+            )
+        told = {"state": TrialState.FAIL}
+        try:
+            try:
+                with heartbeat(self.storage, trial_id):
+                    told = {"value": self.objective(trial, trial_id)}
+            except optuna.TrialPruned:
+                told = {"state": TrialState.PRUNED}
+            except (AblateError, budget.Discarded, TrialFailed):
+                pass  # the trial's own verdict, FAIL; the study goes on
+            except Reaped:
+                raise
+            except BaseException:  # interrupted or halted: FAIL, not counted, retried
+                with contextlib.suppress(Exception):  # if the storage takes it now
+                    tell(self.optuna, self.storage, trial, trial_id, self.optuna_where, **told)
+                raise
+            frozen = tell(self.optuna, self.storage, trial, trial_id, self.optuna_where, **told)
+        except Reaped as exc:
+            click.echo(f"warning: {exc}", err=True)
+            return
+        self._after(frozen)
+
+    def _after(self, trial: FrozenTrial) -> None:
         if trial.state == TrialState.COMPLETE:
             with halts(self.tracking):
                 self.tracker.end(trial.user_attrs["mlflow_run_id"], "FINISHED")
         if self.progress and not trial.user_attrs.get("discarded"):
-            done, _, best = self.tally()
+            with halts(self.optuna_where):
+                done, _, best = self.tally()
             self.progress.trial_end(trial.number, trial.state.name, trial.value, done, best)
 
     def work(self) -> None:
@@ -210,17 +245,9 @@ class Session:
             self.stops.check()
             self.reap()
             with halts(self.optuna_where):
-                done, running, _ = self.tally()
-            if done + running >= self.options.n_trials:
-                return
-            with halts(self.optuna_where):  # a Halt from the trial keeps its own words
-                self.optuna.optimize(
-                    self.objective,
-                    n_trials=1,
-                    catch=(AblateError, budget.Discarded, TrialFailed),
-                    callbacks=[self._after],
-                    gc_after_trial=False,
-                )
+                if budget.used_up(self.optuna, self.options.n_trials):
+                    return
+            self.run_trial()
 
     # -- the end of a run ----------------------------------------------------------------
     def rows(self) -> list[dict[str, Any]]:

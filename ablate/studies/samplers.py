@@ -66,6 +66,21 @@ class PerTrialSeed(BaseSampler):
         self._sampler.after_trial(study, trial, state, values)
 
 
+class _Grid(optuna.samplers.GridSampler):
+    """Optuna's grid sampler without its stop: ablate asks for and tells one trial at a
+    time, and the budget decides when a study ends (``GridSampler.after_trial`` calls
+    ``Study.stop``, which raises outside ``Study.optimize``)."""
+
+    def after_trial(
+        self,
+        study: optuna.Study,
+        trial: FrozenTrial,
+        state: TrialState,
+        values: list[float] | None,
+    ) -> None:
+        """Nothing: the study's budget, not the grid, ends the run."""
+
+
 def sampler(study: Study) -> BaseSampler:
     """The ``optuna.sampler`` of ``study``. Random and TPE are seeded per trial
     (:class:`PerTrialSeed`), and TPE treats running trials as scored at their worst
@@ -74,7 +89,7 @@ def sampler(study: Study) -> BaseSampler:
     trial ``n`` takes point ``n``."""
     settings = study.settings
     if settings.sampler == "grid":
-        return optuna.samplers.GridSampler(study.space.grid(), seed=settings.sampler_seed)
+        return _Grid(study.space.grid(), seed=settings.sampler_seed)
     if settings.sampler == "random":
         return PerTrialSeed(optuna.samplers.RandomSampler, settings.sampler_seed)
     return PerTrialSeed(

@@ -1,0 +1,101 @@
+"""A throw-away PostgreSQL cluster on 127.0.0.1:<free port> in a temporary folder, which
+can be stopped and started again (an outage): used by the PostgreSQL tests and by
+benchmarks/chaos_soak.py. PostgreSQL refuses to run as root, so as root it runs as
+'nobody' in a folder nobody owns."""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def pg_bin(name: str) -> str | None:
+    """A PostgreSQL program on PATH or under /usr/lib/postgresql/*/bin (newest)."""
+    found = shutil.which(name)
+    if found:
+        return found
+    versions = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    return versions[-1] if versions else None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Cluster:
+    """One cluster: ``url(db)``, ``create(db)``, ``stop()``, ``start()``."""
+
+    def __init__(self, root: Path):
+        self.root, self.data, self.port = root, root / "data", _free_port()
+        self.as_user = ["runuser", "-u", "nobody", "--"] if os.geteuid() == 0 else []
+        self.pg_ctl = pg_bin("pg_ctl")
+
+    def _run(self, *args, timeout: float = 120) -> None:
+        subprocess.run(
+            [*self.as_user, *map(str, args)], check=True, capture_output=True, timeout=timeout
+        )
+
+    def init(self) -> None:
+        self._run(pg_bin("initdb"), "-D", self.data, "-U", "ablate", "-A", "trust", "-E", "UTF8")
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._run(
+            self.pg_ctl, "-D", self.data, "-o", options, "-l", self.root / "log", "-w", "start"
+        )
+
+    def stop(self, mode: str = "fast") -> None:
+        self._run(self.pg_ctl, "-D", self.data, "-m", mode, "-w", "stop", timeout=60)
+
+    def url(self, database: str) -> str:
+        return f"postgresql://ablate@127.0.0.1:{self.port}/{database}"
+
+    def create(self, database: str) -> str:
+        """A new, empty database; its SQLAlchemy URL."""
+        import psycopg
+
+        with psycopg.connect(
+            f"host=127.0.0.1 port={self.port} user=ablate dbname=postgres", autocommit=True
+        ) as conn:
+            conn.execute(f'CREATE DATABASE "{database}"')
+        return self.url(database)
+
+
+def available() -> str | None:
+    """Why no cluster can be started here, or None."""
+    if not (pg_bin("initdb") and pg_bin("pg_ctl")):
+        return "PostgreSQL is not installed (no initdb/pg_ctl): apt-get install postgresql"
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        return "no PostgreSQL driver: pip install 'ablate[postgres]'"
+    return None
+
+
+@contextmanager
+def cluster() -> Iterator[Cluster]:
+    """A running cluster, removed afterwards (stopped at once, whatever state it is in)."""
+    root = Path(tempfile.mkdtemp(prefix="ablate-pg-"))
+    if os.geteuid() == 0:
+        os.chown(root, 65534, 65534)
+    pg = Cluster(root)
+    try:
+        pg.init()
+        pg.start()
+        yield pg
+    finally:
+        subprocess.run(
+            [*pg.as_user, pg.pg_ctl, "-D", pg.data, "-m", "immediate", "stop"],
+            capture_output=True,
+            timeout=60,
+        )
+        shutil.rmtree(root, ignore_errors=True)
