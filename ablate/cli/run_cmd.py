@@ -94,6 +94,7 @@ def run(
     n_trials: int | None,
 ) -> None:
     """Run (or resume) the study in STUDY_FILE with KEY=VALUE overrides of its base config."""
+    from ablate.studies.failures import Stopped
     from ablate.studies.progress import StudyProgress, trials_done
     from ablate.studies.runner import RunOptions, run_study
     from ablate.studies.spec import load_study
@@ -132,8 +133,24 @@ def run(
     except KeyboardInterrupt:  # before the first trial (opening the stores, loading data)
         progress.stop()
         rows, interrupted = [], True
+    except Stopped:  # one line on stderr (main); the way back on stdout
+        console.print(f"resume with:    {shlex.join(resume)}", soft_wrap=True)
+        raise
     if rows:
         print_rows(_ranked(rows, study.settings.metric), "trials, best first")
+    elsewhere = [str(row["trial"]) for row in rows if row["state"] == "RUNNING"]
+    if elsewhere and not interrupted:
+        done = sum(row["state"] in ("COMPLETE", "PRUNED", "FAIL") for row in rows)
+        which = (
+            f"trial {elsewhere[0]} is"
+            if len(elsewhere) == 1
+            else (f"trials {', '.join(elsewhere)} are")
+        )
+        console.print(
+            f"note: {done}/{options.n_trials} trials done; {which} still running in "
+            "another process, which finishes the study",
+            soft_wrap=True,
+        )
     console.print(f"Optuna storage: {options.storage}  (study {study.key})", soft_wrap=True)
     console.print(
         f"MLflow store:   {tracking_uri}  (experiment {study.name}); "

@@ -45,6 +45,11 @@ class Halt(Exception):
     """The study cannot go on here; the message is one line naming what refused."""
 
 
+class Stopped(AblateError):
+    """The study stopped midway (one line saying why); running the same command again
+    resumes it, keeping every finished trial."""
+
+
 class Reaped(Exception):
     """Another process failed this trial, and queued its retry, while this one was not
     heard from (stopped past the heartbeat grace): nothing more is written for it."""

@@ -6,10 +6,13 @@ and ``cores / N`` threads; the parent only reaps, watches the tally and passes C
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 
-from ablate.studies.failures import Halt
+import click
+
+from ablate.studies.failures import Halt, Stopped
 from ablate.studies.progress import StudyProgress
 from ablate.studies.runner import RunOptions, Session
 from ablate.studies.spec import Study
@@ -22,7 +25,19 @@ def run_workers(session: Session) -> None:
     session.reap()
     threads = max(1, (os.cpu_count() or 1) // options.workers)
     worker = (_with_threads(session.study, threads), options)
-    spawn(run_worker, [worker] * options.workers, options.run_dir / "workers", _watch(session))
+    failed = spawn(
+        run_worker, [worker] * options.workers, options.run_dir / "workers", _watch(session)
+    )
+    if not failed:
+        return
+    session.reap()  # a killed worker's trial, if the others did not take it over
+    if session.tally()[0] < options.n_trials:
+        raise Stopped(
+            f"{'; '.join(failed)}: the study is not finished; run the same command again "
+            "to resume it (finished trials are kept)"
+        )
+    for line in failed:  # the others finished the study, its trial included
+        click.echo(f"warning: {line}; the other workers finished the study", err=True)
 
 
 def _with_threads(study: Study, threads: int) -> Study:
@@ -34,8 +49,11 @@ def _with_threads(study: Study, threads: int) -> Study:
 
 def _watch(session: Session):
     def watch() -> None:
-        done, _, best = session.tally()
-        session.progress.update(done, best)
+        # a poll the storage does not answer only leaves the display as it was: the
+        # workers, which write to it, say what failed
+        with contextlib.suppress(Exception):
+            done, _, best = session.tally()
+            session.progress.update(done, best)
 
     return watch
 

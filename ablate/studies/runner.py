@@ -23,9 +23,10 @@ from optuna.trial import FrozenTrial, TrialState
 
 from ablate.errors import AblateError, first_line
 from ablate.studies import budget
-from ablate.studies.failures import Halt, Reaped, halts, trial_failures
+from ablate.studies.failures import Halt, Reaped, Stopped, halts, trial_failures
 from ablate.studies.preflight import check_data, check_space
 from ablate.studies.progress import StudyProgress
+from ablate.studies.reporter import TrialReporter
 from ablate.studies.samplers import pruner, sampler
 from ablate.studies.seeds import run_seeds, score
 from ablate.studies.spec import Study
@@ -49,35 +50,6 @@ class RunOptions:
     tracking_uri: str
     n_trials: int
     workers: int = 1
-
-
-class _Reporter:
-    """Per-epoch metrics to MLflow and the progress display; validation UA to the pruner."""
-
-    def __init__(self, session: Session, trial: optuna.Trial, trial_id: int, run_id: str):
-        self.session, self.trial, self.trial_id, self.run_id = session, trial, trial_id, run_id
-        self.seed = 0
-        self.step = 0
-
-    def epoch(self, fold: int, stage: str, epoch: int, metrics: dict[str, float]) -> None:
-        self.session.stops.check()
-        check_mine(self.session.storage, self.trial_id, self.trial.number)
-        with halts(self.session.tracking):
-            self.session.tracker.log_epoch(self.run_id, self.seed, fold, stage, metrics, epoch)
-        if self.session.progress:
-            self.session.progress.epoch(self.trial.number, self.seed, fold, stage, epoch, metrics)
-        if self.session.study.settings.pruner != "none" and "val_uar" in metrics:
-            with halts(self.session.optuna_where):
-                self.trial.report(metrics["val_uar"], self.step)
-                prune = self.trial.should_prune()
-            self.step += 1
-            if prune:
-                raise optuna.TrialPruned(f"fold {fold} {stage} epoch {epoch}")
-
-    def fold_done(self, result: Any) -> None:
-        """The fold's scores and weights go to its fold run as soon as it is tested."""
-        with halts(self.session.tracking):
-            self.session.tracker.fold_done(self.run_id, self.seed, result)
 
 
 class Session:
@@ -172,7 +144,7 @@ class Session:
                     config,
                     seeds,
                     self.corpus(config.data),
-                    _Reporter(self, trial, trial_id, run_id),
+                    TrialReporter(self, trial, trial_id, run_id),
                     self.options.run_dir / "teachers",
                 )
                 metrics, value = score(results, self.study.settings.metric)
@@ -287,7 +259,7 @@ def run_study(study: Study, options: RunOptions, progress: StudyProgress) -> tup
     if warning:
         click.echo(warning, err=True)
     stops.catch()
-    interrupted = False
+    interrupted, stopped = False, None
     try:
         if options.workers <= 1:
             session.work()
@@ -298,14 +270,24 @@ def run_study(study: Study, options: RunOptions, progress: StudyProgress) -> tup
     except KeyboardInterrupt:
         interrupted = True
     except Halt as exc:
+        stopped = Stopped(
+            f"{exc}; the trial was not counted: fix this and run the same command again "
+            "(finished trials are kept)"
+        )
+    except Stopped as exc:
+        stopped = exc
+    finally:
         progress.stop()
+    if stopped is not None:
         with contextlib.suppress(Exception), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the summary, if the stores still take it
             session.finish(interrupted=True)
-        raise AblateError(
-            f"{exc}; the trial was not counted: fix this and run the same command again "
-            "(finished trials are kept)"
+        raise stopped from None
+    try:
+        with halts(session.tracking):
+            return session.finish(interrupted), interrupted
+    except Halt as exc:
+        raise Stopped(
+            f"{exc}; the study's summary was not written (its trials are kept): fix this "
+            "and run the same command again to write it"
         ) from None
-    finally:
-        progress.stop()
-    return session.finish(interrupted), interrupted
