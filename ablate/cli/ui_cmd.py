@@ -54,9 +54,22 @@ def _default_storage() -> str | None:
     return f"sqlite:///{found[0].resolve()}" if len(found) == 1 else None
 
 
-def _start(argv: list[str], cwd: Path | None = None) -> subprocess.Popen:
-    # a session of its own: the server's workers are stopped with it, as one group
-    return subprocess.Popen(argv, start_new_session=True, cwd=cwd)
+#: what stops `ablate ui`: Ctrl-C, `kill` or a service manager, a closed terminal
+STOPS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def _unblock() -> None:
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOPS)
+
+
+def _start(argv: list[str], procs: list[subprocess.Popen], cwd: Path | None = None) -> None:
+    """Start a server in a session of its own (its workers are stopped with it, as one
+    group) and add it to ``procs``; a stop signal waits until it is there to be stopped."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOPS)
+    try:
+        procs.append(subprocess.Popen(argv, start_new_session=True, cwd=cwd, preexec_fn=_unblock))
+    finally:
+        _unblock()
 
 
 def server_folder(tracking_uri: str) -> Path | None:
@@ -69,17 +82,31 @@ def server_folder(tracking_uri: str) -> Path | None:
     return Path(path).parent if path is not None else None
 
 
+def _session(sid: int) -> list[int]:
+    """The processes of session ``sid`` (Linux /proc; none found elsewhere)."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc") if os.path.isdir("/proc") else []):
+        with contextlib.suppress(OSError):
+            if os.getsid(int(pid)) == sid:
+                found.append(int(pid))
+    return found
+
+
 def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
+    """Stop a server and every process of its session (one that left the server's group
+    included), politely first."""
+    if proc.poll() is None:
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    for pid in _session(proc.pid):
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def port_in_use(host: str, port: int) -> str | None:
@@ -121,16 +148,12 @@ def owns_port(session: int, port: int) -> bool | None:
     if not os.path.isdir("/proc/self/fd"):
         return None
     inodes = _listening_inodes(port)
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            if os.getsid(int(pid)) != session:
-                continue
+    for pid in _session(session):
+        with contextlib.suppress(OSError):  # the process ended, or is not ours to inspect
             for fd in os.listdir(f"/proc/{pid}/fd"):
                 target = os.readlink(f"/proc/{pid}/fd/{fd}")
                 if target.startswith("socket:[") and target[8:-1] in inodes:
                     return True
-        except OSError:  # the process ended, or is not ours to inspect
-            continue
     return False
 
 
@@ -169,8 +192,17 @@ def study_links(store, url: str) -> list[tuple[str, str]]:
     return links
 
 
-def _interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
+class _Interrupt:
+    """A stop signal as ``KeyboardInterrupt``, the first time only: a second signal must not
+    cut short the stopping of the servers."""
+
+    def __init__(self) -> None:
+        self.asked = False
+
+    def __call__(self, signum: int, frame: object) -> None:
+        if not self.asked:
+            self.asked = True
+            raise KeyboardInterrupt
 
 
 def _browser_host(host: str) -> str:
@@ -223,12 +255,13 @@ def ui(port: int, host: str, tracking_uri: str, storage: str | None, optuna: boo
             "or pick another --port"
         )
     store = Store(tracking_uri)  # a missing or unreachable store is a one-line error now
-    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the servers too
-    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # started in the background
-        signal.signal(signal.SIGINT, _interrupt)
+    interrupt = _Interrupt()
+    for signum in STOPS:  # started in the background, SIGINT is ignored: it stops us too
+        signal.signal(signum, interrupt)
     url = f"http://{_browser_host(host)}:{port}"
-    procs = [_start(_server_command(tracking_uri, host, port), server_folder(tracking_uri))]
+    procs: list[subprocess.Popen] = []
     try:
+        _start(_server_command(tracking_uri, host, port), procs, server_folder(tracking_uri))
         _wait_ready(url, procs[0], port, START_TIMEOUT_S)
         click.echo(f"MLflow UI: {url}  (tracking store {tracking_uri})")
         for name, link in study_links(store, url):
@@ -239,7 +272,7 @@ def ui(port: int, host: str, tracking_uri: str, storage: str | None, optuna: boo
             click.echo(f"Optuna dashboard not started: port {port + 1} is in use")
             dashboard = None
         if dashboard:
-            procs.append(_start(dashboard))
+            _start(dashboard, procs)
             click.echo(f"Optuna dashboard: http://{_browser_host(host)}:{port + 1}  ({storage})")
         click.echo("Ctrl-C stops.", nl=True)
         while procs[0].poll() is None:
@@ -248,5 +281,6 @@ def ui(port: int, host: str, tracking_uri: str, storage: str | None, optuna: boo
     except KeyboardInterrupt:
         click.echo("stopped")
     finally:
+        interrupt.asked = True  # from here on a signal waits for the servers to stop
         for proc in procs:
             _stop(proc)
