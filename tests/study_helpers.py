@@ -6,6 +6,7 @@ model and data are shrunk (TINY) so that a trial takes seconds on one CPU thread
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import os
@@ -161,6 +162,20 @@ def make_template(directory: Path) -> Path:
     path = directory / "mlflow.db"
     MlflowClient(f"sqlite:///{path}").search_experiments()
     return path
+
+
+def child_pids(parent: int, *words: bytes) -> list[int]:
+    """The processes whose parent is ``parent`` and whose command line holds ``words``."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        with contextlib.suppress(OSError, ValueError):
+            with open(f"/proc/{pid}/stat") as stat:
+                ppid = int(stat.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                argv = cmdline.read()
+            if ppid == parent and all(word in argv for word in words):
+                found.append(int(pid))
+    return sorted(found)
 
 
 def lines_of(stream) -> queue.Queue:

@@ -29,6 +29,7 @@ from study_helpers import (
     _children,
     _cli,
     _study,
+    child_pids,
     free_port,
     fresh_mlflow,
     lines_of,
@@ -372,19 +373,6 @@ def _session(sid: int) -> list[int]:
     return found
 
 
-def _server_pid(parent: int) -> int | None:
-    """The `mlflow server` process ``parent`` started (the leader of its own session)."""
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        with contextlib.suppress(OSError, ValueError):
-            with open(f"/proc/{pid}/stat") as stat:
-                ppid = int(stat.read().rsplit(")", 1)[1].split()[1])
-            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
-                argv = cmdline.read().split(b"\0")
-            if ppid == parent and b"mlflow" in argv and b"server" in argv:
-                return int(pid)
-    return None
-
-
 def _answers(port: int) -> bool:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as response:
         return response.status == 200
@@ -421,7 +409,7 @@ def test_a_signal_at_any_moment_stops_the_server_and_leaves_no_process(
     try:
         deadline = time.monotonic() + 120
         while server is None and time.monotonic() < deadline:
-            server = _server_pid(proc.pid)
+            server = next(iter(child_pids(proc.pid, b"mlflow\0server")), None)
             time.sleep(0.05)
         assert server is not None, "no mlflow server started"
         if when == "answering":

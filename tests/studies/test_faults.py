@@ -243,9 +243,7 @@ def _fill(folder) -> None:
             handle.flush()
 
 
-def test_a_disk_full_while_the_summary_is_written_is_one_line_and_ends_the_run(
-    workdir, capsys
-):
+def test_a_disk_full_while_the_summary_is_written_is_one_line_and_ends_the_run(workdir, capsys):
     """Before: a raw OSError traceback, and the study's run left RUNNING."""
     artifacts = workdir / "mlruns"  # where the sqlite store keeps artifacts
     artifacts.mkdir()
