@@ -56,6 +56,9 @@ class Cluster:
     def stop(self, mode: str = "fast") -> None:
         self._run(self.pg_ctl, "-D", self.data, "-m", mode, "-w", "stop", timeout=60)
 
+    def stopped(self) -> bool:
+        return not (self.data / "postmaster.pid").exists()
+
     def url(self, database: str) -> str:
         return f"postgresql://ablate@127.0.0.1:{self.port}/{database}"
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import random
 import time
 import warnings
@@ -23,8 +24,10 @@ import optuna
 from ablate.errors import AblateError, first_line
 from ablate.locks import file_lock
 
-HEARTBEAT_S = 20
+#: seconds a running trial may go unheard before other processes fail and retry it
 GRACE_S = 90
+#: the environment variable that sets another grace (a network that drops out for longer)
+GRACE_ENV = "ABLATE_HEARTBEAT_GRACE_S"
 #: seconds a process waits for another to release a study's lock on a database server
 LOCK_WAIT_S = 120
 
@@ -35,15 +38,26 @@ SQLITE = "sqlite:///"
 JOURNAL = "journal://"
 
 
+def heartbeat() -> tuple[int, int]:
+    """(seconds between a running trial's heartbeats, grace period): the grace from
+    ``ABLATE_HEARTBEAT_GRACE_S`` (default 90), four beats in each."""
+    text = os.environ.get(GRACE_ENV, str(GRACE_S))
+    if not text.isdigit() or int(text) < 4:
+        raise AblateError(f"{GRACE_ENV}={text}: expected whole seconds, at least 4")
+    grace = int(text)
+    return max(1, min(20, grace // 4)), grace
+
+
 def _rdb(url: str, kwargs: dict, attempts: int = 6) -> optuna.storages.RDBStorage:
     """An RDB storage; retried while processes that start together (several machines on
     an empty database) race to create Optuna's tables."""
+    interval, grace = heartbeat()
     for attempt in range(attempts):
         try:
             with warnings.catch_warnings():  # the heartbeat is "experimental": no need to say
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 return optuna.storages.RDBStorage(
-                    url, engine_kwargs=kwargs, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S
+                    url, engine_kwargs=kwargs, heartbeat_interval=interval, grace_period=grace
                 )
         except Exception as exc:
             text = f"{type(exc).__name__} {exc}".lower()

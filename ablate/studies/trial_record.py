@@ -22,7 +22,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from ablate.errors import first_line
 from ablate.studies.failures import Halt, Reaped, refusal
-from ablate.studies.storage import HEARTBEAT_S
+from ablate.studies.storage import heartbeat as beats
 
 #: seconds a trial's verdict is retried while the storage does not answer
 TELL_RETRY_S = 60.0
@@ -30,19 +30,19 @@ TELL_RETRY_S = 60.0
 
 @contextlib.contextmanager
 def heartbeat(storage: optuna.storages.BaseStorage, trial_id: int) -> Iterator[None]:
-    """Record the trial's heartbeat every :data:`HEARTBEAT_S` seconds on a storage that
+    """Record the trial's heartbeat (every 20 s: :func:`.storage.heartbeat`) on a storage that
     keeps them. A beat the storage refuses is skipped: a short outage must not end the
     thread (Optuna's ends with a traceback), and a long one is the grace period's to judge."""
     if not isinstance(storage, optuna.storages.RDBStorage):
         yield
         return
-    stop = threading.Event()
+    stop, every = threading.Event(), beats()[0]
 
     def beat() -> None:
         while True:
             with contextlib.suppress(Exception):
                 storage.record_heartbeat(trial_id)
-            if stop.wait(HEARTBEAT_S):
+            if stop.wait(every):
                 return
 
     thread = threading.Thread(target=beat, name=f"heartbeat-{trial_id}", daemon=True)
