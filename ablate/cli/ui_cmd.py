@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -58,18 +59,10 @@ def _default_storage() -> str | None:
 STOPS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
-def _unblock() -> None:
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOPS)
-
-
 def _start(argv: list[str], procs: list[subprocess.Popen], cwd: Path | None = None) -> None:
     """Start a server in a session of its own (its workers are stopped with it, as one
-    group) and add it to ``procs``; a stop signal waits until it is there to be stopped."""
-    signal.pthread_sigmask(signal.SIG_BLOCK, STOPS)
-    try:
-        procs.append(subprocess.Popen(argv, start_new_session=True, cwd=cwd, preexec_fn=_unblock))
-    finally:
-        _unblock()
+    group) and add it to ``procs``, where it is stopped from."""
+    procs.append(subprocess.Popen(argv, start_new_session=True, cwd=cwd))
 
 
 def server_folder(tracking_uri: str) -> Path | None:
@@ -193,16 +186,30 @@ def study_links(store, url: str) -> list[tuple[str, str]]:
 
 
 class _Interrupt:
-    """A stop signal as ``KeyboardInterrupt``, the first time only: a second signal must not
-    cut short the stopping of the servers."""
+    """A stop signal as ``KeyboardInterrupt``, once: not while ``held`` (a server being
+    started and registered, raised as soon as it is), and never again once stopping (a
+    second signal must not cut short the stopping of the servers)."""
 
     def __init__(self) -> None:
-        self.asked = False
+        self.asked = self.held = self.pending = False
 
     def __call__(self, signum: int, frame: object) -> None:
-        if not self.asked:
+        if self.held:
+            self.pending = True
+        elif not self.asked:
             self.asked = True
             raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def holding(self) -> Iterator[None]:
+        self.held = True
+        try:
+            yield
+        finally:
+            self.held = False
+        if self.pending:
+            self.pending = False
+            self(signal.SIGTERM, None)
 
 
 def _browser_host(host: str) -> str:
@@ -261,7 +268,8 @@ def ui(port: int, host: str, tracking_uri: str, storage: str | None, optuna: boo
     url = f"http://{_browser_host(host)}:{port}"
     procs: list[subprocess.Popen] = []
     try:
-        _start(_server_command(tracking_uri, host, port), procs, server_folder(tracking_uri))
+        with interrupt.holding():
+            _start(_server_command(tracking_uri, host, port), procs, server_folder(tracking_uri))
         _wait_ready(url, procs[0], port, START_TIMEOUT_S)
         click.echo(f"MLflow UI: {url}  (tracking store {tracking_uri})")
         for name, link in study_links(store, url):
@@ -272,7 +280,8 @@ def ui(port: int, host: str, tracking_uri: str, storage: str | None, optuna: boo
             click.echo(f"Optuna dashboard not started: port {port + 1} is in use")
             dashboard = None
         if dashboard:
-            _start(dashboard, procs)
+            with interrupt.holding():
+                _start(dashboard, procs)
             click.echo(f"Optuna dashboard: http://{_browser_host(host)}:{port + 1}  ({storage})")
         click.echo("Ctrl-C stops.", nl=True)
         while procs[0].poll() is None:

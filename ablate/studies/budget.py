@@ -18,11 +18,12 @@ import contextlib
 import os
 import socket
 from collections.abc import Sequence
+from datetime import datetime
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from ablate.studies.storage import StudyLock
+from ablate.studies.storage import StudyLock, heartbeat
 
 HOST = socket.gethostname()
 #: what ``GridSampler`` records of a trial's grid point (its id first)
@@ -137,13 +138,24 @@ def trial_id(storage: optuna.storages.BaseStorage, study: optuna.Study, number: 
     return storage.get_trial_id_from_study_id_trial_number(study_id, number)
 
 
+def _gone(trial: FrozenTrial, grace: float) -> bool:
+    """Whether a RUNNING trial's process is gone: on this host its pid; a trial that never
+    got as far as naming its process (it died just after taking the trial, before any
+    heartbeat) once the grace period is over."""
+    pid = trial.user_attrs.get("pid")
+    if pid is None:
+        started = trial.datetime_start
+        return started is not None and (datetime.now() - started).total_seconds() > grace
+    return trial.user_attrs.get("host") == HOST and not _alive(int(pid))
+
+
 def _fail_dead(study: optuna.Study, storage: optuna.storages.BaseStorage) -> None:
     """Fail the RUNNING trials whose process is gone: on this host by pid, elsewhere by
     Optuna's heartbeat."""
     optuna.storages.fail_stale_trials(study)
+    grace = heartbeat()[1]
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        pid = trial.user_attrs.get("pid")
-        if trial.user_attrs.get("host") == HOST and pid and not _alive(int(pid)):
+        if _gone(trial, grace):
             # atomic: of the processes reaping it, one fails it, the others are told
             with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
                 storage.set_trial_state_values(

@@ -71,6 +71,12 @@ def _begin_immediate(connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def _writable(path: Path) -> bool:
+    """Whether this process may write a SQLite file (and its folder, for the journal)."""
+    target = path if path.exists() else path.parent
+    return os.access(target, os.W_OK) and os.access(path.parent, os.W_OK)
+
+
 def default_url(run_dir: Path) -> str:
     return f"sqlite:///{run_dir.resolve() / 'optuna.db'}"
 
@@ -97,6 +103,8 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
         if url.startswith(SQLITE):
             import sqlalchemy
 
+            if not _writable(path):  # only read here: a read-only disk, a committed store
+                return _rdb(url, {"connect_args": {"timeout": 60}})
             # no implicit BEGIN from the driver: every transaction begins IMMEDIATE
             connect = {"timeout": 60, "isolation_level": None}
             storage = _rdb(url, {"connect_args": connect})

@@ -88,12 +88,16 @@ def tell(
     Raises :class:`Reaped` when another process finished the trial first, and
     :class:`Halt` (one line naming the storage) when the storage refuses or stays down."""
     deadline = time.monotonic() + TELL_RETRY_S
-    pause = 0.5
+    pause, told = 0.5, False
+    verdict = TrialState.COMPLETE if value is not None else state
     while True:
         try:
-            check = storage.get_trial(trial_id).state
-            if check != TrialState.RUNNING:
-                raise Reaped(_reaped(trial.number, check))
+            found = storage.get_trial(trial_id)
+            if found.state == verdict and told:  # an earlier try was written, not answered
+                return found
+            if found.state != TrialState.RUNNING:
+                raise Reaped(_reaped(trial.number, found.state))
+            told = True
             if value is not None:
                 return study.tell(trial, value)
             return study.tell(trial, state=state)
