@@ -155,20 +155,10 @@ class Soak:
         self.args, self.folder = args, folder
         study = _study(folder, args.seeds)
         self.n_trials = len(ENCODINGS) * args.seeds
-        self.command = [
-            sys.executable,
-            "-c",
-            "from ablate.cli.main import main; main()",
-            "run",
-            str(study),
-            *TINY,
-            "--storage",
-            storage,
-            "--tracking-uri",
-            tracking,
-            "--workers",
-            str(args.workers),
-        ]
+        options = {"--storage": storage, "--tracking-uri": tracking, "--workers": args.workers}
+        self.command = [sys.executable, "-c", "from ablate.cli.main import main; main()"]
+        self.command += ["run", str(study), *TINY]
+        self.command += [str(part) for option in options.items() for part in option]
         self.env = {**os.environ, TAG: "1", "ABLATE_HEARTBEAT_GRACE_S": str(args.grace)}
         self.commands: list[subprocess.Popen] = []
         self.outputs: list[Path] = []

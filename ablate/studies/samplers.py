@@ -14,7 +14,7 @@ from optuna.trial import FrozenTrial, TrialState
 from ablate.errors import AblateError
 from ablate.studies.spec import Study
 
-__all__ = ["PerTrialSeed", "pruner", "sampler"]
+__all__ = ["GridSampler", "PerTrialSeed", "pruner", "sampler"]
 
 
 class PerTrialSeed(BaseSampler):
@@ -66,18 +66,12 @@ class PerTrialSeed(BaseSampler):
         self._sampler.after_trial(study, trial, state, values)
 
 
-class _Grid(optuna.samplers.GridSampler):
+class GridSampler(optuna.samplers.GridSampler):
     """Optuna's grid sampler without its stop: ablate asks for and tells one trial at a
     time, and the budget decides when a study ends (``GridSampler.after_trial`` calls
     ``Study.stop``, which raises outside ``Study.optimize``)."""
 
-    def after_trial(
-        self,
-        study: optuna.Study,
-        trial: FrozenTrial,
-        state: TrialState,
-        values: list[float] | None,
-    ) -> None:
+    def after_trial(self, *args: Any) -> None:
         """Nothing: the study's budget, not the grid, ends the run."""
 
 
@@ -89,7 +83,7 @@ def sampler(study: Study) -> BaseSampler:
     trial ``n`` takes point ``n``."""
     settings = study.settings
     if settings.sampler == "grid":
-        return _Grid(study.space.grid(), seed=settings.sampler_seed)
+        return GridSampler(study.space.grid(), seed=settings.sampler_seed)
     if settings.sampler == "random":
         return PerTrialSeed(optuna.samplers.RandomSampler, settings.sampler_seed)
     return PerTrialSeed(

@@ -215,44 +215,41 @@ def test_a_run_dir_under_a_regular_file_is_one_line_before_training(workdir, cap
     assert not (workdir / "runs").exists()
 
 
-@pytest.fixture
-def tiny_disk(tmp_path):
-    """A 256 KiB tmpfs, filled up; skipped where mounting is not allowed."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
+@contextlib.contextmanager
+def _tmpfs(mount, size: str):
+    """A small tmpfs mounted at ``mount`` (created); skipped where mounting is not allowed."""
+    mount.mkdir(exist_ok=True)
     done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)], capture_output=True
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)], capture_output=True
     )
     if done.returncode != 0:
         pytest.skip(f"cannot mount a small tmpfs to fill up: {done.stderr.decode().strip()}")
     try:
-        (mount / "runs").mkdir()
-        with contextlib.suppress(OSError), open(mount / "filler", "wb") as handle:
-            while True:
-                handle.write(b"\0" * 4096)
-                handle.flush()
         yield mount
     finally:
         subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 def _fill(folder) -> None:
+    """Write ``folder/filler`` until the disk is full."""
     with contextlib.suppress(OSError), open(folder / "filler", "wb") as handle:
         while True:
-            handle.write(b"\0" * 65536)
+            handle.write(b"\0" * 4096)
             handle.flush()
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 256 KiB tmpfs, filled up."""
+    with _tmpfs(tmp_path / "disk", "256k") as mount:
+        (mount / "runs").mkdir()
+        _fill(mount)
+        yield mount
 
 
 def test_a_disk_full_while_the_summary_is_written_is_one_line_and_ends_the_run(workdir, capsys):
     """Before: a raw OSError traceback, and the study's run left RUNNING."""
-    artifacts = workdir / "mlruns"  # where the sqlite store keeps artifacts
-    artifacts.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(artifacts)], capture_output=True
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs to fill up: {done.stderr.decode().strip()}")
-    try:
+    with _tmpfs(workdir / "mlruns", "16m") as artifacts:  # the sqlite store's artifacts
         args = ["run", _study(workdir), *TINY]
         _cli(args)  # the study, complete
         for summary in artifacts.glob("*/*/artifacts/study"):  # as if never written
@@ -266,8 +263,6 @@ def test_a_disk_full_while_the_summary_is_written_is_one_line_and_ends_the_run(w
         assert parents[0].info.status == "FINISHED"  # its trials are done; nothing RUNNING
         (artifacts / "filler").unlink()
         _cli(args)  # room again: the same command writes the summary
-    finally:
-        subprocess.run(["umount", "-l", str(artifacts)], check=False)
 
 
 def test_a_full_disk_is_one_line_before_training(workdir, tiny_disk, capsys):

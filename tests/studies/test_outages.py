@@ -116,10 +116,10 @@ def test_a_study_finished_while_another_process_trains_says_so(workdir):
 
 
 def test_a_storage_server_down_for_seconds_loses_no_finished_training(workdir, pg_server):
-    """PostgreSQL stopped for 15 s while two workers train (they finish meanwhile). Before: the parent's progress
-    poll printed 4 chained tracebacks; each worker said `UnboundLocalError: cannot access
-    local variable 'updated_state'`, threw its finished training away and left its trial
-    RUNNING."""
+    """PostgreSQL stopped for 15 s while two workers train (they finish meanwhile).
+    Before: the parent's progress poll printed 4 chained tracebacks; each worker said
+    `UnboundLocalError: cannot access local variable 'updated_state'`, threw its finished
+    training away and left its trial RUNNING."""
     storage = pg_server.create("outage")
     args = ["run", _study(workdir, SEEDS), *TINY, LONG, "--workers", 2, "--n-trials", 3]
     proc = _ablate([*args, "--storage", storage], workdir, **PIPES)

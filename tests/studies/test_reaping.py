@@ -13,6 +13,7 @@ import optuna
 import pytest
 from optuna.distributions import CategoricalDistribution
 from optuna.trial import TrialState
+from study_helpers import SEEDS, TINY, _ablate, _study, _trials, check_budget_and_tracking, wait_for
 
 KINDS = ["sqlite", "journal", "postgres"]
 #: processes that reap (or take a queued trial) together
@@ -122,3 +123,83 @@ def test_processes_taking_a_queued_trial_at_once_get_it_once(kind, tmp_path, req
         assert taken.count(queued.number) == 1, taken
     for proc in procs:
         proc.join(timeout=60)
+
+
+def _claim(study, n_trials: int) -> int | str:
+    """Take the next trial (a queued one first) and claim it: its number, or 'discarded'."""
+    from ablate.studies.budget import Discarded, claim
+
+    trial = study.ask()
+    try:
+        claim(study, trial, n_trials)
+    except Discarded:
+        study.tell(trial, state=TrialState.FAIL)
+        return "discarded"
+    trial.suggest_categorical("x", [0, 1])  # a queued trial's own point
+    return trial.number
+
+
+def test_a_grid_points_place_is_kept_for_its_retry_and_stale_retries_never_run(tmp_path):
+    """A trial interrupted (FAIL, not counted) keeps its place in the budget until its
+    retry runs: a new trial taken meanwhile is over budget (on a grid it could only
+    repeat a point, and the retry would then find the budget used up: the point was
+    lost). A queued retry whose trial counted after all, or that repeats an earlier
+    retry, is discarded untrained."""
+    from ablate.studies.budget import _retry, reap
+    from ablate.studies.samplers import GridSampler
+    from ablate.studies.storage import StudyLock, open_storage
+
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    storage = open_storage(url)
+    grid = GridSampler({"x": [0, 1]})
+    study = optuna.create_study(study_name="grid", storage=storage, sampler=grid)
+    first, second = study.ask(), study.ask()  # points 0 and 1
+    for trial in (first, second):
+        trial.suggest_categorical("x", [0, 1])
+    study.tell(first, state=TrialState.FAIL)  # interrupted: its retry not queued yet
+    assert _claim(study, 2) == "discarded"  # trial 2 would repeat a point
+    (interrupted,) = study.get_trials(states=(TrialState.FAIL,))[:1]
+    reap(study, storage, StudyLock(url, "grid"))  # queues trial 0 again, as trial 3
+    _retry(study, interrupted)  # and a stale second retry of it (older ablate), trial 4
+    assert _claim(study, 2) == 3  # the retry runs: point 0
+    assert _claim(study, 2) == "discarded"  # the second retry never runs
+    study.tell(3, 0.5)
+    study.tell(second, 0.7)
+    points = [t.params["x"] for t in study.get_trials(states=(TrialState.COMPLETE,))]
+    assert sorted(points) == [0, 1]
+
+
+@pytest.mark.slow  # about 3 minutes on 2 busy cores
+def test_a_grid_killed_twice_and_reaped_by_three_commands_runs_every_point_once(workdir):
+    """The issue's run: two commands on one storage, both SIGKILLed mid-trial, then
+    commands that reap at the same moment. Before (PostgreSQL): exit 0 and `4/4 done`, but
+    two arms ran twice and two (the best among them) never."""
+    args = ["run", _study(workdir, SEEDS), *TINY, "train.epochs=40"]
+
+    def commands(name: str, count: int, **pipes) -> list[subprocess.Popen]:
+        """``count`` commands at once, each with a run dir (and worker logs) of its own."""
+        runs = [[*args, "--run-dir", f"{name}{i}"] for i in range(count)]
+        return [_ablate(run, workdir, stdout=subprocess.DEVNULL, **pipes) for run in runs]
+
+    killed = commands("killed", 2, stderr=subprocess.DEVNULL)
+
+    def both_training() -> bool:
+        trials = _trials(workdir)
+        return (
+            sum(t.state.name == "RUNNING" and "mlflow_run_id" in t.user_attrs for t in trials) == 2
+        )
+
+    try:
+        wait_for(both_training, 300, "two trials training", killed[0])
+    finally:
+        for proc in killed:
+            proc.kill()
+            proc.wait()
+    resumed = commands("resumed", 3, stderr=subprocess.PIPE, text=True)
+    errors = [proc.communicate(timeout=600)[1] for proc in resumed]
+    assert [proc.returncode for proc in resumed] == [0, 0, 0], [e[-500:] for e in errors]
+    trials = _trials(workdir)
+    assert not [t.number for t in trials if t.state.name in ("RUNNING", "WAITING")]
+    points = Counter(tuple(sorted(t.params.items())) for t in trials if t.state.name == "COMPLETE")
+    assert len(points) == 4 and set(points.values()) == {1}, points  # each point once
+    check_budget_and_tracking(workdir, None, 4)
