@@ -40,7 +40,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from pg_cluster import available, cluster  # noqa: E402
+from servers import MlflowServer, available, cluster  # noqa: E402
 
 TINY = [
     "train.epochs=2",
@@ -69,14 +69,6 @@ def _study(folder: Path, seeds: int) -> Path:
     return path
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _tagged() -> list[int]:
     """Live processes (not zombies) started by the soak's commands, workers included."""
     found = []
@@ -99,55 +91,6 @@ def _is_worker(pid: int) -> bool:
             return b"--multiprocessing-fork" in cmdline.read()
     except OSError:
         return False
-
-
-class MlflowServer:
-    """`mlflow server` on a SQLite store and an artifact folder, restartable."""
-
-    def __init__(self, folder: Path):
-        self.folder, self.port, self.proc = folder, _free_port(), None
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        import urllib.request
-
-        argv = [
-            sys.executable,
-            "-m",
-            "mlflow",
-            "server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--workers",
-            "1",
-            "--backend-store-uri",
-            f"sqlite:///{self.folder / 'mlflow.db'}",
-            "--artifacts-destination",
-            str(self.folder / "artifacts"),
-        ]
-        log = (self.folder / "mlflow-server.log").open("a")
-        self.proc = subprocess.Popen(
-            argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"{self.url}/health", timeout=2):
-                    return
-            except OSError:
-                time.sleep(0.5)
-        raise RuntimeError("the MLflow server did not start within 180 s")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
 
 
 class Soak:

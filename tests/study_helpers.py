@@ -27,7 +27,7 @@ import pytest
 from mlflow import MlflowClient
 
 from ablate.cli.main import main
-from tests import pg_cluster
+from tests import servers
 
 TINY = [
     "train.epochs=1", "model.dim=32", "model.depth=1", "model.heads=2", "model.dim_head=16",
@@ -98,10 +98,10 @@ def no_trials(tmp_path: Path, storage=None) -> bool:
     return all(s.n_trials == 0 for s in summaries)
 
 
-def _children(tmp_path: Path):
-    """(client, parent runs, trial runs) of experiment 'tiny' in ``tmp_path/mlflow.db``
-    (the fold runs nested under trial runs are left out)."""
-    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+def _children(tmp_path: Path, tracking: str | None = None):
+    """(client, parent runs, trial runs) of experiment 'tiny' in ``tmp_path/mlflow.db``, or
+    in the ``tracking`` store (the fold runs nested under trial runs are left out)."""
+    client = MlflowClient(tracking or f"sqlite:///{tmp_path / 'mlflow.db'}")
     runs = client.search_runs([client.get_experiment_by_name("tiny").experiment_id])
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     ids = {p.info.run_id for p in parents}
@@ -213,11 +213,11 @@ def workdir(tmp_path, monkeypatch, mlflow_template):
 @pytest.fixture(scope="session")
 def pg_server():
     """A throw-away PostgreSQL cluster for the session; skipped where PostgreSQL or its
-    driver is missing (tests/pg_cluster.py)."""
-    why = pg_cluster.available()
+    driver is missing (tests/servers.py)."""
+    why = servers.available()
     if why:
         pytest.skip(why)
-    with pg_cluster.cluster() as server:
+    with servers.cluster() as server:
         yield server
 
 
@@ -227,7 +227,20 @@ def postgres(pg_server, request):
     return pg_server.create(f"t{os.getpid()}_{abs(hash(request.node.nodeid)):x}")
 
 
-def check_budget_and_tracking(tmp_path, storage, n_trials: int) -> None:
+@pytest.fixture
+def tracking_server(tmp_path):
+    """A real `mlflow server` on a SQLite store in ``tmp_path/server``; its URL."""
+    folder = tmp_path / "server"
+    folder.mkdir()
+    server = servers.MlflowServer(folder)
+    try:
+        server.start()
+        yield server.url
+    finally:
+        server.stop()
+
+
+def check_budget_and_tracking(tmp_path, storage, n_trials: int, tracking=None) -> None:
     """Exactly ``n_trials`` verdicts; one finished MLflow child per counted trial, no
     duplicates, none left RUNNING; trials over budget were discarded untrained."""
     trials = _trials(tmp_path, storage)
@@ -236,7 +249,7 @@ def check_budget_and_tracking(tmp_path, storage, n_trials: int) -> None:
     assert len({tuple(sorted(t.params.items())) for t in counted}) == n_trials
     tracked = [t for t in trials if "mlflow_run_id" in t.user_attrs]
     assert not [t for t in tracked if t.user_attrs.get("discarded")]
-    _, parents, children = _children(tmp_path)
+    _, parents, children = _children(tmp_path, tracking)
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
     numbers = Counter(c.data.tags["ablate.trial"] for c in children)
     assert max(numbers.values()) == 1  # every trial tracked once

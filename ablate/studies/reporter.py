@@ -9,21 +9,21 @@ from typing import Any
 import optuna
 
 from ablate.studies.failures import halts
-from ablate.studies.trial_record import check_mine
+from ablate.studies.trial_record import Ownership
 
 
 class TrialReporter:  # an ablate.training.engine.Reporter
     """Per-epoch metrics to MLflow and the progress display; validation UA to the pruner."""
 
-    def __init__(self, session: Any, trial: optuna.Trial, trial_id: int, run_id: str):
+    def __init__(self, session: Any, trial: optuna.Trial, owned: Ownership, run_id: str):
         """``session``: the :class:`ablate.studies.runner.Session` running the trial."""
-        self.session, self.trial, self.trial_id, self.run_id = session, trial, trial_id, run_id
+        self.session, self.trial, self.owned, self.run_id = session, trial, owned, run_id
         self.seed = 0
         self.step = 0
 
     def epoch(self, fold: int, stage: str, epoch: int, metrics: dict[str, float]) -> None:
         self.session.stops.check()
-        check_mine(self.session.storage, self.trial_id, self.trial.number)
+        self.owned.check()  # nothing is written for a trial another process took over
         with halts(self.session.tracking):
             self.session.tracker.log_epoch(self.run_id, self.seed, fold, stage, metrics, epoch)
         if self.session.progress:
@@ -38,5 +38,6 @@ class TrialReporter:  # an ablate.training.engine.Reporter
 
     def fold_done(self, result: Any) -> None:
         """The fold's scores and weights go to its fold run as soon as it is tested."""
+        self.owned.check()
         with halts(self.session.tracking):
             self.session.tracker.fold_done(self.run_id, self.seed, result)

@@ -33,7 +33,7 @@ from ablate.studies.spec import Study
 from ablate.studies.storage import StudyLock, open_storage
 from ablate.studies.summary import verdict_rows
 from ablate.studies.tracker import Tracker
-from ablate.studies.trial_record import check_mine, heartbeat, tell
+from ablate.studies.trial_record import Ownership, heartbeat, tell
 from ablate.studies.workers import Stops
 from ablate.tracking.coverage import run_warning
 from ablate.training.engine import TrialFailed
@@ -117,6 +117,7 @@ class Session:
     # -- trials --------------------------------------------------------------------------
     def objective(self, trial: optuna.Trial, trial_id: int) -> float:
         budget.claim(self.optuna, trial, self.options.n_trials)
+        owned = Ownership(self.storage, trial_id, trial.number)
         config, chosen = self.study.space.suggest(trial, self.study.base)
         seeds = self.study.settings.seeds_for(config)
         tags = {
@@ -144,11 +145,11 @@ class Session:
                     config,
                     seeds,
                     self.corpus(config.data),
-                    TrialReporter(self, trial, trial_id, run_id),
+                    TrialReporter(self, trial, owned, run_id),
                     self.options.run_dir / "teachers",
                 )
                 metrics, value = score(results, self.study.settings.metric)
-            check_mine(self.storage, trial_id, trial.number)  # before its results are written
+            owned.check(sure=True)  # before its results are written
             with halts(self.tracking):
                 self.tracker.log_result(run_id, config, results, metrics)
         except (TrialFailed, AblateError) as exc:  # the trial's own: counted, not retried

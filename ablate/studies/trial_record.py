@@ -54,15 +54,28 @@ def heartbeat(storage: optuna.storages.BaseStorage, trial_id: int) -> Iterator[N
         thread.join(timeout=5)
 
 
-def check_mine(storage: optuna.storages.BaseStorage, trial_id: int, number: int) -> None:
-    """Raise :class:`Reaped` when the trial is no longer RUNNING; a storage that does not
-    answer now is not a verdict (the final write decides)."""
-    try:
-        state = storage.get_trial(trial_id).state
-    except Exception:
-        return
-    if state != TrialState.RUNNING:
-        raise Reaped(_reaped(number, state))
+class Ownership:
+    """Whether a trial is still this process's: :meth:`check` raises :class:`Reaped` when it
+    is no longer RUNNING. Another process may fail it only after it went unheard for the
+    grace period, so the storage is asked only when a heartbeat interval has passed since
+    the last check (a process that was stopped sees the gap at once), or when ``sure``
+    (before results are written); a storage that does not answer now is not a verdict
+    (the final write decides)."""
+
+    def __init__(self, storage: optuna.storages.BaseStorage, trial_id: int, number: int):
+        self.storage, self.trial_id, self.number = storage, trial_id, number
+        self.every, self.last = beats()[0], time.monotonic()
+
+    def check(self, sure: bool = False) -> None:
+        if not sure and time.monotonic() - self.last < self.every:
+            return
+        try:
+            state = self.storage.get_trial(self.trial_id).state
+        except Exception:
+            return
+        self.last = time.monotonic()
+        if state != TrialState.RUNNING:
+            raise Reaped(_reaped(self.number, state))
 
 
 def _reaped(number: int, state: TrialState) -> str:

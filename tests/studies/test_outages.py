@@ -1,6 +1,6 @@
 """A process stopped past the heartbeat grace, a storage server down for a few seconds, a
 study finished while another process still trains: real processes, a real PostgreSQL
-server (tests/pg_cluster.py), a real MLflow store."""
+server (tests/servers.py), a real MLflow store."""
 
 from __future__ import annotations
 
@@ -37,16 +37,20 @@ def _training(tmp_path, storage=None, count: int = 1) -> bool:
     )
 
 
-def test_a_process_stopped_past_the_grace_drops_its_reaped_trial(workdir, monkeypatch):
+def test_a_process_stopped_past_the_grace_drops_its_reaped_trial(
+    workdir, monkeypatch, postgres, tracking_server
+):
     """Before: after SIGCONT the stopped process trained on, wrote test_uar_mean onto the
     run the other process had marked KILLED, and exited 2 with `AssertionError: Should not
-    reach.` blamed on the storage."""
+    reach.` blamed on the storage. On servers (PostgreSQL, an MLflow server), as the issue
+    found it: a process stopped inside a write to a SQLite store would hold its lock."""
     monkeypatch.setenv(GRACE_ENV, "4")  # heartbeats every second, reaped after 4 s
-    args = ["run", _study(workdir), *TINY, LONG]
+    args = ["run", _study(workdir), *TINY, LONG, "--storage", postgres]
+    args += ["--tracking-uri", tracking_server]
     stopped = _ablate(args, workdir, **PIPES)
     try:
-        wait_for(lambda: _training(workdir), 240, "a trial training", stopped)
-        (victim,) = [t for t in _trials(workdir) if t.state.name == "RUNNING"]
+        wait_for(lambda: _training(workdir, postgres), 240, "a trial training", stopped)
+        (victim,) = [t for t in _trials(workdir, postgres) if t.state.name == "RUNNING"]
         stopped.send_signal(signal.SIGSTOP)
         time.sleep(5)  # past the grace
         other = _ablate(args, workdir, **PIPES)  # reaps it, retries it, runs the rest
@@ -63,38 +67,55 @@ def test_a_process_stopped_past_the_grace_drops_its_reaped_trial(workdir, monkey
     assert line.startswith(
         f"warning: trial {victim.number} was taken over by another process (FAIL, retried there)"
     )
-    client, _, _ = _children(workdir)
+    client, _, _ = _children(workdir, tracking_server)
     run = client.get_run(victim.user_attrs["mlflow_run_id"])
     assert run.info.status == "KILLED"
     assert "test_uar_mean" not in run.data.metrics  # nothing written on the KILLED run
-    trials = _trials(workdir)
+    trials = _trials(workdir, postgres)
     (retry,) = [t for t in trials if t.user_attrs.get("retry_of") == victim.number]
     assert retry.state.name == "COMPLETE"
     assert [t.state.name for t in trials if t.number == victim.number] == ["FAIL"]
-    check_budget_and_tracking(workdir, None, 2)
+    check_budget_and_tracking(workdir, postgres, 2, tracking_server)
+
+
+#: two arms: trial 0 takes the long one (the grid's shuffled order), the other is short
+LONG_AND_SHORT = """\
+name: tiny
+model: {patching: vertical}
+space:
+  train.epochs: {choice: [3, 300]}
+optuna: {sampler: grid}
+"""
 
 
 def test_a_study_finished_while_another_process_trains_says_so(workdir):
     """Before: the command exited 0 at 1/2 without a word about the trial still training
     elsewhere, and listed the killed trial as FAIL, as if it had failed and counted."""
-    args = ["run", _study(workdir), *TINY, LONG]
+    study = workdir / "study.yaml"
+    study.write_text(LONG_AND_SHORT)
+    args = ["run", study, *(a for a in TINY if not a.startswith("train.epochs"))]
     first = _ablate(args, workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_for(lambda: _training(workdir), 240, "trial 0 training", first)
     finally:
         first.kill()  # trial 0 interrupted: not counted, retried
         first.wait()
-    slow = _ablate(args, workdir, **PIPES)  # retries trial 0 as trial 1
+    slow = _ablate(args, workdir, **PIPES)  # retries trial 0 (300 epochs) as trial 1
     try:
         wait_for(
-            lambda: any(t.user_attrs.get("retry_of") == 0 and t.state.name == "RUNNING"
-                        and "mlflow_run_id" in t.user_attrs for t in _trials(workdir)),
-            240, "the retry training", slow,
-        )  # fmt: skip
-        slow.send_signal(signal.SIGSTOP)  # still training, alive
-        fast = _ablate(args, workdir, **PIPES)  # trains trial 2 and finishes first
+            lambda: any(
+                t.user_attrs.get("retry_of") == 0
+                and t.state.name == "RUNNING"
+                and "mlflow_run_id" in t.user_attrs
+                for t in _trials(workdir)
+            ),
+            240,
+            "the retry training",
+            slow,
+        )
+        fast = _ablate(args, workdir, **PIPES)  # trains trial 2 (3 epochs), done first
         out, err = fast.communicate(timeout=300)
-        slow.send_signal(signal.SIGCONT)
+        assert slow.poll() is None, "the long trial ended first: nothing was running"
         assert fast.returncode == 0, err[-2000:]
         assert re.search(
             r"^note: 1/2 trials done; trial 1 is still running in another process, which "
@@ -104,10 +125,10 @@ def test_a_study_finished_while_another_process_trains_says_so(workdir):
         ), out
         text = " ".join(out.split())  # the rows, stacked (too wide for 80 columns)
         assert re.search(r"\b0 state: INTERRUPTED .*? note: not counted: retried as trial 1 ", text)
-        running = "1 state: RUNNING model.pos_encoding: none note: still running elsewhere"
-        assert f"{running} (pid {slow.pid} on " in text
+        running = "1 state: RUNNING train.epochs: 300 note: still running elsewhere"
+        assert f"{running} (pid {slow.pid} on " in text, text
         assert re.search(r"\b2 state: COMPLETE ", text)
-        _, err = slow.communicate(timeout=300)
+        _, err = slow.communicate(timeout=600)
         assert slow.returncode == 0, err[-2000:]
     finally:
         slow.kill()

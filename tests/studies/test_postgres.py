@@ -1,6 +1,6 @@
 """The multi-machine setup: a real PostgreSQL server as Optuna storage, two `ablate run`
 processes (as two machines would) on it. Started by the test on a free loopback port in a
-temporary folder (tests/pg_cluster.py); skipped with the reason where PostgreSQL or its
+temporary folder (tests/servers.py); skipped with the reason where PostgreSQL or its
 driver is missing."""
 
 from __future__ import annotations

@@ -174,7 +174,8 @@ def test_a_grid_killed_twice_and_reaped_by_three_commands_runs_every_point_once(
     """The issue's run: two commands on one storage, both SIGKILLed mid-trial, then
     commands that reap at the same moment. Before (PostgreSQL): exit 0 and `4/4 done`, but
     two arms ran twice and two (the best among them) never."""
-    args = ["run", _study(workdir, SEEDS), *TINY, "train.epochs=40"]
+    storage = f"sqlite:///{workdir / 'runs' / 'tiny' / 'optuna.db'}"  # shared by all
+    args = ["run", _study(workdir, SEEDS), *TINY, "train.epochs=40", "--storage", storage]
 
     def commands(name: str, count: int, **pipes) -> list[subprocess.Popen]:
         """``count`` commands at once, each with a run dir (and worker logs) of its own."""

@@ -1,16 +1,20 @@
-"""A throw-away PostgreSQL cluster on 127.0.0.1:<free port> in a temporary folder, which
-can be stopped and started again (an outage): used by the PostgreSQL tests and by
-benchmarks/chaos_soak.py. PostgreSQL refuses to run as root, so as root it runs as
-'nobody' in a folder nobody owns."""
+"""Real servers for the tests and benchmarks/chaos_soak.py, each on a free loopback port and
+restartable (an outage): a throw-away PostgreSQL cluster in a temporary folder (PostgreSQL
+refuses to run as root, so as root it runs as 'nobody' in a folder nobody owns), and an
+`mlflow server` on a SQLite store."""
 
 from __future__ import annotations
 
 import glob
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import tempfile
+import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -102,3 +106,40 @@ def cluster() -> Iterator[Cluster]:
             timeout=60,
         )
         shutil.rmtree(root, ignore_errors=True)
+
+
+class MlflowServer:
+    """`mlflow server` on a SQLite store and an artifact folder in ``folder``: ``url``,
+    ``start()``, ``stop()``."""
+
+    def __init__(self, folder: Path):
+        self.folder, self.port, self.proc = folder, _free_port(), None
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 180) -> None:
+        argv = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1"]
+        argv += ["--port", str(self.port), "--workers", "1"]
+        argv += ["--backend-store-uri", f"sqlite:///{self.folder / 'mlflow.db'}"]
+        argv += ["--artifacts-destination", str(self.folder / "artifacts")]
+        with (self.folder / "mlflow-server.log").open("a") as log:
+            self.proc = subprocess.Popen(
+                argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{self.url}/health", timeout=2):
+                    return
+            except OSError:
+                time.sleep(0.5)
+        raise RuntimeError(f"the MLflow server did not start within {timeout:.0f} s")
+
+    def stop(self) -> None:
+        """Stop the server and its workers (its own process group)."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
