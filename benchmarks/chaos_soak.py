@@ -3,23 +3,24 @@ processes) on one PostgreSQL storage and one real `mlflow server`, while process
 killed and stopped at random and the storage and tracking servers restart; then checked
 from the stores.
 
-Events, one every ``--every`` seconds (at random, uniform): SIGKILL of a worker or of a
-command's parent process, SIGSTOP of one for 3-15 s (past the heartbeat grace, set to
-``--grace`` s, when long enough) then SIGCONT, a PostgreSQL restart (down 2-6 s), an
-MLflow server restart. A command that exits, for whatever reason, is started again while
-the study is not done. After ``--events`` events (or ``--minutes``), the chaos stops, the
-processes still running finish, and one last `ablate run` (the same command) completes the
-study. Then, from the stores: exactly ``n_trials`` counted trials; every grid point
-COMPLETE once (lost: none; duplicated: none); one FINISHED MLflow run per COMPLETE trial;
-nothing RUNNING or WAITING in Optuna and no trial run RUNNING in MLflow. Each command's
-output and each worker's log is searched for tracebacks (every failure should be one
-line).
+Events, one every ``--every`` seconds or so, drawn at random (weights in ``WEIGHTS``):
+SIGKILL of a worker or of a command's parent process, SIGSTOP of one for 3-15 s (past the
+heartbeat grace, set to ``--grace`` s, when long enough) then SIGCONT, a PostgreSQL
+restart (down 2-6 s), an MLflow server restart. A command that exits, for whatever
+reason, is started again. After ``--kills`` SIGKILLs (or ``--minutes``), the chaos stops,
+the processes still running finish, and one last `ablate run` (the same command)
+completes the study. Then, from the stores: exactly ``n_trials`` counted trials; every
+grid point COMPLETE once (lost: none; duplicated: none); one FINISHED MLflow run per
+COMPLETE trial; nothing RUNNING or WAITING in Optuna and no trial run RUNNING in MLflow
+(stuck: none). Each command's output and each worker's log is searched for tracebacks
+(every failure should be one line).
 
-Tiny trials (the synthetic corpus, a 1-layer 32-wide model, 2 epochs): a soak with 24
-events takes a few minutes on 2 cores. It is CPU heavy: run it under ``nice``.
+Tiny trials (the synthetic corpus, a 1-layer 32-wide model, ``--epochs`` 4): a soak with
+20 SIGKILLs takes several minutes on 2 cores. It is CPU heavy: run it under ``nice``.
 
 Usage: nice -n 10 python benchmarks/chaos_soak.py [--commands 2] [--workers 2]
-       [--events 24] [--every 5] [--grace 8] [--seeds 4] [--minutes 14] [--json PATH]
+       [--kills 20] [--every 4] [--grace 8] [--seeds 8] [--epochs 4] [--minutes 14]
+       [--seed 0] [--json PATH]
 """
 
 from __future__ import annotations
@@ -43,7 +44,6 @@ sys.path.insert(0, str(ROOT / "tests"))
 from servers import MlflowServer, available, cluster  # noqa: E402
 
 TINY = [
-    "train.epochs=2",
     "model.dim=32",
     "model.depth=1",
     "model.heads=2",
@@ -55,6 +55,14 @@ TINY = [
     "train.threads=1",
 ]
 ENCODINGS = ["coordinate", "learned", "sinusoidal", "none"]
+#: how often each event is drawn
+WEIGHTS = {
+    "kill worker": 3,
+    "kill parent": 2,
+    "stop": 2,
+    "restart storage": 1,
+    "restart tracking": 1,
+}
 TAG = "ABLATE_CHAOS_SOAK"  # in the environment of every process the soak started
 
 
@@ -100,14 +108,17 @@ class Soak:
         self.n_trials = len(ENCODINGS) * args.seeds
         options = {"--storage": storage, "--tracking-uri": tracking, "--workers": args.workers}
         self.command = [sys.executable, "-c", "from ablate.cli.main import main; main()"]
-        self.command += ["run", str(study), *TINY]
+        self.command += ["run", str(study), *TINY, f"train.epochs={args.epochs}"]
         self.command += [str(part) for option in options.items() for part in option]
         self.env = {**os.environ, TAG: "1", "ABLATE_HEARTBEAT_GRACE_S": str(args.grace)}
-        self.commands: list[subprocess.Popen] = []
+        self.commands: list[subprocess.Popen | None] = []  # None: ended, not started again
         self.outputs: list[Path] = []
         self.events: Counter = Counter()
         self.exits: Counter = Counter()
         self.stopped: dict[int, float] = {}  # pid -> when to SIGCONT
+
+    def kills(self) -> int:
+        return self.events["kill worker"] + self.events["kill parent"]
 
     def launch(self, index: int) -> subprocess.Popen:
         out = self.folder / f"command{index}-{len(self.outputs)}.log"
@@ -132,32 +143,19 @@ class Soak:
                     os.kill(pid, signal.SIGCONT)
                 del self.stopped[pid]
         for index, proc in enumerate(self.commands):
-            if proc.poll() is not None:
+            if proc is not None and proc.poll() is not None:
                 self.exits[proc.returncode] += 1
-                if relaunch:
-                    self.commands[index] = self.launch(index)
-                else:
-                    self.commands[index] = _Done(proc.returncode)
+                self.commands[index] = self.launch(index) if relaunch else None
 
     def event(self, pg, mlflow: MlflowServer) -> None:
-        kind = random.choice(
-            [
-                "kill worker",
-                "kill worker",
-                "kill parent",
-                "stop",
-                "stop",
-                "restart storage",
-                "restart tracking",
-            ]
-        )
+        kind = random.choices(list(WEIGHTS), weights=list(WEIGHTS.values()))[0]
         victims = [p for p in _tagged() if p not in self.stopped]
         with contextlib.suppress(ProcessLookupError):  # a victim may end meanwhile
             self._hit(kind, victims, pg, mlflow)
 
     def _hit(self, kind: str, victims: list[int], pg, mlflow: MlflowServer) -> None:
         workers = [p for p in victims if _is_worker(p)]
-        parents = [p.pid for p in self.commands if isinstance(p, subprocess.Popen)]
+        parents = [p.pid for p in self.commands if p is not None]
         parents = [p for p in parents if p in victims]
         if kind == "kill worker" and workers:
             os.kill(random.choice(workers), signal.SIGKILL)
@@ -177,16 +175,6 @@ class Soak:
         else:
             return  # nothing to hit: no event
         self.events[kind] += 1
-
-
-class _Done:
-    """A command slot whose command ended after the chaos."""
-
-    def __init__(self, code: int):
-        self.returncode = code
-
-    def poll(self) -> int:
-        return self.returncode
 
 
 def _check(storage: str, tracking: str, n_trials: int) -> dict:
@@ -235,10 +223,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--commands", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--events", type=int, default=24)
-    parser.add_argument("--every", type=float, default=5.0)
+    parser.add_argument("--kills", type=int, default=20, help="SIGKILLs before the chaos ends")
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--every", type=float, default=4.0)
     parser.add_argument("--grace", type=int, default=8)
-    parser.add_argument("--seeds", type=int, default=4)
+    parser.add_argument("--seeds", type=int, default=8)
     parser.add_argument("--minutes", type=float, default=14.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path)
@@ -258,7 +247,7 @@ def main() -> None:
         try:
             soak.commands = [soak.launch(i) for i in range(args.commands)]
             next_event = time.monotonic() + args.every
-            while sum(soak.events.values()) < args.events and time.monotonic() < deadline:
+            while soak.kills() < args.kills and time.monotonic() < deadline:
                 soak.tend(relaunch=True)
                 if time.monotonic() >= next_event:
                     soak.event(pg, mlflow)
@@ -292,7 +281,8 @@ def main() -> None:
     tracebacks = [str(p) for p in logs if "Traceback" in p.read_text(errors="replace")]
     result.update(
         events=dict(soak.events),
-        kill_events=soak.events["kill worker"] + soak.events["kill parent"],
+        kill_events=soak.kills(),
+        taken_over=sum(p.read_text(errors="replace").count("was taken over by") for p in logs),
         exits=dict(soak.exits),
         final_exit=final.returncode,
         tracebacks=tracebacks,
@@ -309,7 +299,7 @@ def main() -> None:
 def _print(r: dict) -> None:
     events = ", ".join(f"{k} {v}" for k, v in sorted(r["events"].items()))
     rows = [
-        ("events", f"{sum(r['events'].values())} ({events})"),
+        ("events", f"{sum(r['events'].values())}, {r['kill_events']} SIGKILLs ({events})"),
         ("trials", f"{r['trials']} made, {r['counted']} counted of {r['n_trials']}; {r['states']}"),
         ("lost", str(len(r["lost"]))),
         ("duplicated", str(len(r["duplicated"]))),
@@ -320,6 +310,7 @@ def _print(r: dict) -> None:
             f"study run {r['parent_status']}",
         ),
         ("exits", f"{r['exits']} during the soak; final run {r['final_exit']}"),
+        ("taken over", f"{r['taken_over']} trials dropped by a process stopped past the grace"),
         ("tracebacks", str(len(r["tracebacks"]))),
         ("time", f"{r['chaos_seconds']} s of chaos, {r['total_seconds']} s in all"),
     ]

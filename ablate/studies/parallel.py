@@ -12,7 +12,8 @@ import os
 
 import click
 
-from ablate.studies.failures import Halt, Stopped
+from ablate.errors import AblateError
+from ablate.studies.failures import Halt, Stopped, halts
 from ablate.studies.progress import StudyProgress
 from ablate.studies.runner import RunOptions, Session
 from ablate.studies.spec import Study
@@ -31,7 +32,9 @@ def run_workers(session: Session) -> None:
     if not failed:
         return
     session.reap()  # a killed worker's trial, if the others did not take it over
-    if session.tally()[0] < options.n_trials:
+    with halts(session.optuna_where):
+        done = session.tally()[0]
+    if done < options.n_trials:
         raise Stopped(
             f"{'; '.join(failed)}: the study is not finished; run the same command again "
             "to resume it (finished trials are kept)"
@@ -63,15 +66,17 @@ def run_worker(study: Study, options: RunOptions) -> None:
     from rich.console import Console
 
     stops = Stops().catch()
-    session = Session(study, options, stops)
     console = Console(force_terminal=False, highlight=False)
-    session.progress = StudyProgress(
-        console, study.key, options.n_trials, session.tally()[0], study.settings.metric
-    )
     try:
+        session = Session(study, options, stops)
+        with halts(session.optuna_where):
+            done = session.tally()[0]
+        session.progress = StudyProgress(
+            console, study.key, options.n_trials, done, study.settings.metric
+        )
         session.work()
     except KeyboardInterrupt:
         raise SystemExit(130) from None
-    except Halt as exc:
+    except (Halt, AblateError) as exc:
         print(f"error: {exc}", flush=True)
         raise SystemExit(2) from None

@@ -70,20 +70,22 @@ class Session:
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
         # ablate asks and tells itself, with its own heartbeat (trial_record)
         warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
-        self.lock = StudyLock(options.storage, study.key)
-        self.storage = open_storage(options.storage)
-        self.optuna = optuna.create_study(
-            study_name=study.key,
-            storage=self.storage,
-            sampler=sampler(study),
-            pruner=pruner(study),
-            direction=study.settings.direction,
-            load_if_exists=True,
-        )
-        self.study_id = self.storage.get_study_id_from_name(study.key)
         self.tracking = f"tracking store {options.tracking_uri}"
         self.optuna_where = f"optuna storage {options.storage}"
-        self.tracker = Tracker(study, options.tracking_uri, options.storage)
+        self.lock = StudyLock(options.storage, study.key)
+        with halts(self.optuna_where):  # a server that drops out now is one line too
+            self.storage = open_storage(options.storage)
+            self.optuna = optuna.create_study(
+                study_name=study.key,
+                storage=self.storage,
+                sampler=sampler(study),
+                pruner=pruner(study),
+                direction=study.settings.direction,
+                load_if_exists=True,
+            )
+            self.study_id = self.storage.get_study_id_from_name(study.key)
+        with halts(self.tracking):
+            self.tracker = Tracker(study, options.tracking_uri, options.storage)
         self._corpora: dict[str, Any] = {}
 
     def tally(self) -> tuple[int, int, float | None]:
@@ -250,13 +252,16 @@ def run_study(study: Study, options: RunOptions, progress: StudyProgress) -> tup
     corpus = load_corpus(study.base.data, progress=True)
     check_data(study, corpus)
     check_space(study, len(corpus.label_names))
-    session = Session(study, options, stops, progress)  # nothing is recorded before here
+    try:
+        session = Session(study, options, stops, progress)  # nothing is recorded before here
+        tracker = session.tracker
+        with halts(session.tracking):
+            warning = run_warning(
+                session.optuna, tracker.store, tracker.parent_id, tracker.experiment_id
+            )
+    except Halt as exc:
+        raise Stopped(f"{exc}; fix this and run the same command again") from None
     session.keep(study.base.data, corpus)
-    tracker = session.tracker
-    with halts(session.tracking):
-        warning = run_warning(
-            session.optuna, tracker.store, tracker.parent_id, tracker.experiment_id
-        )
     if warning:
         click.echo(warning, err=True)
     stops.catch()
