@@ -3,7 +3,8 @@ processes) on one PostgreSQL storage and one real `mlflow server`, while process
 killed and stopped at random and the storage and tracking servers restart; then checked
 from the stores.
 
-Events, one every ``--every`` seconds or so, drawn at random (weights in ``WEIGHTS``):
+Events, one every ``--every`` seconds or so, drawn at random (weights in ``WEIGHTS``; one
+that finds nothing to hit, no worker alive, is drawn again at once):
 SIGKILL of a worker or of a command's parent process, SIGSTOP of one for 3-15 s (past the
 heartbeat grace, set to ``--grace`` s, when long enough) then SIGCONT, a PostgreSQL
 restart (down 2-6 s), an MLflow server restart. A command that exits, for whatever
@@ -19,7 +20,7 @@ Tiny trials (the synthetic corpus, a 1-layer 32-wide model, ``--epochs`` 4): a s
 20 SIGKILLs takes several minutes on 2 cores. It is CPU heavy: run it under ``nice``.
 
 Usage: nice -n 10 python benchmarks/chaos_soak.py [--commands 2] [--workers 2]
-       [--kills 20] [--every 4] [--grace 8] [--seeds 8] [--epochs 4] [--minutes 14]
+       [--kills 20] [--every 3] [--grace 8] [--seeds 8] [--epochs 4] [--minutes 9]
        [--seed 0] [--json PATH]
 """
 
@@ -57,11 +58,11 @@ TINY = [
 ENCODINGS = ["coordinate", "learned", "sinusoidal", "none"]
 #: how often each event is drawn
 WEIGHTS = {
-    "kill worker": 3,
-    "kill parent": 2,
+    "kill worker": 4,
+    "kill parent": 1,
     "stop": 2,
-    "restart storage": 1,
-    "restart tracking": 1,
+    "restart storage": 0.5,
+    "restart tracking": 0.5,
 }
 TAG = "ABLATE_CHAOS_SOAK"  # in the environment of every process the soak started
 
@@ -147,13 +148,15 @@ class Soak:
                 self.exits[proc.returncode] += 1
                 self.commands[index] = self.launch(index) if relaunch else None
 
-    def event(self, pg, mlflow: MlflowServer) -> None:
+    def event(self, pg, mlflow: MlflowServer) -> bool:
+        """One event; False when the one drawn found nothing to hit (drawn again soon)."""
         kind = random.choices(list(WEIGHTS), weights=list(WEIGHTS.values()))[0]
         victims = [p for p in _tagged() if p not in self.stopped]
         with contextlib.suppress(ProcessLookupError):  # a victim may end meanwhile
-            self._hit(kind, victims, pg, mlflow)
+            return self._hit(kind, victims, pg, mlflow)
+        return False
 
-    def _hit(self, kind: str, victims: list[int], pg, mlflow: MlflowServer) -> None:
+    def _hit(self, kind: str, victims: list[int], pg, mlflow: MlflowServer) -> bool:
         workers = [p for p in victims if _is_worker(p)]
         parents = [p.pid for p in self.commands if p is not None]
         parents = [p for p in parents if p in victims]
@@ -173,8 +176,9 @@ class Soak:
             mlflow.stop()
             mlflow.start()
         else:
-            return  # nothing to hit: no event
+            return False  # nothing to hit
         self.events[kind] += 1
+        return True
 
 
 def _check(storage: str, tracking: str, n_trials: int) -> dict:
@@ -225,10 +229,10 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--kills", type=int, default=20, help="SIGKILLs before the chaos ends")
     parser.add_argument("--epochs", type=int, default=4)
-    parser.add_argument("--every", type=float, default=4.0)
+    parser.add_argument("--every", type=float, default=3.0)
     parser.add_argument("--grace", type=int, default=8)
     parser.add_argument("--seeds", type=int, default=8)
-    parser.add_argument("--minutes", type=float, default=14.0)
+    parser.add_argument("--minutes", type=float, default=9.0, help="of chaos at most")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
@@ -249,8 +253,7 @@ def main() -> None:
             next_event = time.monotonic() + args.every
             while soak.kills() < args.kills and time.monotonic() < deadline:
                 soak.tend(relaunch=True)
-                if time.monotonic() >= next_event:
-                    soak.event(pg, mlflow)
+                if time.monotonic() >= next_event and soak.event(pg, mlflow):
                     next_event = time.monotonic() + random.uniform(0.5, 1.5) * args.every
                 time.sleep(0.2)
             chaos_s = time.monotonic() - started
