@@ -4,8 +4,9 @@ killed and stopped at random and the storage and tracking servers restart; then 
 from the stores.
 
 Events, one every ``--every`` seconds or so, drawn at random (weights in ``WEIGHTS``; one
-that finds nothing to hit, no worker alive, is drawn again at once):
-SIGKILL of a worker or of a command's parent process, SIGSTOP of one for 3-15 s (past the
+that finds nothing to hit, no worker alive, is drawn again at once): SIGKILL of a worker
+(one training a trial, as the storage says, when there is one) or of a command's parent
+process, SIGSTOP of a process (one training, when there is one) for 3-15 s (past the
 heartbeat grace, set to ``--grace`` s, when long enough) then SIGCONT, a PostgreSQL
 restart (down 2-6 s), an MLflow server restart. A command that exits, for whatever
 reason, is started again. After ``--kills`` SIGKILLs (or ``--minutes``), the chaos stops,
@@ -42,6 +43,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
+from optuna.trial import TrialState  # noqa: E402
 from servers import MlflowServer, available, cluster  # noqa: E402
 
 TINY = [
@@ -117,6 +119,7 @@ class Soak:
         self.events: Counter = Counter()
         self.exits: Counter = Counter()
         self.stopped: dict[int, float] = {}  # pid -> when to SIGCONT
+        self.storage, self.study = storage, None
 
     def kills(self) -> int:
         return self.events["kill worker"] + self.events["kill parent"]
@@ -156,16 +159,29 @@ class Soak:
             return self._hit(kind, victims, pg, mlflow)
         return False
 
+    def training(self) -> list[int]:
+        """The processes training a trial now (its pid, from the storage)."""
+        import optuna
+
+        with contextlib.suppress(Exception):  # the storage may be restarting
+            if self.study is None:
+                (summary,) = optuna.get_all_study_summaries(self.storage)
+                self.study = optuna.load_study(study_name=summary.study_name, storage=self.storage)
+            trials = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+            return [t.user_attrs["pid"] for t in trials if "mlflow_run_id" in t.user_attrs]
+        return []
+
     def _hit(self, kind: str, victims: list[int], pg, mlflow: MlflowServer) -> bool:
-        workers = [p for p in victims if _is_worker(p)]
+        training = [p for p in self.training() if p in victims]
+        workers = training or [p for p in victims if _is_worker(p)]
         parents = [p.pid for p in self.commands if p is not None]
         parents = [p for p in parents if p in victims]
         if kind == "kill worker" and workers:
             os.kill(random.choice(workers), signal.SIGKILL)
         elif kind == "kill parent" and parents:
             os.kill(random.choice(parents), signal.SIGKILL)
-        elif kind == "stop" and victims:
-            pid = random.choice(victims)
+        elif kind == "stop" and (training or victims):
+            pid = random.choice(training or victims)
             os.kill(pid, signal.SIGSTOP)
             self.stopped[pid] = time.monotonic() + random.uniform(3, 15)
         elif kind == "restart storage":

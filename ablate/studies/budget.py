@@ -23,7 +23,7 @@ from datetime import datetime
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from ablate.studies.storage import StudyLock, heartbeat
+from ablate.studies.storage import StudyLock, heartbeat_timing
 
 HOST = socket.gethostname()
 #: what ``GridSampler`` records of a trial's grid point (its id first)
@@ -153,7 +153,7 @@ def _fail_dead(study: optuna.Study, storage: optuna.storages.BaseStorage) -> Non
     """Fail the RUNNING trials whose process is gone: on this host by pid, elsewhere by
     Optuna's heartbeat."""
     optuna.storages.fail_stale_trials(study)
-    grace = heartbeat()[1]
+    grace = heartbeat_timing()[1]
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         if _gone(trial, grace):
             # atomic: of the processes reaping it, one fails it, the others are told

@@ -38,7 +38,7 @@ SQLITE = "sqlite:///"
 JOURNAL = "journal://"
 
 
-def heartbeat() -> tuple[int, int]:
+def heartbeat_timing() -> tuple[int, int]:
     """(seconds between a running trial's heartbeats, grace period): the grace from
     ``ABLATE_HEARTBEAT_GRACE_S`` (default 90), four beats in each."""
     text = os.environ.get(GRACE_ENV, str(GRACE_S))
@@ -51,7 +51,7 @@ def heartbeat() -> tuple[int, int]:
 def _rdb(url: str, kwargs: dict, attempts: int = 6) -> optuna.storages.RDBStorage:
     """An RDB storage; retried while processes that start together (several machines on
     an empty database) race to create Optuna's tables."""
-    interval, grace = heartbeat()
+    interval, grace = heartbeat_timing()
     for attempt in range(attempts):
         try:
             with warnings.catch_warnings():  # the heartbeat is "experimental": no need to say

@@ -22,7 +22,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from ablate.errors import first_line
 from ablate.studies.failures import Halt, Reaped, refusal
-from ablate.studies.storage import heartbeat as beats
+from ablate.studies.storage import heartbeat_timing
 
 #: seconds a trial's verdict is retried while the storage does not answer
 TELL_RETRY_S = 60.0
@@ -30,13 +30,13 @@ TELL_RETRY_S = 60.0
 
 @contextlib.contextmanager
 def heartbeat(storage: optuna.storages.BaseStorage, trial_id: int) -> Iterator[None]:
-    """Record the trial's heartbeat (every 20 s: :func:`.storage.heartbeat`) on a storage that
-    keeps them. A beat the storage refuses is skipped: a short outage must not end the
+    """Record the trial's heartbeat (every 20 s: :func:`.storage.heartbeat_timing`) on a
+    storage that keeps them. A beat the storage refuses is skipped: a short outage must not end the
     thread (Optuna's ends with a traceback), and a long one is the grace period's to judge."""
     if not isinstance(storage, optuna.storages.RDBStorage):
         yield
         return
-    stop, every = threading.Event(), beats()[0]
+    stop, every = threading.Event(), heartbeat_timing()[0]
 
     def beat() -> None:
         while True:
@@ -64,7 +64,7 @@ class Ownership:
 
     def __init__(self, storage: optuna.storages.BaseStorage, trial_id: int, number: int):
         self.storage, self.trial_id, self.number = storage, trial_id, number
-        self.every, self.last = beats()[0], time.monotonic()
+        self.every, self.last = heartbeat_timing()[0], time.monotonic()
 
     def check(self, sure: bool = False) -> None:
         if not sure and time.monotonic() - self.last < self.every:
