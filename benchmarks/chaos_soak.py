@@ -5,7 +5,7 @@ from the stores.
 
 Events, one every ``--every`` seconds or so, drawn at random (weights in ``WEIGHTS``; one
 that finds nothing to hit, no worker alive, is drawn again at once): SIGKILL of a worker
-(one training a trial, as the storage says, when there is one) or of a command's parent
+training a trial (as the storage says) or of a command's parent
 process, SIGSTOP of a process (one training, when there is one) for 3-15 s (past the
 heartbeat grace, set to ``--grace`` s, when long enough) then SIGCONT, a PostgreSQL
 restart (down 2-6 s), an MLflow server restart. A command that exits, for whatever
@@ -17,11 +17,11 @@ COMPLETE trial; nothing RUNNING or WAITING in Optuna and no trial run RUNNING in
 (stuck: none). Each command's output and each worker's log is searched for tracebacks
 (every failure should be one line).
 
-Tiny trials (the synthetic corpus, a 1-layer 32-wide model, ``--epochs`` 4): a soak with
+Tiny trials (the synthetic corpus, a 1-layer 32-wide model, ``--epochs`` 8): a soak with
 20 SIGKILLs takes several minutes on 2 cores. It is CPU heavy: run it under ``nice``.
 
 Usage: nice -n 10 python benchmarks/chaos_soak.py [--commands 2] [--workers 2]
-       [--kills 20] [--every 3] [--grace 8] [--seeds 8] [--epochs 4] [--minutes 9]
+       [--kills 20] [--every 3] [--grace 8] [--seeds 8] [--epochs 8] [--minutes 9]
        [--seed 0] [--json PATH]
 """
 
@@ -96,14 +96,6 @@ def _tagged() -> list[int]:
     return found
 
 
-def _is_worker(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
-            return b"--multiprocessing-fork" in cmdline.read()
-    except OSError:
-        return False
-
-
 class Soak:
     def __init__(self, args: argparse.Namespace, folder: Path, storage: str, tracking: str):
         self.args, self.folder = args, folder
@@ -173,11 +165,10 @@ class Soak:
 
     def _hit(self, kind: str, victims: list[int], pg, mlflow: MlflowServer) -> bool:
         training = [p for p in self.training() if p in victims]
-        workers = training or [p for p in victims if _is_worker(p)]
         parents = [p.pid for p in self.commands if p is not None]
         parents = [p for p in parents if p in victims]
-        if kind == "kill worker" and workers:
-            os.kill(random.choice(workers), signal.SIGKILL)
+        if kind == "kill worker" and training:
+            os.kill(random.choice(training), signal.SIGKILL)
         elif kind == "kill parent" and parents:
             os.kill(random.choice(parents), signal.SIGKILL)
         elif kind == "stop" and (training or victims):
@@ -244,7 +235,7 @@ def main() -> None:
     parser.add_argument("--commands", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--kills", type=int, default=20, help="SIGKILLs before the chaos ends")
-    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--every", type=float, default=3.0)
     parser.add_argument("--grace", type=int, default=8)
     parser.add_argument("--seeds", type=int, default=8)
