@@ -27,6 +27,7 @@ import pytest
 from mlflow import MlflowClient
 
 from ablate.cli.main import main
+from tests import servers
 
 TINY = [
     "train.epochs=1", "model.dim=32", "model.depth=1", "model.heads=2", "model.dim_head=16",
@@ -108,10 +109,10 @@ def no_trials(tmp_path: Path, storage=None) -> bool:
     return all(s.n_trials == 0 for s in summaries)
 
 
-def _children(tmp_path: Path):
-    """(client, parent runs, trial runs) of experiment 'tiny' in ``tmp_path/mlflow.db``
-    (the fold runs nested under trial runs are left out)."""
-    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+def _children(tmp_path: Path, tracking: str | None = None):
+    """(client, parent runs, trial runs) of experiment 'tiny' in ``tmp_path/mlflow.db``, or
+    in the ``tracking`` store (the fold runs nested under trial runs are left out)."""
+    client = MlflowClient(tracking or f"sqlite:///{tmp_path / 'mlflow.db'}")
     runs = client.search_runs([client.get_experiment_by_name("tiny").experiment_id])
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     ids = {p.info.run_id for p in parents}
@@ -174,6 +175,20 @@ def make_template(directory: Path) -> Path:
     return path
 
 
+def child_pids(parent: int, *words: bytes) -> list[int]:
+    """The processes whose parent is ``parent`` and whose command line holds ``words``."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        with contextlib.suppress(OSError, ValueError):
+            with open(f"/proc/{pid}/stat") as stat:
+                ppid = int(stat.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                argv = cmdline.read()
+            if ppid == parent and all(word in argv for word in words):
+                found.append(int(pid))
+    return sorted(found)
+
+
 def lines_of(stream) -> queue.Queue:
     """A text stream's lines, read by a thread (so that waits on them can be bounded)."""
     lines: queue.Queue = queue.Queue()
@@ -206,7 +221,37 @@ def workdir(tmp_path, monkeypatch, mlflow_template):
     return tmp_path
 
 
-def check_budget_and_tracking(tmp_path, storage, n_trials: int) -> None:
+@pytest.fixture(scope="session")
+def pg_server():
+    """A throw-away PostgreSQL cluster for the session; skipped where PostgreSQL or its
+    driver is missing (tests/servers.py)."""
+    why = servers.available()
+    if why:
+        pytest.skip(why)
+    with servers.cluster() as server:
+        yield server
+
+
+@pytest.fixture
+def postgres(pg_server, request):
+    """A new, empty database on the session's cluster; its SQLAlchemy URL."""
+    return pg_server.create(f"t{os.getpid()}_{abs(hash(request.node.nodeid)):x}")
+
+
+@pytest.fixture
+def tracking_server(tmp_path):
+    """A real `mlflow server` on a SQLite store in ``tmp_path/server``; its URL."""
+    folder = tmp_path / "server"
+    folder.mkdir()
+    server = servers.MlflowServer(folder)
+    try:
+        server.start()
+        yield server.url
+    finally:
+        server.stop()
+
+
+def check_budget_and_tracking(tmp_path, storage, n_trials: int, tracking=None) -> None:
     """Exactly ``n_trials`` verdicts; one finished MLflow child per counted trial, no
     duplicates, none left RUNNING; trials over budget were discarded untrained."""
     trials = _trials(tmp_path, storage)
@@ -215,7 +260,7 @@ def check_budget_and_tracking(tmp_path, storage, n_trials: int) -> None:
     assert len({tuple(sorted(t.params.items())) for t in counted}) == n_trials
     tracked = [t for t in trials if "mlflow_run_id" in t.user_attrs]
     assert not [t for t in tracked if t.user_attrs.get("discarded")]
-    _, parents, children = _children(tmp_path)
+    _, parents, children = _children(tmp_path, tracking)
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
     numbers = Counter(c.data.tags["ablate.trial"] for c in children)
     assert max(numbers.values()) == 1  # every trial tracked once

@@ -7,6 +7,7 @@ import contextlib
 import os
 import socket
 
+from ablate.cli.servers import session_pids
 from ablate.errors import AblateError
 
 
@@ -49,14 +50,10 @@ def owns_port(session: int, port: int) -> bool | None:
     if not os.path.isdir("/proc/self/fd"):
         return None
     inodes = _listening_inodes(port)
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            if os.getsid(int(pid)) != session:
-                continue
+    for pid in session_pids(session):
+        with contextlib.suppress(OSError):  # the process ended, or is not ours to inspect
             for fd in os.listdir(f"/proc/{pid}/fd"):
                 target = os.readlink(f"/proc/{pid}/fd/{fd}")
                 if target.startswith("socket:[") and target[8:-1] in inodes:
                     return True
-        except OSError:  # the process ended, or is not ours to inspect
-            continue
     return False

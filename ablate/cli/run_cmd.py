@@ -108,6 +108,7 @@ def run(
 ) -> None:
     """Run (or resume) the study in STUDY_FILE with KEY=VALUE overrides of its base config."""
     from ablate.plugins import get_registry
+    from ablate.studies.failures import Stopped
     from ablate.studies.parallel import run_workers
     from ablate.studies.progress import StudyProgress, trials_done
     from ablate.studies.runner import RunOptions, run_study
@@ -149,10 +150,26 @@ def run(
     except KeyboardInterrupt:  # before the first trial (opening the stores, loading data)
         progress.stop()
         rows, interrupted = [], True
+    except Stopped:  # one line on stderr (main); the way back on stdout
+        console.print(f"resume with:    {shlex.join(resume)}", soft_wrap=True)
+        raise
     _print_answer(tracking_uri, study.key, study.settings.metric)
     unfinished = [row for row in rows if row["state"] != "COMPLETE"]
     if unfinished:
         print_rows(_ranked(unfinished, study.settings.metric), "trials without a result")
+    elsewhere = [str(row["trial"]) for row in rows if row["state"] == "RUNNING"]
+    if elsewhere and not interrupted:
+        done = sum(row["state"] in ("COMPLETE", "PRUNED", "FAIL") for row in rows)
+        which = (
+            f"trial {elsewhere[0]} is"
+            if len(elsewhere) == 1
+            else (f"trials {', '.join(elsewhere)} are")
+        )
+        console.print(
+            f"note: {done}/{options.n_trials} trials done; {which} still running in "
+            "another process, which finishes the study",
+            soft_wrap=True,
+        )
     console.print(f"Optuna storage: {options.storage}  (study {study.key})", soft_wrap=True)
     console.print(
         f"MLflow store:   {tracking_uri}  (experiment {experiment_name(study)}); "

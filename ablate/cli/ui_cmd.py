@@ -6,7 +6,6 @@ commits and model weights, which should not be served to the network by accident
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import os
 import signal
@@ -20,6 +19,7 @@ from pathlib import Path
 import click
 
 from ablate.cli.ports import owns_port, port_in_use
+from ablate.cli.servers import STOPS, Interrupt, start, stop
 from ablate.errors import AblateError
 
 DEFAULT_HOST = "127.0.0.1"
@@ -62,13 +62,6 @@ def _default_storage() -> str | None:
     return f"sqlite:///{found[0].resolve()}" if len(found) == 1 else None
 
 
-def _start(argv: list[str], cwd: Path | None = None, log=None) -> subprocess.Popen:
-    """``argv`` in a session of its own (the server's workers are stopped with it, as one
-    group), its output to ``log`` (a file) when given."""
-    output = {"stdout": log, "stderr": subprocess.STDOUT} if log is not None else {}
-    return subprocess.Popen(argv, start_new_session=True, cwd=cwd, **output)
-
-
 def server_folder(tracking_uri: str) -> Path | None:
     """Where the MLflow server runs: a SQLite store's folder, so that a relative artifact
     location (a committed store's ``<store>-artifacts/``) is found beside the store."""
@@ -77,19 +70,6 @@ def server_folder(tracking_uri: str) -> Path | None:
 
     path = sqlite_path(absolute_uri(tracking_uri))
     return Path(path).parent if path is not None else None
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
 
 
 def _wait_ready(
@@ -132,10 +112,6 @@ def study_links(store, url: str) -> list[tuple[str, str]]:
                 name += f" [{' + '.join(question.keys)}]"
             links.append((name, runs_url(url, experiment.experiment_id, view)))
     return links
-
-
-def _interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
 
 
 def _browser_host(host: str) -> str:
@@ -201,9 +177,9 @@ def ui(
             "or pick another --port"
         )
     store = Store(tracking_uri, create=False)  # missing or unreachable: one line, now
-    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the servers too
-    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # started in the background
-        signal.signal(signal.SIGINT, _interrupt)
+    interrupt = Interrupt()
+    for signum in STOPS:  # started in the background, SIGINT is ignored: it stops us too
+        signal.signal(signum, interrupt)
     url = f"http://{_browser_host(host)}:{port}"
     server = _server_command(tracking_uri, host, port, access_log)
     # the servers' own start-up lines and warnings go to a log file, unless --access-log;
@@ -213,8 +189,10 @@ def ui(
     failed = False
     with open(log_path or os.devnull, "w") as log_file:
         log = log_file if log_path else None
-        procs = [_start(server, server_folder(tracking_uri), log)]
+        procs: list[subprocess.Popen] = []
         try:
+            with interrupt.holding():
+                start(server, procs, server_folder(tracking_uri), log)
             _wait_ready(url, procs[0], port, START_TIMEOUT_S, where)
             _announce(store, url, tracking_uri)
             storage = storage or _default_storage()
@@ -223,7 +201,8 @@ def ui(
                 click.echo(f"Optuna dashboard not started: port {port + 1} is in use")
                 dashboard = None
             if dashboard:
-                procs.append(_start(dashboard, None, log))
+                with interrupt.holding():
+                    start(dashboard, procs, None, log)
                 board = f"http://{_browser_host(host)}:{port + 1}"
                 click.echo(f"Optuna dashboard: {board}  ({storage})")
             click.echo("Ctrl-C stops.", nl=True)
@@ -236,8 +215,9 @@ def ui(
             failed = True
             raise
         finally:
+            interrupt.asked = True  # from here on a signal waits for the servers to stop
             for proc in procs:
-                _stop(proc)
+                stop(proc)
             if log_path is not None and not failed:
                 log_path.unlink(missing_ok=True)
 

@@ -45,6 +45,16 @@ class Halt(Exception):
     """The study cannot go on here; the message is one line naming what refused."""
 
 
+class Stopped(AblateError):
+    """The study stopped midway (one line saying why); running the same command again
+    resumes it, keeping every finished trial."""
+
+
+class Reaped(Exception):
+    """Another process failed this trial, and queued its retry, while this one was not
+    heard from (stopped past the heartbeat grace): nothing more is written for it."""
+
+
 def refusal(exc: BaseException) -> str | None:
     """What refused and why, when ``exc`` (or an exception it was raised while handling:
     Optuna replaces a failed write by ``AssertionError: Should not reach.``) is a file or
@@ -82,7 +92,7 @@ def trial_failures() -> Iterator[None]:
     (:class:`TrialFailed`), unless a file refused to be written (:class:`Halt`)."""
     try:
         yield
-    except (TrialFailed, AblateError, optuna.TrialPruned, Halt):
+    except (TrialFailed, AblateError, optuna.TrialPruned, Halt, Reaped):
         raise
     except Exception as exc:
         problem = refusal(exc)

@@ -25,6 +25,7 @@ def trials_done(storage_url: str, key: str) -> int:
     default SQLite file is not created here."""
     import optuna
 
+    from ablate.errors import AblateError, first_line
     from ablate.studies.budget import counted
     from ablate.studies.storage import open_storage
 
@@ -36,9 +37,11 @@ def trials_done(storage_url: str, key: str) -> int:
     storage = open_storage(storage_url)
     try:
         study = optuna.load_study(study_name=key, storage=storage)
+        return sum(counted(t) for t in study.get_trials(deepcopy=False))
     except KeyError:  # the storage exists, the study is new
         return 0
-    return sum(counted(t) for t in study.get_trials(deepcopy=False))
+    except Exception as exc:  # a server that dropped out since it was opened
+        raise AblateError(f"optuna storage {storage_url}: {first_line(exc)}") from None
 
 
 def _bars(console: Console) -> Progress:

@@ -28,15 +28,17 @@ from ablate.registry import Registry
 from ablate.slots import used
 from ablate.studies import budget
 from ablate.studies.coverage import run_warning
-from ablate.studies.failures import Halt, halts, trial_failures
+from ablate.studies.failures import Halt, Reaped, Stopped, halts, trial_failures
 from ablate.studies.preflight import check_study
 from ablate.studies.progress import StudyProgress, trial_epochs
+from ablate.studies.reporter import TrialReporter
 from ablate.studies.samplers import pruner, sampler
 from ablate.studies.seeds import run_seeds, score
 from ablate.studies.spec import Study
-from ablate.studies.storage import open_storage
+from ablate.studies.storage import StudyLock, open_storage
 from ablate.studies.summary import verdict_rows
 from ablate.studies.tracker import Tracker
+from ablate.studies.trial_record import Ownership, heartbeat, tell
 from ablate.studies.workers import Stops
 from ablate.tracking.mlflow_store import arm_label
 from ablate.training.engine import TrialFailed
@@ -53,34 +55,6 @@ class RunOptions:
     tracking_uri: str
     n_trials: int
     workers: int = 1
-
-
-class _Reporter:
-    """Per-epoch metrics to MLflow and the progress display; validation UA to the pruner."""
-
-    def __init__(self, session: Session, trial: optuna.Trial, run_id: str):
-        self.session, self.trial, self.run_id = session, trial, run_id
-        self.seed = 0
-        self.step = 0
-
-    def epoch(self, fold: int, stage: str, epoch: int, metrics: dict[str, float]) -> None:
-        self.session.stops.check()
-        with halts(self.session.tracking):
-            self.session.tracker.log_epoch(self.run_id, self.seed, fold, stage, metrics, epoch)
-        if self.session.progress:
-            self.session.progress.epoch(self.trial.number, self.seed, fold, stage, epoch, metrics)
-        if self.session.study.settings.pruner != "none" and "val_uar" in metrics:
-            with halts(self.session.optuna_where):
-                self.trial.report(metrics["val_uar"], self.step)
-                prune = self.trial.should_prune()
-            self.step += 1
-            if prune:
-                raise optuna.TrialPruned(f"fold {fold} {stage} epoch {epoch}")
-
-    def fold_done(self, result: Any) -> None:
-        """The fold's scores and weights go to its fold run as soon as it is tested."""
-        with halts(self.session.tracking):
-            self.session.tracker.fold_done(self.run_id, self.seed, result)
 
 
 class Session:
@@ -101,21 +75,27 @@ class Session:
         # log each one with its traceback
         logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-        self.storage = open_storage(options.storage)
-        self.optuna = optuna.create_study(
-            study_name=study.key,
-            storage=self.storage,
-            sampler=sampler(study),
-            pruner=pruner(study),
-            direction=study.settings.direction,
-            load_if_exists=True,
-        )
-        with warnings.catch_warnings():  # experimental in Optuna 4-5; shown by optuna-dashboard
-            warnings.simplefilter("ignore")
-            self.optuna.set_metric_names([study.settings.metric])
+        # ablate asks and tells itself, with its own heartbeat (trial_record)
+        warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
         self.tracking = f"tracking store {options.tracking_uri}"
         self.optuna_where = f"optuna storage {options.storage}"
-        self.tracker = Tracker(study, options.tracking_uri, options.storage)
+        self.lock = StudyLock(options.storage, study.key)
+        with halts(self.optuna_where):  # a server that drops out now is one line too
+            self.storage = open_storage(options.storage)
+            self.optuna = optuna.create_study(
+                study_name=study.key,
+                storage=self.storage,
+                sampler=sampler(study),
+                pruner=pruner(study),
+                direction=study.settings.direction,
+                load_if_exists=True,
+            )
+            self.study_id = self.storage.get_study_id_from_name(study.key)
+            with warnings.catch_warnings():  # experimental in Optuna 4-5; optuna-dashboard shows it
+                warnings.simplefilter("ignore")
+                self.optuna.set_metric_names([study.settings.metric])
+        with halts(self.tracking):
+            self.tracker = Tracker(study, options.tracking_uri, options.storage)
         self._corpora: dict[str, Any] = {}
 
     def tally(self) -> tuple[int, int, float | None]:
@@ -123,16 +103,13 @@ class Session:
         return budget.tally(self.optuna)
 
     def reap(self) -> None:
-        """Fail trials whose process is gone, end their runs and queue them again."""
+        """Fail trials whose process is gone, queue them again, and end their runs."""
         with halts(self.optuna_where):
-            budget.fail_dead(self.optuna, self.storage)
+            retried = budget.reap(self.optuna, self.storage, self.lock)
         with halts(self.tracking):
             self.tracker.end_orphans(
                 lambda: {t.number: t.state for t in self.optuna.get_trials(deepcopy=False)}
             )
-        with halts(self.optuna_where):
-            retried = budget.retry_interrupted(self.optuna)
-        with halts(self.tracking):
             for trial in retried:
                 self.tracker.end_if_running(trial.user_attrs.get("mlflow_run_id"))
 
@@ -150,8 +127,9 @@ class Session:
         self._corpora[_data_key(data)] = corpus
 
     # -- trials --------------------------------------------------------------------------
-    def objective(self, trial: optuna.Trial) -> float:
+    def objective(self, trial: optuna.Trial, trial_id: int) -> float:
         budget.claim(self.optuna, trial, self.options.n_trials)
+        owned = Ownership(self.storage, trial_id, trial.number)
         config, chosen = self.study.space.suggest(trial, self.study.base)
         seeds = self.study.settings.seeds_for(config)
         tags = {
@@ -183,10 +161,11 @@ class Session:
                     self.registry,
                     seeds,
                     self.corpus(config.data),
-                    _Reporter(self, trial, run_id),
+                    TrialReporter(self, trial, owned, run_id),
                     self.options.run_dir / "teachers",
                 )
                 metrics, value = score(results, self.study.settings.metric)
+            owned.check(sure=True)  # before its results are written
             with halts(self.tracking):
                 self.tracker.log_result(run_id, config, results, metrics)
         except (TrialFailed, AblateError) as exc:  # the trial's own: counted, not retried
@@ -201,6 +180,8 @@ class Session:
             with halts(self.tracking):
                 self.tracker.end(run_id, "KILLED", f"pruned at {exc}")
             raise
+        except Reaped:  # its run is the reaper's (KILLED): nothing is written on it
+            raise
         except BaseException as exc:  # interrupted or halted: not counted, retried next run
             why = str(exc) if isinstance(exc, Halt) else f"{type(exc).__name__}: {exc}"
             with contextlib.suppress(Exception):  # the store may be what refused
@@ -210,12 +191,41 @@ class Session:
             raise Halt(f"{type(exc).__name__}: {first_line(exc)}") from None
         return value  # its run is FINISHED once Optuna has recorded it COMPLETE (_after)
 
-    def _after(self, study: optuna.Study, trial: FrozenTrial) -> None:
+    def run_trial(self) -> None:
+        """Ask for a trial (a queued retry first), run it, and tell its verdict."""
+        with halts(self.optuna_where):
+            trial = self.optuna.ask()
+            trial_id = self.storage.get_trial_id_from_study_id_trial_number(
+                self.study_id, trial.number
+            )
+        told = {"state": TrialState.FAIL}
+        try:
+            try:
+                with heartbeat(self.storage, trial_id):
+                    told = {"value": self.objective(trial, trial_id)}
+            except optuna.TrialPruned:
+                told = {"state": TrialState.PRUNED}
+            except (AblateError, budget.Discarded, TrialFailed):
+                pass  # the trial's own verdict, FAIL; the study goes on
+            except Reaped:
+                raise
+            except BaseException:  # interrupted or halted: FAIL, not counted, retried
+                with contextlib.suppress(Exception):  # if the storage takes it now
+                    tell(self.optuna, self.storage, trial, trial_id, self.optuna_where, **told)
+                raise
+            frozen = tell(self.optuna, self.storage, trial, trial_id, self.optuna_where, **told)
+        except Reaped as exc:
+            click.echo(f"warning: {exc}", err=True)
+            return
+        self._after(frozen)
+
+    def _after(self, trial: FrozenTrial) -> None:
         if trial.state == TrialState.COMPLETE:
             with halts(self.tracking):
                 self.tracker.end(trial.user_attrs["mlflow_run_id"], "FINISHED")
         if self.progress and not trial.user_attrs.get("discarded"):
-            done, _, best = self.tally()
+            with halts(self.optuna_where):
+                done, _, best = self.tally()
             self.progress.trial_end(trial.number, trial.state.name, trial.value, done, best)
 
     def work(self) -> None:
@@ -224,17 +234,9 @@ class Session:
             self.stops.check()
             self.reap()
             with halts(self.optuna_where):
-                done, running, _ = self.tally()
-            if done + running >= self.options.n_trials:
-                return
-            with halts(self.optuna_where):  # a Halt from the trial keeps its own words
-                self.optuna.optimize(
-                    self.objective,
-                    n_trials=1,
-                    catch=(AblateError, budget.Discarded, TrialFailed),
-                    callbacks=[self._after],
-                    gc_after_trial=False,
-                )
+                if budget.used_up(self.optuna, self.options.n_trials):
+                    return
+            self.run_trial()
 
     # -- the end of a run ----------------------------------------------------------------
     def rows(self) -> list[dict[str, Any]]:
@@ -268,17 +270,22 @@ def run_study(
     once, so a data or plugin problem surfaces before any training."""
     stops = Stops()
     corpus = check_study(study, registry)
-    session = Session(study, options, stops, registry, progress)  # nothing is recorded before here
+    try:
+        session = Session(
+            study, options, stops, registry, progress
+        )  # nothing is recorded before here
+        tracker = session.tracker
+        with halts(session.tracking):
+            warning = run_warning(
+                session.optuna, tracker.store, tracker.parent_id, tracker.experiment_id
+            )
+    except Halt as exc:
+        raise Stopped(f"{exc}; fix this and run the same command again") from None
     session.keep(study.base.data, corpus)
-    tracker = session.tracker
-    with halts(session.tracking):
-        warning = run_warning(
-            session.optuna, tracker.store, tracker.parent_id, tracker.experiment_id
-        )
     if warning:
         click.echo(warning, err=True)
     stops.catch()
-    interrupted = False
+    interrupted, stopped = False, None
     try:
         if options.workers <= 1:
             session.work()
@@ -287,14 +294,24 @@ def run_study(
     except KeyboardInterrupt:
         interrupted = True
     except Halt as exc:
+        stopped = Stopped(
+            f"{exc}; the trial was not counted: fix this and run the same command again "
+            "(finished trials are kept)"
+        )
+    except Stopped as exc:
+        stopped = exc
+    finally:
         progress.stop()
+    if stopped is not None:
         with contextlib.suppress(Exception), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the summary, if the stores still take it
             session.finish(interrupted=True)
-        raise AblateError(
-            f"{exc}; the trial was not counted: fix this and run the same command again "
-            "(finished trials are kept)"
+        raise stopped from None
+    try:
+        with halts(session.tracking):
+            return session.finish(interrupted), interrupted
+    except Halt as exc:
+        raise Stopped(
+            f"{exc}; the study's summary was not written (its trials are kept): fix this "
+            "and run the same command again to write it"
         ) from None
-    finally:
-        progress.stop()
-    return session.finish(interrupted), interrupted

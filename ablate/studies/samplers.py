@@ -15,7 +15,7 @@ from ablate.errors import AblateError
 from ablate.studies.space import POINT
 from ablate.studies.spec import Study
 
-__all__ = ["PerTrialSeed", "pruner", "sampler"]
+__all__ = ["GridSampler", "PerTrialSeed", "pruner", "sampler"]
 
 
 class PerTrialSeed(BaseSampler):
@@ -67,6 +67,15 @@ class PerTrialSeed(BaseSampler):
         self._sampler.after_trial(study, trial, state, values)
 
 
+class GridSampler(optuna.samplers.GridSampler):
+    """Optuna's grid sampler without its stop: ablate asks for and tells one trial at a
+    time, and the budget decides when a study ends (``GridSampler.after_trial`` calls
+    ``Study.stop``, which raises outside ``Study.optimize``)."""
+
+    def after_trial(self, *args: Any) -> None:
+        """Nothing: the study's budget, not the grid, ends the run."""
+
+
 def sampler(study: Study) -> BaseSampler:
     """The ``optuna.sampler`` of ``study``. Random and TPE are seeded per trial
     (:class:`PerTrialSeed`), and TPE treats running trials as scored at their worst
@@ -78,7 +87,7 @@ def sampler(study: Study) -> BaseSampler:
     if settings.sampler == "grid":
         space = study.space
         grid = {POINT: list(range(len(space.points)))} if space.points else space.grid()
-        return optuna.samplers.GridSampler(grid, seed=settings.sampler_seed)
+        return GridSampler(grid, seed=settings.sampler_seed)
     if settings.sampler == "random":
         return PerTrialSeed(optuna.samplers.RandomSampler, settings.sampler_seed)
     return PerTrialSeed(

@@ -187,23 +187,25 @@ class Tracker:
         is used up (or this process was interrupted, or nothing else is running).
         ``tally()`` is read last: other processes may have finished meanwhile."""
         metric = self.study.settings.metric
-        with tempfile.TemporaryDirectory() as tmp:
-            out = Path(tmp)
-            named = [{metric if k == "value" else k: v for k, v in row.items()} for row in rows]
-            (out / "summary.md").write_text(markdown(named))
-            (out / "summary.csv").write_text(to_csv(named))
-            plots = out / "plots"
-            plots.mkdir()
-            optuna_pngs(optuna_study, plots)
-            self.store.log_dir(self.parent_id, out, "study")
-        self.publish()
-        done, running, best = tally()
-        metrics = {"trials_done": done}
-        if best is not None:
-            metrics[f"best_{metric}"] = best
-        self.store.log_metrics(self.parent_id, metrics)
-        if done >= n_trials:
-            self.store.end(self.parent_id, "FINISHED")
-        elif interrupted or not running:
-            self.store.end(self.parent_id, "KILLED")
-        # else: another process (machine) is still training; the last one to finish ends it
+        try:  # the parent run ends even when its summary cannot be written (a full disk)
+            with tempfile.TemporaryDirectory() as tmp:
+                out = Path(tmp)
+                named = [{metric if k == "value" else k: v for k, v in row.items()} for row in rows]
+                (out / "summary.md").write_text(markdown(named))
+                (out / "summary.csv").write_text(to_csv(named))
+                plots = out / "plots"
+                plots.mkdir()
+                optuna_pngs(optuna_study, plots)
+                self.store.log_dir(self.parent_id, out, "study")
+            self.publish()
+        finally:
+            done, running, best = tally()
+            metrics = {"trials_done": done}
+            if best is not None:
+                metrics[f"best_{metric}"] = best
+            self.store.log_metrics(self.parent_id, metrics)
+            if done >= n_trials:
+                self.store.end(self.parent_id, "FINISHED")
+            elif interrupted or not running:
+                self.store.end(self.parent_id, "KILLED")
+            # else: another process (machine) is still training; the last one to finish ends it

@@ -8,6 +8,7 @@ validated study itself (not a command line to parse again), its output in a log 
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import signal
@@ -18,7 +19,6 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from ablate.errors import AblateError
 from ablate.streams import tolerant_streams
 
 
@@ -57,45 +57,57 @@ def _run_logged(target: Callable[..., None], args: Sequence[Any], log: str) -> N
     target(*args)
 
 
+def _exit(code: int | None) -> str:
+    """How a worker ended: ``exited with 2`` or ``was killed by SIGKILL``."""
+    if code is not None and code < 0:
+        with contextlib.suppress(ValueError):
+            return f"was killed by {signal.Signals(-code).name}"
+    return f"exited with {code}"
+
+
 def spawn(
     target: Callable[..., None],
     args: Sequence[Sequence[Any]],
     logs: Path,
     watch: Callable[[], None],
     every: float = 1.0,
-) -> None:
+) -> list[str]:
     """Run ``target(*args[i])`` in one fresh process per ``i``, its output in
     ``logs/worker<i>-<pid>.log`` (``pid``: this process, so that commands sharing a run dir
     keep their own logs; appended to, never truncated), calling ``watch`` every ``every``
-    seconds until all exit.
+    seconds until all exit. Returns one line per worker that failed (its exit and the last
+    line of its log).
 
-    Ctrl-C is passed on to every worker, which is then waited for; a worker that fails is
-    a one-line error quoting the last line of its log.
+    Ctrl-C is passed on to every worker, which is then waited for, as is any other stop
+    of this process.
     """
     logs.mkdir(parents=True, exist_ok=True)
     context = multiprocessing.get_context("spawn")  # no forked copy of this process's state
     paths = [logs / f"worker{index}-{os.getpid()}.log" for index in range(len(args))]
+    for path in paths:  # there even for a worker killed before it opens it
+        path.touch()
     procs = [
         context.Process(target=_run_logged, args=(target, own, str(path)), name=path.stem)
         for own, path in zip(args, paths, strict=True)
     ]
-    for proc in procs:
-        proc.start()
     try:
+        for proc in procs:
+            proc.start()
         while any(proc.is_alive() for proc in procs):
             time.sleep(every)
             watch()
-    except KeyboardInterrupt:
+    except BaseException:
         for proc in procs:
-            if proc.is_alive():
+            if proc.pid is not None and proc.is_alive():
                 os.kill(proc.pid, signal.SIGINT)
         for proc in procs:
-            proc.join()
+            if proc.pid is not None:
+                proc.join()
         raise
-    for proc in procs:
-        proc.join()
     watch()
+    failed = []
     for index, (proc, path) in enumerate(zip(procs, paths, strict=True)):
         if proc.exitcode != 0:
-            tail = path.read_text().strip().splitlines()[-1:] or ["(no output)"]
-            raise AblateError(f"worker {index} exited with {proc.exitcode}: {tail[0]} (see {path})")
+            tail = path.read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
+            failed.append(f"worker {index} {_exit(proc.exitcode)} ({tail[0]}; see {path})")
+    return failed

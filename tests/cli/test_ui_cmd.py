@@ -29,6 +29,7 @@ from study_helpers import (
     _children,
     _cli,
     _study,
+    child_pids,
     free_port,
     fresh_mlflow,
     lines_of,
@@ -365,3 +366,80 @@ def test_optuna_dashboard_on_request_is_one_line_when_it_cannot_start(tmp_path, 
     else:
         assert err.startswith("error: --optuna: no study storage here")
     assert not (tmp_path / "mlflow.db").exists()
+
+
+# -- stopped by a signal at any moment ------------------------------------------------------
+
+
+def _session(sid: int) -> list[int]:
+    """The processes of session ``sid``."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        with contextlib.suppress(OSError):
+            if os.getsid(int(pid)) == sid:
+                found.append(int(pid))
+    return found
+
+
+def _answers(port: int) -> bool:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as response:
+        return response.status == 200
+
+
+#: (signal, when it is sent): while the server starts (before it answers), the moment it
+#: answers (before the links are printed), once it runs; to the whole process group, as a
+#: service manager or a closed terminal sends it
+STOPS = [
+    (signal.SIGTERM, "answering"),
+    (signal.SIGHUP, "running"),
+    (signal.SIGHUP, "starting"),
+    pytest.param(signal.SIGINT, "starting", marks=pytest.mark.slow),
+    pytest.param(signal.SIGTERM, "starting", marks=pytest.mark.slow),
+    pytest.param(signal.SIGHUP, "answering", marks=pytest.mark.slow),
+]
+
+
+@pytest.mark.parametrize(("signum", "when"), STOPS)
+def test_a_signal_at_any_moment_stops_the_server_and_leaves_no_process(
+    tmp_path, mlflow_template, signum, when
+):
+    """Before: SIGHUP at any time, or SIGTERM between the server answering and the links,
+    ended `ablate ui` and left its MLflow server (its own session: 9 processes, 1 GB)
+    holding the port."""
+    fresh_mlflow(mlflow_template, tmp_path)
+    port = free_port()
+    proc = _ablate(
+        ["ui", "--port", port], tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True, start_new_session=True,
+    )  # fmt: skip
+    lines = lines_of(proc.stdout)
+    server = None
+    try:
+        deadline = time.monotonic() + 120
+        while server is None and time.monotonic() < deadline:
+            server = next(iter(child_pids(proc.pid, b"mlflow\0server")), None)
+            time.sleep(0.05)
+        assert server is not None, "no mlflow server started"
+        if when == "answering":
+            while time.monotonic() < deadline:
+                with contextlib.suppress(OSError):
+                    if _answers(port):
+                        break
+                time.sleep(0.05)
+        elif when == "running":
+            _wait_line(lines, "Ctrl-C stops.", 120)
+        assert proc.poll() is None
+        os.killpg(proc.pid, signum)
+        proc.wait(timeout=60)
+        deadline = time.monotonic() + 15  # the server's processes end with it
+        while _session(server) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _session(server) == [], "processes of the server's session are left"
+        assert not _listening(port)
+    finally:
+        proc.kill()
+        proc.wait()
+        if server is not None:
+            for pid in _session(server):
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)

@@ -1,3 +1,9 @@
 """Fixtures shared with the other tests that run studies (see tests/study_helpers.py)."""
 
-from study_helpers import mlflow_template, workdir  # noqa: F401
+from study_helpers import (  # noqa: F401
+    mlflow_template,
+    pg_server,
+    postgres,
+    tracking_server,
+    workdir,
+)

@@ -8,8 +8,11 @@ import contextlib
 import re
 import resource
 import shlex
+import shutil
 import signal
+import socket
 import subprocess
+import threading
 
 import pytest
 from study_helpers import (
@@ -22,6 +25,7 @@ from study_helpers import (
     _study,
     _trials,
     free_port,
+    no_trials,
     running_after_complete,
     wait_for,
 )
@@ -211,25 +215,54 @@ def test_a_run_dir_under_a_regular_file_is_one_line_before_training(workdir, cap
     assert not (workdir / "runs").exists()
 
 
-@pytest.fixture
-def tiny_disk(tmp_path):
-    """A 256 KiB tmpfs, filled up; skipped where mounting is not allowed."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
+@contextlib.contextmanager
+def _tmpfs(mount, size: str):
+    """A small tmpfs mounted at ``mount`` (created); skipped where mounting is not allowed."""
+    mount.mkdir(exist_ok=True)
     done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)], capture_output=True
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)], capture_output=True
     )
     if done.returncode != 0:
         pytest.skip(f"cannot mount a small tmpfs to fill up: {done.stderr.decode().strip()}")
     try:
-        (mount / "runs").mkdir()
-        with contextlib.suppress(OSError), open(mount / "filler", "wb") as handle:
-            while True:
-                handle.write(b"\0" * 4096)
-                handle.flush()
         yield mount
     finally:
         subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def _fill(folder) -> None:
+    """Write ``folder/filler`` until the disk is full."""
+    with contextlib.suppress(OSError), open(folder / "filler", "wb") as handle:
+        while True:
+            handle.write(b"\0" * 4096)
+            handle.flush()
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 256 KiB tmpfs, filled up."""
+    with _tmpfs(tmp_path / "disk", "256k") as mount:
+        (mount / "runs").mkdir()
+        _fill(mount)
+        yield mount
+
+
+def test_a_disk_full_while_the_summary_is_written_is_one_line_and_ends_the_run(workdir, capsys):
+    """Before: a raw OSError traceback, and the study's run left RUNNING."""
+    with _tmpfs(workdir / "mlruns", "16m") as artifacts:  # the sqlite store's artifacts
+        args = ["run", _study(workdir), *TINY]
+        _cli(args)  # the study, complete
+        for summary in artifacts.glob("*/*/artifacts/study"):  # as if never written
+            shutil.rmtree(summary)
+        _fill(artifacts)
+        capsys.readouterr()
+        err = _one_line_error(args, capsys, seconds=120)  # the same command: the summary again
+        assert err.startswith("error: tracking store sqlite:///mlflow.db: cannot write ")
+        assert "(No space left on device); the study's summary was not written" in err
+        _, parents, _ = _children(workdir)
+        assert parents[0].info.status == "FINISHED"  # its trials are done; nothing RUNNING
+        (artifacts / "filler").unlink()
+        _cli(args)  # room again: the same command writes the summary
 
 
 def test_a_full_disk_is_one_line_before_training(workdir, tiny_disk, capsys):
@@ -254,6 +287,40 @@ def test_an_unreachable_tracking_server_is_one_line_before_training(workdir, cap
         "(Connection refused); is the MLflow server running?"
     )
     assert not (workdir / "runs" / "tiny" / "optuna.db").exists()
+
+
+@pytest.fixture
+def silent_server():
+    """A TCP server on a free loopback port that accepts connections and never answers;
+    its URL."""
+    server = socket.create_server(("127.0.0.1", 0))
+    accepted = []
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                accepted.append(server.accept()[0])  # held open, never read or answered
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    finally:
+        server.close()
+        for conn in accepted:
+            conn.close()
+
+
+def test_a_tracking_server_that_never_answers_is_one_line_before_training(
+    workdir, silent_server, capsys
+):
+    """Before: the connection probe passed and MLflow waited for an answer (120 s per
+    request, 7 retries): the command hung with nothing printed."""
+    err = _one_line_error(
+        ["run", _study(workdir), *TINY, "--tracking-uri", silent_server], capsys, seconds=60
+    )
+    assert err.startswith(f"error: tracking store {silent_server}: 127.0.0.1:")
+    assert "accepts connections but did not answer an HTTP request within 5 s" in err
+    assert no_trials(workdir)
 
 
 def test_an_unreachable_optuna_storage_is_one_line(workdir, capsys):

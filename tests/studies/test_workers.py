@@ -3,6 +3,10 @@ test_postgres.py). The budget holds exactly and every counted trial has one MLfl
 
 from __future__ import annotations
 
+import os
+import re
+import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -11,11 +15,15 @@ import pytest
 from study_helpers import (
     SEEDS,
     TINY,
+    _ablate,
     _cli,
     _study,
+    _trials,
     allocator_probes,
     check_budget_and_tracking,
+    child_pids,
     probe_allocator,
+    wait_for,
 )
 
 from ablate.allocator import _glibc
@@ -90,3 +98,63 @@ def test_commands_sharing_a_run_dir_keep_each_others_worker_logs(tmp_path):
     for line in ("first command, worker 0", "first command, worker 1", "second command, worker 0"):
         assert line in text
     assert len(list(logs.glob("worker0*.log"))) == 2
+
+
+WORKER = b"--multiprocessing-fork"  # in the command line of a spawned worker
+
+
+def test_a_worker_killed_in_its_first_second_leaves_the_study_to_the_other(workdir):
+    """Before: `FileNotFoundError: .../workers/worker0-<pid>.log` traceback, exit 1 (the
+    worker died before it opened its log)."""
+    args = ["run", _study(workdir, SEEDS), *TINY, "--workers", 2, "--n-trials", 2]
+    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
+    proc = _ablate(args, workdir, **pipes)
+    try:
+        wait_for(lambda: child_pids(proc.pid, WORKER), 240, "a worker", proc)
+        os.kill(child_pids(proc.pid, WORKER)[0], signal.SIGKILL)  # still importing
+        _, err = proc.communicate(timeout=300)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 0, err[-2000:]
+    assert "Traceback" not in err
+    assert re.search(
+        r"^warning: worker [01] was killed by SIGKILL \(no output; see .*worker[01]-\d+\.log\); "
+        r"the other workers finished the study$",
+        err,
+        re.M,
+    ), err
+    check_budget_and_tracking(workdir, None, 2)
+
+
+def test_workers_killed_mid_trial_say_how_to_resume_and_the_study_resumes(workdir):
+    """Before: `error: worker 0 exited with -9: ...`, without the command that resumes."""
+    args = ["run", _study(workdir, SEEDS), *TINY, "train.epochs=20", "--workers", 2]
+    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
+    proc = _ablate([*args, "--n-trials", 3], workdir, **pipes)
+
+    def training() -> bool:
+        return any(
+            t.state.name == "RUNNING" and "mlflow_run_id" in t.user_attrs for t in _trials(workdir)
+        )
+
+    try:
+        wait_for(training, 240, "a trial training", proc)
+        for pid in child_pids(proc.pid, WORKER):
+            os.kill(pid, signal.SIGKILL)
+        out, err = proc.communicate(timeout=300)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 2, err[-2000:]
+    (line,) = err.strip().splitlines()
+    assert re.match(r"^error: worker [01] was killed by SIGKILL \(", line), line
+    assert line.endswith(
+        "the study is not finished; run the same command again to resume it (finished "
+        "trials are kept)"
+    )
+    (resume,) = [x for x in out.splitlines() if x.startswith("resume with:")]
+    resume = shlex.split(resume.removeprefix("resume with:"))
+    assert resume[:2] == ["ablate", "run"] and resume[-4:] == ["--n-trials", "3", "--workers", "2"]
+    _cli(resume[1:])
+    check_budget_and_tracking(workdir, None, 3)
