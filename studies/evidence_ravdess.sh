@@ -82,19 +82,20 @@ run() {
     --run-dir "$runs/$(basename "$study" .yaml)" > "$log" 2>&1 || echo "$study: see $log" >&2
 }
 students=("${common[@]}" "${student[@]}")  # the recipe's model sizes too
+# the paper's three claims first (a run cut short by its time limit still answers them)
 {
-  run studies/reference_cnn.yaml "${common[@]}" "${cnn[@]}" "${cnn_epochs[@]}"
-  run studies/distillation_cnn.yaml "${students[@]}" "${teacher[@]}" "${epochs[@]}"
+  run studies/pe_vs_coord.yaml "${students[@]}" "${epochs[@]}"
   if python3 -c "import opensmile" 2>/dev/null; then
     run studies/baseline_opensmile.yaml "${shared[@]}" "${baseline_epochs[@]}"
   else
     echo 'opensmile not installed: pip install -e ".[opensmile]"' > "$runs/baseline_opensmile.log"
   fi
+  run studies/reference_cnn.yaml "${common[@]}" "${cnn[@]}" "${cnn_epochs[@]}"
+  run studies/distillation_cnn.yaml "${students[@]}" "${teacher[@]}" "${epochs[@]}"
 } &
 {
-  run studies/distillation.yaml "${students[@]}" "${teacher[@]}" "${vit_teacher[@]}" "${epochs[@]}"
-  run studies/pe_vs_coord.yaml "${students[@]}" "${epochs[@]}"
   run studies/patch_shape.yaml "${students[@]}" "${epochs[@]}"
+  run studies/distillation.yaml "${students[@]}" "${teacher[@]}" "${vit_teacher[@]}" "${epochs[@]}"
 } &
 wait
 echo "store: $store; tables: ablate compare pe_vs_coord reference_cnn baseline_opensmile --tracking-uri sqlite:///$store"

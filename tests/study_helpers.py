@@ -138,7 +138,10 @@ def wait_for(check: Callable[[], bool], timeout: float, what: str, proc=None) ->
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
-            raise AssertionError(f"process exited ({proc.returncode}) while waiting for {what}")
+            said = proc.stderr.read()[-2000:] if proc.stderr else ""  # the reason, when piped
+            raise AssertionError(
+                f"process exited ({proc.returncode}) while waiting for {what}: {said}"
+            )
         try:
             if check():
                 return

@@ -59,8 +59,9 @@ def predict(
         _predictions([row for row in rows if "error" not in row], saved.label_names, every)
     for row in failed:
         errors.print(f"error: {row['file']}: {row['error']}", soft_wrap=True)
-    if failed:
+    if len(rows) > 1 and failed:  # one file's own line says it all
         errors.print(f"error: {len(failed)} of {len(rows)} files could not be predicted")
+    if failed:
         sys.exit(2)
 
 

@@ -198,15 +198,16 @@ class SavedModel:
         own: under ``data.norm=speaker`` the files are normalised together only when
         ``speaker`` says they are one speaker's, by ``enrol`` utterances' statistics when
         given, else by the training set's (:meth:`normalisation` says which, in each row).
-        A file that cannot be read gets ``{"file", "error"}`` (its reason) and the others
-        are still predicted."""
+        A file that cannot be read gets ``{"file", "error"}`` (its reason, with what was
+        found in brackets where known) and the others are still predicted."""
         extractor = make_extractor(self.config.data)
         images, good, rows = [], [], []
         for path in paths:
             try:
                 images.append(self._feature(extractor, path))
             except AudioError as exc:
-                rows.append({"file": str(path), "error": exc.reason})
+                error = f"{exc.reason} ({exc.detail})" if exc.detail else exc.reason
+                rows.append({"file": str(path), "error": error})
                 continue
             good.append(len(rows))
             rows.append({"file": str(path)})

@@ -390,9 +390,9 @@ def _answers(port: int) -> bool:
 #: answers (before the links are printed), once it runs; to the whole process group, as a
 #: service manager or a closed terminal sends it
 STOPS = [
-    (signal.SIGTERM, "answering"),
-    (signal.SIGHUP, "running"),
     (signal.SIGHUP, "starting"),
+    pytest.param(signal.SIGTERM, "answering", marks=pytest.mark.slow),
+    pytest.param(signal.SIGHUP, "running", marks=pytest.mark.slow),
     pytest.param(signal.SIGINT, "starting", marks=pytest.mark.slow),
     pytest.param(signal.SIGTERM, "starting", marks=pytest.mark.slow),
     pytest.param(signal.SIGHUP, "answering", marks=pytest.mark.slow),

@@ -103,6 +103,7 @@ def test_commands_sharing_a_run_dir_keep_each_others_worker_logs(tmp_path):
 WORKER = b"--multiprocessing-fork"  # in the command line of a spawned worker
 
 
+@pytest.mark.slow  # multi-process fault run, ~20-40 s: `pytest -m slow`
 def test_a_worker_killed_in_its_first_second_leaves_the_study_to_the_other(workdir):
     """Before: `FileNotFoundError: .../workers/worker0-<pid>.log` traceback, exit 1 (the
     worker died before it opened its log)."""
@@ -127,6 +128,7 @@ def test_a_worker_killed_in_its_first_second_leaves_the_study_to_the_other(workd
     check_budget_and_tracking(workdir, None, 2)
 
 
+@pytest.mark.slow  # multi-process fault run, ~20-40 s: `pytest -m slow`
 def test_workers_killed_mid_trial_say_how_to_resume_and_the_study_resumes(workdir):
     """Before: `error: worker 0 exited with -9: ...`, without the command that resumes."""
     args = ["run", _study(workdir, SEEDS), *TINY, "train.epochs=20", "--workers", 2]
