@@ -116,15 +116,7 @@ def test_one_speaker_is_refused_before_any_trial_and_the_fixed_corpus_runs(
 ):
     """Before: every trial failed at trial time, used up the budget (so fixing the data
     never reran them) and the command exited 0 with `compare with:`."""
-    source = generate(
-        workdir / "generated",
-        speakers=3,
-        per_class=2,
-        classes=2,
-        seconds=0.5,
-        sample_rate=16000,
-        seed=0,
-    )
+    source = _three_speakers(workdir)
     root = workdir / "corpus"
     _place(source, root, {"s01"})
     study = _write(workdir, SPACE)
@@ -139,8 +131,9 @@ def test_one_speaker_is_refused_before_any_trial_and_the_fixed_corpus_runs(
     assert [t.state.name for t in _trials(workdir)] == ["COMPLETE", "COMPLETE"]
 
 
-def test_a_swept_protocol_is_checked_at_every_value(workdir, capsys):
-    source = generate(
+def _three_speakers(workdir):
+    """A generated corpus of 3 speakers, 2 classes, 2 half-second utterances each."""
+    return generate(
         workdir / "generated",
         speakers=3,
         per_class=2,
@@ -149,6 +142,10 @@ def test_a_swept_protocol_is_checked_at_every_value(workdir, capsys):
         sample_rate=16000,
         seed=0,
     )
+
+
+def test_a_swept_protocol_is_checked_at_every_value(workdir, capsys):
+    source = _three_speakers(workdir)
     _place(source, workdir / "corpus", {"s01", "s02", "s03"})
     study = _write(workdir, "space:\n  protocol.folds: {choice: [2, 3]}\n")
     args = ["run", study, *TINY, "data.dataset=folder", f"data.root={workdir / 'corpus'}"]
