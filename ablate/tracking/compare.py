@@ -121,9 +121,10 @@ def analyse_arms(
     rows, family = against(samples, id(chosen.arm), reference is None, margin, clusters)
     for verdict in verdicts:
         verdict.comparison = rows.get(id(verdict.arm))
+    # a reference named beforehand that tops the table is judged by the table's own rows
     top = (
         rows
-        if reference is None
+        if reference is None or chosen is verdicts[0]
         else against(samples, id(verdicts[0].arm), True, margin, clusters)[0]
     )
     unit = "speaker" if by_speaker else "fold"
@@ -220,8 +221,9 @@ def label(arm: Arm) -> str:
 
 def detectably_best(analysis: Analysis) -> Verdict | None:
     """The top arm, when it is detectably better than every other arm: its comparisons
-    with each, judged over all pairs of arms (the top arm is picked after looking, whatever
-    reference the table names), all say ``worse`` for the other arm."""
+    with each, judged over all pairs of arms (the top arm is picked after looking), or
+    against the reference the table names when that arm tops it, all say ``worse`` for
+    the other arm."""
     top = analysis.verdicts[0]
     found = [c.verdict for c in analysis.top.values()]
     return top if found and all(v == WORSE for v in found) else None

@@ -160,6 +160,22 @@ def test_issue_22_horizontal_patches_are_worse_when_the_recipe_study_is_pooled_b
     assert {row["seeds"] for row in rows.values()} == {"2"}  # both keys of the name, pooled
 
 
+def test_a_named_reference_on_top_answers_from_the_tables_own_verdicts(recipe_store, capsys):
+    """The CNN, named as the reference, tops the distillation table and arms are `worse`
+    than it: the answer may not say that no arm differs (it judged the top arm over all
+    pairs, a larger family, and contradicted the rows)."""
+    studies = ["distillation", "distillation_cnn", "reference_cnn", "--pool-seeds"]
+    args = [*studies, "--reference", "preset=cnn", "--margin", "0.03"]
+    rows = compare_csv(capsys, recipe_store, *args)
+    verdicts = [row["verdict"] for row in rows.values()]
+    assert verdicts.count("reference") == 1 and "worse" in verdicts
+    assert "inconclusive" in verdicts  # the CNN is not above every arm
+    _, out, _ = run(capsys, "compare", *args, "--tracking-uri", recipe_store)
+    answer = " ".join(out.split())
+    assert "answer: no arm is detectably best (MDE " in answer
+    assert "differs detectably" not in answer
+
+
 def test_no_printed_interval_leaves_0_1(tmp_path, mlflow_template, capsys):
     """Arms at the ceiling (UA 1 on most speakers) print intervals inside [0, 1] in every
     format; the t-interval of the first would reach 1.06."""
