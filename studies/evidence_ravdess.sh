@@ -40,18 +40,23 @@ mkdir -p "$runs" "$(dirname "$store")"
 overrides() {
   python3 - "$@" <<'EOF'
 import json, sys
-from ablate.config import flatten, load_yaml
+from ablate.identity import flatten
+from ablate.yaml_file import load_yaml
 path, prefixes, skip = sys.argv[1], sys.argv[2].split(","), sys.argv[3].split(",")
 for key, value in flatten(load_yaml(path)).items():
     if key.startswith(tuple(prefixes)) and key not in skip:
         print(f"{key}={value if isinstance(value, str) else json.dumps(value)}")
 EOF
 }
-mapfile -t handling < <(overrides studies/recipe_ravdess.yaml \
+# (assigned first: a failing helper stops the script, where `mapfile < <(...)` went on)
+text=$(overrides studies/recipe_ravdess.yaml \
   data.n_mels,data.frames,data.hop_length,data.trim_db,data.max_frames,data.norm "")
-mapfile -t student < <(overrides studies/recipe_ravdess.yaml data.,train.,model. \
+mapfile -t handling <<< "$text"
+text=$(overrides studies/recipe_ravdess.yaml data.,train.,model. \
   data.dataset,data.root,model.preset,model.patching,model.pos_encoding,model.stem)
-mapfile -t cnn < <(overrides studies/recipe_cnn_ravdess.yaml data.,train. data.dataset,data.root)
+mapfile -t student <<< "$text"
+text=$(overrides studies/recipe_cnn_ravdess.yaml data.,train. data.dataset,data.root)
+mapfile -t cnn <<< "$text"
 
 case "$profile" in
 cpu) protocol=(protocol.split=speaker_kfold protocol.folds=5 protocol.max_folds=0) ;;

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 
 import pytest
 
@@ -55,3 +57,22 @@ def test_the_recipes_hold_their_corpus_settings(request):
     search = load_study(studies / "recipe_ravdess_search.yaml", registry=get_registry())
     assert search.settings.metric == "val_uar_mean" and search.settings.sampler == "random"
     assert search.base.protocol.val_fraction > 0
+
+
+def test_the_ravdess_evidence_reads_the_recipe_it_names(request):
+    """studies/evidence_ravdess.sh passes the recipe's keys to every study through its
+    `overrides` helper; the helper's import broke in a refactor and every study silently
+    ran with its own defaults (vertical patches at 0.33 UA)."""
+    root = request.config.rootpath
+    script = (root / "studies" / "evidence_ravdess.sh").read_text()
+    helper = script.split("<<'EOF'\n", 1)[1].split("\nEOF\n", 1)[0]
+    recipe = str(root / "studies" / "recipe_ravdess.yaml")
+    done = subprocess.run(
+        [sys.executable, "-c", helper, recipe, "data.,train.", "data.dataset,data.root"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    lines = done.stdout.splitlines()
+    assert {"data.trim_db=30", "data.max_frames=168", "train.epochs=50"} <= set(lines)
+    assert not [line for line in lines if line.startswith(("data.dataset=", "data.root="))]
