@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Regenerate the result tables and figures from the MLflow stores that
 # studies/evidence.sh wrote: every number in docs/results.md comes from here.
-#   bash docs/results/make.sh [recipe|gpu|cpu|all]
+#   bash docs/results/make.sh [recipe|gpu|cpu|ravdess|all]
 # recipe: emodb-recipe-cpu.db (issue 16's recipe, leave-one-speaker-out, 64x64, this
 #      project's 2-core CPU) -> tables-recipe.md, *-recipe.png and the README's results
 #      block; before the recipe: gpu: emodb-h200.db (paper sizes, one H200) -> tables.md,
 #      *.png; cpu: emodb-cpu.db (reduced, 3 seeds, speaker 4-fold) -> tables-cpu.md,
-#      *-cpu.png.
+#      *-cpu.png; ravdess: ravdess-cpu.db (studies/evidence_ravdess.sh, speaker 5-fold
+#      over 20 actors) and ravdess-search-cpu.db -> tables-ravdess.md, and with the
+#      recipe store, tables-across.md (one table per claim, both corpora combined).
 # Every table is over test folds (seeds averaged within a fold first), with 95% intervals,
 # paired t-tests against the named reference arm, Holm's correction and a verdict per arm
 # (better, worse, equivalent within MARGIN, inconclusive; docs/studies.md).
@@ -122,4 +124,64 @@ if [ "$which" = cpu ] || [ "$which" = all ]; then
     compare pe_vs_coord-d3d2edfc1d pe_vs_coord-f54ba04b99 --plot leak-cpu.png
   } > tables-cpu.md
   echo "wrote $(pwd)/tables-cpu.md and its PNG figures"
+fi
+
+if [ "$which" = ravdess ] || [ "$which" = all ]; then
+  # studies/evidence_ravdess.sh's store (speaker 5-fold over the 20 actors, per-actor
+  # scores cluster-robust over folds) and the nested recipe search's
+  python3 -m ablate.tracking.bundle ravdess-cpu.db
+  find ravdess-cpu-artifacts -name model.pt -delete
+  uri=sqlite:///ravdess-cpu.db
+  # the studies the store holds (a run cut short by its time limit holds fewer)
+  have() { python3 -m ablate compare "$1" --tracking-uri "$uri" --format csv >/dev/null 2>&1; }
+  {
+    echo "### The nested recipe search (studies/recipe_ravdess_search.yaml), seed 0"
+    echo '```'
+    python3 -m ablate compare recipe_ravdess_search-2d0e8c03e4 --nested \
+      --tracking-uri sqlite:///ravdess-search-cpu.db
+    echo '```'
+    for study in pe_vs_coord patch_shape reference_cnn distillation distillation_cnn; do
+      have "$study" || continue
+      echo
+      case $study in
+      pe_vs_coord) echo "### Positional encoding (vertical patches) beside the openSMILE baseline, 20 actors"
+        if have baseline_opensmile; then
+          compare pe_vs_coord baseline_opensmile --reference preset=linear --plot pe_vs_coord-ravdess.png
+        else
+          compare pe_vs_coord --plot pe_vs_coord-ravdess.png
+        fi
+        echo
+        echo "### Does an encoding help? Each against no encoding, paired over the 20 actors"
+        compare pe_vs_coord --reference pos_encoding=none ;;
+      patch_shape) echo "### Is vertical the best patch? Each shape against vertical, paired over the 20 actors"
+        compare patch_shape --reference patching=vertical --plot patch_shape-ravdess.png ;;
+      reference_cnn) echo "### The reference CNN, 20 actors"
+        compare reference_cnn ;;
+      distillation) echo "### Does distillation help? Each against the student alone, paired over the 20 actors"
+        compare distillation --reference loss=none --plot distillation-ravdess.png ;;
+      distillation_cnn) echo "### Distillation from the CNN, against the student alone"
+        compare distillation_cnn --reference loss=none ;;
+      esac
+    done
+  } > tables-ravdess.md
+  # one table per claim, EmoDB (two seeds pooled) and RAVDESS combined (docs/studies.md)
+  emodb=sqlite:///emodb-recipe-cpu.db
+  across() { python3 -m ablate compare "$@" --across --pool-seeds --margin "$margin" --format markdown; }
+  {
+    if have patch_shape; then
+      echo "### Claim 1: vertical patches against square and horizontal ones"
+      across patch_shape@$emodb patch_shape@$uri --reference patching=vertical --arm square --arm horizontal
+      echo
+    fi
+    if have pe_vs_coord; then
+      echo "### Claim 2: coordinate encoding against none (vertical patches)"
+      across pe_vs_coord@$emodb pe_vs_coord@$uri --reference pos_encoding=none --arm coordinate
+      echo
+    fi
+    if have distillation; then
+      echo "### Claim 3: feature distillation (L1) against the student alone"
+      across distillation@$emodb distillation@$uri --reference loss=none --arm feature_l1
+    fi
+  } > tables-across.md
+  echo "wrote $(pwd)/tables-ravdess.md, tables-across.md and their PNG figures"
 fi
