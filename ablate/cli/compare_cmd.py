@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from ablate.cli.numbers import FiniteRange
 from ablate.cli.output import console, print_verdicts
 
 #: the options ``ablate compare`` shares with ``ablate plan``
@@ -69,7 +70,7 @@ METRIC_OPTION = click.option(
 )
 @click.option(
     "--margin",
-    type=click.FloatRange(0, 1, min_open=True),
+    type=FiniteRange(0, 1, min_open=True),
     help="The smallest difference that matters: a comparison whose difference is shown "
     "inside +-M is 'equivalent'. Default: the margin the studies declare (verdict: "
     "{margin: M}); without one, nothing is shown equivalent.",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from ablate.cli.compare_cmd import FORMAT_OPTION, METRIC_OPTION
+from ablate.cli.numbers import FiniteRange
 from ablate.cli.output import console
 
 
@@ -16,12 +17,12 @@ from ablate.cli.output import console
 @click.option("--tracking-uri", default="sqlite:///mlflow.db", show_default=True)
 @click.option(
     "--margin",
-    type=click.FloatRange(0, 1, min_open=True),
+    type=FiniteRange(0, 1, min_open=True),
     help="The smallest difference that matters. Default: the margin the studies declare.",
 )
 @click.option(
     "--power",
-    type=click.FloatRange(0.5, 1, max_open=True),
+    type=FiniteRange(0.5, 1, max_open=True),
     default=0.8,
     show_default=True,
     help="The chance to find a difference of the margin, and to show equal arms "
@@ -62,7 +63,8 @@ def plan(
     from ablate.tracking.compare import analyse
     from ablate.tracking.mlflow_store import Store
 
-    analysis = analyse(Store(tracking_uri), list(studies), metric, reference, pool_seeds, margin)
+    store = Store(tracking_uri, create=False)  # a missing store is one line, not a new one
+    analysis = analyse(store, list(studies), metric, reference, pool_seeds, margin)
     margin = margin if margin is not None else analysis.margin
     if margin is None:
         raise AblateError(

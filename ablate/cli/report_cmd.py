@@ -44,7 +44,7 @@ def report(
 
     if out.exists() and not out.is_dir():
         raise AblateError(f"--out {out}: is a file; give a folder for the report")
-    store = Store(tracking_uri)
+    store = Store(tracking_uri, create=False)  # a missing store is one line, not a new one
     try:
         path = write_report(store, list(studies), out.resolve(), metric, pool_seeds)
     except OSError as exc:

@@ -66,7 +66,8 @@ def load(
     analyses, stores = [], []
     for spec in specs:
         studies, uri = parse(spec, default_uri)
-        analyses.append(analyse(Store(uri), studies, metric, reference, pool_seeds, margin))
+        store = Store(uri, create=False)
+        analyses.append(analyse(store, studies, metric, reference, pool_seeds, margin))
         stores.append(uri.rstrip("/").rsplit("/", 1)[-1])
     if margin is None:
         margin = declared_margin([p for a in analyses for p in a.parents])
@@ -78,7 +79,24 @@ def load(
     labels = [
         f"{text} ({i + 1})" if labels.count(text) > 1 else text for i, text in enumerate(labels)
     ]
+    _check_independent(analyses, labels)
     return [Source(text, a) for text, a in zip(labels, analyses, strict=True)], margin
+
+
+def _check_independent(analyses: list[Analysis], labels: list[str]) -> None:
+    """Sources must not share a test fold (a speaker-independent fold is its corpus,
+    classes and test speakers): one corpus given twice is one measurement, not two."""
+    seen: dict[str, tuple[str, str]] = {}
+    for analysis, label in zip(analyses, labels, strict=True):
+        folds = {i: name for v in analysis.verdicts for i, name in v.arm.folds.items()}
+        for fold, name in folds.items():
+            other = seen.get(fold)
+            if other is not None and other[0] != label:
+                raise AblateError(
+                    f"{other[0]} and {label} share a test fold ({name}) of one corpus: --across "
+                    "combines independent sources (other corpora, or other speakers)"
+                )
+            seen.setdefault(fold, (label, name))
 
 
 def _label(analysis: Analysis) -> str:

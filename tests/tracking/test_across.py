@@ -24,45 +24,46 @@ def across(capsys, *args) -> list[dict[str, str]]:
 
 
 def test_each_source_is_its_own_compare_and_the_combination_is_a_meta_analysis(
-    gpu_store, recipe_store, capsys
+    tmp_path, mlflow_template, capsys
 ):
-    """pe_vs_coord on the GPU store (paper sizes, 3 seeds) and on the recipe store (two
-    keys pooled by name): each source's rows are that store's own comparison with no
-    encoding; the combined rows are REML + Hartung-Knapp and inverse-variance estimates
-    of those two differences."""
-    table = across(
-        capsys,
-        f"{PE}@{gpu_store}",
-        f"pe_vs_coord@{recipe_store}",
-        "--reference", "pos_encoding=none", "--pool-seeds", "--margin", "0.03",
-    )  # fmt: skip
-    claims = {row["claim"] for row in table}
-    assert claims == {f"pos_encoding={e}" for e in ("coordinate", "learned", "sinusoidal")}
-    own = [
-        compare_csv(capsys, gpu_store, PE, "--reference", "pos_encoding=none"),
-        compare_csv(capsys, recipe_store, "pe_vs_coord", "--pool-seeds", "--reference", "none"),
+    """Three corpora: each source's rows are that store's own comparison with the
+    reference; the combined rows are REML + Hartung-Knapp and inverse-variance estimates
+    of those differences."""
+    uris = stores(tmp_path, mlflow_template, [-0.05, 0.0, 0.02], ["square"] * 3)
+    sources_args = [f"shapes@{uri}" for uri in uris]
+    table = across(capsys, *sources_args, "--reference", "base", "--margin", "0.03")
+    assert {row["claim"] for row in table} == {"pos_encoding=square"}
+    own = [compare_csv(capsys, uri, "shapes", "--reference", "base") for uri in uris]
+    sources, combined = table[:3], {r["source"].split(" (")[0]: r for r in table[3:]}
+    assert [r["source"] for r in sources] == [f"sim: shapes [corpus{i}.db]" for i in range(3)]
+    for row, store in zip(sources, own, strict=True):
+        mine = store["pos_encoding=square"]
+        for column in ("diff", "diff_ci95_low", "diff_ci95_high", "p"):
+            assert float(row[column]) == pytest.approx(float(mine[column]), abs=1e-12)
+    effects = [float(r["diff"]) for r in sources]
+    ses = [
+        (float(r["diff_ci95_high"]) - float(r["diff"])) / stats.t.ppf(0.975, float(r["df"]))
+        for r in sources
     ]
-    for claim in claims:
-        rows = [row for row in table if row["claim"] == claim]
-        sources, combined = rows[:2], {r["source"].split(" (")[0]: r for r in rows[2:]}
-        assert [r["source"].split(" [")[0] for r in sources] == ["emodb: pe_vs_coord"] * 2
-        for row, store in zip(sources, own, strict=True):
-            for column in ("diff", "diff_ci95_low", "diff_ci95_high", "p"):
-                assert float(row[column]) == pytest.approx(float(store[claim][column]), abs=1e-12)
-        effects = [float(r["diff"]) for r in sources]
-        ses = [
-            (float(r["diff_ci95_high"]) - float(r["diff"])) / stats.t.ppf(0.975, float(r["df"]))
-            for r in sources
-        ]
-        variances = [se**2 for se in ses]
-        random = random_effects(effects, variances)
-        common = common_effect(effects, variances, [float(r["df"]) for r in sources])
-        for found, row in ((random, combined["combined: random effects"]),
-                           (common, combined["combined: common effect"])):  # fmt: skip
-            assert float(row["diff"]) == pytest.approx(found.estimate, abs=1e-9)
-            assert float(row["diff_ci95_low"]) == pytest.approx(found.low, abs=1e-9)
-            assert float(row["q"]) == pytest.approx(found.q, abs=1e-9)
-            assert row["verdict"] == "inconclusive"
+    variances = [se**2 for se in ses]
+    random = random_effects(effects, variances)
+    common = common_effect(effects, variances, [float(r["df"]) for r in sources])
+    for found, row in ((random, combined["combined: random effects"]),
+                       (common, combined["combined: common effect"])):  # fmt: skip
+        assert float(row["diff"]) == pytest.approx(found.estimate, abs=1e-9)
+        assert float(row["diff_ci95_low"]) == pytest.approx(found.low, abs=1e-9)
+        assert float(row["q"]) == pytest.approx(found.q, abs=1e-9)
+
+
+def test_one_corpus_given_twice_is_not_combined(gpu_store, recipe_store, capsys):
+    """EmoDB's 8 speakers in two stores (the GPU and the recipe runs) are one corpus
+    measured twice: combining them as two would overstate the certainty."""
+    code, _, err = run(
+        capsys, "compare", f"{PE}@{gpu_store}", f"pe_vs_coord@{recipe_store}", "--across",
+        "--reference", "pos_encoding=none", "--pool-seeds",
+    )  # fmt: skip
+    assert code == 2 and err.count("\n") == 1
+    assert "share a test fold" in err and "combines independent sources" in err
 
 
 def stores(tmp_path, mlflow_template, shifts, names) -> list[str]:
@@ -79,7 +80,7 @@ def stores(tmp_path, mlflow_template, shifts, names) -> list[str]:
             name: {(0, f): float(0.5 + shift + speaker[f] + rng.normal(0, 0.01)) for f in range(6)},
         }
         write_study(
-            Store(uri), "shapes", f"shapes-{i}", arms, [[f"s{f}"] for f in range(6)], light=True
+            Store(uri), "shapes", f"shapes-{i}", arms, [[f"c{i}s{f}"] for f in range(6)], light=True
         )
         uris.append(uri)
     return uris

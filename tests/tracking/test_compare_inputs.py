@@ -18,13 +18,22 @@ ONE_ARM = "model.pos_encoding: {choice: [none]}"
 def test_compare_and_ui_refuse_a_store_that_does_not_exist(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     typo = tmp_path / "resluts" / "mlflow.db"
-    for argv in (["compare", "x"], ["ui", "--port", str(free_port())]):
+    commands = (
+        ["compare", "x"],
+        ["ui", "--port", str(free_port())],
+        ["plan", "x", "--margin", "0.03"],
+        ["report", "x", "--out", str(tmp_path / "report")],
+    )
+    for argv in commands:
         code, _, err = run(capsys, *argv, "--tracking-uri", f"sqlite:///{typo}")
         assert code == 2 and err == (
             f"error: tracking store sqlite:///{typo}: no such file {typo}; check "
             "--tracking-uri, or run a study there first (this command reads a store, it "
             "creates none)\n"
         )
+    sources = [f"x@sqlite:///{typo}", "y@sqlite:///elsewhere.db", "--across", "--reference", "z"]
+    code, _, err = run(capsys, "compare", *sources)
+    assert code == 2 and err.startswith(f"error: tracking store sqlite:///{typo}: no such file")
     code, _, err = run(capsys, "compare", "x")  # the default store, ./mlflow.db
     assert code == 2 and f"no such file {tmp_path / 'mlflow.db'};" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # nothing was created

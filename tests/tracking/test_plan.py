@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from store_helpers import run
 
+from ablate.cli.main import main
 from ablate.tracking.arms import Arm
 from ablate.tracking.compare import analyse_arms
 from ablate.tracking.plan import components, rows
@@ -95,3 +96,12 @@ def test_a_seed_effect_both_arms_share_cancels_in_the_seed_part():
     c = components(analyse_arms(arms, reference="arm0"))
     assert c.seed == pytest.approx(2 * SEED_SD**2, rel=0.1)
     assert c.speaker == pytest.approx(SPEAKER_SD**2, rel=0.3)
+
+
+@pytest.mark.parametrize("command", ["plan", "compare"])
+def test_a_nan_margin_is_refused(command, capsys):
+    """click's FloatRange lets NaN through (every comparison with it is false)."""
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "any", "--margin", "nan"])
+    assert exit_info.value.code == 2
+    assert "Invalid value for '--margin': nan is not a finite number." in capsys.readouterr().err
