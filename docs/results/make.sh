@@ -132,8 +132,20 @@ if [ "$which" = ravdess ] || [ "$which" = all ]; then
   python3 -m ablate.tracking.bundle ravdess-cpu.db
   find ravdess-cpu-artifacts -name model.pt -delete
   uri=sqlite:///ravdess-cpu.db
-  # the studies the store holds (a run cut short by its time limit holds fewer)
-  have() { python3 -m ablate compare "$1" --tracking-uri "$uri" --format csv >/dev/null 2>&1; }
+  # the studies the store holds with every trial finished (a run cut short by its time
+  # limit holds fewer; an unfinished study's trials stay in the store, untabled)
+  have() {
+    python3 - "$1" "$uri" <<'PY'
+import sys
+from ablate.tracking.mlflow_store import Store
+store = Store(sys.argv[2], create=False)
+runs = store.client.search_runs(
+    [e.experiment_id for e in store.client.search_experiments()],
+    f"tags.`ablate.study` = '{sys.argv[1]}' and attributes.status = 'FINISHED'",
+)
+sys.exit(0 if any("mlflow.parentRunId" not in r.data.tags for r in runs) else 1)
+PY
+  }
   {
     echo "### The nested recipe search (studies/recipe_ravdess_search.yaml), seed 0"
     echo '```'
