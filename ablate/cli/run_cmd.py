@@ -109,12 +109,12 @@ def run(
     """Run (or resume) the study in STUDY_FILE with KEY=VALUE overrides of its base config."""
     from ablate.plugins import get_registry
     from ablate.studies.failures import Stopped
-    from ablate.studies.parallel import run_workers
     from ablate.studies.progress import StudyProgress, trials_done
-    from ablate.studies.runner import RunOptions, run_study
+    from ablate.studies.runner import RunOptions
     from ablate.studies.spec import load_study
     from ablate.studies.storage import default_url
-    from ablate.tracking.mlflow_store import experiment_name
+    from ablate.studies.study_run import run_study
+    from ablate.tracking.naming import experiment_name
 
     registry = get_registry()
     study = load_study(study_file, registry, overrides)
@@ -146,7 +146,7 @@ def run(
     done = trials_done(options.storage, study.key)
     progress = StudyProgress(console, study.key, options.n_trials, done, study.settings.metric)
     try:
-        rows, interrupted = run_study(study, options, registry, progress, run_workers)
+        rows, interrupted = run_study(study, options, registry, progress)
     except KeyboardInterrupt:  # before the first trial (opening the stores, loading data)
         progress.stop()
         rows, interrupted = [], True

@@ -3,7 +3,8 @@
 The jobs around it live beside it: the budget and reaping (:mod:`.budget`), stop signals
 and worker processes (:mod:`.workers`, :mod:`.parallel`), the MLflow lifecycle
 (:mod:`.tracker`), the seed loop and the objective value (:mod:`.seeds`), and the dry run of
-every point's plugins before the first trial (:mod:`.preflight`).
+every point's plugins before the first trial (:mod:`.preflight`); `ablate run`'s whole study
+runs in :mod:`.study_run`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import contextlib
 import json
 import logging
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,9 +27,7 @@ from ablate.errors import AblateError, first_line
 from ablate.registry import Registry
 from ablate.slots import used
 from ablate.studies import budget
-from ablate.studies.coverage import run_warning
-from ablate.studies.failures import Halt, Reaped, Stopped, halts, trial_failures
-from ablate.studies.preflight import check_study
+from ablate.studies.failures import Halt, Reaped, halts, trial_failures
 from ablate.studies.progress import StudyProgress, trial_epochs
 from ablate.studies.reporter import TrialReporter
 from ablate.studies.samplers import pruner, sampler
@@ -40,10 +38,10 @@ from ablate.studies.summary import verdict_rows
 from ablate.studies.tracker import Tracker
 from ablate.studies.trial_record import Ownership, heartbeat, tell
 from ablate.studies.workers import Stops
-from ablate.tracking.mlflow_store import arm_label
+from ablate.tracking.naming import arm_label
 from ablate.training.engine import TrialFailed
 
-__all__ = ["RunOptions", "Session", "run_study"]
+__all__ = ["RunOptions", "Session"]
 
 
 @dataclass
@@ -252,66 +250,3 @@ class Session:
 
 def _data_key(data: DictConfig) -> str:
     return json.dumps(OmegaConf.to_container(data, resolve=True), sort_keys=True)
-
-
-def run_study(
-    study: Study,
-    options: RunOptions,
-    registry: Registry,
-    progress: StudyProgress,
-    run_workers: Callable[[Session], None],
-) -> tuple[list, bool]:
-    """Run (or resume) the study here, or with ``run_workers`` (:func:`.parallel.run_workers`,
-    passed in by the caller, as it builds on this module) in worker processes when
-    ``options.workers`` > 1; (rows, interrupted).
-
-    Before the first trial (and before anything is recorded), the corpus is loaded and
-    checked against every swept protocol, and every point's plugins are built and run
-    once, so a data or plugin problem surfaces before any training."""
-    stops = Stops()
-    corpus = check_study(study, registry)
-    try:
-        session = Session(
-            study, options, stops, registry, progress
-        )  # nothing is recorded before here
-        tracker = session.tracker
-        with halts(session.tracking):
-            warning = run_warning(
-                session.optuna, tracker.store, tracker.parent_id, tracker.experiment_id
-            )
-    except Halt as exc:
-        raise Stopped(f"{exc}; fix this and run the same command again") from None
-    session.keep(study.base.data, corpus)
-    if warning:
-        click.echo(warning, err=True)
-    stops.catch()
-    interrupted, stopped = False, None
-    try:
-        if options.workers <= 1:
-            session.work()
-        else:
-            run_workers(session)
-    except KeyboardInterrupt:
-        interrupted = True
-    except Halt as exc:
-        stopped = Stopped(
-            f"{exc}; the trial was not counted: fix this and run the same command again "
-            "(finished trials are kept)"
-        )
-    except Stopped as exc:
-        stopped = exc
-    finally:
-        progress.stop()
-    if stopped is not None:
-        with contextlib.suppress(Exception), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the summary, if the stores still take it
-            session.finish(interrupted=True)
-        raise stopped from None
-    try:
-        with halts(session.tracking):
-            return session.finish(interrupted), interrupted
-    except Halt as exc:
-        raise Stopped(
-            f"{exc}; the study's summary was not written (its trials are kept): fix this "
-            "and run the same command again to write it"
-        ) from None

@@ -21,13 +21,8 @@ from ablate.slots import Used
 from ablate.studies.spec import Study
 from ablate.tracking import folds, views
 from ablate.tracking.answer import publish, study_params
-from ablate.tracking.mlflow_store import (
-    PARENT_TAG,
-    Store,
-    experiment_name,
-    tag_is,
-    trial_run_name,
-)
+from ablate.tracking.mlflow_store import PARENT_TAG, Store, tag_is
+from ablate.tracking.naming import experiment_name, trial_run_name
 from ablate.tracking.optuna_plots import optuna_pngs
 from ablate.tracking.params import used_params
 from ablate.tracking.results import SeedResults, log_result

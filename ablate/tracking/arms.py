@@ -29,7 +29,8 @@ from typing import Any
 from ablate.errors import AblateError
 from ablate.tracking import folds as fold_runs
 from ablate.tracking.folds import TEACHER, fold_values, speaker_values
-from ablate.tracking.mlflow_store import STUDY_KEY_TAG, Store, arm_name
+from ablate.tracking.mlflow_store import STUDY_KEY_TAG, Store
+from ablate.tracking.naming import arm_name
 from ablate.tracking.pooling import check_names, read_json, seed_groups, settings
 from ablate.tracking.stats import fold_means
 

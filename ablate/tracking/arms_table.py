@@ -8,7 +8,7 @@ from typing import Any
 
 from ablate.intervals import t_interval
 from ablate.tracking.compare import Analysis, Verdict
-from ablate.tracking.mlflow_store import LEAK
+from ablate.tracking.naming import LEAK
 from ablate.tracking.stats import ALPHA
 from ablate.tracking.tables import MeanSd, Range
 from ablate.tracking.verdicts import REFERENCE, cells

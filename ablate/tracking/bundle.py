@@ -35,7 +35,8 @@ from ablate.tracking import folds as fold_runs
 from ablate.tracking import views
 from ablate.tracking.answer import NOTE_TAG, publish
 from ablate.tracking.folds import fold_values
-from ablate.tracking.mlflow_store import LEAK, Store, arm_name
+from ablate.tracking.mlflow_store import Store
+from ablate.tracking.naming import LEAK, arm_name
 from ablate.tracking.plots import curves_png
 from ablate.tracking.separate import separate
 from ablate.tracking.stats import fold_means

@@ -22,7 +22,8 @@ from typing import Any
 from ablate.errors import AblateError
 from ablate.intervals import Interval, score_interval
 from ablate.tracking.arms import UNIT_SEP, Arm, cluster, load_arms
-from ablate.tracking.mlflow_store import LEAK, Store
+from ablate.tracking.mlflow_store import Store
+from ablate.tracking.naming import LEAK
 from ablate.tracking.stats import seed_sd
 from ablate.tracking.tables import cell
 from ablate.tracking.verdicts import BETTER, MARGIN_TAG, WORSE, Comparison, against, mde_text

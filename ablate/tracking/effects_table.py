@@ -8,7 +8,7 @@ from typing import Any
 
 from ablate.tracking.anova import FTest
 from ablate.tracking.effects import Effects, short
-from ablate.tracking.mlflow_store import LEAK
+from ablate.tracking.naming import LEAK
 from ablate.tracking.stats import ALPHA
 from ablate.tracking.tables import PValue, Range
 from ablate.tracking.verdicts import BETTER, EQUIVALENT, WORSE, Comparison, cells, mde_text

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ablate.tracking.mlflow_store import LEAK
+from ablate.tracking.naming import LEAK
 from ablate.tracking.tables import cell
 
 

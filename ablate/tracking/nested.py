@@ -29,7 +29,8 @@ from ablate.errors import AblateError
 from ablate.intervals import Interval, t_interval
 from ablate.tracking import folds as fold_runs
 from ablate.tracking.arms import find_parent
-from ablate.tracking.mlflow_store import STUDY_KEY_TAG, Store, arm_name
+from ablate.tracking.mlflow_store import STUDY_KEY_TAG, Store
+from ablate.tracking.naming import arm_name
 
 #: samplers whose proposals never read a score
 BLIND = ("random", "grid")

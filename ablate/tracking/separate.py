@@ -1,7 +1,7 @@
 """Move a committed store's speaker-dependent studies into experiments of their own.
 
 New studies whose trials may leak go to ``<name> (speaker-dependent)`` when they start
-(:func:`ablate.tracking.mlflow_store.experiment_name`). A store written before shares one
+(:func:`ablate.tracking.naming.experiment_name`). A store written before shares one
 experiment between them and honest studies, so its runs table ranked the leak's 0.94-0.97
 above the honest arms. :func:`separate` moves each such study run, with every run nested
 under it, to the experiment a new run would use, and its artifacts with it (the relative
@@ -17,7 +17,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from ablate.tracking.mlflow_store import LEAK, PARENT_TAG, Store
+from ablate.tracking.mlflow_store import PARENT_TAG, Store
+from ablate.tracking.naming import LEAK
 
 
 def _leaks(store: Store, parent: Any) -> bool:

@@ -87,7 +87,7 @@ def test_optuna_dashboard_sees_the_metric_name_and_each_trials_arm(study):
 def test_run_names_show_floats_to_three_significant_digits():
     from omegaconf import OmegaConf
 
-    from ablate.tracking.mlflow_store import trial_run_name
+    from ablate.tracking.naming import trial_run_name
 
     config = OmegaConf.create({"protocol": {"split": "loso", "augment_before_split": False}})
     name = trial_run_name(3, config, {"train.lr": 0.0010450742963586343}, 1)

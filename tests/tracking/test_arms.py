@@ -81,7 +81,7 @@ def test_two_keys_of_one_name_are_labelled_by_what_differs():
 
 def test_arm_names_round_sampled_floats():
     """TPE's floats made a 24-trial table's arm column unreadable (0.0010450742963586343)."""
-    from ablate.tracking.mlflow_store import arm_name
+    from ablate.tracking.naming import arm_name
 
     swept = {"train.lr": 0.0010450742963586343, "model.patch_norm": False, "train.ema": 0.995}
     assert arm_name(swept) == "lr=0.001045, patch_norm=False, ema=0.995"

@@ -15,7 +15,8 @@ from study_helpers import TINY, _cli, _study, fresh_mlflow
 from ablate.cli.ui_cmd import study_links
 from ablate.tracking import views
 from ablate.tracking.compare import analyse, headline, label
-from ablate.tracking.mlflow_store import Store, experiment_name
+from ablate.tracking.mlflow_store import Store
+from ablate.tracking.naming import experiment_name
 from ablate.tracking.questions import questions
 
 

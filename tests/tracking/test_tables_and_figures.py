@@ -9,7 +9,7 @@ import pytest
 from store_helpers import LEAKY, PATCH_SHAPE, PE, PRESETS, run
 
 from ablate.config import make_config
-from ablate.tracking.mlflow_store import trial_run_name
+from ablate.tracking.naming import trial_run_name
 from ablate.tracking.plots import Bar, arms_png
 from ablate.tracking.tables import MeanSd, PValue, Range, cell, markdown, to_csv
 
