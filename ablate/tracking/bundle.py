@@ -49,25 +49,30 @@ LOST = (
 )
 
 
-def relocate(db: Path) -> str:
+def relocate(db: Path) -> tuple[str, list[str]]:
     """Copy the artifacts of ``db`` that exist on this machine to ``<stem>-artifacts/``
-    beside it, and point every artifact location there (relative)."""
+    beside it, and point every artifact location there (relative). Returns that folder and
+    the finished runs whose artifacts are neither there nor where the store said (lost:
+    every finished run logs some)."""
     root = f"{db.stem}-artifacts"
+    missing = []
     with contextlib.closing(sqlite3.connect(db)) as con, con:
-        for run, experiment, uri in con.execute(
-            "select run_uuid, experiment_id, artifact_uri from runs"
+        for run, experiment, uri, status in con.execute(
+            "select run_uuid, experiment_id, artifact_uri, status from runs"
         ):
             source = Path(uri.removeprefix("file://"))
             target = db.parent / root / str(experiment) / run / "artifacts"
             if source.is_absolute() and source.is_dir() and source != target:
                 shutil.copytree(source, target, dirs_exist_ok=True)
+            elif status == "FINISHED" and not target.is_dir():
+                missing.append(run)
         con.execute("update experiments set artifact_location = ? || '/' || experiment_id", (root,))
         con.execute(
             "update runs set artifact_uri = ? || '/' || experiment_id || '/' || run_uuid || "
             "'/artifacts'",
             (root,),
         )
-    return root
+    return root, missing
 
 
 def _series(db: Path) -> dict[str, dict[tuple[int, int], list[dict[str, Any]]]]:
@@ -177,10 +182,12 @@ def _parent_params(store: Store, parent: Any, trials: list[Any]) -> None:
     store.log_params(parent.info.run_id, params)
 
 
-def upgrade(db: Path) -> None:
-    """Relocate ``db``'s artifacts, then bring its runs, parents and experiments up to date."""
+def upgrade(db: Path) -> list[str]:
+    """Relocate ``db``'s artifacts, then bring its runs, parents and experiments up to date.
+    Returns the finished runs whose artifacts were found nowhere (their metrics and params
+    are kept)."""
     db = db.resolve()
-    root = relocate(db)
+    root, missing = relocate(db)
     separate(db, root)
     series = _series(db)
     with contextlib.chdir(db.parent):
@@ -203,9 +210,17 @@ def upgrade(db: Path) -> None:
                 store.client, parent.info.experiment_id, "test_uar_mean", "maximize", swept
             )
             publish(store, store.client.get_run(parent.info.run_id), "test_uar_mean")
+    return missing
 
 
 if __name__ == "__main__":
     for path in sys.argv[1:]:
-        upgrade(Path(path))
+        lost = upgrade(Path(path))
         print(f"{path}: artifacts in {Path(path).stem}-artifacts/ beside it")
+        if lost:
+            print(
+                f"warning: {path}: {len(lost)} runs' artifacts were found neither beside it "
+                f"nor where the store said (first: run {lost[0]}); their metrics and params "
+                "are kept",
+                file=sys.stderr,
+            )

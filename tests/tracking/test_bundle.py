@@ -56,7 +56,11 @@ def test_an_old_store_is_brought_up_to_date_from_its_metrics_and_compares_the_sa
         con.execute("update runs set artifact_uri = '/work/main/mlruns/gone'")
     uri = f"sqlite:///{db}"
     before = [str(r) for r in arms_table.rows(verdicts.analyse(Store(uri), [PE]))]
-    upgrade(db)
+    with sqlite3.connect(db) as con:
+        finished = {
+            r for (r,) in con.execute("select run_uuid from runs where status = 'FINISHED'")
+        }
+    assert set(upgrade(db)) == finished  # every finished run's artifacts lost, and said so
     after = arms_table.rows(verdicts.analyse(Store(uri), [PE]))
     assert [str(r) for r in after] == before
     parent, trials = _trials(uri, PE)
@@ -73,5 +77,7 @@ def test_an_old_store_is_brought_up_to_date_from_its_metrics_and_compares_the_sa
             assert files == {"config.yaml", "folds.json", "learning_curves.png"}
             assert "not made up" in trial.data.tags["mlflow.note.content"]
             assert trial.data.metrics["test_uar_ci95_low"] < trial.data.metrics["test_uar_mean"]
-    upgrade(db)  # again: nothing changes, nothing breaks
+    again = set(upgrade(db))  # again: nothing changes, nothing breaks
+    rebuilt = {t.info.run_id for t in trials if t.info.status == "FINISHED"}
+    assert again < finished and not again & rebuilt  # what was rebuilt is no longer missing
     assert [str(r) for r in arms_table.rows(verdicts.analyse(Store(uri), [PE]))] == before
