@@ -4,6 +4,10 @@
 #
 #   studies/evidence_ravdess.sh RAVDESS_ROOT PROFILE [TIME_LIMIT_S]
 #   SEEDS=1,2,3 studies/evidence_ravdess.sh RAVDESS_ROOT cpu
+#   SEEDS=2 STUDIES=pe_vs_coord,patch_shape studies/evidence_ravdess.sh RAVDESS_ROOT cpu
+#
+# STUDIES (default: all) names the studies to run, by file name without .yaml; a study's
+# log is runs/ravdess-PROFILE/<study>-seeds<SEEDS>.log.
 #
 # PROFILE cpu: speaker 5-fold over the 20 actors (4 test actors a fold, every other actor
 #   trains: no validation split), 64x64 log-Mel (hop 512), each study with SEEDS (default
@@ -31,6 +35,11 @@ root=$1
 profile=$2
 limit=${3:-100000}
 seeds=${SEEDS:-1,2}
+studies=${STUDIES:-}
+known=pe_vs_coord,baseline_opensmile,reference_cnn,distillation_cnn,patch_shape,distillation
+for name in ${studies//,/ }; do
+  [[ ",$known," == *",$name,"* ]] || { echo "STUDIES: unknown study '$name'; known: $known" >&2; exit 2; }
+done
 store=${STORE:-docs/results/ravdess-$profile.db}
 runs=runs/ravdess-$profile
 ablate=(python3 -m ablate)
@@ -80,8 +89,12 @@ if [ "$profile" = smoke ]; then
   teacher=(distill.teacher_epochs=1 distill.feature_epochs=1 distill.finetune_epochs=1)
 fi
 
+wanted() { [ -z "$studies" ] || [[ ",$studies," == *",$1,"* ]]; }
 run() {
-  local study=$1 log=$runs/$(basename "$1" .yaml).log
+  local name
+  name=$(basename "$1" .yaml)
+  wanted "$name" || return 0
+  local study=$1 log=$runs/$name-seeds$seeds.log
   shift
   timeout --signal=INT "$limit" "${ablate[@]}" run "$study" "$@" --tracking-uri "sqlite:///$store" \
     --run-dir "$runs/$(basename "$study" .yaml)" > "$log" 2>&1 || echo "$study: see $log" >&2
@@ -92,8 +105,8 @@ students=("${common[@]}" "${student[@]}")  # the recipe's model sizes too
   run studies/pe_vs_coord.yaml "${students[@]}" "${epochs[@]}"
   if python3 -c "import opensmile" 2>/dev/null; then
     run studies/baseline_opensmile.yaml "${shared[@]}" "${baseline_epochs[@]}"
-  else
-    echo 'opensmile not installed: pip install -e ".[opensmile]"' > "$runs/baseline_opensmile.log"
+  elif wanted baseline_opensmile; then
+    echo 'baseline_opensmile skipped: opensmile not installed: pip install -e ".[opensmile]"' >&2
   fi
   run studies/reference_cnn.yaml "${common[@]}" "${cnn[@]}" "${cnn_epochs[@]}"
   run studies/distillation_cnn.yaml "${students[@]}" "${teacher[@]}" "${epochs[@]}"

@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -76,3 +78,39 @@ def test_the_ravdess_evidence_reads_the_recipe_it_names(request):
     lines = done.stdout.splitlines()
     assert {"data.trim_db=30", "data.max_frames=168", "train.epochs=50"} <= set(lines)
     assert not [line for line in lines if line.startswith(("data.dataset=", "data.root="))]
+
+
+def _evidence(tmp_path, root, studies: str) -> subprocess.CompletedProcess:
+    """The RAVDESS evidence script run from a copy of studies/ with STUDIES set, on a
+    corpus folder that does not exist (each study it runs fails at once, in its log)."""
+    shutil.copytree(root / "studies", tmp_path / "studies")
+    env = {
+        **os.environ,
+        "STUDIES": studies,
+        "STORE": str(tmp_path / "store.db"),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    }
+    script = str(tmp_path / "studies" / "evidence_ravdess.sh")
+    return subprocess.run(
+        ["bash", script, str(tmp_path / "no-corpus"), "smoke"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_the_ravdess_evidence_runs_only_the_studies_named(tmp_path, request):
+    """A second seed of the claims alone: STUDIES=... runs those studies and no other."""
+    done = _evidence(tmp_path, request.config.rootpath, "reference_cnn")
+    assert done.returncode == 0, done.stderr
+    logs = sorted(p.name for p in (tmp_path / "runs" / "ravdess-smoke").glob("*.log"))
+    assert logs == ["reference_cnn-seeds1,2.log"]
+    assert "no-corpus" in (tmp_path / "runs" / "ravdess-smoke" / logs[0]).read_text()
+
+
+def test_the_ravdess_evidence_refuses_an_unknown_study(tmp_path, request):
+    done = _evidence(tmp_path, request.config.rootpath, "pe_vs_cord")
+    assert done.returncode == 2
+    assert "STUDIES: unknown study 'pe_vs_cord'; known: pe_vs_coord," in done.stderr
+    assert not (tmp_path / "runs").exists()
