@@ -132,6 +132,8 @@ if [ "$which" = ravdess ] || [ "$which" = all ]; then
   python3 -m ablate.tracking.bundle ravdess-cpu.db
   find ravdess-cpu-artifacts -name model.pt -delete
   uri=sqlite:///ravdess-cpu.db
+  # a study run once per seed (SEEDS=1, then SEEDS=2 STUDIES=...) is pooled by its name
+  pooled() { compare "$@" --pool-seeds; }
   # the studies the store holds with every trial finished (a run cut short by its time
   # limit holds fewer; an unfinished study's trials stay in the store, untabled)
   have() {
@@ -156,23 +158,22 @@ PY
       have "$study" || continue
       echo
       case $study in
-      pe_vs_coord) echo "### Positional encoding (vertical patches) beside the openSMILE baseline, 20 actors"
-        if have baseline_opensmile; then
-          compare pe_vs_coord baseline_opensmile --reference preset=linear --plot pe_vs_coord-ravdess.png
-        else
-          compare pe_vs_coord --plot pe_vs_coord-ravdess.png
-        fi
+      pe_vs_coord) echo "### Positional encoding (vertical patches) beside the openSMILE baseline and the reference CNN, 20 actors"
+        beside=() reference=()
+        if have baseline_opensmile; then beside+=(baseline_opensmile) reference=(--reference preset=linear); fi
+        if have reference_cnn; then beside+=(reference_cnn); fi
+        pooled pe_vs_coord "${beside[@]}" "${reference[@]}" --plot pe_vs_coord-ravdess.png
         echo
         echo "### Does an encoding help? Each against no encoding, paired over the 20 actors"
-        compare pe_vs_coord --reference pos_encoding=none ;;
+        pooled pe_vs_coord --reference pos_encoding=none ;;
       patch_shape) echo "### Is vertical the best patch? Each shape against vertical, paired over the 20 actors"
-        compare patch_shape --reference patching=vertical --plot patch_shape-ravdess.png ;;
+        pooled patch_shape --reference patching=vertical --plot patch_shape-ravdess.png ;;
       reference_cnn) echo "### The reference CNN, 20 actors"
-        compare reference_cnn ;;
+        pooled reference_cnn ;;
       distillation) echo "### Does distillation help? Each against the student alone, paired over the 20 actors"
-        compare distillation --reference loss=none --plot distillation-ravdess.png ;;
+        pooled distillation --reference loss=none --plot distillation-ravdess.png ;;
       distillation_cnn) echo "### Distillation from the CNN, against the student alone"
-        compare distillation_cnn --reference loss=none ;;
+        pooled distillation_cnn --reference loss=none ;;
       esac
     done
   } > tables-ravdess.md
