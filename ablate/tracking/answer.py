@@ -4,7 +4,8 @@ The parent run's description is the ranked table ``ablate compare --format markd
 prints (95% intervals, paired tests, Holm-corrected verdicts) under the answer line: the
 arm detectably better than every other, or "no arm differs detectably (MDE 0.09); top
 estimate X". The run name says the same; the tags ``ablate.answer`` (that line),
-``ablate.best_arm`` (the detectably best arm, or "none detectably (top: X)"),
+``ablate.best_arm`` (the detectably best arm, "none detectably (top: X)", or "one arm
+(top: X)" for a study of one arm),
 ``ablate.top_arm`` and ``ablate.best_ci95`` (the top estimate) carry it for the runs table
 and the UI; the compare table (markdown and CSV) and figure are its artifacts under
 ``compare/``. The experiment's description says the same, so the experiment page shows
@@ -107,8 +108,8 @@ def answer_markdown(analysis: Any, key: str, command: str = "") -> str:
 def publish(store: Store, parent: Any, objective: str) -> str | None:
     """Rewrite the answer on ``parent`` (a study run) from its finished trials, and on its
     question's pooled run when the study was also run with other seeds; save the
-    question's view. The detectably best arm's label, "none detectably (top: X)", or None
-    while no trial has finished."""
+    question's view. The detectably best arm's label, "none detectably (top: X)", "one arm
+    (top: X)", or None while no trial has finished."""
     from ablate.errors import AblateError
     from ablate.tracking.compare import analyse
     from ablate.tracking.mlflow_store import STUDY_KEY_TAG
@@ -140,7 +141,8 @@ def publish(store: Store, parent: Any, objective: str) -> str | None:
 def _write(store: Store, run_id: str, analysis: Any, key: str, command: str = "") -> str:
     """The answer of ``analysis`` on run ``run_id``: its description (the verdict table),
     name, tags, the top arm's metrics and the compare artifacts (every column, CSV, the
-    arms figure); the detectably best arm's label, or "none detectably (top: X)"."""
+    arms figure); the detectably best arm's label, "none detectably (top: X)", or "one arm
+    (top: X)" when the study has one."""
     from ablate.tracking.arms_table import rows
     from ablate.tracking.compare import detectably_best, headline, label
     from ablate.tracking.figures import arms_figure
@@ -149,8 +151,13 @@ def _write(store: Store, run_id: str, analysis: Any, key: str, command: str = ""
     top, best = analysis.verdicts[0], detectably_best(analysis)
     interval = top.interval
     ci = f"[{cell(interval.low)}, {cell(interval.high)}]" if interval.n > 1 else "(1 fold)"
-    shown = label(best.arm) if best else f"none detectably (top: {label(top.arm)})"
-    name = f"best {label(best.arm)}" if best else f"no arm detectably best; top {label(top.arm)}"
+    if len(analysis.verdicts) == 1:  # nothing to compare with: no "best"
+        shown, name = f"one arm (top: {label(top.arm)})", f"one arm, {label(top.arm)}"
+    elif best:
+        shown, name = label(best.arm), f"best {label(best.arm)}"
+    else:
+        shown = f"none detectably (top: {label(top.arm)})"
+        name = f"no arm detectably best; top {label(top.arm)}"
     metrics = _best_metrics(analysis)
     store.set_tags(
         run_id,

@@ -190,3 +190,22 @@ def test_the_parallel_coordinate_plot_shows_its_best_and_worst_lines():
     assert low < 0.5 and high > 0.9  # neither extreme on the border
     (lines,) = [c for c in objective.collections if isinstance(c, LineCollection)]
     assert max(lines.get_cmap()(0.0)[:3]) < 0.9  # the worst line is not white
+
+
+def test_a_study_of_one_arm_is_not_told_no_arm_is_best(tmp_path, mlflow_template):
+    """The reference CNN alone: its study run was named "no arm detectably best"."""
+    from sim_store import write_study
+
+    from ablate.tracking.answer import publish
+    from ablate.tracking.mlflow_store import Store
+
+    (tmp_path / "mlflow.db").write_bytes(mlflow_template.read_bytes())
+    store = Store(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    scores = {(0, f): 0.6 + 0.01 * f for f in range(4)}
+    write_study(store, "alone", "alone-1", {"cnn": scores}, [[f"s{f}"] for f in range(4)])
+    experiment = store.client.get_experiment_by_name("alone").experiment_id
+    (parent,) = store.client.search_runs([experiment], "tags.`ablate.kind` = 'study'")
+    assert publish(store, parent, "test_uar_mean") == "one arm (top: pos_encoding=cnn)"
+    run = store.client.get_run(parent.info.run_id)
+    assert run.info.run_name.startswith("alone-1: one arm, pos_encoding=cnn 0.615 [")
+    assert run.data.tags["ablate.answer"].startswith("one arm, pos_encoding=cnn: test_uar 0.615")
