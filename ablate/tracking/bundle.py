@@ -52,13 +52,16 @@ LOST = (
 def relocate(db: Path) -> tuple[str, list[str]]:
     """Copy the artifacts of ``db`` that exist on this machine to ``<stem>-artifacts/``
     beside it, and point every artifact location there (relative). Returns that folder and
-    the finished runs whose artifacts are neither there nor where the store said (lost:
-    every finished run logs some)."""
+    the finished study and trial runs whose artifacts are neither there nor where the store
+    said (lost: each logs its config, scores and figures)."""
     root = f"{db.stem}-artifacts"
     missing = []
     with contextlib.closing(sqlite3.connect(db)) as con, con:
+        # a pooled answer's arm runs hold numbers only (ablate.tracking.questions), and a
+        # fold run's one artifact, its weights, is left out of committed stores
         for run, experiment, uri, status in con.execute(
-            "select run_uuid, experiment_id, artifact_uri, status from runs"
+            "select run_uuid, experiment_id, artifact_uri, status from runs where run_uuid not "
+            "in (select run_uuid from tags where key = 'ablate.kind' and value in ('arm', 'fold'))"
         ):
             source = Path(uri.removeprefix("file://"))
             target = db.parent / root / str(experiment) / run / "artifacts"
@@ -184,8 +187,8 @@ def _parent_params(store: Store, parent: Any, trials: list[Any]) -> None:
 
 def upgrade(db: Path) -> list[str]:
     """Relocate ``db``'s artifacts, then bring its runs, parents and experiments up to date.
-    Returns the finished runs whose artifacts were found nowhere (their metrics and params
-    are kept)."""
+    Returns the finished study and trial runs whose artifacts were found nowhere (their
+    metrics and params are kept)."""
     db = db.resolve()
     root, missing = relocate(db)
     separate(db, root)

@@ -13,7 +13,7 @@ from store_helpers import PE, RESULTS
 from ablate.cli.ui_cmd import server_folder
 from ablate.tracking import arms_table
 from ablate.tracking import compare as verdicts
-from ablate.tracking.bundle import upgrade
+from ablate.tracking.bundle import relocate, upgrade
 from ablate.tracking.mlflow_store import Store
 
 
@@ -81,3 +81,20 @@ def test_an_old_store_is_brought_up_to_date_from_its_metrics_and_compares_the_sa
     rebuilt = {t.info.run_id for t in trials if t.info.status == "FINISHED"}
     assert again < finished and not again & rebuilt  # what was rebuilt is no longer missing
     assert [str(r) for r in arms_table.rows(verdicts.analyse(Store(uri), [PE]))] == before
+
+
+def test_bundling_names_the_runs_whose_artifacts_are_lost(tmp_path):
+    """A store whose mlruns/ was lost bundled as if complete. Not counted as lost: the
+    pooled answers' arm runs (numbers only) and the fold runs (their weights left out)."""
+    name = "emodb-recipe-cpu"
+    shutil.copy(RESULTS / f"{name}.db", tmp_path)
+    shutil.copytree(RESULTS / f"{name}-artifacts", tmp_path / f"{name}-artifacts")
+    db = tmp_path / f"{name}.db"
+    assert relocate(db) == (f"{name}-artifacts", [])
+    with sqlite3.connect(db) as con:
+        (run, where) = con.execute(
+            "select run_uuid, artifact_uri from runs where status = 'FINISHED' and run_uuid in "
+            "(select run_uuid from tags where key = 'ablate.kind' and value = 'trial') limit 1"
+        ).fetchone()
+    shutil.rmtree(tmp_path / where)
+    assert relocate(db) == (f"{name}-artifacts", [run])
