@@ -156,6 +156,14 @@ def load_arms(
         ]
         for key, p in parents.items()
     }
+    for target, keys in named.items():  # a seed still on its way: the others answer
+        idle = [key for key in keys if not runs[key]]
+        if idle and len(idle) < len(keys):
+            notes.append(f"{', '.join(idle)}: no finished trial yet, left out of '{target}'")
+            named[target] = [key for key in keys if key not in idle]
+            for key in idle:
+                parents.pop(key, None)
+                runs.pop(key, None)
     groups = seed_groups(parents, runs, notes) if pool_seeds else {k: [k] for k in parents}
     check_names(named, groups, parents, runs)
     grouped = {key: [r for member in groups[key] for r in runs[member]] for key in groups}

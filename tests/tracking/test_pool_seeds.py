@@ -74,3 +74,19 @@ def test_a_name_pools_every_key_or_says_why_not(tmp_path, mlflow_template, capsy
         or f"twice-0 and twice-1 differ in {why}" in err
     )
     assert len(_rows(capsys, "twice-0", "twice-1", "--pool-seeds", "--tracking-uri", uri)) == 2
+
+
+def test_a_name_pools_the_keys_that_have_finished_trials(tmp_path, mlflow_template, capsys):
+    """A second seed still running (no finished trial) made `--pool-seeds NAME` fail,
+    saying the keys differ in every parameter."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    (tmp_path / "mlflow.db").write_bytes(mlflow_template.read_bytes())
+    store = Store(uri)
+    folds = [["a"], ["b"]]
+    write_study(store, "twice", "twice-0", {"x": {(0, 0): 0.5, (0, 1): 0.6}}, folds, light=True)
+    write_study(store, "twice", "twice-1", {}, folds, light=True)  # started, nothing finished
+    code, out, err = run(capsys, "compare", "twice", "--pool-seeds", "--tracking-uri", uri)
+    assert code == 0, err
+    assert "twice-1: no finished trial yet, left out of 'twice'" in " ".join(out.split())
+    rows = _rows(capsys, "twice", "--pool-seeds", "--tracking-uri", uri)
+    assert list(rows) == ["pos_encoding=x"] and rows["pos_encoding=x"]["seeds"] == "1"
