@@ -27,7 +27,7 @@ def _trials(uri: str, key: str):
     return parent, client.search_runs([parent.info.experiment_id], query)
 
 
-@pytest.mark.parametrize("name", ["emodb-h200", "emodb-cpu"])
+@pytest.mark.parametrize("name", ["emodb-h200", "emodb-cpu", "ravdess-cpu"])
 def test_a_committed_store_shows_its_artifacts_on_a_fresh_clone(tmp_path, name):
     """Its artifacts pointed at /work/main/mlruns or /tmp/ev: "No Artifacts Recorded"."""
     shutil.copy(RESULTS / f"{name}.db", tmp_path)
