@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import os
+import secrets
 import shlex
 import sys
 from pathlib import Path
@@ -22,8 +24,10 @@ PROBE_BYTES = 1 << 20
 
 
 def _writable(run_dir: Path, what: str = "run dir") -> None:
-    """A one-line error now, not mid-study, when ``run_dir`` is unwritable or its disk full."""
-    probe = run_dir / ".write-test"
+    """A one-line error now, not mid-study, when ``run_dir`` is unwritable or its disk full.
+    The probe file is this process's own: processes sharing the folder (two machines on
+    one store folder) removed each other's and read it as "not writable"."""
+    probe = run_dir / f".write-test-{os.getpid()}-{secrets.token_hex(4)}"
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
         probe.write_bytes(b"\0" * PROBE_BYTES)
