@@ -37,8 +37,9 @@ limit=${3:-100000}
 seeds=${SEEDS:-1,2}
 studies=${STUDIES:-}
 known=pe_vs_coord,baseline_opensmile,reference_cnn,distillation_cnn,patch_shape,distillation
+listed() { [[ ",$1," == *",$2,"* ]]; }  # LIST (comma-separated) holds NAME
 for name in ${studies//,/ }; do
-  [[ ",$known," == *",$name,"* ]] || { echo "STUDIES: unknown study '$name'; known: $known" >&2; exit 2; }
+  listed "$known" "$name" || { echo "STUDIES: unknown study '$name'; known: $known" >&2; exit 2; }
 done
 store=${STORE:-docs/results/ravdess-$profile.db}
 runs=runs/ravdess-$profile
@@ -89,15 +90,15 @@ if [ "$profile" = smoke ]; then
   teacher=(distill.teacher_epochs=1 distill.feature_epochs=1 distill.finetune_epochs=1)
 fi
 
-wanted() { [ -z "$studies" ] || [[ ",$studies," == *",$1,"* ]]; }
+wanted() { [ -z "$studies" ] || listed "$studies" "$1"; }
 run() {
-  local name
-  name=$(basename "$1" .yaml)
+  local study=$1 name
+  name=$(basename "$study" .yaml)
   wanted "$name" || return 0
-  local study=$1 log=$runs/$name-seeds$seeds.log
+  local log=$runs/$name-seeds$seeds.log
   shift
   timeout --signal=INT "$limit" "${ablate[@]}" run "$study" "$@" --tracking-uri "sqlite:///$store" \
-    --run-dir "$runs/$(basename "$study" .yaml)" > "$log" 2>&1 || echo "$study: see $log" >&2
+    --run-dir "$runs/$name" > "$log" 2>&1 || echo "$study: see $log" >&2
 }
 students=("${common[@]}" "${student[@]}")  # the recipe's model sizes too
 # the paper's three claims first (a run cut short by its time limit still answers them)
