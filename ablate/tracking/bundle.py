@@ -29,6 +29,7 @@ from typing import Any
 
 import yaml
 
+from ablate.errors import AblateError
 from ablate.identity import OPERATIONAL_KEYS
 from ablate.intervals import score_interval
 from ablate.tracking import folds as fold_runs
@@ -190,6 +191,8 @@ def upgrade(db: Path) -> list[str]:
     Returns the finished study and trial runs whose artifacts were found nowhere (their
     metrics and params are kept)."""
     db = db.resolve()
+    if not db.is_file():  # sqlite3 would create an empty one and fail on its first query
+        raise AblateError(f"{db}: no such SQLite store file")
     root, missing = relocate(db)
     separate(db, root)
     series = _series(db)
@@ -218,7 +221,11 @@ def upgrade(db: Path) -> list[str]:
 
 if __name__ == "__main__":
     for path in sys.argv[1:]:
-        lost = upgrade(Path(path))
+        try:
+            lost = upgrade(Path(path))
+        except AblateError as exc:  # one line and exit 2, as every ablate command
+            print(f"error: {exc}", file=sys.stderr)
+            sys.exit(2)
         print(f"{path}: artifacts in {Path(path).stem}-artifacts/ beside it")
         if lost:
             print(

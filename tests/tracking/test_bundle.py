@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+import subprocess
+import sys
 
 import pytest
 from mlflow import MlflowClient
@@ -98,3 +100,14 @@ def test_bundling_names_the_runs_whose_artifacts_are_lost(tmp_path):
         ).fetchone()
     shutil.rmtree(tmp_path / where)
     assert relocate(db) == (f"{name}-artifacts", [run])
+
+
+def test_bundling_a_missing_store_is_one_line_and_creates_nothing(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "ablate.tracking.bundle", str(tmp_path / "typo.db")],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2
+    assert done.stderr == f"error: {tmp_path / 'typo.db'}: no such SQLite store file\n"
+    assert list(tmp_path.iterdir()) == []
