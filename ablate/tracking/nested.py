@@ -9,8 +9,9 @@ best validation UA there (seeds averaged; ties to the earlier trial) is chosen, 
 test UA there is the fold's nested score. Their mean over folds estimates what "search
 the recipe on the training speakers, then train it" scores on unseen speakers: no test
 score took part in any choice. Beside it, the usual reading of a search, the trial with
-the best mean test UA (chosen by looking at the test speakers: optimistic), and the trial
-the search ships (the best ``val_uar_mean``, the objective).
+the best mean test UA (chosen by looking at the test speakers: optimistic), their paired
+difference (the selection bias of choosing by test, measured on the same trials) and the
+trial the search ships (the best ``val_uar_mean``, the objective).
 
 The choice per fold reads its own training side only; the candidates are only as clean as
 the sampler: ``random`` and ``grid`` propose trials blind to every score, while ``tpe``
@@ -70,6 +71,8 @@ class Nested:
     by_test: Trial
     #: the trial the search ships: the best val_uar_mean
     shipped: Trial
+    #: ``by_test`` minus the nested choice, paired over the folds: the selection bias
+    bias: Interval
     notes: list[str] = field(default_factory=list)
 
 
@@ -120,6 +123,9 @@ def nested(store: Store, target: str) -> Nested:
     estimate = t_interval([c.trial.test[c.fold] for c in choices])
     by_test = max(trials, key=lambda t: (t.mean_test(), -t.number))
     shipped = max(scored, key=lambda t: (t.objective, -t.number))
+    bias = t_interval(
+        [by_test.test[c.fold] - c.trial.test[c.fold] for c in choices if c.fold in by_test.test]
+    )
     params = parent.data.params
     sampler, metric = params.get("optuna.sampler", ""), params.get("optuna.metric", "")
     if metric and not metric.startswith("val_"):
@@ -137,7 +143,7 @@ def nested(store: Store, target: str) -> Nested:
     incomplete = [c.fold for c in choices if c.candidates < len(scored)]
     if incomplete:
         notes.append(f"folds {', '.join(incomplete)}: chosen among the trials that have them")
-    return Nested(key, choices, estimate, by_test, shipped, notes)
+    return Nested(key, choices, estimate, by_test, shipped, bias, notes)
 
 
 def rows(result: Nested) -> list[dict[str, Any]]:
@@ -159,12 +165,14 @@ def rows(result: Nested) -> list[dict[str, Any]]:
 def summary(result: Nested) -> list[str]:
     """The estimate, the optimistic reading and the shipped trial, one line each."""
     e = result.estimate
-    shipped, by_test = result.shipped, result.by_test
+    shipped, by_test, bias = result.shipped, result.by_test, result.bias
     return [
         f"nested estimate (search on each fold's training speakers, then train): test UA "
         f"{e.mean:.3f} (95% CI {e.low:.3f} to {e.high:.3f}) over {e.n} outer folds",
         f"best trial by mean test UA (chosen by looking at the test speakers, optimistic): "
         f"trial {by_test.number} ({by_test.arm}) {by_test.mean_test():.3f}",
+        f"selection bias of choosing by test UA (that trial minus the nested choice, paired "
+        f"over {bias.n} folds): {bias.mean:+.3f} (95% CI {bias.low:+.3f} to {bias.high:+.3f})",
         f"the search's choice to ship (best val_uar_mean {shipped.objective:.3f}): trial "
         f"{shipped.number} ({shipped.arm}), mean test UA {shipped.mean_test():.3f}",
     ]

@@ -25,36 +25,35 @@ if [ "$which" = recipe ] || [ "$which" = all ]; then
   # the 480 fold weights (about 220 MB) stay out of git; studies/evidence.sh makes them again
   find emodb-recipe-cpu-artifacts -name model.pt -delete
   uri=sqlite:///emodb-recipe-cpu.db
-  # each study run twice by studies/evidence.sh (SEEDS=1, then SEEDS=0), pooled by seed
-  cnn="reference_cnn-e4337856a6 reference_cnn-6081e73cbe"
-  vit="strong_vit-a95fea79e6 strong_vit-e87556dcdd"
-  pe="pe_vs_coord-713e78321d pe_vs_coord-40cc98ff0a"
-  ps="patch_shape-dfb82f2b20 patch_shape-fd01c142cd"
-  dist="distillation-989e4ac2d9 distillation-5ba0e29dd0"
-  dcnn="distillation_cnn-ba64fef4dc distillation_cnn-18ce385332"
+  # each study run once per seed by studies/evidence.sh (SEEDS=1, 0, then 2), pooled by name
   ref=preset=cnn
   pooled() { compare "$@" --pool-seeds; }
   {
     echo "### The recipe search: TPE over the student's training levers (studies/recipe.yaml), seed 0"
     compare recipe-f3d7f17e7d
     echo
-    echo "### Positional encoding (vertical patches) beside the reference CNN and the strong ViT, recipe, leave-one-speaker-out, 2 seeds"
-    pooled $pe $cnn $vit --reference $ref --plot pe_vs_coord-recipe.png
+    echo "### The same levers searched nested (studies/recipe_emodb_search.yaml): the selection bias of choosing by test UA"
+    echo '```'
+    python3 -m ablate compare recipe_emodb_search --nested --tracking-uri "$uri"
+    echo '```'
+    echo
+    echo "### Positional encoding (vertical patches) beside the reference CNN and the strong ViT, recipe, leave-one-speaker-out, 3 seeds"
+    pooled pe_vs_coord reference_cnn strong_vit --reference $ref --plot pe_vs_coord-recipe.png
     echo
     echo "### Does an encoding help? Each against no encoding, paired over the 8 speakers"
-    pooled $pe --reference pos_encoding=none
+    pooled pe_vs_coord --reference pos_encoding=none
     echo
-    echo "### Patch shape (no positional encoding) beside the reference CNN, recipe, leave-one-speaker-out, 2 seeds"
-    pooled $ps $cnn --reference $ref --plot patch_shape-recipe.png
+    echo "### Patch shape (no positional encoding) beside the reference CNN, recipe, leave-one-speaker-out, 3 seeds"
+    pooled patch_shape reference_cnn --reference $ref --plot patch_shape-recipe.png
     echo
     echo "### Is vertical the best patch? Each shape against vertical, paired over the 8 speakers"
-    pooled $ps --reference patching=vertical
+    pooled patch_shape --reference patching=vertical
     echo
-    echo "### Distillation from the paper's ViT teacher and from the CNN, beside the reference CNN, recipe, 2 seeds"
-    pooled $dist $dcnn $cnn --reference $ref --plot distillation-recipe.png
+    echo "### Distillation from the paper's ViT teacher and from the CNN, beside the reference CNN, recipe, 3 seeds"
+    pooled distillation distillation_cnn reference_cnn --reference $ref --plot distillation-recipe.png
     echo
     echo "### Does distillation help? Each against the student alone, paired over the 8 speakers"
-    pooled $dist $dcnn --reference loss=none
+    pooled distillation distillation_cnn --reference loss=none
   } > tables-recipe.md
   # The README shows the same tables between its results markers.
   python3 - <<'PY'
@@ -181,7 +180,7 @@ PY
       esac
     done
   } > tables-ravdess.md
-  # one table per claim, EmoDB (two seeds pooled) and RAVDESS combined (docs/studies.md)
+  # one table per claim, EmoDB (three seeds pooled) and RAVDESS combined (docs/studies.md)
   emodb=sqlite:///emodb-recipe-cpu.db
   across() { python3 -m ablate compare "$@" --across --pool-seeds --margin "$margin" --format markdown; }
   {

@@ -56,9 +56,24 @@ def test_the_recipes_hold_their_corpus_settings(request):
         "cnn", 40, 64, 64,
     )  # fmt: skip
     assert list(cnn.data.augment) == ["frame_shift", "specaugment", "mixup"]
-    search = load_study(studies / "recipe_ravdess_search.yaml", registry=get_registry())
-    assert search.settings.metric == "val_uar_mean" and search.settings.sampler == "random"
-    assert search.base.protocol.val_fraction > 0
+    for name in ("recipe_ravdess_search", "recipe_emodb_search"):
+        search = load_study(studies / f"{name}.yaml", registry=get_registry())
+        assert search.settings.metric == "val_uar_mean" and search.settings.sampler == "random"
+        assert search.base.protocol.val_fraction > 0
+
+
+def test_the_nested_emodb_search_measures_the_search_that_chose_the_recipe(request):
+    """The selection bias of studies/recipe.yaml (chosen by test UA) is measured by
+    running its levers nested: the two searches must differ only in who chooses."""
+    studies = request.config.rootpath / "studies"
+    tuned, nested = (
+        load_study(studies / f"{name}.yaml", registry=get_registry())
+        for name in ("recipe", "recipe_emodb_search")
+    )
+    assert len(nested.space.dims) == 10 and nested.space == tuned.space
+    assert nested.settings.n_trials == tuned.settings.n_trials
+    assert (tuned.settings.metric, nested.settings.metric) == ("test_uar_mean", "val_uar_mean")
+    assert nested.base.model == tuned.base.model and nested.base.train == tuned.base.train
 
 
 def test_the_ravdess_evidence_reads_the_recipe_it_names(request):

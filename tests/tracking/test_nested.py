@@ -75,6 +75,13 @@ def test_each_outer_fold_is_scored_by_the_trial_its_validation_speakers_chose(wo
     mean = statistics.fmean(chosen_tests)
     half = stats.t.ppf(0.975, 2) * statistics.stdev(chosen_tests) / 3**0.5
     assert f"test UA {mean:.3f} (95% CI {mean - half:.3f} to {mean + half:.3f}) over 3" in notes
+    # the trial a search would report by looking at test UA, against the nested choices
+    tests = {t: statistics.fmean(scores[f][t][1] for f in scores) for t in range(3)}
+    by_test = max(tests, key=lambda t: (tests[t], -t))
+    gaps = [scores[r["test_speakers"]][by_test][1] - float(r["test_uar"]) for r in rows]
+    gap, half = statistics.fmean(gaps), stats.t.ppf(0.975, 2) * statistics.stdev(gaps) / 3**0.5
+    assert f"trial {by_test} " in notes and f"over 3 folds): {gap:+.3f} (95% CI" in notes
+    assert f"{gap - half:+.3f} to {gap + half:+.3f})" in notes
     assert "sampler" not in notes  # random proposals are blind to every score
     main(["compare", "search", "--nested"])  # the terminal table
     assert "nested estimate" in capsys.readouterr().out
