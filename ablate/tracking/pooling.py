@@ -6,6 +6,11 @@ their trials tested the same thing: the same corpus (data fingerprint), classes,
 trial runs' tags record them. Their seeds must not overlap (a seed trained twice is not a
 second seed). A study name given to ``--pool-seeds`` names every key of that name: they
 all pool, or the command fails saying which setting keeps two of them apart.
+
+Keys logged by different versions of ablate (their trials' git commits differ) are
+compared on the settings both record: one version logs a setting the other leaves out
+(an unused plugin's arguments, a new argument's default), and that is no difference
+between the studies; a note names each setting only one of them records.
 """
 
 from __future__ import annotations
@@ -23,6 +28,10 @@ PROTOCOL_TAGS = {
     "ablate.split": "split (test and validation speakers)",
     "ablate.speaker_independent": "speaker independence",
 }
+#: the code a trial ran (provenance): keys of different commits may record different settings
+COMMIT_TAG = "ablate.git_commit"
+#: how many of the settings only some pooled keys record a note names
+SHOWN = 6
 
 
 def read_json(text: str) -> Any:
@@ -62,26 +71,35 @@ def seed_groups(
     parents: dict[str, Any], runs: dict[str, list[Any]], notes: list[str]
 ) -> dict[str, list[str]]:
     """Study keys grouped under the first of them that they pool with (module docstring);
-    a note names each pooled group."""
+    a note names each pooled group and any setting only some of its keys record."""
     groups: dict[str, list[str]] = {}
-    homes: dict[str, list[str]] = {}
-    for key, parent in parents.items():
-        same = homes.setdefault(json.dumps(_identity(parent, runs[key]), sort_keys=True), [])
+    for key in parents:
         seeds = _seeds(runs[key])
         home = next(
-            (h for h in same if not seeds & set().union(*(_seeds(runs[m]) for m in groups[h]))),
-            None,
+            (
+                h
+                for h in groups
+                if not _differ(parents, runs, h, key)
+                and not seeds & set().union(*(_seeds(runs[m]) for m in groups[h]))
+            ),
+            key,
         )
-        if home is None:
-            same.append(key)
-            home = key
         groups.setdefault(home, []).append(key)
-    for members in groups.values():
+    for home, members in groups.items():
         if len(members) > 1:
             seeds = [runs[m][0].data.tags.get("ablate.seeds", "?") for m in members]
             notes.append(
                 f"{', '.join(members)}: one study run with seeds {', '.join(seeds)}, pooled "
                 "(--pool-seeds): seeds averaged within each fold"
+            )
+        one_side = sorted({k for m in members[1:] for k in _one_side(parents, runs, home, m)})
+        if one_side:
+            shown = ", ".join(one_side[:SHOWN]) + (
+                f" and {len(one_side) - SHOWN} more" if len(one_side) > SHOWN else ""
+            )
+            notes.append(
+                f"{', '.join(members)}: logged by different versions of ablate, pooled on the "
+                f"settings all record; {len(one_side)} are recorded by some only ({shown})"
             )
     return groups
 
@@ -107,9 +125,28 @@ def check_names(
         )
 
 
-def _why(parents: dict[str, Any], runs: dict[str, list[Any]], a: str, b: str) -> str:
+def _across_versions(runs: dict[str, list[Any]], a: str, b: str) -> bool:
+    """Whether keys ``a`` and ``b`` were logged by different code (no commit in common)."""
+    one, other = ({r.data.tags.get(COMMIT_TAG, "") for r in runs[k]} for k in (a, b))
+    return "" not in one | other and not one & other
+
+
+def _differ(parents: dict[str, Any], runs: dict[str, list[Any]], a: str, b: str) -> list[str]:
+    """The settings and tested things that keep keys ``a`` and ``b`` apart: any both record
+    with different values and, within one version of ablate, any only one records."""
     one, other = (_identity(parents[k], runs[k]) for k in (a, b))
-    differing = [k for k in sorted(set(one) | set(other)) if one.get(k) != other.get(k)]
+    names = set(one) & set(other) if _across_versions(runs, a, b) else set(one) | set(other)
+    return [k for k in sorted(names) if one.get(k) != other.get(k)]
+
+
+def _one_side(parents: dict[str, Any], runs: dict[str, list[Any]], a: str, b: str) -> list[str]:
+    """The settings only one of two pooled keys records (they differ in version)."""
+    one, other = (_identity(parents[k], runs[k]) for k in (a, b))
+    return sorted(set(one) ^ set(other))
+
+
+def _why(parents: dict[str, Any], runs: dict[str, list[Any]], a: str, b: str) -> str:
+    differing = _differ(parents, runs, a, b)
     if not differing:
         shared = sorted(_seeds(runs[a]) & _seeds(runs[b]))
         return f"nothing but their seeds, which overlap ({', '.join(map(str, shared))})"

@@ -32,11 +32,14 @@ def write_study(
     margin: float | None = None,
     light: bool = False,
     independent: bool = True,
+    params: dict[str, str] | None = None,
+    commit: str | None = None,
 ) -> None:
     """Study ``key`` of experiment ``name``: each arm (a ``pos_encoding`` value) with
     its per-(seed, fold) scores; ``folds[f]`` the test speakers of fold ``f``. ``light``
     writes each fold run's tags and scores in three calls instead of the trial's eight
-    (the same names; no weights file): for simulations of hundreds of studies."""
+    (the same names; no weights file): for simulations of hundreds of studies. ``params``
+    adds fixed settings to each trial, ``commit`` its ``ablate.git_commit`` tag."""
     experiment = store.experiment_id(name)
     tags = {STUDY_KEY_TAG: key, "ablate.kind": "study", "ablate.study": name}
     if margin is not None:
@@ -61,11 +64,17 @@ def write_study(
                 "ablate.speaker_independent": str(independent).lower(),
                 "ablate.split": json.dumps(split),
                 "ablate.label_names": json.dumps(["anger", "neutral"]),
+                **({"ablate.git_commit": commit} if commit else {}),
             },
         )
         store.log_params(
             trial,
-            {"data.dataset": "sim", "model.pos_encoding": arm, "protocol.split": "speaker_kfold"},
+            {
+                "data.dataset": "sim",
+                "model.pos_encoding": arm,
+                "protocol.split": "speaker_kfold",
+                **(params or {}),
+            },
         )
         for (seed, fold), value in sorted(scores.items()):
             if light:

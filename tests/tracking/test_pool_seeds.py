@@ -90,3 +90,47 @@ def test_a_name_pools_the_keys_that_have_finished_trials(tmp_path, mlflow_templa
     assert "twice-1: no finished trial yet, left out of 'twice'" in " ".join(out.split())
     rows = _rows(capsys, "twice", "--pool-seeds", "--tracking-uri", uri)
     assert list(rows) == ["pos_encoding=x"] and rows["pos_encoding=x"]["seeds"] == "1"
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "why"),
+    [
+        # one version: a setting only one key records is a difference
+        (("c1", {}), ("c1", {"data.f_max": "8000"}), "data.f_max"),
+        # two versions: a setting both record still has to agree
+        (("c1", {"train.lr": "0.001"}), ("c2", {"train.lr": "0.002"}), "train.lr"),
+    ],
+)
+def test_settings_apart_keep_keys_apart(tmp_path, mlflow_template, capsys, first, second, why):
+    uri = _store(tmp_path, mlflow_template, first, second)
+    code, _, err = run(capsys, "compare", "twice", "--pool-seeds", "--tracking-uri", uri)
+    assert code == 2 and f"differ in {why};" in err
+
+
+def test_keys_of_two_versions_pool_on_the_settings_both_record(tmp_path, mlflow_template, capsys):
+    """The EmoDB evidence's third seed, run after ablate stopped logging unused plugins'
+    settings, was refused: 'differ in' 35 settings only the older runs recorded."""
+    old = {f"distill.teacher.{k}": "1" for k in "abcdefgh"} | {"train.lr": "0.001"}
+    uri = _store(tmp_path, mlflow_template, ("c1", old), ("c2", {"train.lr": "0.001"}))
+    code, out, err = run(capsys, "compare", "twice", "--pool-seeds", "--tracking-uri", uri)
+    assert code == 0, err
+    note = " ".join(out.split())
+    assert any(f"{keys}: logged by different versions of ablate" in note
+               for keys in ("twice-0, twice-1", "twice-1, twice-0"))  # fmt: skip
+    assert "8 are recorded by some only (distill.teacher.a, " in note and "and 2 more)" in note
+    rows = _rows(capsys, "twice", "--pool-seeds", "--tracking-uri", uri)
+    assert rows["pos_encoding=x"]["seeds"] == "2"
+
+
+def _store(tmp_path, template, first, second) -> str:
+    """Study 'twice' run with seed 0 (``first``: commit, settings), then seed 1."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    (tmp_path / "mlflow.db").write_bytes(template.read_bytes())
+    store = Store(uri)
+    for seed, (commit, params) in enumerate((first, second)):
+        scores = {"x": {(seed, 0): 0.5 + seed / 10, (seed, 1): 0.6}}
+        write_study(
+            store, "twice", f"twice-{seed}", scores, [["a"], ["b"]], light=True,
+            params=params, commit=commit,
+        )  # fmt: skip
+    return uri
