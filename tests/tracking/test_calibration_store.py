@@ -71,7 +71,10 @@ def same(stored: dict[str, dict], expected: dict[str, dict]) -> None:
 
 
 @pytest.fixture
-def store(tmp_path, mlflow_template):
+def store(tmp_path, mlflow_template, monkeypatch):
+    """An empty store in ``tmp_path``, the working directory: MLflow puts a new
+    experiment's artifacts under ./mlruns (they landed in the repository's)."""
+    monkeypatch.chdir(tmp_path)
     path = tmp_path / "mlflow.db"
     path.write_bytes(mlflow_template.read_bytes())
     return f"sqlite:///{path}"

@@ -192,8 +192,9 @@ def test_the_parallel_coordinate_plot_shows_its_best_and_worst_lines():
     assert max(lines.get_cmap()(0.0)[:3]) < 0.9  # the worst line is not white
 
 
-def test_a_study_of_one_arm_is_not_told_no_arm_is_best(tmp_path, mlflow_template):
+def test_a_study_of_one_arm_is_not_told_no_arm_is_best(tmp_path, mlflow_template, monkeypatch):
     """The reference CNN alone: its study run was named "no arm detectably best"."""
+    monkeypatch.chdir(tmp_path)  # the fold runs' artifacts go to ./mlruns
     from sim_store import write_study
 
     from ablate.tracking.answer import publish
