@@ -99,10 +99,12 @@ def _summary(c, margin: float, power: float, analysis) -> list[str]:
         if c.post_hoc
         else f"against {analysis.reference.arm.name}"
     )
+    seeds = f"{c.seeds}" if c.most_seeds <= c.seeds else f"{c.seeds}-{c.most_seeds}"
     if c.seed == c.seed:
+        per = "each pair's seeds" if c.most_seeds > c.seeds else f"{c.seeds}"
         parts = (
             f"speakers {c.speaker:.5f} (sd {cell(c.speaker**0.5)}) + seeds {c.seed:.5f} / "
-            f"{c.seeds} (sd of a per-seed difference {cell(c.seed**0.5)})"
+            f"{per} (sd of a per-seed difference {cell(c.seed**0.5)})"
         )
         if c.speaker == 0:
             parts += "; the speaker part is estimated at 0 (seeds explain all the observed "
@@ -111,7 +113,7 @@ def _summary(c, margin: float, power: float, analysis) -> list[str]:
         parts = "speakers and seeds together: one seed per fold (or no seed both arms "
         parts += "trained) cannot separate them"
     return [
-        f"design: {c.arms} trials x {c.folds} test folds x {c.seeds} seed(s); Holm family "
+        f"design: {c.arms} trials x {c.folds} test folds x {seeds} seed(s); Holm family "
         f"of {c.family} ({how}); power {power:g}, margin ±{margin:g}",
         f"variance of a paired difference per fold: {c.observed:.5f} observed = {parts}",
         f"this design resolves: a difference of {cell(found)} (MDE), equivalence within "

@@ -11,9 +11,11 @@ study by the method of moments:
   cancels in the difference and is rightly left out; it is not the arms' own spread
   between seeds (``sd_seeds``), which counts it;
 * the **speaker** part: what is left of the observed variance of the paired fold
-  differences (averaged over the pairs of arms the table compares) once the seed part is
-  taken out: how much an arm's advantage changes from speaker to speaker. No number of
-  seeds removes it; only more test speakers (folds) average it down.
+  differences (averaged over the pairs of arms the table compares) once each pair's seed
+  part is taken out (``sigma_seed^2 (1/S_a + 1/S_b) / 2`` for arms of ``S_a`` and ``S_b``
+  seeds: an arm added to a study after its first seeds has fewer): how much an arm's
+  advantage changes from speaker to speaker. No number of seeds removes it; only more
+  test speakers (folds) average it down.
 
 A design of ``n`` folds and ``S`` seeds then has a paired-difference standard error of
 ``sqrt((sigma_speaker^2 + sigma_seed^2 / S) / n)`` on ``n - 1`` degrees of freedom, and
@@ -57,6 +59,8 @@ class Components:
     seed: float
     #: measured wall seconds per trial, fold and seed
     seconds: float
+    #: the most seeds an arm has on a fold (``seeds`` is the fewest)
+    most_seeds: int = 0
 
     def variance(self, seeds: int) -> float:
         """A paired fold difference's variance with ``seeds`` seeds per arm."""
@@ -80,18 +84,21 @@ def components(analysis: Analysis) -> Components:
         if analysis.post_hoc
         else [(reference, a) for a in arms if a is not reference]
     )
-    variances, spread = [], []
+    variances, pair_seeds, spread = [], [], []
     for a, b in pairs:
         shared = [f for f in means[id(a)] if f in means[id(b)]]
         if len(shared) > 1:
             variances.append(
                 statistics.variance([means[id(b)][f] - means[id(a)][f] for f in shared])
             )
+            pair_seeds.append(_seed_share(a.values[name], b.values[name], shared))
         spread += _seed_spread(a.values[name], b.values[name])
     observed = statistics.fmean(variances) if variances else NAN
     dof = sum(d for d, _ in spread)
     seed = sum(d * v for d, v in spread) / dof if dof else NAN
-    speaker = observed if math.isnan(seed) else max(0.0, observed - seed / seeds)
+    # each pair's seed part by its own seeds: arms added to a study later have fewer
+    own = [v - seed * share for v, share in zip(variances, pair_seeds, strict=True)]
+    speaker = observed if math.isnan(seed) else max(0.0, statistics.fmean(own) if own else NAN)
     trials = [a for a in arms if not a.teacher]
     # a trial run trains every fold once per seed: seconds x runs / its (seed, fold) scores
     costs = [a.seconds * a.runs / len(a.values[name]) for a in trials if a.seconds == a.seconds]
@@ -106,7 +113,18 @@ def components(analysis: Analysis) -> Components:
         speaker,
         seed,
         statistics.fmean(costs) if costs else NAN,
+        max(per_fold),
     )
+
+
+def _seed_share(a: dict, b: dict, folds: list[str]) -> float:
+    """How much of a per-seed difference's variance a pair's fold difference keeps: each
+    arm's seed noise averaged over its seeds, ``(1/S_a + 1/S_b) / 2`` (``1/S`` when both
+    have ``S``), with each arm's fewest seeds on the shared folds."""
+    counts = [
+        min(len([1 for (_, f) in values if f == fold]) for fold in folds) for values in (a, b)
+    ]
+    return (1 / counts[0] + 1 / counts[1]) / 2
 
 
 def _seed_spread(a: dict, b: dict) -> list[tuple[int, float]]:

@@ -19,6 +19,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from ablate.tracking import pooling
 from ablate.tracking.mlflow_store import PARENT_TAG, STUDY_KEY_TAG, Store
 
 QUESTION_TAG = "ablate.question"
@@ -46,8 +47,9 @@ class Question:
 
 
 def question_id(parent: Any) -> str:
-    """``q<hash>`` of the study's name and its study run's params less its seeds, so the
-    keys of one study run once per seed share it (and a link to its view stays short)."""
+    """``q<hash>`` of the study's name and its study run's params less its seeds: a
+    question's id is its oldest key's, so it stays as seeds join (and a link to its view
+    stays short)."""
     name = parent.data.tags.get("ablate.study", parent.info.run_name)
     params = {k: v for k, v in parent.data.params.items() if k not in SEED_PARAMS}
     blob = json.dumps([name, params], sort_keys=True)
@@ -55,24 +57,29 @@ def question_id(parent: Any) -> str:
 
 
 def questions(store: Store, experiment_id: str) -> list[Question]:
-    """The questions of an experiment, the one asked most recently first."""
+    """The questions of an experiment, the one asked most recently first: its study keys
+    grouped as ``--pool-seeds`` pools them (one study run once per seed, on any version of
+    ablate), each named by the :func:`question_id` of its oldest key."""
     parents = store.parents([experiment_id])  # newest first
-    grouped: dict[str, list[Any]] = {}
-    for parent in parents:
-        grouped.setdefault(question_id(parent), []).append(parent)
+    by_key = {p.data.tags[STUDY_KEY_TAG]: p for p in parents}
+    runs = {
+        key: store.children(p.info.run_id, experiment_id, "FINISHED") for key, p in by_key.items()
+    }
     out = []
-    for qid, members in grouped.items():
-        oldest = sorted(members, key=lambda r: (r.info.start_time, r.info.run_id))
+    for members in pooling.seed_groups(by_key, runs, []).values():
+        oldest = sorted(
+            (by_key[k] for k in members), key=lambda r: (r.info.start_time, r.info.run_id)
+        )
         keys = tuple(r.data.tags[STUDY_KEY_TAG] for r in oldest)
         name = oldest[0].data.tags.get("ablate.study", oldest[0].info.run_name)
-        out.append(Question(qid, name, keys, tuple(oldest)))
+        out.append(Question(question_id(oldest[0]), name, keys, tuple(oldest)))
     return out
 
 
 def question_of(store: Store, parent: Any) -> Question:
     """The question ``parent`` (a study run) belongs to."""
-    qid = question_id(parent)
-    return next(q for q in questions(store, parent.info.experiment_id) if q.id == qid)
+    key = parent.data.tags[STUDY_KEY_TAG]
+    return next(q for q in questions(store, parent.info.experiment_id) if key in q.keys)
 
 
 def _one(store: Store, experiment_id: str, query: str) -> Any | None:

@@ -80,7 +80,7 @@ def test_the_report_gives_the_provenance_of_every_run(tiny):
 
 
 def test_a_committed_store_reports_its_pooled_answer(tmp_path, capsys):
-    """The recipe store's pe_vs_coord, seeds 0 and 1 pooled, as the README gives it."""
+    """The recipe store's pe_vs_coord, seeds 0, 1 and 2 pooled, as the README gives it."""
     name = "emodb-recipe-cpu"
     shutil.copy(RESULTS / f"{name}.db", tmp_path)
     shutil.copytree(RESULTS / f"{name}-artifacts", tmp_path / f"{name}-artifacts")
@@ -94,7 +94,7 @@ def test_a_committed_store_reports_its_pooled_answer(tmp_path, capsys):
     experiment = client.get_experiment_by_name("pe_vs_coord").experiment_id
     keys = [r.data.tags["ablate.study_key"] for r in client.search_runs(
         [experiment], "tags.`ablate.kind` = 'study'")]  # fmt: skip
-    assert len(keys) == 2 and all(k in text for k in keys)
+    assert len(keys) == 3 and all(k in text for k in keys)
     assert headline(analyse(Store(uri), ["pe_vs_coord"], pool_seeds=True)) in text
 
 

@@ -44,6 +44,19 @@ def test_the_components_are_recovered_from_a_large_pilot():
     assert c.seconds == pytest.approx(60 / (400 * 3))
 
 
+def test_an_arm_added_later_with_fewer_seeds_splits_by_each_pairs_seeds():
+    """An arm with one seed beside arms with three (an arm added to the study after its
+    first seeds ran): the speaker part was the variance less the seed part over the
+    fewest seeds of any arm, so the speaker part was estimated at 0."""
+    rng = np.random.default_rng(3)
+    arms = study(rng, [0.5, 0.5, 0.5], 1500, 3)
+    late = arms[2].values["uar"]
+    arms[2].values["uar"] = {(s, f): v for (s, f), v in late.items() if s == 0}
+    c = components(analyse_arms(arms, reference="arm0"))
+    assert (c.seeds, c.most_seeds) == (1, 3)
+    assert c.speaker == pytest.approx(SPEAKER_SD**2, rel=0.25)
+
+
 def test_a_planned_design_finds_the_margin_with_the_power_asked_for():
     """Plan from a pilot, then simulate the planned design with the true components: a
     difference of the margin is found about 80% of the time (the plan rounds up)."""
@@ -73,7 +86,7 @@ def test_plan_on_the_recipe_store(recipe_store, capsys):
         capsys, "plan", "pe_vs_coord", "--pool-seeds", "--margin", "0.03",
         "--tracking-uri", recipe_store, "--format", "markdown",
     )  # fmt: skip
-    assert "- design: 4 trials x 8 test folds x 2 seed(s); Holm family of 6" in out
+    assert "- design: 6 trials x 8 test folds x 1-3 seed(s); Holm family of 15" in out
     assert "this design resolves: a difference of " in out
 
 

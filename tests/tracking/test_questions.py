@@ -139,7 +139,7 @@ def test_the_committed_recipe_store_leads_with_the_pooled_answer():
     expected = analyse(store, list(question.keys), "test_uar", pool_seeds=True)
     assert pooled.data.tags["ablate.answer"] == headline(expected)
     assert pooled.data.tags["ablate.top_arm"] == label(expected.verdicts[0].arm)
-    assert len(arms) == len(expected.verdicts) == 4
+    assert len(arms) == len(expected.verdicts) == 6  # rope and alibi: seed 2 only
     assert all(r.data.tags["ablate.kind"] == "arm" for r in arms)
 
 
@@ -174,3 +174,28 @@ def test_moving_a_leaky_study_is_idempotent_and_keeps_its_artifacts(tmp_path):
         if run.info.status == "FINISHED":
             assert (tmp_path / run.info.artifact_uri / "folds.json").is_file()
     assert separate(db, root) == []  # again: nothing to move
+
+
+@pytest.mark.parametrize(("commits", "asked"), [(("c1", "c2"), 1), (("c1", "c1"), 2)])
+def test_a_question_holds_the_keys_pool_seeds_pools(tmp_path, mlflow_template, commits, asked):
+    """The EmoDB evidence's third seed, logged by a newer ablate (fewer settings recorded),
+    formed a question of its own while `--pool-seeds` pooled it with the first two: the
+    view showed a two-seed answer. Within one version the extra setting keeps them apart."""
+    from sim_store import write_study
+
+    (tmp_path / "mlflow.db").write_bytes(mlflow_template.read_bytes())
+    store = Store(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    with contextlib.chdir(tmp_path):
+        for seed, (commit, params) in enumerate(
+            zip(commits, ({"distill.alpha": "1.0"}, {}), strict=True)
+        ):
+            scores = {"x": {(seed, 0): 0.5, (seed, 1): 0.6}}
+            write_study(
+                store, "twice", f"twice-{seed}", scores, [["a"], ["b"]], light=True,
+                params=params, commit=commit,
+            )  # fmt: skip
+    experiment = store.client.get_experiment_by_name("twice").experiment_id
+    found = questions(store, experiment)
+    assert len(found) == asked
+    if asked == 1:
+        assert found[0].keys == ("twice-0", "twice-1")
