@@ -7,7 +7,7 @@
 #   SEEDS=2 STUDIES=pe_vs_coord,patch_shape studies/evidence_ravdess.sh RAVDESS_ROOT cpu
 #
 # STUDIES (default: all) names the studies to run, by file name without .yaml; a study's
-# log is runs/ravdess-PROFILE/<study>-seeds<SEEDS>.log.
+# log is runs/ravdess-PROFILE/<study>-seeds<SEEDS>.log (a resumed run appends to it).
 #
 # PROFILE cpu: speaker 5-fold over the 20 actors (4 test actors a fold, every other actor
 #   trains: no validation split), 64x64 log-Mel (hop 512), each study with SEEDS (default
@@ -97,8 +97,9 @@ run() {
   wanted "$name" || return 0
   local log=$runs/$name-seeds$seeds.log
   shift
+  # appended: a resumed study keeps the log of the run that stopped (and why)
   timeout --signal=INT "$limit" "${ablate[@]}" run "$study" "$@" --tracking-uri "sqlite:///$store" \
-    --run-dir "$runs/$name" > "$log" 2>&1 || echo "$study: see $log" >&2
+    --run-dir "$runs/$name" >> "$log" 2>&1 || echo "$study: see $log" >&2
 }
 students=("${common[@]}" "${student[@]}")  # the recipe's model sizes too
 # the paper's three claims first (a run cut short by its time limit still answers them)

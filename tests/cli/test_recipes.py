@@ -98,7 +98,7 @@ def test_the_ravdess_evidence_reads_the_recipe_it_names(request):
 def _evidence(tmp_path, root, studies: str) -> subprocess.CompletedProcess:
     """The RAVDESS evidence script run from a copy of studies/ with STUDIES set, on a
     corpus folder that does not exist (each study it runs fails at once, in its log)."""
-    shutil.copytree(root / "studies", tmp_path / "studies")
+    shutil.copytree(root / "studies", tmp_path / "studies", dirs_exist_ok=True)
     env = {
         **os.environ,
         "STUDIES": studies,
@@ -122,6 +122,15 @@ def test_the_ravdess_evidence_runs_only_the_studies_named(tmp_path, request):
     logs = sorted(p.name for p in (tmp_path / "runs" / "ravdess-smoke").glob("*.log"))
     assert logs == ["reference_cnn-seeds1,2.log"]
     assert "no-corpus" in (tmp_path / "runs" / "ravdess-smoke" / logs[0]).read_text()
+
+
+def test_a_resumed_ravdess_study_keeps_the_log_of_the_run_that_stopped(tmp_path, request):
+    """Run again to resume, the script overwrote the log that said why the first run
+    stopped."""
+    for _ in range(2):
+        assert _evidence(tmp_path, request.config.rootpath, "reference_cnn").returncode == 0
+    log = tmp_path / "runs" / "ravdess-smoke" / "reference_cnn-seeds1,2.log"
+    assert log.read_text().count("no-corpus") >= 2
 
 
 def test_the_ravdess_evidence_refuses_an_unknown_study(tmp_path, request):
