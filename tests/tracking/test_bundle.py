@@ -50,6 +50,7 @@ def test_a_committed_store_shows_its_artifacts_on_a_fresh_clone(tmp_path, name):
         assert {p.name for p in compare.iterdir()} == {"compare.md", "compare.csv", "compare.png"}
 
 
+@pytest.mark.slow  # the whole GPU store, migrated and compared: about 20 s
 def test_an_old_store_is_brought_up_to_date_from_its_metrics_and_compares_the_same(tmp_path):
     db = tmp_path / "old.db"
     shutil.copy(RESULTS / "emodb-h200.db", db)
