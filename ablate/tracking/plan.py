@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections import Counter
 from dataclasses import dataclass
 from itertools import combinations
 from typing import Any
@@ -74,9 +75,9 @@ def components(analysis: Analysis) -> Components:
     name = analysis.metric.removeprefix("test_")
     arms = [v.arm for v in analysis.verdicts]
     means = {id(a): a.fold_means(name) for a in arms}
-    per_fold = [
-        len([1 for (_, f) in a.values[name] if f == fold]) for a in arms for fold in means[id(a)]
-    ]
+    # seeds per arm and fold: the fewest and most in the design, and each pair's own
+    counts = {id(a): Counter(f for _, f in a.values[name]) for a in arms}
+    per_fold = [counts[id(a)][fold] for a in arms for fold in means[id(a)]]
     seeds = min(per_fold)
     reference = analysis.reference.arm
     pairs = (
@@ -91,7 +92,7 @@ def components(analysis: Analysis) -> Components:
             variances.append(
                 statistics.variance([means[id(b)][f] - means[id(a)][f] for f in shared])
             )
-            pair_seeds.append(_seed_share(a.values[name], b.values[name], shared))
+            pair_seeds.append(_seed_share(counts[id(a)], counts[id(b)], shared))
         spread += _seed_spread(a.values[name], b.values[name])
     observed = statistics.fmean(variances) if variances else NAN
     dof = sum(d for d, _ in spread)
@@ -117,14 +118,13 @@ def components(analysis: Analysis) -> Components:
     )
 
 
-def _seed_share(a: dict, b: dict, folds: list[str]) -> float:
+def _seed_share(a: Counter, b: Counter, folds: list[str]) -> float:
     """How much of a per-seed difference's variance a pair's fold difference keeps: each
     arm's seed noise averaged over its seeds, ``(1/S_a + 1/S_b) / 2`` (``1/S`` when both
-    have ``S``), with each arm's fewest seeds on the shared folds."""
-    counts = [
-        min(len([1 for (_, f) in values if f == fold]) for fold in folds) for values in (a, b)
-    ]
-    return (1 / counts[0] + 1 / counts[1]) / 2
+    have ``S``), with each arm's fewest seeds (``a``, ``b``: seeds per fold) on the shared
+    folds."""
+    fewest = [min(counts[fold] for fold in folds) for counts in (a, b)]
+    return (1 / fewest[0] + 1 / fewest[1]) / 2
 
 
 def _seed_spread(a: dict, b: dict) -> list[tuple[int, float]]:
