@@ -19,7 +19,6 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 
 import optuna
@@ -149,19 +148,6 @@ def wait_for(check: Callable[[], bool], timeout: float, what: str, proc=None) ->
             pass
         time.sleep(0.1)
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
-def running_after_complete(tmp_path: Path, storage=None, fresh: float = 1.5) -> bool:
-    """A trial has finished and another has just started training (its MLflow run open,
-    started less than ``fresh`` s ago, so a signal sent now lands inside that trial)."""
-    trials = _trials(tmp_path, storage)
-    now = datetime.now()
-    return any(t.state.name == "COMPLETE" for t in trials) and any(
-        t.state.name == "RUNNING"
-        and "mlflow_run_id" in t.user_attrs
-        and (now - t.datetime_start).total_seconds() < fresh
-        for t in trials
-    )
 
 
 def fresh_mlflow(template: Path, tmp_path: Path) -> None:
@@ -295,3 +281,64 @@ def probe_allocator(monkeypatch, probe_dir: Path, **env: str) -> None:
 
 def allocator_probes(probe_dir: Path) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted(probe_dir.glob("*.json"))]
+
+
+#: a batch augment that holds trial ``at`` at its start (its MLflow run open, before any
+#: epoch) until the test opens the gate, so that a signal or a fault lands inside that trial
+#: however fast or slow the machine
+GATE = """
+    import sqlite3, time
+    from pathlib import Path
+    from ablate import hookimpl
+    from ablate.contracts import BatchAugment
+
+    class Gate(BatchAugment):
+        def __init__(self, _context, storage: str = "", folder: str = "", at: int = 1):
+            query = "select count(*) from trials where number = ? and state = 'RUNNING'"
+            try:  # the dry run before the study's storage exists passes
+                store = sqlite3.connect(f"file:{storage}?mode=ro", uri=True)
+                (held,) = store.execute(query, (at,)).fetchone()
+            except sqlite3.OperationalError:
+                held = 0
+            opened = Path(folder, "open")
+            if held and not opened.exists():
+                Path(folder, "waiting").touch()
+                while not opened.exists():
+                    time.sleep(0.05)
+
+        def __call__(self, x, y, generator):
+            return x, y
+
+    @hookimpl
+    def register_augments(register):
+        register("gate", Gate, "hold trial `at` at its start until the test opens the gate")
+    """
+
+
+class Gate:
+    """Holds trial ``at`` of the study ``tiny`` run in ``workdir`` until :meth:`open`."""
+
+    def __init__(self, workdir: Path, folder: Path, at: int):
+        self.workdir, self.folder, self.at = workdir, folder, at
+
+    def study(self, extra: str = "") -> Path:
+        """The tiny study with the gate among its augments."""
+        storage = self.workdir / "runs" / "tiny" / "optuna.db"
+        args = f"{{storage: '{storage}', folder: '{self.folder}', at: {self.at}}}"
+        return _study(
+            self.workdir, f"{extra}\ndata: {{augment: [gate], augment_args: {{gate: {args}}}}}"
+        )
+
+    def wait(self, proc: subprocess.Popen) -> None:
+        """Until trial ``at`` is held (fail if ``proc`` exits first)."""
+        wait_for((self.folder / "waiting").exists, 240, f"trial {self.at}", proc)
+
+    def open(self) -> None:
+        (self.folder / "open").touch()
+
+
+@pytest.fixture
+def gate(workdir, plugin_module, tmp_path_factory) -> Callable[[int], Gate]:
+    """``gate(at)``: a :class:`Gate` on trial ``at``, its plugin registered."""
+    plugin_module("gate", GATE)
+    return lambda at: Gate(workdir, tmp_path_factory.mktemp("gate"), at)

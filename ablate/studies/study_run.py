@@ -4,6 +4,7 @@ or its workers until the budget is used up, and summed up on its MLflow run."""
 from __future__ import annotations
 
 import contextlib
+import io
 import warnings
 
 import click
@@ -66,8 +67,12 @@ def run_study(
     finally:
         progress.stop()
     if stopped is not None:
-        with contextlib.suppress(Exception), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the summary, if the stores still take it
+        with (  # the summary, if the stores still take it; the error below says why not
+            contextlib.suppress(Exception),
+            warnings.catch_warnings(),
+            contextlib.redirect_stderr(io.StringIO()),
+        ):
+            warnings.simplefilter("ignore")
             session.finish(interrupted=True)
         raise stopped from None
     try:

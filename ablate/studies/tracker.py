@@ -17,6 +17,7 @@ import optuna
 from omegaconf import DictConfig
 from optuna.trial import TrialState
 
+from ablate.errors import first_line
 from ablate.slots import Used
 from ablate.studies.spec import Study
 from ablate.tracking import folds, views
@@ -138,7 +139,7 @@ class Tracker:
             publish(self.store, parent, self.study.settings.metric)
         except Exception as exc:
             print(
-                f"warning: the study's answer on its parent run was not updated: {exc}",
+                f"warning: the study's answer on its parent run was not updated: {first_line(exc)}",
                 file=sys.stderr,
             )
 

@@ -26,13 +26,9 @@ from study_helpers import (
     _trials,
     free_port,
     no_trials,
-    running_after_complete,
-    wait_for,
 )
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-#: trials long enough (a few seconds) for the poll to catch one training on a fast machine
-CAUGHT = "train.epochs=40"
 
 
 def _interrupted_trial(tmp_path):
@@ -61,12 +57,12 @@ def _check_resumed(tmp_path, killed: int, killed_run: str, finished_before: set[
     return run
 
 
-def test_sigkill_mid_trial_then_the_same_command_finishes_the_study(workdir):
-    study = _study(workdir, SEEDS)
-    args = ["run", study, *TINY, CAUGHT]
+def test_sigkill_mid_trial_then_the_same_command_finishes_the_study(workdir, gate):
+    held = gate(1)
+    args = ["run", held.study(SEEDS), *TINY]
     proc = _ablate(args, workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_for(lambda: running_after_complete(workdir), 240, "a second trial", proc)
+        held.wait(proc)
         killed, killed_run = _interrupted_trial(workdir)
         finished = {t.number for t in _trials(workdir) if t.state.name == "COMPLETE"}
         proc.send_signal(signal.SIGKILL)  # no handler, no cleanup: like a lost machine
@@ -75,17 +71,10 @@ def test_sigkill_mid_trial_then_the_same_command_finishes_the_study(workdir):
         proc.wait()
     assert proc.returncode == -signal.SIGKILL
     assert _trials(workdir)[killed].state.name == "RUNNING"  # left behind by the dead process
+    held.open()
     _cli(args)  # the same command
     run = _check_resumed(workdir, killed, killed_run, finished, n=4)
     assert "stopped before the trial finished" in run.data.tags["ablate.fail_reason"]
-
-
-def _training(tmp_path, number: int) -> bool:
-    """Trial ``number`` is training (its MLflow run is open)."""
-    return any(
-        t.number == number and t.state.name == "RUNNING" and "mlflow_run_id" in t.user_attrs
-        for t in _trials(tmp_path)
-    )
 
 
 #: (grid points, the trial killed, workers on resume): the second-to-last grid point used to
@@ -101,12 +90,14 @@ GRID_KILLS = [
 
 
 @pytest.mark.parametrize(("points", "position", "workers"), GRID_KILLS)
-def test_a_kill_at_any_grid_point_resumes_to_the_whole_grid(workdir, points, position, workers):
-    study = _study(workdir, SEEDS if points == 4 else "")
-    args = ["run", study, *TINY, CAUGHT]
+def test_a_kill_at_any_grid_point_resumes_to_the_whole_grid(
+    workdir, gate, points, position, workers
+):
+    held = gate(position)
+    args = ["run", held.study(SEEDS if points == 4 else ""), *TINY]
     proc = _ablate(args, workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_for(lambda: _training(workdir, position), 240, f"trial {position}", proc)
+        held.wait(proc)
         proc.send_signal(signal.SIGKILL)
     finally:
         proc.kill()
@@ -114,23 +105,25 @@ def test_a_kill_at_any_grid_point_resumes_to_the_whole_grid(workdir, points, pos
     killed, killed_run = _interrupted_trial(workdir)
     assert killed == position
     finished = {t.number for t in _trials(workdir) if t.state.name == "COMPLETE"}
+    held.open()
     _cli([*args, "--workers", workers])  # the same command; exits 0
     _check_resumed(workdir, killed, killed_run, finished, n=points)
     logs = (workdir / "runs" / "tiny" / "workers").glob("worker*.log")
     assert not [p for p in logs if "Traceback" in p.read_text()]
 
 
-def test_ctrl_c_marks_the_trial_prints_how_to_resume_and_exits_130(workdir, capsys):
-    study = _study(workdir, SEEDS)
+def test_ctrl_c_marks_the_trial_prints_how_to_resume_and_exits_130(workdir, gate, capsys):
+    held = gate(1)
+    study = held.study(SEEDS)
     proc = _ablate(
-        ["run", study, *TINY, CAUGHT, "--n-trials", 3],
+        ["run", study, *TINY, "--n-trials", 3],
         workdir,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
     try:
-        wait_for(lambda: running_after_complete(workdir), 240, "a second trial", proc)
+        held.wait(proc)
         finished = {t.number for t in _trials(workdir) if t.state.name == "COMPLETE"}
         proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
         out, err = proc.communicate(timeout=120)
@@ -148,7 +141,7 @@ def test_ctrl_c_marks_the_trial_prints_how_to_resume_and_exits_130(workdir, caps
     assert "KeyboardInterrupt" in run.data.tags["ablate.fail_reason"]
     (line,) = [x for x in out.splitlines() if x.startswith("resume with:")]
     resume = shlex.split(line.removeprefix("resume with:"))
-    assert resume == ["ablate", "run", str(study), *TINY, CAUGHT, "--n-trials", "3"]
+    assert resume == ["ablate", "run", str(study), *TINY, "--n-trials", "3"]
     assert "interrupted: finished trials are kept" in out
     # output to a pipe is plain lines: no ANSI escapes, no carriage-return progress bars
     assert not ANSI.search(out) and "\r" not in out
@@ -159,6 +152,7 @@ def test_ctrl_c_marks_the_trial_prints_how_to_resume_and_exits_130(workdir, caps
     )
     assert re.search(r"^trial \d+ complete: test_uar_mean [\d.]+ \| 1/3 done", out, re.M)
 
+    held.open()
     _cli(resume[1:])  # the printed command finishes the study
     _check_resumed(workdir, stopped.number, run.info.run_id, finished, n=3)
     out = capsys.readouterr().out

@@ -21,8 +21,6 @@ from study_helpers import (
     _trials,
     drop_file_permission_override,
     no_trials,
-    running_after_complete,
-    wait_for,
 )
 
 BUGGY = """
@@ -123,14 +121,17 @@ READ_ONLY = [
 
 
 @pytest.mark.parametrize(("what", "message"), READ_ONLY, ids=["run dir", "cwd", "mlruns"])
-def test_a_folder_made_read_only_mid_study_halts_in_one_line_and_resumes(workdir, what, message):
+def test_a_folder_made_read_only_mid_study_halts_in_one_line_and_resumes(
+    workdir, gate, what, message
+):
     """Before: 1 to 13 chained tracebacks; with a read-only run dir the trial was FINISHED
     in MLflow but FAIL in Optuna, so it was retried and compare averaged the duplicate.
     The process runs without root's permission override, so that the folder's missing
     write permission refuses it as it would any user."""
     run_dir, mlruns = workdir / "runs" / "tiny", workdir / "mlruns"
     target = {"run dir": run_dir, "cwd": workdir, "mlruns": mlruns}[what]
-    args = ["run", _study(workdir), *TINY, "train.epochs=3"]
+    held = gate(1)
+    args = ["run", held.study(), *TINY]
     privileged = os.geteuid() == 0
     proc = _ablate(
         args,
@@ -141,8 +142,9 @@ def test_a_folder_made_read_only_mid_study_halts_in_one_line_and_resumes(workdir
         preexec_fn=drop_file_permission_override if privileged else None,
     )
     try:
-        wait_for(lambda: running_after_complete(workdir, fresh=1.0), 240, "a second trial", proc)
+        held.wait(proc)
         _writable(target, False, recursive=what != "cwd")
+        held.open()
         _, err = proc.communicate(timeout=240)
     finally:
         proc.kill()
