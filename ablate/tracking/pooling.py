@@ -67,20 +67,54 @@ def _seeds(runs: list[Any]) -> set[int]:
     return {int(s) for s in seeds} if isinstance(seeds, list) else set()
 
 
+class _Keys:
+    """Each study key's identity, seeds and commits, read once: grouping compares each key
+    with every group's first key and members."""
+
+    def __init__(self, parents: dict[str, Any], runs: dict[str, list[Any]]):
+        self.identity = {k: _identity(parents[k], runs[k]) for k in parents}
+        self.seeds = {k: _seeds(runs[k]) for k in parents}
+        self.commits = {k: {r.data.tags.get(COMMIT_TAG, "") for r in runs[k]} for k in parents}
+
+    def across_versions(self, a: str, b: str) -> bool:
+        """Whether keys ``a`` and ``b`` were logged by different code (no commit in common)."""
+        one, other = self.commits[a], self.commits[b]
+        return "" not in one | other and not one & other
+
+    def differ(self, a: str, b: str) -> list[str]:
+        """The settings and tested things that keep keys ``a`` and ``b`` apart: any both
+        record with different values and, within one version of ablate, any only one
+        records."""
+        one, other = self.identity[a], self.identity[b]
+        names = set(one) & set(other) if self.across_versions(a, b) else set(one) | set(other)
+        return [k for k in sorted(names) if one.get(k) != other.get(k)]
+
+    def one_side(self, a: str, b: str) -> list[str]:
+        """The settings only one of two pooled keys records (they differ in version)."""
+        return sorted(set(self.identity[a]) ^ set(self.identity[b]))
+
+    def why(self, a: str, b: str) -> str:
+        differing = self.differ(a, b)
+        if not differing:
+            shared = sorted(self.seeds[a] & self.seeds[b])
+            return f"nothing but their seeds, which overlap ({', '.join(map(str, shared))})"
+        return ", ".join(PROTOCOL_TAGS.get(k, k) for k in differing)
+
+
 def seed_groups(
     parents: dict[str, Any], runs: dict[str, list[Any]], notes: list[str]
 ) -> dict[str, list[str]]:
     """Study keys grouped under the first of them that they pool with (module docstring);
     a note names each pooled group and any setting only some of its keys record."""
+    keys = _Keys(parents, runs)
     groups: dict[str, list[str]] = {}
     for key in parents:
-        seeds = _seeds(runs[key])
         home = next(
             (
                 h
                 for h in groups
-                if not _differ(parents, runs, h, key)
-                and not seeds & set().union(*(_seeds(runs[m]) for m in groups[h]))
+                if not keys.differ(h, key)
+                and not keys.seeds[key] & set().union(*(keys.seeds[m] for m in groups[h]))
             ),
             key,
         )
@@ -92,7 +126,7 @@ def seed_groups(
                 f"{', '.join(members)}: one study run with seeds {', '.join(seeds)}, pooled "
                 "(--pool-seeds): seeds averaged within each fold"
             )
-        one_side = sorted({k for m in members[1:] for k in _one_side(parents, runs, home, m)})
+        one_side = sorted({k for m in members[1:] for k in keys.one_side(home, m)})
         if one_side:
             shown = ", ".join(one_side[:SHOWN]) + (
                 f" and {len(one_side) - SHOWN} more" if len(one_side) > SHOWN else ""
@@ -118,36 +152,8 @@ def check_names(
         if len(homes) < 2:
             continue
         first, second = homes[0], homes[1]
+        why = _Keys({k: parents[k] for k in homes[:2]}, runs).why(first, second)
         raise AblateError(
             f"--pool-seeds '{name}': its {len(keys)} study keys do not pool into one study: "
-            f"{first} and {second} differ in {_why(parents, runs, first, second)}; pass the "
-            "keys to compare them side by side"
+            f"{first} and {second} differ in {why}; pass the keys to compare them side by side"
         )
-
-
-def _across_versions(runs: dict[str, list[Any]], a: str, b: str) -> bool:
-    """Whether keys ``a`` and ``b`` were logged by different code (no commit in common)."""
-    one, other = ({r.data.tags.get(COMMIT_TAG, "") for r in runs[k]} for k in (a, b))
-    return "" not in one | other and not one & other
-
-
-def _differ(parents: dict[str, Any], runs: dict[str, list[Any]], a: str, b: str) -> list[str]:
-    """The settings and tested things that keep keys ``a`` and ``b`` apart: any both record
-    with different values and, within one version of ablate, any only one records."""
-    one, other = (_identity(parents[k], runs[k]) for k in (a, b))
-    names = set(one) & set(other) if _across_versions(runs, a, b) else set(one) | set(other)
-    return [k for k in sorted(names) if one.get(k) != other.get(k)]
-
-
-def _one_side(parents: dict[str, Any], runs: dict[str, list[Any]], a: str, b: str) -> list[str]:
-    """The settings only one of two pooled keys records (they differ in version)."""
-    one, other = (_identity(parents[k], runs[k]) for k in (a, b))
-    return sorted(set(one) ^ set(other))
-
-
-def _why(parents: dict[str, Any], runs: dict[str, list[Any]], a: str, b: str) -> str:
-    differing = _differ(parents, runs, a, b)
-    if not differing:
-        shared = sorted(_seeds(runs[a]) & _seeds(runs[b]))
-        return f"nothing but their seeds, which overlap ({', '.join(map(str, shared))})"
-    return ", ".join(PROTOCOL_TAGS.get(k, k) for k in differing)
