@@ -20,10 +20,11 @@
 # PROFILE smoke: the wiring in minutes (speaker 3-fold, its first fold, 1 epoch a stage,
 #   a 1-epoch teacher); any RAVDESS root with 4 or more actors; its numbers mean nothing.
 #
-# Every arm shares the RAVDESS data handling of studies/recipe_ravdess.yaml (silence
-# trimmed, windows over the whole trimmed utterance, per-speaker normalisation, a fixed
-# schedule ending with the EMA weights); the students take its training recipe (the
-# nested search's winner once the integrator has set it), the CNN studies/recipe_cnn_ravdess.yaml's
+# Every arm shares the RAVDESS data handling of studies/recipe_ravdess_nested.yaml (silence
+# trimmed, windows over the whole utterance, per-speaker normalisation, a fixed schedule
+# ending with the EMA weights); the students take its training recipe and model sizes (the
+# nested search's winner; studies/recipe_ravdess.yaml, found later, is the recipe to train),
+# the CNN studies/recipe_cnn_ravdess.yaml's.
 # Studies: pe_vs_coord (with rope and alibi), patch_shape, distillation from the paper's ViT
 # teacher (distillation.yaml) and from the CNN (distillation_cnn.yaml), the CNN alone
 # (reference_cnn.yaml: the presets' CNN; the paper's teacher is distillation's teacher
@@ -59,10 +60,10 @@ for key, value in flatten(load_yaml(path)).items():
 EOF
 }
 # (assigned first: a failing helper stops the script, where `mapfile < <(...)` went on)
-text=$(overrides studies/recipe_ravdess.yaml \
+text=$(overrides studies/recipe_ravdess_nested.yaml \
   data.n_mels,data.frames,data.hop_length,data.trim_db,data.max_frames,data.norm "")
 mapfile -t handling <<< "$text"
-text=$(overrides studies/recipe_ravdess.yaml data.,train.,model. \
+text=$(overrides studies/recipe_ravdess_nested.yaml data.,train.,model. \
   data.dataset,data.root,model.preset,model.patching,model.pos_encoding,model.stem)
 mapfile -t student <<< "$text"
 text=$(overrides studies/recipe_cnn_ravdess.yaml data.,train. data.dataset,data.root)

@@ -153,6 +153,11 @@ PY
     python3 -m ablate compare recipe_ravdess_search-2d0e8c03e4 --nested \
       --tracking-uri sqlite:///ravdess-search-cpu.db
     echo '```'
+    if have ravdess_tokens_b; then
+      echo
+      echo "### The student's recipe found after the search (studies/recipe_ravdess.yaml is ravdess_tokens_b), beside the openSMILE baseline and the reference CNN, 20 actors"
+      pooled ravdess_tokens_b ravdess_tokens_a baseline_opensmile reference_cnn --reference preset=linear
+    fi
     for study in pe_vs_coord patch_shape reference_cnn distillation distillation_cnn; do
       have "$study" || continue
       echo

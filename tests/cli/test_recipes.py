@@ -16,7 +16,7 @@ from ablate.cli.main import main
 from ablate.plugins import get_registry
 from ablate.studies.spec import load_study
 
-RAVDESS = ["recipe_ravdess", "recipe_cnn_ravdess"]
+RAVDESS = ["recipe_ravdess", "recipe_ravdess_nested", "recipe_cnn_ravdess"]
 
 
 @pytest.fixture
@@ -44,9 +44,9 @@ def test_a_recipe_trains_on_a_few_real_files(name, request, tmp_path, capsys):
 
 def test_the_recipes_hold_their_corpus_settings(request):
     studies = request.config.rootpath / "studies"
-    # the student's from the nested search (windows over the whole untrimmed length),
-    # the CNN's over every trimmed file whole
-    for name, max_frames in zip(RAVDESS, (168, 100), strict=True):
+    # the student's and the CNN's over every trimmed file whole; the evidence's student
+    # (the nested search's) over the whole untrimmed length
+    for name, max_frames in zip(RAVDESS, (100, 168, 100), strict=True):
         data = load_study(studies / f"{name}.yaml", registry=get_registry()).base.data
         assert (data.dataset, data.trim_db, data.max_frames, data.hop_length) == (
             "ravdess", 30, max_frames, 512,
@@ -83,7 +83,7 @@ def test_the_ravdess_evidence_reads_the_recipe_it_names(request):
     root = request.config.rootpath
     script = (root / "studies" / "evidence_ravdess.sh").read_text()
     helper = script.split("<<'EOF'\n", 1)[1].split("\nEOF\n", 1)[0]
-    recipe = str(root / "studies" / "recipe_ravdess.yaml")
+    recipe = str(root / "studies" / "recipe_ravdess_nested.yaml")
     done = subprocess.run(
         [sys.executable, "-c", helper, recipe, "data.,train.", "data.dataset,data.root"],
         capture_output=True,
