@@ -287,7 +287,7 @@ def allocator_probes(probe_dir: Path) -> list[dict]:
 #: epoch) until the test opens the gate, so that a signal or a fault lands inside that trial
 #: however fast or slow the machine
 GATE = """
-    import sqlite3, time
+    import contextlib, sqlite3, time
     from pathlib import Path
     from ablate import hookimpl
     from ablate.contracts import BatchAugment
@@ -295,9 +295,11 @@ GATE = """
     class Gate(BatchAugment):
         def __init__(self, _context, storage: str = "", folder: str = "", at: int = 1):
             query = "select count(*) from trials where number = ? and state = 'RUNNING'"
-            try:  # the dry run before the study's storage exists passes
-                store = sqlite3.connect(f"file:{storage}?mode=ro", uri=True)
-                (held,) = store.execute(query, (at,)).fetchone()
+            try:  # the dry run before the study's storage exists passes; closed at once,
+                # so that no read lock is held on the study's storage while the trial waits
+                reader = sqlite3.connect(f"file:{storage}?mode=ro", uri=True)
+                with contextlib.closing(reader):
+                    (held,) = reader.execute(query, (at,)).fetchone()
             except sqlite3.OperationalError:
                 held = 0
             opened = Path(folder, "open")
